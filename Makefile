@@ -1,0 +1,57 @@
+# Every target sets up what it needs on a fresh machine: a .venv made and filled
+# from setup.cfg, and the few Debian packages the tests use (installed with
+# apt-get when missing; CI runs as root).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The Zero to JupyterHub 4.x hub image ships JupyterHub 5.x: the suite runs once
+# more against the newest 5.x in a second environment.
+COMPAT_VENV ?= .venv-jupyterhub5
+PYTEST_ARGS ?=
+
+.PHONY: test test-compat hub docs system-deps clean help
+
+help:
+	@echo "make test         run the whole test suite (sets up $(VENV))"
+	@echo "make test-compat  run the suite against the newest JupyterHub 5.x ($(COMPAT_VENV))"
+	@echo "make hub          run jupyterhub -f jupyterhub_config.py against the cluster in KUBECONFIG"
+	@echo "make docs         build the documentation into docs/_build/html"
+
+# Debian packages the tests need: util-linux gives unshare (private mount
+# namespaces for running the pods' scripts with their real paths).
+system-deps:
+	@missing=""; \
+	command -v unshare >/dev/null || missing="$$missing util-linux"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,docs]'
+	touch $@
+
+$(COMPAT_VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -e '.[test]' 'jupyterhub>=5,<6'
+	touch $@
+
+test: system-deps $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-compat: system-deps $(COMPAT_VENV)/.installed
+	$(COMPAT_VENV)/bin/python -c "import jupyterhub; assert jupyterhub.__version__.startswith('5.'), jupyterhub.__version__; print('JupyterHub', jupyterhub.__version__)"
+	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+hub: $(VENV)/.installed
+	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
+
+docs: $(VENV)/.installed
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+clean:
+	rm -rf $(VENV) $(COMPAT_VENV) docs/_build build *.egg-info .pytest_cache
