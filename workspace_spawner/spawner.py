@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from kubespawner import KubeSpawner
 
+from .conda import CondaMixin
 from .progress import ProgressLog, merge_progress
+from .project import ProjectMixin
+from .volumes import VolumesMixin
 
 
-class WorkspaceSpawner(KubeSpawner):
+class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
     """A KubeSpawner that gives every user a persistent workspace.
 
     With every workspace feature switched off it behaves exactly like KubeSpawner,
@@ -41,7 +44,18 @@ class WorkspaceSpawner(KubeSpawner):
         # storage_capacity, image, ...), so the options are applied first;
         # KubeSpawner's _start() calls load_user_options() again, which is a no-op then.
         await self.load_user_options()
+        await self.ensure_workspace_project()
+        await self.ensure_workspace_volumes()
+        await self.ensure_conda_startup()
         return await super()._start()
+
+    async def get_pod_manifest(self):
+        """KubeSpawner's pod, with what each workspace feature adds to it."""
+        pod = await super().get_pod_manifest()
+        self.apply_workspace_project_to_pod(pod)
+        self.apply_workspace_volumes_to_pod(pod)
+        self.apply_conda_startup_to_pod(pod)
+        return pod
 
     async def load_user_options(self) -> None:
         """Apply the user's options (profile overrides) once per start."""

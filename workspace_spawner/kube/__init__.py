@@ -1,0 +1,76 @@
+"""The only code that talks to the Kubernetes API.
+
+Small, idempotent coroutines, one module per concern (``volumes``, ``projects``,
+``configmaps``, ...), all built on the helpers here: a create that answers 409 is
+"already there", a delete that answers 404 is "already gone", and any other API
+error becomes a :class:`KubeError` whose message a hub admin can act on.
+Retrying is the caller's business (the spawner's steps use KubeSpawner's
+``exponential_backoff``), so these functions stay thin and predictable.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+
+__all__ = ["KubeError", "kube_error", "to_dict", "status_of"]
+
+_serializer = ApiClient.__new__(ApiClient)  # sanitize_for_serialization needs no configuration
+
+
+def to_dict(obj: Any) -> Any:
+    """A kubernetes_asyncio model (or dict, list, scalar) as the plain JSON-like dict the API sends."""
+    return ApiClient.sanitize_for_serialization(_serializer, obj)
+
+
+def status_of(exc: ApiException) -> dict[str, Any]:
+    """The ``Status`` object the API server sent with an error, or a minimal one."""
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    body.setdefault("code", exc.status)
+    body.setdefault("reason", exc.reason or "")
+    body.setdefault("message", exc.reason or "")
+    return body
+
+
+class KubeError(Exception):
+    """An API request failed; ``str()`` says what failed and what to do about it."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def kube_error(exc: ApiException, *, action: str) -> KubeError:
+    """Turn an ApiException into a KubeError naming ``action`` ("create PVC claim-alice in jupyterhub").
+
+    A 403 says which right is missing, since that is what the admin must grant
+    (https://kubernetes.io/docs/reference/access-authn-authz/rbac/).
+    """
+    status = status_of(exc)
+    message = status.get("message") or str(exc.reason)
+    if exc.status == 403 and "exceeded quota" in message:
+        hint = "The namespace's ResourceQuota is full: raise the quota or free resources."
+    elif exc.status == 403:
+        hint = (
+            "The hub's service account lacks this right: grant it with a Role or ClusterRole "
+            "(see the RBAC section of the admin docs)."
+        )
+    elif exc.status == 422:
+        hint = "The object was rejected as invalid: check the settings it was made from."
+    elif exc.status in (500, 502, 503, 504, 429):
+        hint = "The Kubernetes API is unavailable or overloaded: try again shortly."
+    else:
+        hint = ""
+    text = f"Could not {action}: {message} (HTTP {exc.status})"
+    if hint:
+        text = f"{text}. {hint}"
+    return KubeError(text, status=exc.status, reason=status.get("reason", ""))
