@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from traitlets import HasTraits
 
-class CondaMixin:
+
+class CondaMixin(HasTraits):
     async def ensure_conda_startup(self) -> None:
         """Create or update the hub's startup-script ConfigMap."""
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from traitlets import HasTraits
 
-class ProjectMixin:
+
+class ProjectMixin(HasTraits):
     async def ensure_workspace_project(self) -> None:
         """Create or check the user's project, its quota, limits and access."""
 

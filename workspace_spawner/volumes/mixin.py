@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from traitlets import HasTraits
 
-class VolumesMixin:
+
+class VolumesMixin(HasTraits):
     async def ensure_workspace_volumes(self) -> None:
         """Create or adopt the user's PVCs before the pod is made."""
 
