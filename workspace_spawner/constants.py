@@ -1,0 +1,23 @@
+"""Labels and annotations workspace-spawner puts on the objects it makes.
+
+Shared by the spawner and the workspace-admin command line, so both find the
+same objects. Keys follow Kubernetes' recommended prefixes
+(https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+"""
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "workspace-spawner"
+USERNAME_LABEL = "hub.jupyter.org/username"  # KubeSpawner's label, value: the safe slug
+RAW_USERNAME_ANNOTATION = "hub.jupyter.org/username"  # KubeSpawner's annotation: the raw name
+STORAGE_COMPONENT = "singleuser-storage"  # KubeSpawner's `component` label on PVCs
+
+# On a PVC: the name of the workspace volume it holds ("home" for the main one,
+# else the key in workspace_volumes).
+VOLUME_NAME_LABEL = "workspace-spawner.jupyter.org/volume"
+
+# On a PVC: an admin asked for a reset to the image's files at the next start.
+# Value: an ISO 8601 UTC timestamp of the request. The spawner clears it once the
+# reset has been done.
+RESET_REQUEST_ANNOTATION = "workspace-spawner.jupyter.org/reset-requested"
+# On a PVC, with the reset request: "true" keeps the old content in a backup.
+RESET_BACKUP_ANNOTATION = "workspace-spawner.jupyter.org/reset-backup"
