@@ -587,6 +587,9 @@ class VolumesMixin(HasTraits):
 
     async def _watch_setup_container(self) -> None:
         """Report the init container's state; clear a reset request it has done."""
+        if self._start_future is None:
+            # not called from start(): no pod is on its way
+            return
         setup = dict(self._volume_setup)
         if setup["request"]:
             running = "Resetting the volume: an administrator asked for it"

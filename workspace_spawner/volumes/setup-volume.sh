@@ -111,7 +111,11 @@ merge() {
     done
 }
 
-count_files() { find "$1" ! -type d | wc -l | tr -d ' '; }
+# counted in batches of names, so a name with a newline counts once
+count_files() {
+    find "$1" ! -type d -exec sh -c 'echo $#' setup-volume-count {} + |
+        awk '{ n += $1 } END { print n + 0 }'
+}
 count_bytes() {
     du -sb "$1" 2>/dev/null | cut -f1 || echo 0
 }
@@ -138,6 +142,13 @@ if exists "$S" && ! realdir "$S"; then
     mv -T -- "$S" "$S.moved-aside.$(now)"
 fi
 mkdir -p -- "$S"
+# our state is never a link: one planted there is removed (the link, not its target),
+# so no state file is read or written through it
+for f in reset copied reset-request-done tree trash backup-dir-entry; do
+    if [ -L "$S/$f" ]; then
+        rm -f -- "$S/$f"
+    fi
+done
 if [ -n "$SRC" ] && ! realdir "$SRC"; then
     fail "the populate source $SRC is not a directory in the image"
 fi
@@ -178,7 +189,11 @@ if [ -n "$reset_why" ]; then
     if [ -n "$RESET_MARKER" ] && exists "$T/$RESET_MARKER"; then
         rm -f -- "$T/$RESET_MARKER"
     fi
-    backup_name=$(cat "$S/reset")
+    backup_name=$(cat -- "$S/reset")
+    case "$backup_name" in
+        "" | reset-????????T??????Z) ;;
+        *) backup_name="reset-$(date -u +%Y%m%dT%H%M%SZ)" ;;
+    esac
     if [ -n "$backup_name" ]; then
         if exists "$T/$BACKUP_DIR" && ! realdir "$T/$BACKUP_DIR"; then
             # a link or file named like the backups directory is the user's content:
