@@ -220,6 +220,19 @@ async def test_extra_and_shared_volumes(make_spawner, emulator):
     await spawner.stop(now=True)
 
 
+async def test_deleting_the_user_deletes_the_extra_volumes_but_not_shared_ones(make_spawner, emulator):
+    make_pvc(emulator, "courses-rwx")
+    volumes = {"datasets": {"mount_path": "/data", "capacity": "1Gi"}}
+    shared = {"courses": {"claim": "courses-rwx", "mount_path": "/courses"}}
+    spawner = make_spawner(workspace_volumes=volumes, shared_volumes=shared)
+    await start_and_stop(spawner)
+    # a named server sharing the user's claims deletes nothing
+    await make_spawner(servername="gpu", workspace_volumes=volumes, shared_volumes=shared).delete_forever()
+    assert len(emulator.list("PersistentVolumeClaim", NS)) == 3
+    await make_spawner(state=spawner.get_state(), workspace_volumes=volumes, shared_volumes=shared).delete_forever()
+    await wait_until(lambda: [p["metadata"]["name"] for p in emulator.list("PersistentVolumeClaim", NS)] == ["courses-rwx"])
+
+
 # -- the admin's reset request ----------------------------------------------------------------
 
 

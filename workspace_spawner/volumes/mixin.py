@@ -25,7 +25,14 @@ from traitlets import Bool, Dict, HasTraits, Integer, TraitError, Unicode, defau
 
 from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
 from ..kube import KubeError, to_dict
-from ..kube.volumes import clear_pvc_annotation, ensure_pvc, patch_pvc, read_pvc, read_pvc_events
+from ..kube.volumes import (
+    clear_pvc_annotation,
+    delete_pvc,
+    ensure_pvc,
+    patch_pvc,
+    read_pvc,
+    read_pvc_events,
+)
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container
 from . import manifests as m
 
@@ -352,6 +359,25 @@ class VolumesMixin(HasTraits):
         if volume == m.HOME_VOLUME:
             return self.pvc_name
         return f"{self.pvc_name}-{volume}"[:253]
+
+    async def delete_forever(self) -> None:
+        """JupyterHub deleted the user (or this named server): the extra volumes go with the main one.
+
+        KubeSpawner deletes the main claim when `delete_pvc` is True, except for a
+        named server that shares the user's claim; the `workspace_volumes` claims follow
+        the same rule. Shared volumes are never deleted.
+        https://jupyterhub.readthedocs.io/en/stable/reference/api/spawner.html#jupyterhub.spawner.Spawner.delete_forever
+        """
+        await super().delete_forever()
+        if not self.delete_pvc or (self.name and "{user_server}" not in self.pvc_name_template):
+            return
+        for key in self.workspace_volumes:
+            name = self._pvc_name_for(key)
+            self.log.info("%s: deleting PVC %s of volume %s", self._log_name, name, key)
+            await self._retrying(
+                partial(delete_pvc, self.api, namespace=self.namespace, name=name),
+                what=f"delete PVC {name}",
+            )
 
     # -- the recipe step before the pod -------------------------------------------------
 
