@@ -40,8 +40,17 @@ from . import manifests as m
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
-def _trait_error(error: ValueError) -> TraitError:
-    return TraitError(str(error))
+_MOUNT_CHECKS = {
+    "workspace_mount_path": partial(m.check_absolute_path, setting="workspace_mount_path"),
+    "workspace_volumes": m.check_workspace_volumes,
+    "shared_volumes": m.check_shared_volumes,
+}
+_PATH_CHECKS = {
+    "workspace_sub_path": partial(m.check_sub_path, setting="workspace_sub_path"),
+    "volume_populate_source": m.check_populate_source,
+    "volume_reset_marker": partial(m.check_file_name, setting="volume_reset_marker"),
+    "volume_sync_marker": partial(m.check_file_name, setting="volume_sync_marker"),
+}
 
 
 class VolumesMixin(HasTraits):
@@ -267,65 +276,30 @@ class VolumesMixin(HasTraits):
 
     # -- validation: bad config fails when the spawner is configured --------------------
 
-    @validate("workspace_mount_path")
-    def _validate_workspace_mount_path(self, proposal):
+    @validate("workspace_mount_path", "workspace_volumes", "shared_volumes")
+    def _validate_mounts(self, proposal):
+        # each is checked against the current values of the others: whichever is set
+        # last while the config loads sees them all
+        name, value = proposal["trait"].name, proposal["value"]
         try:
-            path = m.check_absolute_path(proposal["value"], setting="workspace_mount_path")
-            m.check_mount_paths(
-                workspace_mount_path=path,
-                workspace_volumes=self.workspace_volumes,
-                shared_volumes=self.shared_volumes,
-            )
+            value = _MOUNT_CHECKS[name](value)
+            mounts = {
+                "workspace_mount_path": self.workspace_mount_path,
+                "workspace_volumes": self.workspace_volumes,
+                "shared_volumes": self.shared_volumes,
+                name: value,
+            }
+            m.check_mount_paths(**mounts)
         except ValueError as e:
-            raise _trait_error(e) from e
-        return path
+            raise TraitError(str(e)) from e
+        return value
 
-    @validate("workspace_sub_path")
-    def _validate_workspace_sub_path(self, proposal):
+    @validate("workspace_sub_path", "volume_populate_source", "volume_reset_marker", "volume_sync_marker")
+    def _validate_paths(self, proposal):
         try:
-            return m.check_sub_path(proposal["value"], setting="workspace_sub_path")
+            return _PATH_CHECKS[proposal["trait"].name](proposal["value"])
         except ValueError as e:
-            raise _trait_error(e) from e
-
-    @validate("volume_populate_source")
-    def _validate_volume_populate_source(self, proposal):
-        try:
-            return m.check_populate_source(proposal["value"])
-        except ValueError as e:
-            raise _trait_error(e) from e
-
-    @validate("volume_reset_marker", "volume_sync_marker")
-    def _validate_marker(self, proposal):
-        try:
-            return m.check_file_name(proposal["value"], setting=proposal["trait"].name)
-        except ValueError as e:
-            raise _trait_error(e) from e
-
-    @validate("workspace_volumes")
-    def _validate_workspace_volumes(self, proposal):
-        try:
-            volumes = m.check_workspace_volumes(proposal["value"])
-            m.check_mount_paths(
-                workspace_mount_path=self.workspace_mount_path,
-                workspace_volumes=volumes,
-                shared_volumes=self.shared_volumes,
-            )
-        except ValueError as e:
-            raise _trait_error(e) from e
-        return volumes
-
-    @validate("shared_volumes")
-    def _validate_shared_volumes(self, proposal):
-        try:
-            volumes = m.check_shared_volumes(proposal["value"])
-            m.check_mount_paths(
-                workspace_mount_path=self.workspace_mount_path,
-                workspace_volumes=self.workspace_volumes,
-                shared_volumes=volumes,
-            )
-        except ValueError as e:
-            raise _trait_error(e) from e
-        return volumes
+            raise TraitError(str(e)) from e
 
     # -- state: the claims' names, so a changed template never detaches a user ----------
 
