@@ -210,8 +210,8 @@ echo "CALLER_VARS=${conda-unset} ${prefix-unset} ${_wsc_status-unset}"
 START_SH = r"""
 #!/bin/bash
 set -e
-conda=callers-conda
-prefix=callers-prefix
+export conda=callers-conda
+export prefix=callers-prefix
 source /usr/local/bin/run-hooks.sh /usr/local/bin/before-notebook.d
 exec "$@"
 """
