@@ -52,8 +52,9 @@ class CondaMixin(HasTraits):
         Otherwise the server starts from the image's base environment and the pod log
         and the spawn page say why. Images without conda start normally.
 
-        Rights: create, get and update ``configmaps`` in the pods' namespace (the
-        Zero to JupyterHub hub Role has them). Applies from the next start.
+        Rights: get, create and update ``configmaps`` in the pods' namespace, for the
+        ConfigMap holding the script (beyond Zero to JupyterHub's hub Role: see
+        ``helm-values/conda-rbac.yaml``). Applies from the next start.
 
         .. versionadded:: 0.1
         """,
