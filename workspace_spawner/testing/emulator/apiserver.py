@@ -87,8 +87,10 @@ class ApiServer:
             meta.pop("namespace", None)
         if not meta.get("name") and meta.get("generateName"):
             # https://kubernetes.io/docs/reference/using-api/api-concepts/#generated-values
+            # the prefix is cut to 58 characters so the name fits a 63-character label
+            # (k8s.io/apiserver/pkg/storage/names: maxGeneratedNameLength)
             alphabet = "bcdfghjklmnpqrstvwxz2456789"
-            meta["name"] = meta["generateName"] + "".join(
+            meta["name"] = meta["generateName"][:58] + "".join(
                 secrets.choice(alphabet) for _ in range(5))
         validation.check_name(kind, meta.get("name", ""))
         if self.store.get(kind, meta.get("namespace", ""), meta["name"]) is not None:
