@@ -32,7 +32,7 @@ system-deps:
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,docs]'
+	$(PY) -m pip install --quiet -e '.[test,docs,hub]'
 	touch $@
 
 $(COMPAT_VENV)/.installed: setup.cfg pyproject.toml

@@ -21,3 +21,7 @@ VOLUME_NAME_LABEL = "workspace-spawner.jupyter.org/volume"
 RESET_REQUEST_ANNOTATION = "workspace-spawner.jupyter.org/reset-requested"
 # On a PVC, with the reset request: "true" keeps the old content in a backup.
 RESET_BACKUP_ANNOTATION = "workspace-spawner.jupyter.org/reset-backup"
+
+# On a ConfigMap the hub writes (the conda startup script): a hash of its data, so the
+# hub rewrites it only when the content changed.
+CONTENT_HASH_ANNOTATION = "workspace-spawner.jupyter.org/content-hash"

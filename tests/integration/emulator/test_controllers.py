@@ -13,14 +13,6 @@ from kubernetes_asyncio.client.exceptions import ApiException
 pytestmark = pytest.mark.emulator_only
 
 
-async def wait_for(predicate, timeout: float = 5.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (value := predicate()):
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-    return value
 
 
 def pod(name: str, *, claim: str | None = None, memory: str | None = None,
@@ -44,7 +36,7 @@ def pvc(name: str, size: str = "1Gi", storage_class: str | None = None) -> dict:
             "spec": spec}
 
 
-async def test_pod_runs_with_init_containers_and_events(kube, emulator):
+async def test_pod_runs_with_init_containers_and_events(kube, emulator, wait_for):
     emulator.create(pod("p", init=True), namespace=kube.namespace)
     running = await wait_for(lambda: (p := emulator.get("pods", "p", kube.namespace))
                              and p["status"]["phase"] == "Running" and p)
@@ -57,7 +49,7 @@ async def test_pod_runs_with_init_containers_and_events(kube, emulator):
     assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons
 
 
-async def test_pod_waits_for_its_claim_to_bind(kube, emulator):
+async def test_pod_waits_for_its_claim_to_bind(kube, emulator, wait_for):
     emulator.create(pod("p", claim="home"), namespace=kube.namespace)
     await wait_for(lambda: any(e["reason"] == "FailedScheduling"
                                for e in emulator.list("events", kube.namespace)))
@@ -71,7 +63,7 @@ async def test_pod_waits_for_its_claim_to_bind(kube, emulator):
     assert claim["spec"]["volumeName"] == f"pvc-{claim['metadata']['uid']}"
 
 
-async def test_image_pull_failure(kube, emulator):
+async def test_image_pull_failure(kube, emulator, wait_for):
     emulator.kubelet.fail_image_pull(kube.namespace, "p")
     emulator.create(pod("p"), namespace=kube.namespace)
     await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"].get(
@@ -79,7 +71,7 @@ async def test_image_pull_failure(kube, emulator):
         == "ImagePullBackOff")
 
 
-async def test_graceful_pod_deletion(kube, emulator):
+async def test_graceful_pod_deletion(kube, emulator, wait_for):
     emulator.create(pod("p"), namespace=kube.namespace)
     await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"]
                    == "Running")
@@ -89,7 +81,7 @@ async def test_graceful_pod_deletion(kube, emulator):
     await wait_for(lambda: emulator.get("pods", "p", kube.namespace) is None)
 
 
-async def test_missing_storage_class_stays_pending(kube, emulator):
+async def test_missing_storage_class_stays_pending(kube, emulator, wait_for):
     emulator.create(pvc("c", storage_class="nope"), namespace=kube.namespace)
     event = await wait_for(lambda: [e for e in emulator.list("events", kube.namespace)
                                     if e["reason"] == "ProvisioningFailed"])
@@ -98,7 +90,7 @@ async def test_missing_storage_class_stays_pending(kube, emulator):
         "phase"] == "Pending"
 
 
-async def test_pvc_expansion_and_shrink(kube, emulator):
+async def test_pvc_expansion_and_shrink(kube, emulator, wait_for):
     emulator.create(pvc("c"), namespace=kube.namespace)
     await wait_for(lambda: emulator.get("persistentvolumeclaims", "c", kube.namespace)[
         "status"]["phase"] == "Bound")
@@ -114,7 +106,7 @@ async def test_pvc_expansion_and_shrink(kube, emulator):
         "status"]["capacity"]["storage"] == "2Gi")
 
 
-async def test_quota_exceeded_and_status(kube, emulator):
+async def test_quota_exceeded_and_status(kube, emulator, wait_for):
     emulator.create({"apiVersion": "v1", "kind": "ResourceQuota",
                      "metadata": {"name": "budget"},
                      "spec": {"hard": {"requests.storage": "1Gi",
