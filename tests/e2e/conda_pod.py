@@ -238,6 +238,8 @@ echo "Done running hooks in: ${1}"
 HOME_VOLUME = {
     "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-{username}"}}],
     "volume_mounts": [{"name": "home", "mountPath": "/home/jovyan"}],
+    # the home volume above is the admin's own: the workspace volume feature stays off
+    "storage_pvc_ensure": False,
 }
 
 

@@ -121,4 +121,5 @@ async def test_the_pod_with_both_init_containers_is_accepted(running_emulator, e
     await spawner.ensure_conda_startup()
     pod = await spawner.get_pod_manifest()
     created = to_dict(await spawner.api.create_namespaced_pod(NAMESPACE, pod))
-    assert [c["name"] for c in created["spec"]["initContainers"]] == ["conda-env-create", "conda-env-check"]
+    # the workspace volume is filled from the image first, then conda works in it
+    assert [c["name"] for c in created["spec"]["initContainers"]] == ["setup-volume", "conda-env-create", "conda-env-check"]

@@ -529,15 +529,26 @@ class VolumesMixin(HasTraits):
         mounts: list[dict[str, Any]] = []
         if self.storage_pvc_ensure:
             claim = self._pvc_name_for(m.HOME_VOLUME)
-            home = m.pod_volume_name(claim)
-            volumes.append(m.make_pvc_volume(name=home, claim=claim))
-            mounts.append(
-                m.make_volume_mount(
-                    name=home, mount_path=self.workspace_mount_path, sub_path=self.workspace_sub_path
-                )
+            existing = m.find_mount(
+                pod=to_dict(pod), container=notebook.name, mount_path=self.workspace_mount_path
             )
+            if existing is None:
+                home, sub_path = m.pod_volume_name(claim), self.workspace_sub_path
+                volumes.append(m.make_pvc_volume(name=home, claim=claim))
+                mounts.append(m.make_volume_mount(name=home, mount_path=self.workspace_mount_path, sub_path=sub_path))
+            elif existing["claim"] == claim:
+                # the admin's own volume for this claim (Zero to JupyterHub's
+                # singleuser.storage.type: dynamic does this): used as it is
+                home, sub_path = existing["volume"], existing["sub_path"]
+            else:
+                raise ValueError(
+                    f"Volume {existing['volume']!r} is already mounted at {self.workspace_mount_path}, "
+                    "where the workspace volume goes: remove it from c.KubeSpawner.volumes and "
+                    "volume_mounts (Zero to JupyterHub: singleuser.storage.type: none), or set "
+                    "c.WorkspaceSpawner.storage_pvc_ensure = False"
+                )
             if self.volume_populate_source is not None:
-                add_init_containers(pod, [self._setup_container(notebook, home)], first=True)
+                add_init_containers(pod, [self._setup_container(notebook, home, sub_path)], first=True)
         for key, spec in self.workspace_volumes.items():
             claim = self._pvc_name_for(key)
             volumes.append(m.make_pvc_volume(name=m.pod_volume_name(claim), claim=claim))
@@ -558,13 +569,13 @@ class VolumesMixin(HasTraits):
         add_volumes(pod, volumes)
         add_volume_mounts(notebook, mounts)
 
-    def _setup_container(self, notebook, volume_name: str) -> dict[str, Any]:
+    def _setup_container(self, notebook, volume_name: str, sub_path: str) -> dict[str, Any]:
         setup = self._volume_setup
         source = self.volume_populate_source or self.workspace_mount_path
         backup = self.volume_reset_backup
         env = m.setup_env(
             source=source,
-            sub_path=self.workspace_sub_path,
+            sub_path=sub_path,
             reset_marker=self.volume_reset_marker or "",
             sync_marker=self.volume_sync_marker or "",
             sync=self.volume_sync,
