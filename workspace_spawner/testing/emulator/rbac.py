@@ -65,8 +65,9 @@ _ADMIN_RULES = _EDIT_RULES + [
     {"apiGroups": ["project.openshift.io"], "resources": ["projects"],
      "verbs": ["delete", "get", "patch", "update"]},
 ]
-# view reads everything edit may touch, except secrets
-_VIEW_RULES = [dict(rule, verbs=_RO, resources=[r for r in rule["resources"] if r != "secrets"])
+# view reads everything edit may touch, except secrets and the pods' exec/attach/port-forward
+_NOT_VIEW = {"secrets", "pods/exec", "pods/attach", "pods/portforward"}
+_VIEW_RULES = [dict(rule, verbs=_RO, resources=[r for r in rule["resources"] if r not in _NOT_VIEW])
                for rule in _EDIT_RULES]
 
 DEFAULT_CLUSTER_ROLES = {"admin": _ADMIN_RULES, "edit": _EDIT_RULES, "view": _VIEW_RULES}
