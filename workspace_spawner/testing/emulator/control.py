@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .emulator import Emulator
 
 KUBELET_ACTIONS = {"fail_image_pull", "fail_init_container", "slow_start", "never_ready",
-                   "set_log", "container_exited"}
+                   "set_log", "set_termination_message", "container_exited"}
 
 
 async def handle_control(emulator: Emulator, request: web.Request,
