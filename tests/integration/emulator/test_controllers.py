@@ -95,6 +95,19 @@ async def test_termination_messages_of_completed_and_failed_containers(kube, emu
     assert "message" not in await wait_for(lambda: terminated("r"))
 
 
+async def test_slow_init_container_holds_the_pod_initializing(kube, emulator):
+    emulator.kubelet.slow_init_container(kube.namespace, "p", "setup", 0.5)
+    emulator.create(pod("p", init=True), namespace=kube.namespace)
+    await wait_for(lambda: "running" in emulator.get("pods", "p", kube.namespace)["status"].get(
+        "initContainerStatuses", [{"state": {}}])[0]["state"])
+    await asyncio.sleep(0.2)
+    status = emulator.get("pods", "p", kube.namespace)["status"]
+    assert "running" in status["initContainerStatuses"][0]["state"]
+    assert status.get("phase") == "Pending"
+    await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"]
+                   == "Running")
+
+
 async def test_pod_waits_for_its_claim_to_bind(kube, emulator):
     emulator.create(pod("p", claim="home"), namespace=kube.namespace)
     await wait_for(lambda: any(e["reason"] == "FailedScheduling"

@@ -16,7 +16,7 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from .emulator import Emulator
 
-KUBELET_ACTIONS = {"fail_image_pull", "fail_init_container", "slow_start", "never_ready",
+KUBELET_ACTIONS = {"fail_image_pull", "fail_init_container", "slow_init_container", "slow_start", "never_ready",
                    "set_log", "set_termination_message", "container_exited"}
 
 

@@ -28,6 +28,7 @@ class PodFaults:
 
     image_pull: set[str] = field(default_factory=set)  # container names ("*" for all)
     init_exit: dict[str, int] = field(default_factory=dict)
+    init_seconds: dict[str, float] = field(default_factory=dict)
     start_delay: float = 0.0
     never_ready: bool = False
 
@@ -58,6 +59,10 @@ class Kubelet:
     def fail_init_container(self, namespace: str, name: str, container: str,
                             exit_code: int = 1) -> None:
         self._faults(namespace, name).init_exit[container] = exit_code
+
+    def slow_init_container(self, namespace: str, name: str, container: str,
+                            seconds: float) -> None:
+        self._faults(namespace, name).init_seconds[container] = seconds
 
     def slow_start(self, namespace: str, name: str, seconds: float) -> None:
         self._faults(namespace, name).start_delay = seconds
@@ -232,8 +237,8 @@ class Kubelet:
 
     async def run_init_container(self, pod: dict, container: dict) -> int:
         """Run one init container to completion; its exit code."""
-        await asyncio.sleep(self.init_seconds)
         faults = self._faults(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        await asyncio.sleep(faults.init_seconds.get(container["name"], self.init_seconds))
         return faults.init_exit.get(container["name"], 0)
 
     async def start_container(self, pod: dict, container: dict) -> None:
