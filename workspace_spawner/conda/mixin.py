@@ -431,6 +431,11 @@ class CondaMixin(HasTraits):
             yield event
             for message in self._conda_verdicts(shown):
                 yield {"message": message}
+        # The start is over. A failed init container is followed by no event (the
+        # kubelet's BackOff comes later), so its verdict may have arrived after the
+        # last one: look once more.
+        for message in self._conda_verdicts(shown):
+            yield {"message": message}
 
     def _conda_verdicts(self, shown: set[str]) -> list[str]:
         if not self.conda_workspace_env:
