@@ -191,6 +191,8 @@ def _fresh_conda_configmap_cache() -> Iterator[None]:
 Z2JH_HOME_VOLUME = {
     "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-{username}"}}],
     "volume_mounts": [{"name": "home", "mountPath": "/home/jovyan"}],
+    # only this volume: the workspace volume feature (its init container) stays off
+    "storage_pvc_ensure": False,
 }
 
 
