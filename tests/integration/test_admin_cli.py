@@ -400,33 +400,6 @@ def test_clear_errors_for_unknown_users_a_bad_token_and_an_unreachable_hub(hub: 
     assert "Cannot reach the hub" in unreachable.stderr
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        ([], "name a subcommand"),
-        (["frobnicate"], "unknown subcommand 'frobnicate'"),
-        (["stop"], "Name at least one user."),
-        (["expand", "gus"], "Give a user and a size"),
-        (["expand", "gus", "lots"], "is not a Kubernetes quantity"),
-        (["stop", "gus", "--timeout=soon"], "expected a float"),
-        (["delete-volume"], "Name the users, or pass --all-stopped"),
-    ],
-)
-def test_usage_errors_exit_2(hub: Hub, args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [WORKSPACE_ADMIN, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60
-    )
-    assert result.returncode == 2, _stderr(result)
-    assert message in result.stderr
-
-
-def test_help_has_examples() -> None:
-    for sub in ["", "list", "stop", "reset", "expand", "delete-volume", "delete-project"]:
-        result = subprocess.run([WORKSPACE_ADMIN, *filter(None, [sub]), "--help"], capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        assert "Examples" in result.stdout and f"workspace-admin {sub}".strip() in result.stdout
-
-
 # -- stop ----------------------------------------------------------------------------
 
 

@@ -732,7 +732,10 @@ workspace-admin delete-volume --help
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The ``workspace-admin`` console script."""
-    app = WorkspaceAdmin()
+    """The ``workspace-admin`` console script; exits with its exit code."""
+    # traitlets Applications are singletons: a fresh set for every call of main()
+    for cls in [WorkspaceAdmin, *(sub for sub, _ in WorkspaceAdmin.subcommands.values())]:
+        cls.clear_instance()
+    app = WorkspaceAdmin.instance()
     app.initialize(argv)
     app.start()
