@@ -19,10 +19,11 @@ help:
 	@echo "make docs         build the documentation into docs/_build/html"
 
 # Debian packages the tests need: util-linux gives unshare (private mount
-# namespaces for running the pods' scripts with their real paths).
+# namespaces for running the pods' scripts with their real paths) and setpriv
+# (running them as the pod's uid/gid without privileges).
 system-deps:
 	@missing=""; \
-	command -v unshare >/dev/null || missing="$$missing util-linux"; \
+	{ command -v unshare && command -v setpriv; } >/dev/null || missing="$$missing util-linux"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

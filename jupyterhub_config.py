@@ -29,3 +29,44 @@ c.JupyterHub.hub_ip = "0.0.0.0"
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.admin_users = {"admin"}
 c.Authenticator.allow_all = True
+
+# -- Workspace volumes (docs/admin/volumes.md) --------------------------------------
+# Every user gets a PVC (claim-<username>), filled with the image's files at the
+# mount path on the first start and kept across restarts. The defaults are shown.
+# c.WorkspaceSpawner.storage_pvc_ensure = True
+# c.WorkspaceSpawner.storage_capacity = "10Gi"      # raise it: claims grow at the next start
+# c.WorkspaceSpawner.storage_class = None           # the cluster's default StorageClass
+# c.WorkspaceSpawner.storage_expand = True          # needs helm-values/rbac-volumes.yaml
+# c.WorkspaceSpawner.volume_bind_timeout = 120      # a claim Pending longer fails the spawn
+#
+# Named servers share the user's volume; give each its own with {servername}:
+# c.WorkspaceSpawner.pvc_name_template = "claim-{username}"
+# c.WorkspaceSpawner.pvc_name_template = "claim-{username}--{servername}"
+#
+# Where the volume is mounted, and which part of the claim (the quickstart style):
+# c.WorkspaceSpawner.workspace_mount_path = "/home/jovyan"
+# c.WorkspaceSpawner.workspace_sub_path = ""        # e.g. "workspace" with /opt/app-root
+#
+# What is copied into a new volume: "" = the image's files at the mount path;
+# another absolute path of the image; None = copy nothing (no reset, no sync).
+# c.WorkspaceSpawner.volume_populate_source = ""
+#
+# Users reset their volume to the image's files with `touch ~/.delete-volume`
+# and a restart; with backups the old files move to ~/.volume-backups/reset-<time>.
+# c.WorkspaceSpawner.volume_reset_marker = ".delete-volume"
+c.WorkspaceSpawner.volume_reset_backup = True
+c.WorkspaceSpawner.volume_reset_backups_keep = 2
+#
+# New files of a newer image: `touch ~/.sync-volume` and a restart, or for everyone:
+# c.WorkspaceSpawner.volume_sync_marker = ".sync-volume"
+# c.WorkspaceSpawner.volume_sync = False
+#
+# More per-user volumes (empty at first), and existing claims shared by everyone:
+# c.WorkspaceSpawner.workspace_volumes = {
+#     "datasets": {"mount_path": "/home/jovyan/datasets", "capacity": "50Gi"},
+#     "models": {"mount_path": "/models", "capacity": "20Gi", "storage_class": "fast",
+#                "access_modes": ["ReadWriteOnce"]},
+# }
+# c.WorkspaceSpawner.shared_volumes = {
+#     "courses": {"claim": "courses-rwx", "mount_path": "/home/jovyan/courses", "read_only": True},
+# }
