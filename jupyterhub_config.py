@@ -70,3 +70,22 @@ c.WorkspaceSpawner.volume_reset_backups_keep = 2
 # c.WorkspaceSpawner.shared_volumes = {
 #     "courses": {"claim": "courses-rwx", "mount_path": "/home/jovyan/courses", "read_only": True},
 # }
+# -- Per-user projects ({username}-workspace) -------------------------------------
+# See docs/admin/projects.md. The hub needs helm-values/workspace-project-rbac.yaml.
+# c.WorkspaceSpawner.workspace_project_enabled = True
+# c.WorkspaceSpawner.workspace_project_template = "{username}-workspace"
+# "create" makes missing projects; "existing" uses projects an admin pre-created.
+# c.WorkspaceSpawner.workspace_project_mode = "create"
+# "auto" uses an OpenShift ProjectRequest when the cluster has project.openshift.io.
+# c.WorkspaceSpawner.workspace_project_api = "auto"
+# c.WorkspaceSpawner.workspace_project_quota = {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20"}
+# c.WorkspaceSpawner.workspace_project_limit_range = [
+#     {"type": "Container", "default": {"cpu": "500m", "memory": "512Mi"},
+#      "defaultRequest": {"cpu": "100m", "memory": "256Mi"}},
+# ]
+# c.WorkspaceSpawner.workspace_project_role = "edit"
+# c.WorkspaceSpawner.workspace_project_groups = ["instructors"]
+# c.WorkspaceSpawner.workspace_project_user_subject = "{unescaped_username}"
+# "user-token" (OpenShift): the user's OAuth token, as a Secret file; needs auth_state.
+# c.WorkspaceSpawner.workspace_project_credentials = "service-account"
+# c.WorkspaceSpawner.delete_workspace_project = False
