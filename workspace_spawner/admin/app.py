@@ -40,7 +40,7 @@ from ..kube.admin import (
 from .hub import HubClient, HubError, server_status
 from .quantity import parse_quantity
 from .table import format_table
-from .workspaces import Workspace, age_of, build_spawner, find_workspace, load_hub_config, spawner_class_from_config, username_label
+from .workspaces import Workspace, age_of, build_spawner, find_workspace, load_hub_config, spawner_class_from_config
 
 __all__ = ["WorkspaceAdmin", "main"]
 
@@ -667,7 +667,7 @@ workspace-admin delete-project alice --project alice-workspace-old --dry-run
         if ns is None:
             return []
         labels = ns["metadata"].get("labels") or {}
-        slug = username_label(ws.user)
+        slug = ws.project_slug
         if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or labels.get(USERNAME_LABEL) != slug:
             raise Refused(
                 f"namespace {name} is not labelled as made for {ws.user} "
