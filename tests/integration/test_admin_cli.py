@@ -108,6 +108,8 @@ c.KubeSpawner.storage_capacity = "1Gi"
 c.KubeSpawner.start_timeout = 30
 c.KubeSpawner.http_timeout = 30
 c.KubeSpawner.image = "quay.io/jupyter/minimal-notebook:2026-11-16"
+c.WorkspaceSpawner.workspace_project_enabled = True
+c.WorkspaceSpawner.workspace_project_quota = {{"pods": "4", "requests.memory": "2Gi"}}
 """
 
 
@@ -310,15 +312,6 @@ def test_list_shows_servers_volumes_resets_and_projects(hub: Hub) -> None:
         {"metadata": {"annotations": {RESET_REQUEST_ANNOTATION: "2026-11-20T10:00:00Z"}}},
         NAMESPACE,
     )
-    _make_project(hub, "anna-workspace", "anna")
-    hub.emulator.create(
-        {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": {"name": "workspace", "namespace": "anna-workspace"},
-            "spec": {"hard": {"pods": "4", "requests.memory": "2Gi"}},
-        }
-    )
 
     result = hub.run("list", "--json", "--user", "anna", "--user", "ben", "--user", "cleo")
     assert result.returncode == 0, _stderr(result)
@@ -328,7 +321,7 @@ def test_list_shows_servers_volumes_resets_and_projects(hub: Hub) -> None:
     assert [p["name"] for p in anna["pvcs"]] == ["claim-anna"]
     assert anna["pvcs"][0] | {"age": "", "created": ""} == {
         "name": "claim-anna",
-        "volume": "",
+        "volume": "home",  # the volumes feature's label
         "requested": "1Gi",
         "capacity": "1Gi",
         "phase": "Bound",
@@ -338,12 +331,15 @@ def test_list_shows_servers_volumes_resets_and_projects(hub: Hub) -> None:
         "reset_requested": None,
         "reset_backup": False,
     }
+    # the project the spawner made, with the quota from the config
     assert anna["project"]["name"] == "anna-workspace"
     assert anna["project"]["phase"] == "Active"
     assert anna["project"]["quota"]["pods"]["hard"] == "4"
     assert anna["project"]["quota"]["requests.memory"]["hard"] == "2Gi"
     assert [p["name"] for p in rows["ben"]["pvcs"]] == ["claim-ben"]
-    assert rows["ben"]["project"] is None
+    assert rows["ben"]["project"]["name"] == "ben-workspace"  # from the saved state
+    # never started: the name from the config, and no namespace yet
+    assert rows["cleo"]["project"] | {"age": ""} == {"name": "cleo-workspace", "phase": "Missing", "age": "", "quota": {}}
     cleo = rows["cleo"]["pvcs"][0]
     assert (cleo["name"], cleo["requested"], cleo["reset_requested"]) == ("claim-cleo", "2Gi", "2026-11-20T10:00:00Z")
 
@@ -478,7 +474,8 @@ def test_reset_now_restarts_a_running_server(hub: Hub) -> None:
     ]
     after = hub.user("lea")["servers"][""]
     assert after["ready"] and after["started"] != before
-    assert RESET_REQUEST_ANNOTATION in hub.pvc("claim-lea")["metadata"]["annotations"]
+    # the spawner did the reset at the restart, and removed the request
+    assert RESET_REQUEST_ANNOTATION not in hub.pvc("claim-lea")["metadata"]["annotations"]
 
 
 # -- expand --------------------------------------------------------------------------
@@ -632,11 +629,18 @@ def test_delete_project_only_deletes_the_users_own_namespace(hub: Hub) -> None:
     assert hub.emulator.get("namespaces", "uma-scratch") is not None
 
 
-def test_delete_project_refuses_while_the_server_runs(hub: Hub) -> None:
+def test_delete_project_made_by_the_spawner_but_not_while_the_server_runs(hub: Hub) -> None:
     hub.add_users("vera")
-    hub.start("vera")
-    _make_project(hub, "vera-workspace", "vera")
+    hub.start("vera")  # the project feature makes vera-workspace
+    assert hub.emulator.get("namespaces", "vera-workspace") is not None
     result = hub.run("delete-project", "vera", "--yes")
     assert result.returncode == 1, _stderr(result)
     assert "the server is running" in result.stderr
-    assert hub.emulator.get("namespaces", "vera-workspace") is not None
+    assert "deletionTimestamp" not in hub.emulator.get("namespaces", "vera-workspace")["metadata"]
+
+    stopped = hub.run("delete-project", "vera", "--stop", "--yes", "--json")
+    assert stopped.returncode == 0, _stderr(stopped)
+    assert stopped.json[0]["actions"][0] == "stop the server through the hub"
+    assert stopped.json[0]["deleted"] == ["vera-workspace"]
+    namespace = hub.emulator.get("namespaces", "vera-workspace")
+    assert namespace is None or "deletionTimestamp" in namespace["metadata"]
