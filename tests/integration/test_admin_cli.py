@@ -575,7 +575,7 @@ def test_delete_volume_all_stopped_with_a_partial_failure(hub: Hub) -> None:
     result = hub.run("delete-volume", "--all-stopped", "--yes", "--json")
     assert result.returncode == 1, _stderr(result)
     rows = {row["user"]: row for row in result.json}
-    assert not rows["quin"]["ok"] and "delete PersistentVolumeClaim claim-quin" in rows["quin"]["error"]
+    assert not rows["quin"]["ok"] and "delete PVC claim-quin" in rows["quin"]["error"]
     assert rows["paul"]["ok"] and rows["paul"]["deleted"] == ["claim-paul"]
     assert "failed: quin" in result.stderr
     assert hub.pvc("claim-paul") is None and hub.pvc("claim-quin") is not None
@@ -595,7 +595,7 @@ def test_forbidden_names_the_missing_right(hub: Hub) -> None:
     finally:
         hub.emulator.authorizer = allow_all
     assert result.returncode == 1, _stderr(result)
-    assert f"Could not delete PersistentVolumeClaim claim-sven in {NAMESPACE}" in result.stderr
+    assert f"Could not delete PVC claim-sven in {NAMESPACE}" in result.stderr
     assert "HTTP 403" in result.stderr and "lacks this right" in result.stderr
     assert hub.pvc("claim-sven") is not None
 

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio.client import ApiClient, CoreV1Api, StorageV1Api
+from kubernetes_asyncio.client import ApiClient, ApisApi, CoreV1Api, CustomObjectsApi, StorageV1Api
 from kubespawner.clients import load_config as load_kube_config
 from traitlets import Bool, Float, List, TraitError, Unicode, default
 from traitlets.config import Application, ArgumentError
@@ -28,15 +28,9 @@ from traitlets.config import Application, ArgumentError
 from .._version import __version__
 from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, USERNAME_LABEL
 from ..kube import KubeError
-from ..kube.admin import (
-    annotate_pvc,
-    delete_namespace,
-    delete_pvc,
-    list_storage_classes,
-    read_namespace,
-    read_storage_class,
-    resize_pvc,
-)
+from ..kube.admin import list_storage_classes, read_storage_class
+from ..kube.projects import delete_project, detect_openshift, read_namespace
+from ..kube.volumes import delete_pvc, patch_pvc
 from .hub import HubClient, HubError, server_status
 from .quantity import parse_quantity
 from .table import format_table
@@ -417,7 +411,7 @@ workspace-admin reset alice --pvc claim-alice-data --dry-run
             self.say(row, f"annotate PVC {pvc} in {ws.namespace}: reset to the image's files at the next start{keep}")
             row.details["pvc"] = pvc
             if not self.dry_run:
-                await annotate_pvc(ctx.core, namespace=ws.namespace, name=pvc, annotations=annotations)
+                await patch_pvc(ctx.core, namespace=ws.namespace, name=pvc, patch={"metadata": {"annotations": annotations}})
             if not self.now:
                 return
             if server_status(user) == "stopped":
@@ -489,7 +483,9 @@ workspace-admin expand alice 20Gi --dry-run --json
             await self._check_storage_class(ctx, pvc)
             self.say(row, f"raise the request of PVC {pvc_name} in {ws.namespace} from {current} to {size}")
             if not self.dry_run:
-                await resize_pvc(ctx.core, namespace=ws.namespace, name=pvc_name, size=size)
+                # https://kubernetes.io/docs/concepts/storage/persistent-volumes/#expanding-persistent-volumes-claims
+                patch = {"spec": {"resources": {"requests": {"storage": size}}}}
+                await patch_pvc(ctx.core, namespace=ws.namespace, name=pvc_name, patch=patch)
             spawner = build_spawner(ctx.spawner_class, config=ctx.config, username=row.user, state={})
             configured = spawner.storage_capacity
             note = (
@@ -663,7 +659,7 @@ workspace-admin delete-project alice --project alice-workspace-old --dry-run
         name = self.project or ws.project
         if not name:
             return []
-        ns = ws.project_namespace if name == ws.project else await read_namespace(ctx.core, name=name)
+        ns = ws.project_namespace if name == ws.project else await read_namespace(core=ctx.core, name=name)
         if ns is None:
             return []
         labels = ns["metadata"].get("labels") or {}
@@ -678,7 +674,14 @@ workspace-admin delete-project alice --project alice-workspace-old --dry-run
         return [(name, f"project {name} ({phase}, {age} old) and everything in it")]
 
     async def delete(self, ctx: Context, ws: Workspace, name: str) -> bool:
-        return await delete_namespace(ctx.core, name=name)
+        # on OpenShift through the Project, as the project feature deletes it
+        if self._openshift is None:
+            self._openshift = await detect_openshift(apis=ApisApi(ctx.core.api_client))
+        return await delete_project(
+            core=ctx.core, custom=CustomObjectsApi(ctx.core.api_client), name=name, openshift=self._openshift
+        )
+
+    _openshift: bool | None = None
 
 
 # -- the command ---------------------------------------------------------------------

@@ -35,7 +35,9 @@ from ..constants import (
     VOLUME_NAME_LABEL,
 )
 from ..kube import KubeError
-from ..kube.admin import list_namespaces, list_pvcs, list_resource_quotas, read_namespace, read_pvc
+from ..kube.admin import list_namespaces, list_pvcs, list_resource_quotas
+from ..kube.projects import read_namespace
+from ..kube.volumes import read_pvc
 from .hub import server_state, server_status
 
 __all__ = [
@@ -235,7 +237,7 @@ async def _find_project(core: CoreV1Api, *, ws: Workspace, name: str | None, sel
     slug = ws.project_slug
     if name:
         ws.project = name
-        ws.project_namespace = await read_namespace(core, name=name)
+        ws.project_namespace = await read_namespace(core=core, name=name)
     else:
         labels = ",".join(filter(None, [f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", f"{USERNAME_LABEL}={slug}", selector]))
         try:
