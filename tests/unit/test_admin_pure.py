@@ -1,43 +1,17 @@
-"""workspace-admin's pure parts: quantities, the server status, the rows and the table."""
+"""workspace-admin's pure parts: the server status, the rows and the table."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import pytest
 
 from workspace_spawner.admin.hub import server_state, server_status
-from workspace_spawner.admin.quantity import parse_quantity
 from workspace_spawner.admin.table import format_table
 from workspace_spawner.admin.workspaces import Workspace, age_of, username_label
 from workspace_spawner.constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, VOLUME_NAME_LABEL
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
-
-
-@pytest.mark.parametrize(
-    "text, value",
-    [
-        ("1Gi", Decimal(2**30)),
-        ("1.5Gi", Decimal(3 * 2**29)),
-        ("500Mi", Decimal(500 * 2**20)),
-        ("20G", Decimal(20 * 10**9)),
-        ("100m", Decimal("0.1")),
-        ("1e3", Decimal(1000)),
-        ("2E", Decimal(2 * 10**18)),
-        ("1024", Decimal(1024)),
-        (" 10Ki ", Decimal(10240)),
-    ],
-)
-def test_parse_quantity(text: str, value: Decimal) -> None:
-    assert parse_quantity(text) == value
-
-
-@pytest.mark.parametrize("text", ["", "lots", "10GB", "Gi", "1.2.3Gi", "-"])
-def test_parse_quantity_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="is not a Kubernetes quantity"):
-        parse_quantity(text)
 
 
 @pytest.mark.parametrize(

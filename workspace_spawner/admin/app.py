@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
+from tqdm import tqdm
 from kubernetes_asyncio.client import ApiClient, ApisApi, CoreV1Api, CustomObjectsApi, StorageV1Api
-from kubespawner.clients import load_config as load_kube_config
 from traitlets import Bool, Float, List, TraitError, Unicode, default
 from traitlets.config import Application, ArgumentError
 
@@ -32,7 +32,7 @@ from ..kube.admin import list_storage_classes, read_storage_class
 from ..kube.projects import delete_project, detect_openshift, read_namespace
 from ..kube.volumes import delete_pvc, patch_pvc
 from .hub import HubClient, HubError, server_status
-from .quantity import parse_quantity
+from ..volumes.manifests import parse_storage
 from .table import format_table
 from .workspaces import Workspace, age_of, build_spawner, find_workspace, load_hub_config, spawner_class_from_config
 
@@ -188,10 +188,10 @@ class AdminCommand(Application):
         self.check_args()
         token = self._token()
         config, spawner_class = self._hub_config()
-        # A spawner built here loads the kubeconfig (or in-cluster config) exactly as
-        # the hub's spawners do, with the same k8s_api_* settings.
+        # Building a spawner loads the kubeconfig (or in-cluster config) into the
+        # client's default configuration exactly as the hub's spawners do, with the
+        # same k8s_api_* settings (kubespawner.clients.load_config).
         build_spawner(spawner_class, config=config, username="workspace-admin", state={})
-        load_kube_config()
         async with aiohttp.ClientSession() as session, ApiClient() as api:
             ctx = Context(
                 hub=HubClient(url=self.hub_url, token=token, session=session),
@@ -239,9 +239,9 @@ class AdminCommand(Application):
         if not self.json:
             print(f"{row.user}: {text}")
 
-    def finish(self, rows: list[Row]) -> int:
+    def finish(self, rows: list[Row], *, print_json: bool = True) -> int:
         """Print the JSON output, name the failed rows on stderr, and return the exit code."""
-        if self.json:
+        if self.json and print_json:
             print(json.dumps([row.as_dict() for row in rows], indent=2))
         failed = [row for row in rows if row.error]
         for row in failed:
@@ -334,10 +334,7 @@ workspace-admin list -l team=physics
             print(json.dumps([ws.as_dict(now=now) for ws in workspaces], indent=2))
         else:
             print(format_table([ws.as_dict(now=now) for ws in workspaces]))
-        json_output, self.json = self.json, False  # the table/JSON is printed; only errors remain
-        code = self.finish(rows)
-        self.json = json_output
-        return code
+        return self.finish(rows, print_json=False)  # the rows are printed: only the failures remain
 
 
 # -- stop ----------------------------------------------------------------------------
@@ -462,7 +459,7 @@ workspace-admin expand alice 20Gi --dry-run --json
         if len(self.extra_args) != 2:
             raise UsageError("Give a user and a size: workspace-admin expand USER SIZE (e.g. expand alice 20Gi).")
         try:
-            parse_quantity(self.extra_args[1])
+            parse_storage(self.extra_args[1])
         except ValueError as e:
             raise UsageError(str(e)) from e
 
@@ -475,9 +472,9 @@ workspace-admin expand alice 20Gi --dry-run --json
             pvc = next(p for p in ws.pvcs if p["metadata"]["name"] == pvc_name)
             current = ((pvc.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage", "0")
             row.details.update(pvc=pvc_name, requested=current, size=size)
-            if parse_quantity(size) < parse_quantity(current):
+            if parse_storage(size) < parse_storage(current):
                 raise Refused(f"PVC {pvc_name} requests {current}: Kubernetes cannot shrink a volume to {size}")
-            if parse_quantity(size) == parse_quantity(current):
+            if parse_storage(size) == parse_storage(current):
                 self.note(row, f"nothing to do: PVC {pvc_name} already requests {current}")
                 return
             await self._check_storage_class(ctx, pvc)
@@ -607,8 +604,6 @@ workspace-admin delete-volume --all-stopped --yes --json
             count = sum(len(t) for *_, t in plans)
             self.confirm(f"Delete these {count} {self.what}s of {len(plans)} users?")
         # 2. the deletions
-        from tqdm import tqdm
-
         for row, user, ws, targets in tqdm(
             plans, desc=f"deleting {self.what}s", unit="user", disable=None if len(plans) > 1 else True, file=sys.stderr
         ):
