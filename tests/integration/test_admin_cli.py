@@ -387,6 +387,12 @@ def test_clear_errors_for_unknown_users_a_bad_token_and_an_unreachable_hub(hub: 
     assert "No user 'nobody' in the hub" in result.stderr
     assert "failed: nobody" in result.stderr
 
+    token_file = hub.dir / "token"
+    token_file.write_text(hub.cli_token + "\n")
+    from_file = hub.run("list", "--json", "gus", "--token-file", str(token_file), token="")
+    assert from_file.returncode == 0, _stderr(from_file)
+    assert [row["user"] for row in from_file.json] == ["gus"]
+
     rejected = hub.run("list", token="not-a-token")
     assert rejected.returncode == 1
     assert "The hub rejected the token" in rejected.stderr and "HTTP 403" in rejected.stderr
