@@ -78,3 +78,14 @@ def test_help_reads_well(subcommand: str, capsys: pytest.CaptureFixture[str]) ->
     if subcommand == "":
         for name in SUBCOMMANDS:
             assert f"\n{name}\n" in out
+
+
+def test_a_broken_hub_config_is_a_usage_error(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text("c = get_config()\nc.JupyterHub.spawner_class = \n")
+    code, _, err = _run(["list", "-f", str(config)], capsys)
+    assert code == 2
+    assert f"Cannot load the hub's config file {config}" in err

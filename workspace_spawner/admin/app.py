@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 from tqdm import tqdm
 from kubernetes_asyncio.client import ApiClient, ApisApi, CoreV1Api, CustomObjectsApi, StorageV1Api
+from kubernetes_asyncio.config import ConfigException
 from traitlets import Bool, Float, List, TraitError, Unicode, default
 from traitlets.config import Application, ArgumentError
 
@@ -178,7 +179,10 @@ class AdminCommand(Application):
             raise UsageError(
                 f"The hub's config file {self.hub_config_file} does not exist: pass it with -f PATH."
             )
-        config = load_hub_config(self.hub_config_file)
+        try:
+            config = load_hub_config(self.hub_config_file)
+        except Exception as e:  # the file is the admin's Python: any error can come out of it
+            raise UsageError(f"Cannot load the hub's config file {self.hub_config_file}: {e}") from e
         try:
             return config, spawner_class_from_config(config)
         except (ValueError, TraitError) as e:
@@ -191,7 +195,15 @@ class AdminCommand(Application):
         # Building a spawner loads the kubeconfig (or in-cluster config) into the
         # client's default configuration exactly as the hub's spawners do, with the
         # same k8s_api_* settings (kubespawner.clients.load_config).
-        build_spawner(spawner_class, config=config, username="workspace-admin", state={})
+        try:
+            build_spawner(spawner_class, config=config, username="workspace-admin", state={})
+        except ConfigException as e:
+            print(
+                f"error: No Kubernetes config: {e}. Set KUBECONFIG (or ~/.kube/config), or run in a pod "
+                "with a service account.",
+                file=sys.stderr,
+            )
+            return PARTIAL_FAILURE
         async with aiohttp.ClientSession() as session, ApiClient() as api:
             ctx = Context(
                 hub=HubClient(url=self.hub_url, token=token, session=session),
