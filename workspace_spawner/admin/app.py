@@ -20,9 +20,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
-from tqdm import tqdm
 from kubernetes_asyncio.client import ApiClient, ApisApi, CoreV1Api, CustomObjectsApi, StorageV1Api
 from kubernetes_asyncio.config import ConfigException
+from tqdm import tqdm
 from traitlets import Bool, Float, List, TraitError, Unicode, default
 from traitlets.config import Application, ArgumentError
 
@@ -32,8 +32,8 @@ from ..kube import KubeError
 from ..kube.admin import list_storage_classes, read_storage_class
 from ..kube.projects import delete_project, detect_openshift, read_namespace
 from ..kube.volumes import delete_pvc, patch_pvc
-from .hub import HubClient, HubError, server_status
 from ..volumes.manifests import parse_storage
+from .hub import HubClient, HubError, server_status
 from .table import format_table
 from .workspaces import Workspace, age_of, build_spawner, find_workspace, load_hub_config, spawner_class_from_config
 
