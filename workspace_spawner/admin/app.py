@@ -310,6 +310,8 @@ class ListCommand(AdminCommand):
     name = "workspace-admin list"
     description = """List the users' servers, volumes and projects: one row per user.
 
+Usage: workspace-admin list [USER...] [options]
+
 Each row shows the server (running, pending, stopped), the user's PVCs (name,
 requested and actual capacity, phase, storage class, age), a pending reset request,
 and the workspace project (name, phase, quota use). Names come from the server's
@@ -356,6 +358,8 @@ class StopCommand(_UsersCommand):
     name = "workspace-admin stop"
     description = """Stop users' servers through the hub, and wait until they are stopped.
 
+Usage: workspace-admin stop USER... [options]
+
 The volumes and projects stay. A server that does not stop within --timeout
 seconds fails its row (exit 1).
 """
@@ -382,6 +386,8 @@ workspace-admin stop alice --dry-run
 class ResetCommand(_UsersCommand):
     name = "workspace-admin reset"
     description = """Ask for a reset of users' volumes to the image's files at their next start.
+
+Usage: workspace-admin reset USER... [options]
 
 Sets the annotation workspace-spawner.jupyter.org/reset-requested (a timestamp) on
 the user's main PVC; the spawner resets the volume when the server next starts,
@@ -451,6 +457,8 @@ def _pick_pvc(ws: Workspace, name: str) -> str:
 class ExpandCommand(AdminCommand):
     name = "workspace-admin expand"
     description = """Raise the capacity of one user's PVC: workspace-admin expand USER SIZE.
+
+Usage: workspace-admin expand USER SIZE [options]
 
 The PVC's storage request is raised to SIZE (a Kubernetes quantity, e.g. 20Gi); the
 storage driver grows the volume, for most drivers while it is in use. Refuses a
@@ -533,6 +541,8 @@ workspace-admin expand alice 20Gi --dry-run --json
 class DeleteVolumeCommand(AdminCommand):
     name = "workspace-admin delete-volume"
     description = """Delete users' PVCs, and with them all their files, for good.
+
+Usage: workspace-admin delete-volume (USER... | --all-stopped) [options]
 
 Refuses while the user's server runs, unless --stop (stop it first through the
 hub). Shows what will be lost (PVC names, sizes, ages) and asks for confirmation,
@@ -639,6 +649,8 @@ class DeleteProjectCommand(DeleteVolumeCommand):
     name = "workspace-admin delete-project"
     description = """Delete users' workspace projects (namespaces), and everything deployed in them.
 
+Usage: workspace-admin delete-project USER... [options]
+
 Only a namespace labelled app.kubernetes.io/managed-by=workspace-spawner and
 hub.jupyter.org/username=<the user's slug> is deleted: any other is refused.
 Refuses while the user's server runs, unless --stop; asks for confirmation
@@ -699,6 +711,8 @@ class WorkspaceAdmin(Application):
     version = __version__
     description = """Look after the users' workspaces of a JupyterHub running WorkspaceSpawner.
 
+Usage: workspace-admin SUBCOMMAND [ARGS] [options]
+
 It talks to the hub's REST API (token from JUPYTERHUB_API_TOKEN or --token-file,
 with the scopes list:users, read:users, read:servers, servers, admin:server_state)
 and to Kubernetes (kubeconfig, or the in-cluster service account), and reads the
@@ -717,12 +731,15 @@ workspace-admin delete-project alice --dry-run
 workspace-admin delete-volume --help
 """
     subcommands = {
-        "list": (ListCommand, ListCommand.description.splitlines()[0]),
-        "stop": (StopCommand, StopCommand.description.splitlines()[0]),
-        "reset": (ResetCommand, ResetCommand.description.splitlines()[0]),
-        "expand": (ExpandCommand, ExpandCommand.description.splitlines()[0]),
-        "delete-volume": (DeleteVolumeCommand, DeleteVolumeCommand.description.splitlines()[0]),
-        "delete-project": (DeleteProjectCommand, DeleteProjectCommand.description.splitlines()[0]),
+        name: (cls, cls.description.splitlines()[0])
+        for name, cls in [
+            ("list", ListCommand),
+            ("stop", StopCommand),
+            ("reset", ResetCommand),
+            ("expand", ExpandCommand),
+            ("delete-volume", DeleteVolumeCommand),
+            ("delete-project", DeleteProjectCommand),
+        ]
     }
 
     def exit(self, exit_status: int | str | None = 0) -> None:
