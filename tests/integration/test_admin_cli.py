@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import secrets
 import shutil
 import socket
@@ -177,9 +178,8 @@ class Hub:
         if "--hub-url" not in " ".join(args):
             command += ["--hub-url", self.url]
         command += ["-f", str(config or self.config)]
-        result = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, **kwargs
-        )
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, **kwargs)
         result.json = json.loads(result.stdout) if "--json" in args and result.stdout.strip() else None
         return result
 
@@ -557,6 +557,29 @@ def test_delete_volume_refuses_a_running_server_and_asks_for_yes(hub: Hub) -> No
     assert hub.pvc("claim-olga") is None
     assert hub.user("olga")["servers"][""]["stopped"]
     assert "olga: delete PVC claim-olga" in result.stderr  # the deletion is logged
+
+
+@pytest.mark.parametrize("answer, deleted", [("n", False), ("y", True)])
+def test_delete_volume_asks_on_a_terminal(hub: Hub, answer: str, deleted: bool) -> None:
+    name = f"wendy-{answer}"
+    hub.add_users(name)
+    _make_pvc(hub, f"claim-{name}", name)
+    terminal, user_side = pty.openpty()
+    try:
+        os.write(terminal, f"{answer}\n".encode())
+        result = hub.run("delete-volume", name, stdin=user_side)
+    finally:
+        os.close(terminal)
+        os.close(user_side)
+    assert f"{name}: PVC claim-{name} in {NAMESPACE}: 1Gi" in result.stdout
+    assert "Delete these 1 PVCs of 1 users? [y/N]" in result.stdout
+    if deleted:
+        assert result.returncode == 0, _stderr(result)
+        assert hub.pvc(f"claim-{name}") is None
+    else:
+        assert result.returncode == 1, _stderr(result)
+        assert "Nothing deleted: not confirmed." in result.stderr
+        assert hub.pvc(f"claim-{name}") is not None
 
 
 def test_delete_volume_all_stopped_with_a_partial_failure(hub: Hub) -> None:

@@ -284,15 +284,14 @@ class AdminCommand(Application):
         await ctx.hub.wait_for_status(row.user, "stopped", timeout=self.timeout)
         self.log.info("%s: server stopped", row.user)
 
-    def confirm(self, question: str) -> None:
-        """Ask ``question``; UsageError without a terminal, Refused on anything but yes."""
+    def confirm(self, question: str) -> bool:
+        """Ask ``question``: whether the answer is yes. UsageError without a terminal to ask on."""
         if self.yes or self.dry_run:
-            return
+            return True
         if not sys.stdin.isatty():
             raise UsageError("Refusing to delete without confirmation: no terminal to ask on. Pass --yes.")
         answer = input(f"{question} [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            raise UsageError("Nothing deleted.")
+        return answer in ("y", "yes")
 
 
 class _UsersCommand(AdminCommand):
@@ -624,7 +623,9 @@ workspace-admin delete-volume --all-stopped --yes --json
                     print(f"  {row.user}: {description}")
         if plans:
             count = sum(len(t) for *_, t in plans)
-            self.confirm(f"Delete these {count} {self.what}s of {len(plans)} users?")
+            if not self.confirm(f"Delete these {count} {self.what}s of {len(plans)} users?"):
+                print("Nothing deleted: not confirmed.", file=sys.stderr)
+                return PARTIAL_FAILURE
         # 2. the deletions
         for row, user, ws, targets in tqdm(
             plans, desc=f"deleting {self.what}s", unit="user", disable=None if len(plans) > 1 else True, file=sys.stderr
