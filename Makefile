@@ -32,7 +32,7 @@ system-deps:
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,docs]'
+	$(PY) -m pip install --quiet -e '.[test,docs,hub]'
 	touch $@
 
 $(COMPAT_VENV)/.installed: setup.cfg pyproject.toml
@@ -48,8 +48,9 @@ test-compat: system-deps $(COMPAT_VENV)/.installed
 	$(COMPAT_VENV)/bin/python -c "import jupyterhub; assert jupyterhub.__version__.startswith('5.'), jupyterhub.__version__; print('JupyterHub', jupyterhub.__version__)"
 	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The venv's bin on PATH: the hub starts configurable-http-proxy by name.
 hub: $(VENV)/.installed
-	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

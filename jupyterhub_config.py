@@ -70,6 +70,26 @@ c.WorkspaceSpawner.volume_reset_backups_keep = 2
 # c.WorkspaceSpawner.shared_volumes = {
 #     "courses": {"claim": "courses-rwx", "mount_path": "/home/jovyan/courses", "read_only": True},
 # }
+
+# -- The persistent conda environment (docs/admin/conda.md) ------------------------
+# Use the user's conda env "workspace" in {home}/.conda/envs when it holds the server;
+# {home} is the container's $HOME at start.
+# c.WorkspaceSpawner.conda_workspace_env = True
+# c.WorkspaceSpawner.conda_envs_dir = "{home}/.conda/envs"
+# c.WorkspaceSpawner.conda_workspace_env_name = "workspace"
+# "hook" (docker-stacks' before-notebook.d), "wrap" (any image), or "auto".
+# c.WorkspaceSpawner.conda_startup_mode = "auto"
+# c.WorkspaceSpawner.conda_hook_image_pattern = r"^((docker\.io|quay\.io)/)?jupyter/"
+# The ConfigMap with the script, in the pods' namespace (needs get/create/update on configmaps).
+# c.WorkspaceSpawner.conda_configmap_name = "workspace-spawner-conda"
+# c.WorkspaceSpawner.conda_check_in_init_container = True
+# Offer "Create my persistent conda environment" in the spawn form.
+c.WorkspaceSpawner.conda_allow_create_from_form = True
+# c.WorkspaceSpawner.conda_create_start_timeout = 1800
+# c.WorkspaceSpawner.conda_create_mem_limit = "4G"
+# Keep pip install --user packages in {home}/.local.
+# c.WorkspaceSpawner.persist_pip_user = True
+
 # -- Per-user projects ({username}-workspace) -------------------------------------
 # See docs/admin/projects.md. The hub needs helm-values/workspace-project-rbac.yaml.
 # c.WorkspaceSpawner.workspace_project_enabled = True

@@ -101,6 +101,29 @@ async def test_sub_path_mount(make_spawner, emulator):
     await spawner.stop(now=True)
 
 
+async def test_the_charts_own_home_volume_for_the_claim_is_used_as_it_is(make_spawner, emulator):
+    # Zero to JupyterHub with singleuser.storage.type: dynamic mounts {pvc_name} itself
+    spawner = make_spawner(
+        volumes=[{"name": "volume-{username}", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}],
+        volume_mounts=[{"name": "volume-{username}", "mountPath": "/home/jovyan"}],
+    )
+    await start(spawner)
+    pod = emulator.get("Pod", spawner.pod_name, NS)
+    assert [v["name"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v] == ["volume-alice"]
+    setup = [c for c in pod["spec"]["initContainers"] if c["name"] == "setup-volume"][0]
+    assert setup["volumeMounts"] == [{"name": "volume-alice", "mountPath": "/workspace-volume"}]
+    await spawner.stop(now=True)
+
+
+async def test_another_volume_on_the_mount_path_is_refused_with_the_fix(make_spawner):
+    spawner = make_spawner(
+        volumes=[{"name": "scratch", "emptyDir": {}}],
+        volume_mounts=[{"name": "scratch", "mountPath": "/home/jovyan"}],
+    )
+    with pytest.raises(ValueError, match="Volume 'scratch' is already mounted at /home/jovyan.*singleuser.storage.type: none"):
+        await spawner.get_pod_manifest()
+
+
 async def test_restart_adopts_the_pvc_and_never_creates_a_second(make_spawner, emulator):
     first = make_spawner()
     await start_and_stop(first)
@@ -334,7 +357,8 @@ async def test_switched_off_makes_no_pvc_request(make_spawner, emulator):
     await start(spawner)
     assert [r for r in emulator.requests if r.resource == "persistentvolumeclaims"] == []
     pod = emulator.get("Pod", spawner.pod_name, NS)
-    assert not pod["spec"].get("initContainers")
+    assert "setup-volume" not in [c["name"] for c in pod["spec"].get("initContainers") or []]
+    assert all("persistentVolumeClaim" not in v for v in pod["spec"]["volumes"])
     await spawner.stop(now=True)
 
 

@@ -338,3 +338,17 @@ def _pod(state=None, last=None):
 )
 def test_setup_container_state(pod, expected):
     assert m.setup_container_state(pod) == expected
+
+
+def test_find_mount():
+    pod = {
+        "spec": {
+            "containers": [
+                {"name": "notebook", "volumeMounts": [{"name": "home", "mountPath": "/home/jovyan/", "subPath": "w"}, {"name": "tmp", "mountPath": "/tmp"}]}
+            ],
+            "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-alice"}}, {"name": "tmp", "emptyDir": {}}],
+        }
+    }
+    assert m.find_mount(pod=pod, container="notebook", mount_path="/home/jovyan") == {"volume": "home", "claim": "claim-alice", "sub_path": "w"}
+    assert m.find_mount(pod=pod, container="notebook", mount_path="/tmp") == {"volume": "tmp", "claim": None, "sub_path": ""}
+    assert m.find_mount(pod=pod, container="notebook", mount_path="/data") is None

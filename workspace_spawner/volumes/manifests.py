@@ -308,6 +308,21 @@ def make_volume_mount(
     return mount
 
 
+def find_mount(*, pod: dict[str, Any], container: str, mount_path: str) -> dict[str, Any] | None:
+    """What is mounted at ``mount_path`` in ``container``: {volume, claim (or None), sub_path}."""
+    spec = pod.get("spec") or {}
+    for c in spec.get("containers") or []:
+        if c.get("name") != container:
+            continue
+        for mount in c.get("volumeMounts") or []:
+            if mount["mountPath"].rstrip("/") != mount_path.rstrip("/"):
+                continue
+            volume = next((v for v in spec.get("volumes") or [] if v["name"] == mount["name"]), {})
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            return {"volume": mount["name"], "claim": claim, "sub_path": mount.get("subPath") or ""}
+    return None
+
+
 def setup_script() -> str:
     """The init container's script (package data)."""
     return files(__package__).joinpath("setup-volume.sh").read_text(encoding="utf-8")

@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from jupyterhub.utils import exponential_backoff
+from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, HasTraits, Integer, TraitError, Unicode, default, validate
 
 from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
@@ -301,6 +302,15 @@ class VolumesMixin(HasTraits):
         except ValueError as e:
             raise TraitError(str(e)) from e
 
+    # -- per-instance bookkeeping (traits, as HasTraits mixins have no __init__ of their own)
+
+    # volume -> the name of its claim, once created or adopted (saved in the state)
+    _workspace_pvcs = Dict()
+    # this start's facts for the init container: created now, an admin's reset request
+    _volume_setup = Dict()
+    # the task following the init container while the pod starts
+    _setup_watcher = AnyTrait(allow_none=True)
+
     # -- state: the claims' names, so a changed template never detaches a user ----------
 
     def get_state(self):
@@ -320,11 +330,7 @@ class VolumesMixin(HasTraits):
                 self._pvc_exists = True
 
     def _workspace_pvc_names(self) -> dict[str, str]:
-        # per instance; made on first use since HasTraits mixins have no __init__ hook
-        try:
-            return self.__dict__["_workspace_pvcs"]
-        except KeyError:
-            return self.__dict__.setdefault("_workspace_pvcs", {})
+        return self._workspace_pvcs
 
     def _pvc_name_for(self, volume: str) -> str:
         known = self._workspace_pvc_names().get(volume)
@@ -523,15 +529,26 @@ class VolumesMixin(HasTraits):
         mounts: list[dict[str, Any]] = []
         if self.storage_pvc_ensure:
             claim = self._pvc_name_for(m.HOME_VOLUME)
-            home = m.pod_volume_name(claim)
-            volumes.append(m.make_pvc_volume(name=home, claim=claim))
-            mounts.append(
-                m.make_volume_mount(
-                    name=home, mount_path=self.workspace_mount_path, sub_path=self.workspace_sub_path
-                )
+            existing = m.find_mount(
+                pod=to_dict(pod), container=notebook.name, mount_path=self.workspace_mount_path
             )
+            if existing is None:
+                home, sub_path = m.pod_volume_name(claim), self.workspace_sub_path
+                volumes.append(m.make_pvc_volume(name=home, claim=claim))
+                mounts.append(m.make_volume_mount(name=home, mount_path=self.workspace_mount_path, sub_path=sub_path))
+            elif existing["claim"] == claim:
+                # the admin's own volume for this claim (Zero to JupyterHub's
+                # singleuser.storage.type: dynamic does this): used as it is
+                home, sub_path = existing["volume"], existing["sub_path"]
+            else:
+                raise ValueError(
+                    f"Volume {existing['volume']!r} is already mounted at {self.workspace_mount_path}, "
+                    "where the workspace volume goes: remove it from c.KubeSpawner.volumes and "
+                    "volume_mounts (Zero to JupyterHub: singleuser.storage.type: none), or set "
+                    "c.WorkspaceSpawner.storage_pvc_ensure = False"
+                )
             if self.volume_populate_source is not None:
-                add_init_containers(pod, [self._setup_container(notebook, home)], first=True)
+                add_init_containers(pod, [self._setup_container(notebook, home, sub_path)], first=True)
         for key, spec in self.workspace_volumes.items():
             claim = self._pvc_name_for(key)
             volumes.append(m.make_pvc_volume(name=m.pod_volume_name(claim), claim=claim))
@@ -552,13 +569,13 @@ class VolumesMixin(HasTraits):
         add_volumes(pod, volumes)
         add_volume_mounts(notebook, mounts)
 
-    def _setup_container(self, notebook, volume_name: str) -> dict[str, Any]:
-        setup = getattr(self, "_volume_setup", None) or {}
+    def _setup_container(self, notebook, volume_name: str, sub_path: str) -> dict[str, Any]:
+        setup = self._volume_setup
         source = self.volume_populate_source or self.workspace_mount_path
         backup = self.volume_reset_backup
         env = m.setup_env(
             source=source,
-            sub_path=self.workspace_sub_path,
+            sub_path=sub_path,
             reset_marker=self.volume_reset_marker or "",
             sync_marker=self.volume_sync_marker or "",
             sync=self.volume_sync,
@@ -580,10 +597,10 @@ class VolumesMixin(HasTraits):
     # -- while the pod starts: the init container's progress ----------------------------
 
     def _start_setup_watcher(self) -> None:
-        previous = self.__dict__.get("_setup_watcher")
+        previous = self._setup_watcher
         if previous is not None and not previous.done():
             previous.cancel()
-        self.__dict__["_setup_watcher"] = asyncio.ensure_future(self._watch_setup_container())
+        self._setup_watcher = asyncio.ensure_future(self._watch_setup_container())
 
     async def _watch_setup_container(self) -> None:
         """Report the init container's state; clear a reset request it has done."""
