@@ -90,6 +90,26 @@ async def test_first_start_creates_the_labelled_pvc_and_mounts_it(make_spawner, 
     await spawner.stop(now=True)
 
 
+async def test_the_spawn_page_follows_the_init_container(make_spawner, emulator):
+    spawner = make_spawner()
+    summary = "Copying the image's files into the new volume: 12 files, 3456 bytes from /home/jovyan in 1 s"
+    emulator.kubelet.slow_init_container(NS, spawner.pod_name, "setup-volume", 1.0)
+    emulator.kubelet.set_termination_message(NS, spawner.pod_name, "setup-volume", summary + "\n")
+    seen = []
+
+    async def read_progress():
+        async for event in spawner.progress():
+            seen.append(event["message"])
+
+    reader = asyncio.ensure_future(read_progress())
+    await start(spawner)
+    await asyncio.wait_for(reader, 10)
+    expected = ["Creating workspace volume claim-alice (10Gi)", "Copying the image's files into the new volume", summary]
+    # in this order, among KubeSpawner's pod events (and "Waiting for the volume to be bound")
+    assert [m for m in seen if m in expected] == expected
+    await spawner.stop(now=True)
+
+
 async def test_sub_path_mount(make_spawner, emulator):
     spawner = make_spawner(workspace_mount_path="/opt/app-root", workspace_sub_path="workspace")
     await start(spawner)
