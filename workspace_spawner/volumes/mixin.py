@@ -35,6 +35,7 @@ from ..kube.volumes import (
     read_pvc_events,
 )
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container
+from ..quantity import QuantityError, parse_bytes
 from . import manifests as m
 
 # API answers worth retrying: the server is busy or briefly away
@@ -77,8 +78,8 @@ class VolumesMixin(HasTraits):
         if value is None:
             return value
         try:
-            m.parse_storage(value)
-        except ValueError as e:
+            parse_bytes(value)
+        except QuantityError as e:
             raise TraitError(f"storage_capacity: {e}") from e
         return str(value).strip()
 
