@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -20,8 +19,7 @@ from hypothesis import strategies as st
 from workspace_spawner.constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
 from workspace_spawner.kube import to_dict
 
-sys.path.insert(0, str(Path(__file__).parent))
-from volumes_pod import (  # noqa: E402
+from volumes_pod import (
     PodFiles,
     SetupContainer,
     new_pod_files,

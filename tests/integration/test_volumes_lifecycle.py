@@ -16,6 +16,7 @@ from workspace_spawner.constants import (
     VOLUME_NAME_LABEL,
 )
 from workspace_spawner.kube import KubeError
+from workspace_spawner.volumes.mixin import VolumeSetupFailed
 
 NS = "jupyterhub"
 
@@ -301,11 +302,13 @@ async def test_reset_annotation_stays_when_the_init_container_fails(make_spawner
     make_pvc(emulator, "claim-alice", annotations={RESET_REQUEST_ANNOTATION: "r1"})
     spawner = make_spawner(start_timeout=3)
     emulator.kubelet.fail_init_container(NS, spawner.pod_name, "setup-volume", 1)
-    with pytest.raises(Exception):
+    with pytest.raises(VolumeSetupFailed):
         await start(spawner)
     annotations = emulator.get("PersistentVolumeClaim", "claim-alice", NS)["metadata"]["annotations"]
     assert annotations[RESET_REQUEST_ANNOTATION] == "r1"
-    assert any(m.startswith("The workspace volume could not be prepared") for m in messages(spawner))
+    # the start fails as soon as the reflector has the failure; the watcher task that
+    # shows it on the spawn page reads the same pod a moment later
+    await wait_until(lambda: any(m.startswith("The workspace volume could not be prepared") for m in messages(spawner)))
     await spawner.stop(now=True)
 
 

@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from workspace_spawner.volumes import manifests as m
 
 # -- checks ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "value, expected",
-    [
-        ("10Gi", 10 * 2**30),
-        ("500Mi", 500 * 2**20),
-        ("20G", 20 * 10**9),
-        ("1.5Gi", Decimal("1.5") * 2**30),
-        ("128974848", 128974848),
-        ("129e6", 129 * 10**6),
-        (" 1Ti ", 2**40),
-    ],
-)
-def test_parse_storage(value, expected):
-    assert m.parse_storage(value) == expected
-
-
-@pytest.mark.parametrize("value", ["ten", "10 Gi", "10gi", "-1Gi", "", "10GB", "Gi"])
-def test_parse_storage_refuses(value):
-    with pytest.raises(ValueError, match="is not a Kubernetes quantity: write a number"):
-        m.parse_storage(value)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,8 @@ import re
 from importlib.resources import files
 from typing import Any
 
+from ..quantity import parse_bytes
+
 SCRIPT_KEY = "workspace-env.sh"
 SCRIPT_DIR = "/opt/workspace-spawner/conda"
 SCRIPT_PATH = f"{SCRIPT_DIR}/{SCRIPT_KEY}"
@@ -178,23 +180,9 @@ def with_memory_limit(resources: dict[str, Any] | None, limit: int | None) -> di
         return result
     result.setdefault("limits", {})["memory"] = str(limit)
     requests = result.get("requests", {})
-    if "memory" in requests and _bytes(requests["memory"]) > limit:
+    if "memory" in requests and parse_bytes(requests["memory"]) > limit:
         requests["memory"] = str(limit)
     return result
-
-
-_SUFFIXES = {
-    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-}
-
-
-def _bytes(quantity: str | int) -> int:
-    """A Kubernetes memory quantity in bytes (the forms KubeSpawner writes)."""
-    match = re.fullmatch(r"([0-9.]+)([kMGT]i?|)", str(quantity))
-    if not match:
-        raise ValueError(f"not a memory quantity: {quantity!r}")
-    return int(float(match.group(1)) * _SUFFIXES[match.group(2)])
 
 
 def verdict_of(status: dict[str, Any] | None) -> tuple[str, str] | None:

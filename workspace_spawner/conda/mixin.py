@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 from jupyterhub.traitlets import ByteSpecification
 from kubespawner.utils import get_k8s_model
 from kubernetes_asyncio.client import V1Container
-from traitlets import Bool, CaselessStrEnum, HasTraits, Integer, TraitError, Unicode, default, validate
+from traitlets import Bool, CaselessStrEnum, Integer, TraitError, Unicode, default, validate
 
 from .. import constants
+from ..initcontainers import InitContainerChecks, InitContainerFailed, termination_text
 from ..kube import KubeError, to_dict
 from ..kube.configmaps import ensure_configmap
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container, set_env
@@ -34,11 +35,11 @@ _ENV_NAME_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.+-]*")
 _DNS_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
-class CondaStartFailed(Exception):
-    """The env could not be created; the message is for the user on the spawn page."""
+class CondaStartFailed(InitContainerFailed):
+    """The env could not be created or checked; the message is for the user on the spawn page."""
 
 
-class CondaMixin(HasTraits):
+class CondaMixin(InitContainerChecks):
     conda_workspace_env = Bool(
         True,
         config=True,
@@ -427,24 +428,28 @@ class CondaMixin(HasTraits):
             restore(None)
         return future
 
-    def is_pod_running(self, pod):
-        """KubeSpawner's check, failing the start with the clone's own message when it failed."""
-        if pod is not None:
-            status = _init_status(pod, manifests.CREATE_CONTAINER)
-            verdict = manifests.verdict_of(status)
-            exit_code = _exit_code(status)
-            if verdict is not None and exit_code not in (None, 0):
-                state, text = verdict
-                if state == "OOMKilled":
-                    text = (
-                        "Cloning base into your conda environment ran out of memory"
-                        f" (limit {_limit_text(self.conda_create_mem_limit)}). Ask your hub "
-                        "admin to raise c.WorkspaceSpawner.conda_create_mem_limit, or start "
-                        "without creating the environment. The incomplete clone is removed at "
-                        "the next attempt."
-                    )
-                raise CondaStartFailed(text or f"Creating your conda environment failed ({state}).")
-        return super().is_pod_running(pod)
+    def init_container_failure(self, name: str, terminated: dict[str, Any]) -> InitContainerFailed | None:
+        """The start fails with the script's own verdict (it says what to do) when a conda
+        init container failed; an OOM kill leaves no verdict, so that one is said here."""
+        if name not in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER):
+            return super().init_container_failure(name, terminated)
+        state, text = manifests.verdict_of({"state": {"terminated": terminated}})
+        if state == "OOMKilled" and name == manifests.CREATE_CONTAINER:
+            text = (
+                "Cloning base into your conda environment ran out of memory"
+                f" (limit {_limit_text(self.conda_create_mem_limit)}). Ask your hub "
+                "admin to raise c.WorkspaceSpawner.conda_create_mem_limit, or start "
+                "without creating the environment. The incomplete clone is removed at "
+                "the next attempt."
+            )
+        if text:
+            return CondaStartFailed(text)
+        what = "Creating" if name == manifests.CREATE_CONTAINER else "Checking"
+        return CondaStartFailed(
+            f"{what} your conda environment failed ({termination_text(terminated)}). Start "
+            "again; if it fails once more, start without creating the environment and send "
+            "this message to your hub admin."
+        )
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         """The parent's events, with the init containers' verdicts once they are known."""
@@ -525,16 +530,6 @@ def _init_status(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
     for status in (pod.get("status") or {}).get("initContainerStatuses") or []:
         if status.get("name") == name:
             return status
-    return None
-
-
-def _exit_code(status: dict[str, Any] | None) -> int | None:
-    if not status:
-        return None
-    for key in ("state", "lastState"):
-        terminated = (status.get(key) or {}).get("terminated")
-        if terminated:
-            return terminated.get("exitCode")
     return None
 
 

@@ -11,12 +11,15 @@ Retrying is the caller's business (the spawner's steps use KubeSpawner's
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-__all__ = ["KubeError", "kube_error", "to_dict", "status_of"]
+__all__ = ["KubeError", "kube_error", "to_dict", "status_of", "tolerating"]
+
+T = TypeVar("T")
 
 _serializer = ApiClient.__new__(ApiClient)  # sanitize_for_serialization needs no configuration
 
@@ -74,3 +77,18 @@ def kube_error(exc: ApiException, *, action: str) -> KubeError:
     if hint:
         text = f"{text}. {hint}"
     return KubeError(text, status=exc.status, reason=status.get("reason", ""))
+
+
+async def tolerating(status: int, request: Awaitable[T], *, action: str) -> tuple[bool, T | None]:
+    """Await one API request: ``(True, result)``, or ``(False, None)`` when it answered ``status``.
+
+    ``status`` is the answer that means the goal is reached anyway: 404 on a read
+    (none there) or a delete (already gone), 409 on a create (already there).
+    Any other error raises :func:`kube_error` naming ``action``.
+    """
+    try:
+        return True, await request
+    except ApiException as e:
+        if e.status == status:
+            return False, None
+        raise kube_error(e, action=action) from e

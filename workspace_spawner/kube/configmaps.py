@@ -7,17 +7,15 @@ from typing import Any
 from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import kube_error, to_dict
+from . import kube_error, to_dict, tolerating
 
 
 async def read_configmap(api: CoreV1Api, *, namespace: str, name: str) -> dict[str, Any] | None:
     """The ConfigMap, or None when there is none."""
-    try:
-        return to_dict(await api.read_namespaced_config_map(name, namespace))
-    except ApiException as e:
-        if e.status == 404:
-            return None
-        raise kube_error(e, action=f"read ConfigMap {name} in {namespace}") from e
+    _, configmap = await tolerating(
+        404, api.read_namespaced_config_map(name, namespace), action=f"read ConfigMap {name} in {namespace}"
+    )
+    return to_dict(configmap)
 
 
 async def ensure_configmap(
@@ -67,9 +65,9 @@ async def ensure_configmap(
     )
 
 
-async def delete_configmap(api: CoreV1Api, *, namespace: str, name: str) -> None:
-    try:
-        await api.delete_namespaced_config_map(name, namespace)
-    except ApiException as e:
-        if e.status != 404:
-            raise kube_error(e, action=f"delete ConfigMap {name} in {namespace}") from e
+async def delete_configmap(api: CoreV1Api, *, namespace: str, name: str) -> bool:
+    """Delete the ConfigMap; False when it was already gone."""
+    deleted, _ = await tolerating(
+        404, api.delete_namespaced_config_map(name, namespace), action=f"delete ConfigMap {name} in {namespace}"
+    )
+    return deleted

@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes_asyncio.client import ApisApi, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import kube_error, to_dict
+from . import kube_error, to_dict, tolerating
 
 __all__ = [
     "detect_openshift",
@@ -39,36 +39,26 @@ async def detect_openshift(*, apis: ApisApi) -> bool:
 
 
 async def read_namespace(*, core: CoreV1Api, name: str) -> dict[str, Any] | None:
-    try:
-        return to_dict(await core.read_namespace(name))
-    except ApiException as e:
-        if e.status == 404:
-            return None
-        raise kube_error(e, action=f"get namespaces {name}") from e
+    _, namespace = await tolerating(404, core.read_namespace(name), action=f"get namespaces {name}")
+    return to_dict(namespace)
 
 
 async def create_namespace(*, core: CoreV1Api, body: dict[str, Any]) -> dict[str, Any] | None:
     """Create the Namespace; None when it was already there (the caller reads it)."""
-    try:
-        return to_dict(await core.create_namespace(body))
-    except ApiException as e:
-        if e.status == 409:
-            return None
-        raise kube_error(e, action=f"create namespaces {body['metadata']['name']}") from e
+    _, namespace = await tolerating(
+        409, core.create_namespace(body), action=f"create namespaces {body['metadata']['name']}"
+    )
+    return to_dict(namespace)
 
 
 async def create_project_request(*, custom: CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any] | None:
     """Ask OpenShift for a project; the answer is the Project. None when it exists already."""
-    try:
-        return await custom.create_cluster_custom_object(
-            OPENSHIFT_PROJECT_GROUP, "v1", "projectrequests", body
-        )
-    except ApiException as e:
-        if e.status == 409:
-            return None
-        raise kube_error(
-            e, action=f"create projectrequests.project.openshift.io {body['metadata']['name']}"
-        ) from e
+    _, project = await tolerating(
+        409,
+        custom.create_cluster_custom_object(OPENSHIFT_PROJECT_GROUP, "v1", "projectrequests", body),
+        action=f"create projectrequests.project.openshift.io {body['metadata']['name']}",
+    )
+    return project
 
 
 async def patch_namespace(*, core: CoreV1Api, name: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -88,17 +78,13 @@ async def delete_project(
     On OpenShift through the Project, which the requester (the hub) may delete as
     the project's admin, so the hub needs no cluster-wide right to delete namespaces.
     """
-    try:
-        if openshift:
-            await custom.delete_cluster_custom_object(OPENSHIFT_PROJECT_GROUP, "v1", "projects", name)
-        else:
-            await core.delete_namespace(name)
-    except ApiException as e:
-        if e.status == 404:
-            return False
-        resource = "projects.project.openshift.io" if openshift else "namespaces"
-        raise kube_error(e, action=f"delete {resource} {name}") from e
-    return True
+    if openshift:
+        request = custom.delete_cluster_custom_object(OPENSHIFT_PROJECT_GROUP, "v1", "projects", name)
+        resource = "projects.project.openshift.io"
+    else:
+        request, resource = core.delete_namespace(name), "namespaces"
+    deleted, _ = await tolerating(404, request, action=f"delete {resource} {name}")
+    return deleted
 
 
 # kind -> (api, plural as RBAC names it, create, replace, delete method names)
@@ -155,10 +141,9 @@ async def delete_object(
 ) -> bool:
     """Delete one object; False when it was already gone."""
     api, plural, method = _api(kind, core, rbac)
-    try:
-        await getattr(api, f"delete_namespaced_{method}")(name, namespace)
-    except ApiException as e:
-        if e.status == 404:
-            return False
-        raise kube_error(e, action=f"delete {_resource(kind, plural)} {name} in {namespace}") from e
-    return True
+    deleted, _ = await tolerating(
+        404,
+        getattr(api, f"delete_namespaced_{method}")(name, namespace),
+        action=f"delete {_resource(kind, plural)} {name} in {namespace}",
+    )
+    return deleted

@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import kube_error, to_dict
+from . import kube_error, to_dict, tolerating
 
 __all__ = [
     "read_pvc",
@@ -27,12 +27,11 @@ __all__ = [
 
 async def read_pvc(api: CoreV1Api, *, namespace: str, name: str) -> dict[str, Any] | None:
     """The claim, or None if there is none."""
-    try:
-        pvc = await api.read_namespaced_persistent_volume_claim(name=name, namespace=namespace)
-    except ApiException as e:
-        if e.status == 404:
-            return None
-        raise kube_error(e, action=f"read PVC {name} in {namespace}") from e
+    _, pvc = await tolerating(
+        404,
+        api.read_namespaced_persistent_volume_claim(name=name, namespace=namespace),
+        action=f"read PVC {name} in {namespace}",
+    )
     return to_dict(pvc)
 
 
@@ -110,10 +109,9 @@ async def read_pvc_events(api: CoreV1Api, *, namespace: str, name: str) -> list[
 
 async def delete_pvc(api: CoreV1Api, *, namespace: str, name: str) -> bool:
     """Delete the claim (and so, with the usual Delete reclaim policy, its data); False if it was gone."""
-    try:
-        await api.delete_namespaced_persistent_volume_claim(name=name, namespace=namespace)
-    except ApiException as e:
-        if e.status == 404:
-            return False
-        raise kube_error(e, action=f"delete PVC {name} in {namespace}") from e
-    return True
+    deleted, _ = await tolerating(
+        404,
+        api.delete_namespaced_persistent_volume_claim(name=name, namespace=namespace),
+        action=f"delete PVC {name} in {namespace}",
+    )
+    return deleted

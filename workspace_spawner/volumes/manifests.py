@@ -13,11 +13,11 @@ from __future__ import annotations
 import copy
 import posixpath
 import re
-from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 from typing import Any
 
 from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, VOLUME_NAME_LABEL
+from ..quantity import parse_bytes
 
 SETUP_CONTAINER_NAME = "setup-volume"
 # Where the init container sees the whole claim; never the populate source's location.
@@ -29,35 +29,11 @@ BACKUP_DIR = ".volume-backups"
 # The script's summary ends with this when it has done (or had done) an admin's request.
 REQUEST_DONE_TEXT = "[reset request {request} done]"
 
-# https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/
-_QUANTITY = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|[eE]\d+)?$")
-_SUFFIX = {
-    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}
 # A volume's key becomes part of a PVC name (a DNS-1123 label) and of a pod volume name.
 _VOLUME_KEY = re.compile(r"^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$")
 
 
 # -- checks (raise ValueError with the fix in the message) ------------------------------
-
-
-def parse_storage(value: str) -> Decimal:
-    """A storage quantity ("10Gi", "500M", "1e9") in bytes; ValueError if it is not one."""
-    match = _QUANTITY.match(str(value).strip())
-    if not match:
-        raise ValueError(
-            f"{value!r} is not a Kubernetes quantity: write a number with an optional "
-            "suffix, e.g. '10Gi', '500Mi' or '20G'"
-        )
-    number, suffix = match.group(1), match.group(2) or ""
-    try:
-        base = Decimal(number)
-    except InvalidOperation as e:  # the regular expression rules this out
-        raise ValueError(f"{value!r} is not a Kubernetes quantity") from e
-    if suffix[:1] in ("e", "E"):
-        return base * (Decimal(10) ** int(suffix[1:]))
-    return base * _SUFFIX[suffix]
 
 
 def check_absolute_path(path: str, *, setting: str) -> str:
@@ -119,7 +95,7 @@ def check_workspace_volumes(volumes: dict[str, Any]) -> dict[str, dict[str, Any]
     result = {}
     for key, spec in volumes.items():
         setting = _check_entry("workspace_volumes", key, spec, known=known, required=("mount_path", "capacity"))
-        parse_storage(spec["capacity"])
+        parse_bytes(spec["capacity"])
         modes = spec.get("access_modes") or ["ReadWriteOnce"]
         if not isinstance(modes, list):
             raise ValueError(f"{setting}['access_modes'] must be a list such as ['ReadWriteOnce']")
@@ -224,7 +200,7 @@ def capacity_change(*, current: str | None, wanted: str) -> str:
     """"grow", "same" or "shrink": how ``wanted`` compares with the claim's request."""
     if current is None:
         return "grow"
-    old, new = parse_storage(current), parse_storage(wanted)
+    old, new = parse_bytes(current), parse_bytes(wanted)
     if new > old:
         return "grow"
     return "same" if new == old else "shrink"

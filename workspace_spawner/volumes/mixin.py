@@ -10,7 +10,8 @@ Recipe steps (called by WorkspaceSpawner):
 
 While the pod starts, a watcher task reads the init container's state from
 KubeSpawner's pod reflector, shows it on the spawn page, and clears a reset request
-once the init container has done it.
+once the init container has done it. If it fails, the start fails at once with its
+message (:mod:`workspace_spawner.initcontainers`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any
 
 from jupyterhub.utils import exponential_backoff
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Dict, HasTraits, Integer, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
 
 from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
+from ..initcontainers import InitContainerChecks, InitContainerFailed, termination_text
 from ..kube import KubeError, to_dict
 from ..kube.volumes import (
     clear_pvc_annotation,
@@ -35,6 +37,7 @@ from ..kube.volumes import (
     read_pvc_events,
 )
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container
+from ..quantity import QuantityError, parse_bytes
 from . import manifests as m
 
 # API answers worth retrying: the server is busy or briefly away
@@ -54,7 +57,11 @@ _PATH_CHECKS = {
 }
 
 
-class VolumesMixin(HasTraits):
+class VolumeSetupFailed(InitContainerFailed):
+    """The ``setup-volume`` init container failed; the message is for the user on the spawn page."""
+
+
+class VolumesMixin(InitContainerChecks):
     # -- KubeSpawner's own traits, with the defaults of a persistent workspace -------------
 
     @default("storage_pvc_ensure")
@@ -77,8 +84,8 @@ class VolumesMixin(HasTraits):
         if value is None:
             return value
         try:
-            m.parse_storage(value)
-        except ValueError as e:
+            parse_bytes(value)
+        except QuantityError as e:
             raise TraitError(f"storage_capacity: {e}") from e
         return str(value).strip()
 
@@ -641,6 +648,17 @@ class VolumesMixin(HasTraits):
             if start_over:
                 return
             await asyncio.sleep(0.2)
+
+    def init_container_failure(self, name: str, terminated: dict[str, Any]) -> InitContainerFailed | None:
+        """The start fails with the script's own message when ``setup-volume`` failed."""
+        if name != m.SETUP_CONTAINER_NAME:
+            return super().init_container_failure(name, terminated)
+        text = termination_text(terminated).removeprefix("ERROR: ").rstrip(".")
+        return VolumeSetupFailed(
+            f"The workspace volume could not be prepared: {text}. Start your server again "
+            "once that is fixed; if you cannot fix it yourself, send this message to your hub "
+            f"admin (the volume is {self._pvc_name_for(m.HOME_VOLUME)})."
+        )
 
     async def _clear_reset_request(self, request: str) -> None:
         name = self._pvc_name_for(m.HOME_VOLUME)
