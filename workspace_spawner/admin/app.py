@@ -32,7 +32,7 @@ from ..kube import KubeError
 from ..kube.admin import list_storage_classes, read_storage_class
 from ..kube.projects import delete_project, detect_openshift, read_namespace
 from ..kube.volumes import delete_pvc, patch_pvc
-from ..volumes.manifests import parse_storage
+from ..quantity import parse_bytes
 from .hub import HubClient, HubError, server_status
 from .table import format_table
 from .workspaces import Workspace, age_of, build_spawner, find_workspace, load_hub_config, spawner_class_from_config
@@ -478,7 +478,7 @@ workspace-admin expand alice 20Gi --dry-run --json
         if len(self.extra_args) != 2:
             raise UsageError("Give a user and a size: workspace-admin expand USER SIZE (e.g. expand alice 20Gi).")
         try:
-            parse_storage(self.extra_args[1])
+            parse_bytes(self.extra_args[1])
         except ValueError as e:
             raise UsageError(str(e)) from e
 
@@ -491,9 +491,9 @@ workspace-admin expand alice 20Gi --dry-run --json
             pvc = next(p for p in ws.pvcs if p["metadata"]["name"] == pvc_name)
             current = ((pvc.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage", "0")
             row.details.update(pvc=pvc_name, requested=current, size=size)
-            if parse_storage(size) < parse_storage(current):
+            if parse_bytes(size) < parse_bytes(current):
                 raise Refused(f"PVC {pvc_name} requests {current}: Kubernetes cannot shrink a volume to {size}")
-            if parse_storage(size) == parse_storage(current):
+            if parse_bytes(size) == parse_bytes(current):
                 self.note(row, f"nothing to do: PVC {pvc_name} already requests {current}")
                 return
             await self._check_storage_class(ctx, pvc)
