@@ -1,0 +1,278 @@
+"""The Emulator: an in-process Kubernetes API server for tests and the local demo.
+
+Use it in a running event loop (`await emulator.start()`) or from synchronous code
+(`emulator.start_in_thread()`); every public method may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import secrets
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .apiserver import ApiServer
+from .faults import WRITE_VERBS, Fault, RequestRecord
+from .kubelet import Kubelet
+from .namespaces import NamespaceController
+from .quota import Quotas
+from .resources import Registry
+from .selectors import Selector, parse_field_selector, parse_label_selector
+from .storage import DEFAULT_CLASS_ANNOTATION, Storage
+from .store import Store
+
+Authorizer = Callable[..., bool]
+ADMIN_USER = "kubernetes-admin"
+ADMIN_GROUPS = ("system:masters", "system:authenticated")
+
+
+def allow_all(user: str, groups: list[str], verb: str, api_group: str, resource: str | None,
+              subresource: str | None, namespace: str | None, name: str | None) -> bool:
+    return True
+
+
+class Emulator:
+    def __init__(self, *, openshift: bool = False, namespace_finalize_seconds: float = 0.2,
+                 provision_seconds: float = 0.01, history: int = 5000) -> None:
+        self.openshift = openshift
+        self.namespace_finalize_seconds = namespace_finalize_seconds
+        self.provision_seconds = provision_seconds
+        self.history = history
+        self.admin_token = secrets.token_urlsafe(24)
+        self.tokens: dict[str, tuple[str, list[str]]] = {
+            self.admin_token: (ADMIN_USER, list(ADMIN_GROUPS))}
+        # replaceable: (user, groups, verb, api_group, resource, subresource, namespace, name)
+        self.authorizer: Authorizer = allow_all
+        self._requests: list[RequestRecord] = []
+        self.faults: list[Fault] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: Any = None
+        self._built = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def _build(self) -> None:
+        """(Re)create the store and the controllers; runs on the emulator's loop."""
+        if self._built:
+            self.kubelet_impl.reset()
+            self.namespaces.cancel()
+        self.registry = Registry(openshift=self.openshift)
+        self.store = Store(history=self.history)
+        self.api = ApiServer(registry=self.registry, store=self.store)
+        self.quotas = Quotas(self.api)
+        self.storage = Storage(self.api, provision_seconds=self.provision_seconds)
+        self.namespaces = NamespaceController(
+            self.api, finalize_seconds=self.namespace_finalize_seconds)
+        self.kubelet_impl = self.make_kubelet(self.api)
+        self._built = True
+        for name in ("default", "kube-system", "kube-public"):
+            self.api.create(self.registry.lookup("namespaces"), {"metadata": {"name": name}})
+        self.api.create(self.registry.lookup("storageclasses"), {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "standard",
+                         "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+            "provisioner": "emulator.local/hostpath", "allowVolumeExpansion": True,
+            "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
+
+    def make_kubelet(self, api: ApiServer) -> Kubelet:
+        """Override to run pods differently (the demo's process runner)."""
+        return Kubelet(api)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        from aiohttp import web
+
+        from .server import make_app
+
+        if not host.startswith("127."):
+            raise ValueError("the emulator only listens on loopback addresses")
+        self._loop = asyncio.get_running_loop()
+        self._build()
+        self._runner = web.AppRunner(make_app(self), access_log=None,
+                                     shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.host = host
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.url
+
+    async def stop(self) -> None:
+        if self._built:
+            self.kubelet_impl.reset()
+            self.namespaces.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def start_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Emulator:
+        started = threading.Event()
+        error: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start(host, port))
+            except BaseException as e:  # reported to the starting thread
+                error.append(e)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="k8s-emulator", daemon=True)
+        self._thread.start()
+        started.wait(30)
+        if error:
+            raise error[0]
+        return self
+
+    def stop_thread(self) -> None:
+        if self._thread and self._loop:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._thread = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run fn on the emulator's loop and return its result, from any thread."""
+        if self._loop is None:
+            raise RuntimeError("the emulator is not started")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            return fn(*args, **kwargs)
+
+        async def run() -> Any:
+            return fn(*args, **kwargs)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(30)
+
+    # -- configuration ----------------------------------------------------------------
+
+    def write_kubeconfig(self, path: str | Path, *, token: str | None = None,
+                         namespace: str | None = None, user: str = "admin") -> Path:
+        context: dict[str, Any] = {"cluster": "emulator", "user": user}
+        if namespace:
+            context["namespace"] = namespace
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
+            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
+            "contexts": [{"name": "emulator", "context": context}],
+            "users": [{"name": user, "user": {"token": token or self.admin_token}}],
+            "preferences": {},
+        }
+        path = Path(path)
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def add_token(self, token: str, *, user: str, groups: list[str] | None = None) -> None:
+        self.tokens[token] = (user, list(groups or []) + ["system:authenticated"])
+
+    def reset(self, *, openshift: bool | None = None) -> None:
+        """Empty the store, the request log and the faults; seed the defaults again."""
+        def run() -> None:
+            if openshift is not None:
+                self.openshift = openshift
+            self.faults.clear()
+            self._requests.clear()
+            self.authorizer = allow_all
+            self.tokens = {self.admin_token: (ADMIN_USER, list(ADMIN_GROUPS))}
+            self._build()
+        self._call(run)
+
+    # -- the request log and faults --------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return self._call(lambda: list(self._requests))
+
+    def clear_requests(self) -> None:
+        self._call(self._requests.clear)
+
+    def count_writes(self, *, resource: str | None = None) -> int:
+        return sum(1 for r in self.requests
+                   if r.verb in WRITE_VERBS and resource in (None, r.resource))
+
+    def inject_fault(self, *, verb: str | None = None, resource: str | None = None,
+                     status: int = 500, count: int = 1, namespace: str | None = None,
+                     name: str | None = None, hang: bool = False,
+                     message: str | None = None) -> Fault:
+        fault = Fault(verb=verb, resource=resource, status=status, count=count,
+                      namespace=namespace, name=name, hang=hang, message=message)
+        self._call(self.faults.append, fault)
+        return fault
+
+    # -- direct store access (no HTTP, no authorisation) ------------------------------
+
+    def create(self, obj: dict, *, namespace: str | None = None) -> dict:
+        return self._call(lambda: self.api.create(self.registry.for_object(obj), obj,
+                                                  namespace=namespace))
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
+        def run() -> dict | None:
+            k = self.registry.lookup(kind)
+            return self.store.get(k, namespace or "" if k.namespaced else "", name)
+        return self._call(run)
+
+    def list(self, kind: str, namespace: str | None = None, *, label_selector: str = "",
+             field_selector: str = "") -> list[dict]:
+        def run() -> list[dict]:
+            k = self.registry.lookup(kind)
+            selector = Selector(tuple(parse_label_selector(label_selector)),
+                                tuple(parse_field_selector(field_selector,
+                                                           supports=k.supports_field)))
+            return self.api.list(k, namespace, selector)
+        return self._call(run)
+
+    def patch(self, kind: str, name: str, patch: dict, namespace: str | None = None, *,
+              content_type: str = "application/merge-patch+json",
+              subresource: str | None = None) -> dict:
+        return self._call(lambda: self.api.patch(self.registry.lookup(kind), namespace or "",
+                                                 name, patch, content_type,
+                                                 subresource=subresource))
+
+    def delete(self, kind: str, name: str, namespace: str | None = None, *,
+               grace: int | None = None) -> dict:
+        return self._call(lambda: self.api.delete(self.registry.lookup(kind), namespace or "",
+                                                  name, grace=grace))
+
+    def hold_namespace_termination(self, name: str) -> None:
+        self._call(self.namespaces.hold, name)
+
+    def release_namespace_termination(self, name: str) -> None:
+        self._call(self.namespaces.release, name)
+
+    @property
+    def kubelet(self) -> Any:
+        """The simulated kubelet; its methods are dispatched to the emulator's loop."""
+        return _OnLoop(self, self.kubelet_impl)
+
+
+class _OnLoop:
+    """A proxy calling an object's methods on the emulator's loop."""
+
+    def __init__(self, emulator: Emulator, target: Any) -> None:
+        self._emulator, self._target = emulator, target
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return copy.deepcopy(attr)
+        return functools.partial(self._emulator._call, attr)

@@ -1,0 +1,386 @@
+"""HTTP: URL routing, authentication, the request log, faults, list/watch, discovery.
+
+https://kubernetes.io/docs/reference/using-api/api-concepts/
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .errors import ApiError, already_exists, status_object
+from .faults import Fault, RequestRecord
+from .resources import Kind
+from .selectors import Selector, parse_field_selector, parse_label_selector
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+K8S_VERSION = {"major": "1", "minor": "37", "gitVersion": "v1.37.0-emulator",
+               "platform": "linux/amd64", "goVersion": "go1.24", "compiler": "gc"}
+# how long a hanging fault holds a request open at most
+HANG_SECONDS = 30.0
+
+
+@dataclass
+class Target:
+    kind: Kind
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+def make_app(emulator: Emulator) -> web.Application:
+    app = web.Application(client_max_size=16 * 2**20)
+    app["emulator"] = emulator
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def _json(data: Any, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(text=json.dumps(data), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def _error(error: ApiError) -> web.Response:
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    return _json(error.status(), error.code, headers)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    emulator: Emulator = request.app["emulator"]
+    path = request.path.rstrip("/") or "/"
+    if path.startswith("/_emulator"):
+        from .control import handle_control
+        return await handle_control(emulator, request, path)
+    started = time.monotonic()
+    record = RequestRecord(verb="", method=request.method, path=path,
+                           query=dict(request.query), resource=None, namespace=None,
+                           name=None, subresource=None)
+    response: web.StreamResponse | None = None
+    try:
+        record.user, groups = _authenticate(emulator, request)
+        if path in ("/api", "/apis", "/version") or _is_discovery(path):
+            record.verb = "get"
+            response = _json(discovery(emulator, path))
+            return response
+        target = route(emulator, path)
+        record.resource = target.kind.plural
+        record.namespace, record.name = target.namespace, target.name
+        record.subresource = target.subresource
+        record.verb = _verb(request, target)
+        if record.verb not in target.kind.verbs and target.subresource is None:
+            raise ApiError(405, f"the server does not allow this method on the requested "
+                                f"resource", reason="MethodNotAllowed")
+        if not emulator.authorizer(record.user, groups, record.verb, target.kind.group,
+                                   target.kind.plural, target.subresource, target.namespace,
+                                   target.name):
+            raise _denied(record, target)
+        fault = _take_fault(emulator, record)
+        if fault is not None:
+            if fault.hang:
+                await _hang(request)
+            raise _fault_error(fault, target)
+        if record.verb == "watch":
+            response = await watch(emulator, request, target)
+            return response
+        response = await asyncio.shield(_serve(emulator, request, target, record.verb))
+        return response
+    except ApiError as e:
+        response = _error(e)
+        return response
+    except (ConnectionResetError, asyncio.CancelledError):
+        record.status = 499
+        raise
+    finally:
+        if response is not None:
+            record.status = response.status
+        record.duration = time.monotonic() - started
+        emulator._requests.append(record)
+
+
+def _authenticate(emulator: Emulator, request: web.Request) -> tuple[str, list[str]]:
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else None
+    if token not in emulator.tokens:
+        raise ApiError(401, "Unauthorized", reason="Unauthorized")
+    user, groups = emulator.tokens[token]  # type: ignore[index]
+    return user, groups
+
+
+def _denied(record: RequestRecord, target: Target) -> ApiError:
+    # https://kubernetes.io/docs/reference/access-authn-authz/authorization/
+    resource = target.kind.plural + (f"/{target.subresource}" if target.subresource else "")
+    group = f'in API group "{target.kind.group}"'
+    where = (f' in the namespace "{target.namespace}"' if target.namespace
+             else " at the cluster scope")
+    what = f'{target.kind.plural} "{target.name}"' if target.name else target.kind.plural
+    return ApiError(403, f'{what} is forbidden: User "{record.user}" cannot {record.verb} '
+                         f'resource "{resource}" {group}{where}', kind=target.kind.plural,
+                    name=target.name, group=target.kind.group)
+
+
+def _take_fault(emulator: Emulator, record: RequestRecord) -> Fault | None:
+    for fault in emulator.faults:
+        if fault.matches(record):
+            fault.count -= 1
+            return fault
+    return None
+
+
+async def _hang(request: web.Request) -> None:
+    """Hold the request open until the client goes away (bounded)."""
+    deadline = time.monotonic() + HANG_SECONDS
+    while time.monotonic() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise asyncio.CancelledError()
+        await asyncio.sleep(0.05)
+
+
+def _fault_error(fault: Fault, target: Target) -> ApiError:
+    name = target.name or ""
+    if fault.status == 409:
+        if fault.verb == "create":
+            return already_exists(target.kind.plural, name, group=target.kind.group)
+        from .errors import conflict
+        return conflict(target.kind.plural, name, group=target.kind.group)
+    if fault.status == 429:
+        return ApiError(429, fault.message or "Too many requests, please try again later.",
+                        retry_after=1, kind=target.kind.plural, name=name)
+    if fault.status == 500:
+        return ApiError(500, fault.message or "Internal error occurred: injected fault",
+                        reason="InternalError", kind=target.kind.plural, name=name)
+    if fault.status == 403:
+        return ApiError(403, fault.message or f'{target.kind.plural} "{name}" is forbidden: '
+                                              f"injected fault", kind=target.kind.plural,
+                        name=name)
+    return ApiError(fault.status, fault.message or "injected fault", kind=target.kind.plural,
+                    name=name)
+
+
+def _verb(request: web.Request, target: Target) -> str:
+    method = request.method
+    watching = request.query.get("watch") in ("true", "1")
+    if method == "GET":
+        if target.name is None:
+            return "watch" if watching else "list"
+        return "get"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch",
+            "DELETE": "delete" if target.name else "deletecollection"}.get(method, method)
+
+
+# -- routing ------------------------------------------------------------------------
+
+def route(emulator: Emulator, path: str) -> Target:
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) >= 3:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[0] == "apis" and len(parts) >= 4:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
+    registry = emulator.registry
+    namespace = None
+    if (rest[0] == "namespaces" and len(rest) >= 3
+            and (k := registry.by_path(group, version, rest[2])) is not None and k.namespaced):
+        namespace, rest = rest[1], rest[2:]
+    kind = registry.by_path(group, version, rest[0])
+    if kind is None or len(rest) > 3:
+        raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
+    name = rest[1] if len(rest) > 1 else None
+    subresource = rest[2] if len(rest) > 2 else None
+    if subresource is not None and subresource not in kind.subresources:
+        raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
+    if kind.namespaced and name is not None and namespace is None:
+        raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
+    return Target(kind, namespace, name, subresource)
+
+
+def _is_discovery(path: str) -> bool:
+    parts = path.strip("/").split("/")
+    return (parts[0] == "api" and len(parts) == 2) or (parts[0] == "apis" and len(parts) == 3)
+
+
+def discovery(emulator: Emulator, path: str) -> dict:
+    """APIVersions, APIGroupList and APIResourceList, from the registry.
+
+    https://kubernetes.io/docs/concepts/overview/kubernetes-api/#discovery-api
+    """
+    if path == "/version":
+        return K8S_VERSION
+    groups = emulator.registry.groups()
+    if path == "/api":
+        return {"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                "serverAddress": f"127.0.0.1:{emulator.port}"}]}
+    if path == "/apis":
+        out = []
+        for group_version in groups:
+            if "/" not in group_version:
+                continue
+            group, version = group_version.split("/")
+            gv = {"groupVersion": group_version, "version": version}
+            out.append({"name": group, "versions": [gv], "preferredVersion": gv})
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": out}
+    group_version = path.split("/", 2)[2] if path.startswith("/apis/") else "v1"
+    if group_version not in groups:
+        raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
+    resources = []
+    for k in groups[group_version]:
+        resources.append({"name": k.plural, "singularName": k.kind.lower(), "kind": k.kind,
+                          "namespaced": k.namespaced, "verbs": list(k.verbs)})
+        for sub in k.subresources:
+            resources.append({"name": f"{k.plural}/{sub}", "singularName": "", "kind": k.kind,
+                              "namespaced": k.namespaced, "verbs": ["get", "patch", "update"]})
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+            "resources": resources}
+
+
+# -- verbs --------------------------------------------------------------------------
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "the body of the request could not be decoded as JSON") from None
+
+
+def _selector(request: web.Request, kind: Kind) -> Selector:
+    return Selector(
+        tuple(parse_label_selector(request.query.get("labelSelector"))),
+        tuple(parse_field_selector(request.query.get("fieldSelector"),
+                                   supports=kind.supports_field)))
+
+
+async def _serve(emulator: Emulator, request: web.Request, target: Target,
+                 verb: str) -> web.StreamResponse:
+    from . import openshift
+
+    body = await _body(request) if request.method in ("POST", "PUT", "PATCH", "DELETE") else None
+    api, kind = emulator.api, target.kind
+    if kind.openshift:
+        return _json(*openshift.serve(emulator, request, target, verb, body))
+    if target.subresource == "log":
+        container = request.query.get("container")
+        pod = api.get(kind, target.namespace or "", target.name or "")
+        if container is None:
+            container = pod["spec"]["containers"][0]["name"]
+        return web.Response(text=emulator.kubelet_impl.log(target.namespace or "",
+                                                           target.name or "", container),
+                            content_type="text/plain")
+    ns = target.namespace or ""
+    if verb == "get":
+        return _json(api.get(kind, ns, target.name or ""))
+    if verb == "list":
+        return _json(list_response(emulator, request, target))
+    if verb == "create":
+        if request.query.get("dryRun") == "All":
+            return _json(body, 201)
+        return _json(api.create(kind, body, namespace=target.namespace), 201)
+    if verb == "update":
+        return _json(api.replace(kind, ns, target.name or "", body,
+                                 subresource=target.subresource))
+    if verb == "patch":
+        content_type = request.headers.get("Content-Type", "")
+        return _json(api.patch(kind, ns, target.name or "", body, content_type,
+                               subresource=target.subresource))
+    if verb == "delete":
+        grace = request.query.get("gracePeriodSeconds")
+        if grace is None and isinstance(body, dict):
+            grace = body.get("gracePeriodSeconds")
+        result = api.delete(kind, ns, target.name or "",
+                            grace=int(grace) if grace is not None else None)
+        return _json(result)
+    if verb == "deletecollection":
+        for obj in api.list(kind, target.namespace, _selector(request, kind)):
+            api.delete(kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        return _json(status_object(code=200, reason="", message="")
+                     | {"status": "Success"})
+    raise ApiError(405, "the server does not allow this method on the requested resource",
+                   reason="MethodNotAllowed")
+
+
+def list_response(emulator: Emulator, request: web.Request, target: Target) -> dict:
+    kind = target.kind
+    rv = request.query.get("resourceVersion")
+    match = request.query.get("resourceVersionMatch")
+    if match == "Exact" and rv not in (None, "", "0", str(emulator.store.rv)):
+        # no snapshots are kept: an exact older version is gone
+        raise ApiError(410, f"The resourceVersion for the provided list is too old.",
+                       reason="Gone")
+    items = emulator.api.list(kind, target.namespace, _selector(request, kind))
+    return {"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
+            "metadata": {"resourceVersion": str(emulator.store.rv)}, "items": items}
+
+
+async def watch(emulator: Emulator, request: web.Request, target: Target) -> web.StreamResponse:
+    """Newline-delimited watch events from a resourceVersion (or the current state).
+
+    https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
+    """
+    store, kind = emulator.store, target.kind
+    selector = _selector(request, kind)
+    rv_param = request.query.get("resourceVersion")
+    timeout = float(request.query.get("timeoutSeconds") or 1800)
+    bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
+    deadline = time.monotonic() + timeout
+    response = web.StreamResponse(headers={"Content-Type": "application/json",
+                                           "Transfer-Encoding": "chunked"})
+    await response.prepare(request)
+
+    def in_scope(obj: dict | None) -> bool:
+        return obj is not None and (target.namespace is None or obj["metadata"].get(
+            "namespace") == target.namespace) and selector.matches(obj)
+
+    async def send(event_type: str, obj: dict) -> None:
+        await response.write((json.dumps({"type": event_type, "object": obj}) + "\n").encode())
+
+    last = store.rv
+    if rv_param in (None, "", "0"):
+        for obj in emulator.api.list(kind, target.namespace, selector):
+            await send("ADDED", obj)
+    else:
+        last = int(rv_param)
+        try:
+            store.check_replayable(last)
+        except ApiError as e:
+            await send("ERROR", e.status())
+            return response
+    while True:
+        try:
+            changes = store.changes_since(last)
+        except ApiError as e:
+            await send("ERROR", e.status())
+            return response
+        for change in changes:
+            last = change.rv
+            if change.kind.key != kind.key:
+                continue
+            now_in, was_in = in_scope(change.obj), in_scope(change.old)
+            if change.type == "DELETED":
+                if was_in:
+                    await send("DELETED", change.obj)
+            elif now_in:
+                await send("ADDED" if not was_in else change.type, change.obj)
+            elif was_in:
+                # an object leaving the selection is DELETED for this watcher
+                await send("DELETED", change.obj)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if bookmarks:
+                await send("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version,
+                                        "metadata": {"resourceVersion": str(last)}})
+            await response.write_eof()
+            return response
+        if request.transport is None or request.transport.is_closing():
+            return response
+        await store.wait_for_change(min(remaining, 1.0))
