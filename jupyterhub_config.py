@@ -29,3 +29,42 @@ c.JupyterHub.hub_ip = "0.0.0.0"
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.admin_users = {"admin"}
 c.Authenticator.allow_all = True
+
+# == Demo (make demo) =================================================================
+# Used only when `make demo` (python -m workspace_spawner.testing.demo) starts the
+# hub: it sets WORKSPACE_SPAWNER_DEMO and the variables read below, and runs the
+# Kubernetes API emulator (OpenShift mode) with a pod runner that runs the pods'
+# containers as local processes. Nothing in this section applies to a real hub.
+import os  # noqa: E402
+
+if os.environ.get("WORKSPACE_SPAWNER_DEMO"):
+    _demo_data = os.environ["WORKSPACE_SPAWNER_DEMO_DATA"]
+    c.JupyterHub.bind_url = os.environ["WORKSPACE_SPAWNER_DEMO_URL"]
+    # the pods share this machine's network: the hub is on loopback for them
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = int(os.environ["WORKSPACE_SPAWNER_DEMO_HUB_PORT"])
+    c.ConfigurableHTTPProxy.api_url = (
+        f"http://127.0.0.1:{os.environ['WORKSPACE_SPAWNER_DEMO_PROXY_API_PORT']}")
+    c.ConfigurableHTTPProxy.pid_file = f"{_demo_data}/jupyterhub-proxy.pid"
+    c.JupyterHub.db_url = f"sqlite:///{_demo_data}/jupyterhub.sqlite"
+    c.JupyterHub.cookie_secret_file = f"{_demo_data}/jupyterhub_cookie_secret"
+    # the servers stop with the hub (Ctrl-C), their volumes stay
+    c.JupyterHub.cleanup_servers = True
+    c.DummyAuthenticator.password = os.environ["WORKSPACE_SPAWNER_DEMO_PASSWORD"]
+
+    c.KubeSpawner.namespace = os.environ["WORKSPACE_SPAWNER_DEMO_NAMESPACE"]
+    # the pod runner maps every image to its demo notebook image (a jovyan home)
+    c.KubeSpawner.image = "quay.io/jupyter/minimal-notebook:2026-11-16"
+    c.KubeSpawner.uid = 1000
+    c.KubeSpawner.gid = 100
+    c.KubeSpawner.fs_gid = 100
+    c.KubeSpawner.default_url = "/lab"
+    c.KubeSpawner.start_timeout = 120
+    c.KubeSpawner.http_timeout = 90
+
+    # The workspace features, all on: a volume per user filled from the image on the
+    # first start (.delete-volume resets it), a {username}-workspace project, and
+    # the conda environments on the volume.
+    c.WorkspaceSpawner.storage_pvc_ensure = True
+    c.WorkspaceSpawner.storage_capacity = "1Gi"
+    c.WorkspaceSpawner.workspace_project_enabled = True
