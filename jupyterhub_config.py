@@ -51,6 +51,13 @@ if os.environ.get("WORKSPACE_SPAWNER_DEMO"):
     # the servers stop with the hub (Ctrl-C), their volumes stay
     c.JupyterHub.cleanup_servers = True
     c.DummyAuthenticator.password = os.environ["WORKSPACE_SPAWNER_DEMO_PASSWORD"]
+    # an admin API token for the demo's benchmark and tests, when they ask for one
+    if os.environ.get("WORKSPACE_SPAWNER_DEMO_API_TOKEN"):
+        c.JupyterHub.services = [{"name": "demo-scripts",
+                                  "api_token": os.environ["WORKSPACE_SPAWNER_DEMO_API_TOKEN"]}]
+        c.JupyterHub.load_roles = [{"name": "demo-scripts", "scopes": ["admin:users",
+                                    "admin:servers", "list:users"],
+                                    "services": ["demo-scripts"]}]
 
     c.KubeSpawner.namespace = os.environ["WORKSPACE_SPAWNER_DEMO_NAMESPACE"]
     # the pod runner maps every image to its demo notebook image (a jovyan home)

@@ -28,6 +28,9 @@ class Image:
     gid: int = 0
     env: Mapping[str, str] = field(default_factory=dict)
     working_dir: str = "/"
+    # the image's ENTRYPOINT and CMD: what runs when the pod gives no command / args
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
 
 
 def overlay_layers(overlay: str | None) -> list[dict[str, str]]:
@@ -39,14 +42,14 @@ def overlay_layers(overlay: str | None) -> list[dict[str, str]]:
             if os.path.isdir(os.path.join(overlay, name))]
 
 
-def container_argv(container: Mapping[str, Any], image_entrypoint: list[str] | None = None
-                   ) -> list[str]:
-    """command + args, with $(VAR) references expanded as the kubelet does.
+def container_argv(container: Mapping[str, Any], image: Image) -> list[str]:
+    """command + args as the runtime combines them with the image's ENTRYPOINT and CMD.
 
-    https://kubernetes.io/docs/tasks/inject-data-application/define-command-argument-container/
+    https://kubernetes.io/docs/tasks/inject-data-application/define-command-argument-container/#notes
     """
-    command = list(container.get("command") or image_entrypoint or [])
-    return command + list(container.get("args") or [])
+    if container.get("command"):
+        return list(container["command"]) + list(container.get("args") or [])
+    return list(image.entrypoint) + list(container.get("args") or image.cmd)
 
 
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")

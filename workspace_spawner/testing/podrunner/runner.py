@@ -83,7 +83,10 @@ def demo_images() -> dict[str, Image]:
 
 def notebook_image(overlay: str) -> Image:
     bindir = os.path.dirname(sys.executable)
-    return Image(overlay=overlay, uid=1000, gid=100, working_dir="/home/jovyan", env={
+    # docker-stacks: ENTRYPOINT ["tini", "-g", "--"], CMD ["start-notebook.py"]; the
+    # single-user server needs no init process here (the sandbox is PID 1 and reaps)
+    return Image(overlay=overlay, uid=1000, gid=100, working_dir="/home/jovyan",
+                 cmd=("jupyterhub-singleuser",), env={
         "PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": "/home/jovyan", "USER": "jovyan", "NB_USER": "jovyan", "NB_UID": "1000",
         "NB_GID": "100", "SHELL": "/bin/bash", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
@@ -318,7 +321,7 @@ class PodRunner(Kubelet):
     def _argv(self, pod: dict, container: dict, image: Image, pod_ip: str) -> list[str]:
         env = self._env(pod, container, image, pod_ip)
         return [layout.bind_pod_ip(layout.expand_refs(a, env), pod_ip)
-                for a in layout.container_argv(container)]
+                for a in layout.container_argv(container, image)]
 
     def _env(self, pod: dict, container: dict, image: Image, pod_ip: str) -> dict[str, str]:
         namespace = pod["metadata"]["namespace"]
