@@ -34,7 +34,7 @@ class PodFaults:
 
 class Kubelet:
     def __init__(self, api: ApiServer, *, init_seconds: float = 0.01,
-                 stop_seconds: float = 0.05) -> None:
+                 stop_seconds: float = 0.01) -> None:
         self.api = api
         self.kind = api.registry.lookup("pods")
         self.init_seconds = init_seconds

@@ -35,9 +35,12 @@ class Target:
     subresource: str | None
 
 
+EMULATOR_KEY = web.AppKey("emulator", object)
+
+
 def make_app(emulator: Emulator) -> web.Application:
     app = web.Application(client_max_size=16 * 2**20)
-    app["emulator"] = emulator
+    app[EMULATOR_KEY] = emulator
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
@@ -53,7 +56,7 @@ def _error(error: ApiError) -> web.Response:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
-    emulator: Emulator = request.app["emulator"]
+    emulator = request.app[EMULATOR_KEY]
     path = request.path.rstrip("/") or "/"
     if path.startswith("/_emulator"):
         from .control import handle_control
@@ -166,7 +169,7 @@ def _fault_error(fault: Fault, target: Target) -> ApiError:
 
 def _verb(request: web.Request, target: Target) -> str:
     method = request.method
-    watching = request.query.get("watch") in ("true", "1")
+    watching = (request.query.get("watch") or "").lower() in ("true", "1")
     if method == "GET":
         if target.name is None:
             return "watch" if watching else "list"
@@ -331,7 +334,7 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
     selector = _selector(request, kind)
     rv_param = request.query.get("resourceVersion")
     timeout = float(request.query.get("timeoutSeconds") or 1800)
-    bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
+    bookmarks = (request.query.get("allowWatchBookmarks") or "").lower() in ("true", "1")
     deadline = time.monotonic() + timeout
     response = web.StreamResponse(headers={"Content-Type": "application/json",
                                            "Transfer-Encoding": "chunked"})

@@ -1,0 +1,178 @@
+"""Fixtures every test codes against: `kube`, `emulator`, `openshift_emulator`, `make_spawner`.
+
+KUBECONFIG is set before anything imports kubernetes_asyncio, which reads the default
+kubeconfig location at import time. With WORKSPACE_SPAWNER_TEST_KUBECONFIG set, `kube`
+talks to that cluster instead (a fresh namespace per test) and emulator-only tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="workspace-spawner-tests-"))
+REAL_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_KUBECONFIG")
+KUBECONFIG = Path(REAL_KUBECONFIG) if REAL_KUBECONFIG else _SESSION_DIR / "kubeconfig"
+os.environ["KUBECONFIG"] = str(KUBECONFIG)
+
+import pytest  # noqa: E402
+
+HUB_NAMESPACE = "jupyterhub"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "openshift: run the test with the emulator in "
+                                       "OpenShift mode")
+
+
+@dataclass
+class Kube:
+    namespace: str
+    kubeconfig: Path
+    emulator: Any  # Emulator | None
+    real: bool
+
+    @asynccontextmanager
+    async def api_client(self) -> AsyncIterator[Any]:
+        from kubernetes_asyncio import client, config
+
+        configuration = client.Configuration()
+        await config.load_kube_config(config_file=str(self.kubeconfig),
+                                      client_configuration=configuration)
+        async with client.ApiClient(configuration) as api:
+            yield api
+
+
+@pytest.fixture(scope="session")
+def _session_emulator() -> Iterator[Any]:
+    if REAL_KUBECONFIG:
+        yield None
+        return
+    from workspace_spawner.testing.emulator import Emulator
+
+    emulator = Emulator(namespace_finalize_seconds=0.05).start_in_thread()
+    emulator.write_kubeconfig(KUBECONFIG)
+    yield emulator
+    emulator.stop_thread()
+
+
+@pytest.fixture
+async def kube(request: pytest.FixtureRequest, _session_emulator: Any) -> AsyncIterator[Kube]:
+    from kubespawner.clients import load_config
+
+    load_config.cache_clear()
+    if _session_emulator is None:
+        if request.node.get_closest_marker("emulator_only"):
+            pytest.skip("needs the emulator")
+        kube = Kube(f"wstest-{uuid.uuid4().hex[:8]}", KUBECONFIG, None, True)
+        async with kube.api_client() as api:
+            from kubernetes_asyncio import client
+            await client.CoreV1Api(api).create_namespace({"metadata": {"name": kube.namespace}})
+        yield kube
+        async with kube.api_client() as api:
+            from kubernetes_asyncio import client
+            await client.CoreV1Api(api).delete_namespace(kube.namespace)
+        return
+    openshift = bool(request.node.get_closest_marker("openshift")) or getattr(
+        request, "param", None) == "openshift"
+    _session_emulator.reset(openshift=openshift)
+    _session_emulator.create({"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": HUB_NAMESPACE}})
+    yield Kube(HUB_NAMESPACE, KUBECONFIG, _session_emulator, False)
+
+
+@pytest.fixture
+def emulator(kube: Kube) -> Any:
+    if kube.emulator is None:
+        pytest.skip("needs the emulator")
+    return kube.emulator
+
+
+@pytest.fixture
+def openshift_emulator(request: pytest.FixtureRequest, _session_emulator: Any,
+                       kube: Kube) -> Any:
+    """The emulator in OpenShift mode (projects served, discovery shows them)."""
+    if kube.emulator is None:
+        pytest.skip("needs the emulator")
+    if not kube.emulator.openshift:
+        kube.emulator.reset(openshift=True)
+        kube.emulator.create({"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": HUB_NAMESPACE}})
+    return kube.emulator
+
+
+@pytest.fixture(autouse=True)
+async def _stop_reflectors() -> AsyncIterator[None]:
+    yield
+    from kubespawner import KubeSpawner
+
+    await KubeSpawner._stop_all_reflectors()
+    KubeSpawner.reflectors.clear()
+
+
+class _User:
+    """What a Spawner reads of JupyterHub's User (jupyterhub/user.py)."""
+
+    def __init__(self, name: str, uid: int) -> None:
+        from jupyterhub.utils import url_escape_path
+
+        self.name = name
+        self.id = uid
+        self.escaped_name = url_escape_path(name)
+        self.url = f"/user/{self.escaped_name}/"
+        self.base_url = self.url
+        self.groups: list[Any] = []
+        self.admin = False
+        self.server = None
+        self.settings: dict[str, Any] = {}
+        self.spawners: dict[str, Any] = {}
+
+    def progress_url(self, server_name: str = "") -> str:
+        return f"/hub/api/users/{self.escaped_name}/servers/{server_name}/progress"
+
+    def url_for(self, path: str = "") -> str:  # pragma: no cover - only for completeness
+        return self.url + path
+
+
+@pytest.fixture
+def make_spawner(kube: Kube) -> Any:
+    from jupyterhub.objects import Hub
+    from traitlets.config import Config
+
+    from workspace_spawner import WorkspaceSpawner
+
+    counter = iter(range(1, 10_000))
+
+    def make(username: str = "alice", *, spawner_class: type = WorkspaceSpawner,
+             servername: str = "", config: Config | None = None,
+             state: dict | None = None, **trait_values: Any) -> Any:
+        cfg = Config()
+        section = cfg[spawner_class.__name__]
+        section.namespace = kube.namespace
+        section.start_timeout = 30
+        section.k8s_api_request_timeout = 3
+        section.k8s_api_request_retry_timeout = 10
+        section.delete_grace_period = 1
+        if config is not None:
+            cfg.merge(config)
+        hub = Hub(ip="127.0.0.1", port=8081, base_url="/hub/")
+        user = _User(username, next(counter))
+        # JupyterHub's ORM row for the server, without a database: name and server
+        orm_spawner = SimpleNamespace(name=servername, server=None, last_activity=None,
+                                      user=None, state=None, user_options=None)
+        spawner = spawner_class(
+            config=cfg, user=user, orm_spawner=orm_spawner, hub=hub,
+            api_token="test-token", oauth_client_id=f"jupyterhub-user-{username}",
+            **trait_values)
+        if state is not None:
+            spawner.load_state(state)
+        return spawner
+
+    return make
