@@ -31,6 +31,8 @@ class Image:
     # the image's ENTRYPOINT and CMD: what runs when the pod gives no command / args
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
+    # paths of the image owned by its user (a Dockerfile's `COPY --chown` / `chown`)
+    user_owned: tuple[str, ...] = ()
 
 
 def overlay_layers(overlay: str | None) -> list[dict[str, str]]:

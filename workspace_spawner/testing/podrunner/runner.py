@@ -19,6 +19,7 @@ import asyncio
 import base64
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -86,7 +87,7 @@ def notebook_image(overlay: str) -> Image:
     # docker-stacks: ENTRYPOINT ["tini", "-g", "--"], CMD ["start-notebook.py"]; the
     # single-user server needs no init process here (the sandbox is PID 1 and reaps)
     return Image(overlay=overlay, uid=1000, gid=100, working_dir="/home/jovyan",
-                 cmd=("jupyterhub-singleuser",), env={
+                 cmd=("jupyterhub-singleuser",), user_owned=("/home/jovyan",), env={
         "PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": "/home/jovyan", "USER": "jovyan", "NB_USER": "jovyan", "NB_UID": "1000",
         "NB_GID": "100", "SHELL": "/bin/bash", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
@@ -243,7 +244,7 @@ class PodRunner(Kubelet):
         spec = {
             "root": str(scratch / "root"),
             "scratch": str(scratch),
-            "layers": layout.overlay_layers(image.overlay),
+            "layers": layout.overlay_layers(self._image_layer(image)),
             "mounts": self._mounts(pod, container, scratch),
             "argv": self._argv(pod, container, image, pod_ip),
             "env": self._env(pod, container, image, pod_ip),
@@ -315,6 +316,28 @@ class PodRunner(Kubelet):
         self.processes.pop(uid, None)
         self._terminating.discard(uid)
         shutil.rmtree(self.pod_dir(pod), ignore_errors=True)
+
+    def _image_layer(self, image: Image) -> str | None:
+        """The image's overlay as its layer: a copy with the image's ownership, made once."""
+        if not image.overlay:
+            return None
+        digest = hashlib.sha256(f"{os.path.realpath(image.overlay)}:{image.uid}:{image.gid}:"
+                                f"{image.user_owned}".encode()).hexdigest()[:16]
+        layer = self.data_dir / "images" / digest
+        if not layer.exists():
+            tmp = layer.with_name(layer.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(image.overlay, tmp, symlinks=True)
+            for owned in image.user_owned:
+                top = tmp / owned.lstrip("/")
+                if not top.exists():
+                    continue
+                os.chown(top, image.uid, image.gid)
+                for dirpath, dirnames, filenames in os.walk(top):
+                    for name in dirnames + filenames:
+                        os.lchown(os.path.join(dirpath, name), image.uid, image.gid)
+            tmp.rename(layer)
+        return str(layer)
 
     # -- the container's view ------------------------------------------------------------
 
