@@ -1,13 +1,646 @@
-"""VolumesMixin: traits and recipe steps of the workspace volumes (being built)."""
+"""VolumesMixin: the user's persistent workspace volume, further per-user and shared volumes.
+
+Recipe steps (called by WorkspaceSpawner):
+
+- :meth:`VolumesMixin.ensure_workspace_volumes` before the pod exists: create or adopt
+  the claims, expand them, wait until they can bind, read an admin's reset request;
+- :meth:`VolumesMixin.apply_workspace_volumes_to_pod` on KubeSpawner's pod: the pod
+  volumes, the mounts, and the ``setup-volume`` init container that fills, resets or
+  syncs the volume from the image (``setup-volume.sh``).
+
+While the pod starts, a watcher task reads the init container's state from
+KubeSpawner's pod reflector, shows it on the spawn page, and clears a reset request
+once the init container has done it.
+"""
 
 from __future__ import annotations
 
-from traitlets import HasTraits
+import asyncio
+import time
+from functools import partial
+from typing import Any
+
+from jupyterhub.utils import exponential_backoff
+from traitlets import Bool, Dict, HasTraits, Integer, TraitError, Unicode, default, validate
+
+from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
+from ..kube import KubeError, to_dict
+from ..kube.volumes import clear_pvc_annotation, ensure_pvc, patch_pvc, read_pvc, read_pvc_events
+from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container
+from . import manifests as m
+
+# API answers worth retrying: the server is busy or briefly away
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+def _trait_error(error: ValueError) -> TraitError:
+    return TraitError(str(error))
 
 
 class VolumesMixin(HasTraits):
+    # -- KubeSpawner's own traits, with the defaults of a persistent workspace -------------
+
+    @default("storage_pvc_ensure")
+    def _default_storage_pvc_ensure(self) -> bool:
+        return True
+
+    @default("storage_capacity")
+    def _default_storage_capacity(self) -> str:
+        return "10Gi"
+
+    @default("pvc_name_template")
+    def _default_pvc_name_template(self) -> str:
+        # one volume per user, shared by their named servers; a template with
+        # {servername} (or {user_server}) gives each named server its own
+        return "claim-{username}"
+
+    @validate("storage_capacity")
+    def _validate_storage_capacity(self, proposal):
+        value = proposal["value"]
+        if value is None:
+            return value
+        try:
+            m.parse_storage(value)
+        except ValueError as e:
+            raise TraitError(f"storage_capacity: {e}") from e
+        return str(value).strip()
+
+    # -- the main workspace volume ------------------------------------------------------
+
+    workspace_mount_path = Unicode(
+        "/home/jovyan",
+        config=True,
+        help="""Where the user's workspace volume is mounted in the notebook container.
+
+        An absolute path; the volume hides what the image has there, which is why the
+        image's files are copied into it on the first start (see
+        `volume_populate_source`). The quickstart images use `/opt/app-root`. A change
+        applies at the next start of each server; the data stays in the volume.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    workspace_sub_path = Unicode(
+        "",
+        config=True,
+        help="""A directory inside the claim to mount instead of the whole claim.
+
+        Relative, without `..`; empty (the default) mounts the claim's root. The
+        OpenShift quickstart mounted `workspace`. The init container creates the
+        directory as the notebook user, so it is never left owned by root. Changing it
+        for existing users shows them another directory of their claim (the old one
+        stays): change it only for new deployments.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    volume_populate_source = Unicode(
+        "",
+        allow_none=True,
+        config=True,
+        help="""The image's directory whose files are copied into a new workspace volume.
+
+        `""` (the default) means the image's files at `workspace_mount_path`, which the
+        mounted volume hides in the notebook container but which the `setup-volume`
+        init container sees, because it mounts the volume at /workspace-volume instead.
+        An absolute path without `..` copies another directory; `None` turns copying
+        (and so reset and sync) off. Copy only what users should own: the image's
+        software copied into the volume would no longer follow image upgrades.
+
+        Needs no Kubernetes rights: the init container runs the notebook image as the
+        notebook user. Applies at the next start (only to empty volumes, or with a
+        reset or sync).
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    volume_reset_marker = Unicode(
+        ".delete-volume",
+        allow_none=True,
+        config=True,
+        help="""File name that asks for a reset of the workspace volume at the next start.
+
+        When the file exists in the top directory of the volume at start, the volume's
+        content is deleted (or, with `volume_reset_backup`, moved into a backup) and the
+        image's files are copied again. The marker is never followed if it is a
+        symbolic link. `""` or `None` disables resets by the user; an admin can still
+        ask for one with the PVC annotation
+        `workspace-spawner.jupyter.org/reset-requested`.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    volume_reset_backup = Bool(
+        False,
+        config=True,
+        help="""Keep the old content of a reset volume in a backup the user can reach.
+
+        The backup is `.volume-backups/reset-<UTC timestamp>` inside the volume; it
+        counts against the volume's capacity, and the user deletes it when done. At
+        most `volume_reset_backups_keep` are kept. An admin's reset request can choose
+        otherwise with the annotation `workspace-spawner.jupyter.org/reset-backup`.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    volume_reset_backups_keep = Integer(
+        3,
+        min=0,
+        config=True,
+        help="""How many reset backups to keep per volume (the newest); 0 keeps them all.
+
+        Only directories the reset made (`.volume-backups/reset-*`) are counted and
+        deleted; anything else the user puts there stays.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    volume_sync_marker = Unicode(
+        ".sync-volume",
+        allow_none=True,
+        config=True,
+        help="""File name that asks to copy the image's new files into the volume at the next start.
+
+        Files and directories that are in the image but not in the volume are added;
+        nothing in the volume is overwritten or deleted. The marker is removed
+        afterwards. `""` or `None` disables it.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    volume_sync = Bool(
+        False,
+        config=True,
+        help="""Copy the image's new files into every volume at every start.
+
+        As `volume_sync_marker`, for everyone: new files and directories from the image
+        are added, nothing is overwritten. Costs a copy of the populate source per
+        start.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    storage_expand = Bool(
+        True,
+        config=True,
+        help="""Grow existing claims to a raised capacity at the next start.
+
+        When `storage_capacity` (or a `workspace_volumes` capacity) is larger than an
+        existing claim's request, the claim is patched. It needs `patch` on
+        persistentvolumeclaims (helm-values/rbac-volumes.yaml) and a StorageClass with
+        `allowVolumeExpansion: true`; when either is missing the server starts with the
+        old size and the spawn page says why. A smaller capacity never shrinks a claim
+        (Kubernetes cannot); it is logged as a warning.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    volume_bind_timeout = Integer(
+        120,
+        min=1,
+        config=True,
+        help="""Seconds to wait for a new claim to be bound before the spawn fails.
+
+        A claim that stays Pending (typically: no default StorageClass, or a provisioner
+        that fails) fails the spawn with the claim's name and the likely cause. Claims
+        of a StorageClass with `volumeBindingMode: WaitForFirstConsumer` bind only once
+        the pod is scheduled, and are not waited for.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    # -- more volumes -------------------------------------------------------------------
+
+    workspace_volumes = Dict(
+        config=True,
+        help="""More per-user volumes: name -> settings.
+
+        Each entry makes one more claim per user (named `<pvc_name>-<name>`), with the
+        labels of the workspace volume plus `workspace-spawner.jupyter.org/volume:
+        <name>`, mounted in the notebook container. Settings: `mount_path` (required,
+        absolute), `capacity` (required, a quantity), `storage_class` (default: the
+        cluster's default), `access_modes` (default `["ReadWriteOnce"]`), `sub_path`.
+        For example::
+
+            c.WorkspaceSpawner.workspace_volumes = {
+                "datasets": {"mount_path": "/home/jovyan/datasets", "capacity": "50Gi"},
+                "models": {"mount_path": "/models", "capacity": "20Gi",
+                           "storage_class": "fast"},
+            }
+
+        These volumes start empty (no copy from the image), and grow like the main one
+        (`storage_expand`). Needs the same rights as the main volume.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    shared_volumes = Dict(
+        config=True,
+        help="""Existing claims mounted into every user's server: name -> settings.
+
+        Settings: `claim` (required: an existing PVC in the namespace of the pods,
+        typically ReadWriteMany), `mount_path` (required, absolute), `read_only`
+        (default True, so no user can delete what all share), `sub_path`. The spawner
+        never creates, changes or deletes these claims.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    # -- validation: bad config fails when the spawner is configured --------------------
+
+    @validate("workspace_mount_path")
+    def _validate_workspace_mount_path(self, proposal):
+        try:
+            path = m.check_absolute_path(proposal["value"], setting="workspace_mount_path")
+            m.check_mount_paths(
+                workspace_mount_path=path,
+                workspace_volumes=self.workspace_volumes,
+                shared_volumes=self.shared_volumes,
+            )
+        except ValueError as e:
+            raise _trait_error(e) from e
+        return path
+
+    @validate("workspace_sub_path")
+    def _validate_workspace_sub_path(self, proposal):
+        try:
+            return m.check_sub_path(proposal["value"], setting="workspace_sub_path")
+        except ValueError as e:
+            raise _trait_error(e) from e
+
+    @validate("volume_populate_source")
+    def _validate_volume_populate_source(self, proposal):
+        try:
+            return m.check_populate_source(proposal["value"])
+        except ValueError as e:
+            raise _trait_error(e) from e
+
+    @validate("volume_reset_marker", "volume_sync_marker")
+    def _validate_marker(self, proposal):
+        try:
+            return m.check_file_name(proposal["value"], setting=proposal["trait"].name)
+        except ValueError as e:
+            raise _trait_error(e) from e
+
+    @validate("workspace_volumes")
+    def _validate_workspace_volumes(self, proposal):
+        try:
+            volumes = m.check_workspace_volumes(proposal["value"])
+            m.check_mount_paths(
+                workspace_mount_path=self.workspace_mount_path,
+                workspace_volumes=volumes,
+                shared_volumes=self.shared_volumes,
+            )
+        except ValueError as e:
+            raise _trait_error(e) from e
+        return volumes
+
+    @validate("shared_volumes")
+    def _validate_shared_volumes(self, proposal):
+        try:
+            volumes = m.check_shared_volumes(proposal["value"])
+            m.check_mount_paths(
+                workspace_mount_path=self.workspace_mount_path,
+                workspace_volumes=self.workspace_volumes,
+                shared_volumes=volumes,
+            )
+        except ValueError as e:
+            raise _trait_error(e) from e
+        return volumes
+
+    # -- state: the claims' names, so a changed template never detaches a user ----------
+
+    def get_state(self):
+        state = super().get_state()
+        names = self._workspace_pvc_names()
+        if names:
+            state["workspace_pvcs"] = dict(names)
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        names = state.get("workspace_pvcs")
+        if isinstance(names, dict):
+            self._workspace_pvc_names().update(names)
+            if m.HOME_VOLUME in names and self.remember_pvc_name:
+                self.pvc_name = names[m.HOME_VOLUME]
+                self._pvc_exists = True
+
+    def _workspace_pvc_names(self) -> dict[str, str]:
+        # per instance; made on first use since HasTraits mixins have no __init__ hook
+        try:
+            return self.__dict__["_workspace_pvcs"]
+        except KeyError:
+            return self.__dict__.setdefault("_workspace_pvcs", {})
+
+    def _pvc_name_for(self, volume: str) -> str:
+        known = self._workspace_pvc_names().get(volume)
+        if known:
+            return known
+        if volume == m.HOME_VOLUME:
+            return self.pvc_name
+        return f"{self.pvc_name}-{volume}"[:253]
+
+    # -- the recipe step before the pod -------------------------------------------------
+
     async def ensure_workspace_volumes(self) -> None:
-        """Create or adopt the user's PVCs before the pod is made."""
+        """Create or adopt the user's claims, grow them, and wait until they can bind."""
+        self._volume_setup = {"created": False, "request": "", "request_backup": ""}
+        home_active = bool(self.storage_pvc_ensure)
+        if not home_active and not self.workspace_volumes:
+            return
+        volumes: list[tuple[str, str, str | None, list[str]]] = []
+        if home_active:
+            if self.storage_capacity is None:
+                raise KubeError(
+                    "storage_capacity is None, so the workspace volume cannot be created: "
+                    "set c.WorkspaceSpawner.storage_capacity (e.g. '10Gi')"
+                )
+            volumes.append(
+                (m.HOME_VOLUME, self.storage_capacity, self.storage_class, list(self.storage_access_modes))
+            )
+        for key, spec in self.workspace_volumes.items():
+            volumes.append((key, spec["capacity"], spec["storage_class"], spec["access_modes"]))
+
+        for volume, capacity, storage_class, access_modes in volumes:
+            pvc = await self._ensure_one_pvc(
+                volume=volume, capacity=capacity, storage_class=storage_class, access_modes=access_modes
+            )
+            if volume == m.HOME_VOLUME:
+                annotations = pvc["metadata"].get("annotations") or {}
+                self._volume_setup["request"] = annotations.get(RESET_REQUEST_ANNOTATION, "")
+                self._volume_setup["request_backup"] = annotations.get(RESET_BACKUP_ANNOTATION, "")
+            await self._expand_pvc(pvc=pvc, volume=volume, capacity=capacity)
+        for volume, *_ in volumes:
+            await self._wait_for_bound(self._pvc_name_for(volume))
+
+        if home_active and self.volume_populate_source is not None:
+            if self._volume_setup["request"]:
+                self.emit_progress(
+                    "An administrator asked for a reset of the workspace volume: "
+                    "it is done before the server starts"
+                )
+            self._start_setup_watcher()
+
+    async def _ensure_one_pvc(
+        self, *, volume: str, capacity: str, storage_class: str | None, access_modes: list[str]
+    ) -> dict[str, Any]:
+        name = self._pvc_name_for(volume)
+        pvc = await self._retrying(
+            partial(read_pvc, self.api, namespace=self.namespace, name=name),
+            what=f"read PVC {name}",
+        )
+        if pvc is None:
+            size = capacity
+            self.emit_progress(
+                f"Creating workspace volume {name} ({size})"
+                if volume == m.HOME_VOLUME
+                else f"Creating volume {volume}: {name} ({size})"
+            )
+            body = m.make_workspace_pvc(
+                to_dict(self.get_pvc_manifest()),
+                name=name,
+                volume=volume,
+                capacity=capacity,
+                storage_class=storage_class,
+                access_modes=access_modes,
+            )
+            pvc, created = await self._retrying(
+                partial(ensure_pvc, self.api, namespace=self.namespace, body=body),
+                what=f"create PVC {name}",
+            )
+            if volume == m.HOME_VOLUME:
+                self._volume_setup["created"] = created
+        else:
+            self.log.info("%s: adopting the existing PVC %s", self._log_name, name)
+        self._workspace_pvc_names()[volume] = name
+        if volume == m.HOME_VOLUME:
+            # KubeSpawner then neither creates a PVC nor looks for legacy names, and
+            # saves pvc_name in the state
+            self.pvc_name = name
+            self._pvc_exists = True
+        return pvc
+
+    async def _retrying(self, call, *, what: str):
+        """Run ``call`` until it succeeds, retrying while the API is unavailable."""
+        result: list[Any] = []
+        errors: list[KubeError] = []
+
+        async def attempt() -> bool:
+            try:
+                result.append(await call())
+            except KubeError as e:
+                if e.status in _RETRY_STATUSES:
+                    errors.append(e)
+                    self.log.warning("%s: %s (retrying)", self._log_name, e)
+                    return False
+                raise
+            return True
+
+        try:
+            await exponential_backoff(
+                attempt, f"Could not {what}", timeout=self.k8s_api_request_retry_timeout
+            )
+        except asyncio.TimeoutError as e:
+            if errors:
+                raise KubeError(str(errors[-1]), status=errors[-1].status) from e
+            raise
+        return result[0]
+
+    async def _expand_pvc(self, *, pvc: dict[str, Any], volume: str, capacity: str) -> None:
+        name = pvc["metadata"]["name"]
+        current = m.pvc_capacity(pvc)
+        change = m.capacity_change(current=current, wanted=capacity)
+        if change == "shrink":
+            self.log.warning(
+                "%s: PVC %s requests %s, more than the configured %s: claims never shrink, "
+                "it keeps its size",
+                self._log_name, name, current, capacity,
+            )
+            return
+        if change == "same" or not self.storage_expand:
+            return
+        label = "Volume" if volume == m.HOME_VOLUME else f"Volume {volume}"
+        reason = ""
+        for attempt in range(3):
+            try:
+                await patch_pvc(
+                    self.api, namespace=self.namespace, name=name, patch=m.expansion_patch(capacity)
+                )
+            except KubeError as e:
+                reason = m.expansion_refused_reason(status=e.status, message=str(e))
+                if e.status in _RETRY_STATUSES and attempt < 2:
+                    await asyncio.sleep(0.5 * 2**attempt)
+                    continue
+                self.log.warning("%s: not expanding PVC %s: %s", self._log_name, name, e)
+                self.emit_progress(f"{label} {name} stays at {current}: {reason}")
+                return
+            self.emit_progress(f"{label} expanded to {capacity}")
+            return
+
+    async def _wait_for_bound(self, name: str) -> None:
+        started = time.monotonic()
+        announced = False
+        while True:
+            pvc = await self._retrying(
+                partial(read_pvc, self.api, namespace=self.namespace, name=name),
+                what=f"read PVC {name}",
+            )
+            if pvc is None:
+                raise KubeError(f"The volume claim {name} disappeared while the server was starting")
+            if (pvc.get("status") or {}).get("phase") == "Bound":
+                return
+            events = await read_pvc_events(self.api, namespace=self.namespace, name=name)
+            if m.waits_for_first_consumer(events):
+                # bound when the scheduler places the pod
+                return
+            waited = time.monotonic() - started
+            if waited >= self.volume_bind_timeout:
+                raise KubeError(m.pending_pvc_message(pvc=pvc, events=events, waited=waited))
+            if not announced:
+                announced = True
+                self.emit_progress("Waiting for the volume to be bound")
+            await asyncio.sleep(min(1.0, 0.05 + waited / 4))
+
+    # -- the pod ------------------------------------------------------------------------
 
     def apply_workspace_volumes_to_pod(self, pod) -> None:
         """Mount the volumes and add the init container to the pod."""
+        notebook = notebook_container(pod)
+        volumes: list[dict[str, Any]] = []
+        mounts: list[dict[str, Any]] = []
+        if self.storage_pvc_ensure:
+            claim = self._pvc_name_for(m.HOME_VOLUME)
+            home = m.pod_volume_name(claim)
+            volumes.append(m.make_pvc_volume(name=home, claim=claim))
+            mounts.append(
+                m.make_volume_mount(
+                    name=home, mount_path=self.workspace_mount_path, sub_path=self.workspace_sub_path
+                )
+            )
+            if self.volume_populate_source is not None:
+                add_init_containers(pod, [self._setup_container(notebook, home)], first=True)
+        for key, spec in self.workspace_volumes.items():
+            claim = self._pvc_name_for(key)
+            volumes.append(m.make_pvc_volume(name=m.pod_volume_name(claim), claim=claim))
+            mounts.append(
+                m.make_volume_mount(
+                    name=m.pod_volume_name(claim), mount_path=spec["mount_path"], sub_path=spec["sub_path"]
+                )
+            )
+        for key, spec in self.shared_volumes.items():
+            name = f"shared-{key}"
+            volumes.append(m.make_pvc_volume(name=name, claim=spec["claim"], read_only=spec["read_only"]))
+            mounts.append(
+                m.make_volume_mount(
+                    name=name, mount_path=spec["mount_path"], sub_path=spec["sub_path"],
+                    read_only=spec["read_only"],
+                )
+            )
+        add_volumes(pod, volumes)
+        add_volume_mounts(notebook, mounts)
+
+    def _setup_container(self, notebook, volume_name: str) -> dict[str, Any]:
+        setup = getattr(self, "_volume_setup", None) or {}
+        source = self.volume_populate_source or self.workspace_mount_path
+        backup = self.volume_reset_backup
+        env = m.setup_env(
+            source=source,
+            sub_path=self.workspace_sub_path,
+            reset_marker=self.volume_reset_marker or "",
+            sync_marker=self.volume_sync_marker or "",
+            sync=self.volume_sync,
+            backup=backup,
+            backups_keep=self.volume_reset_backups_keep,
+            reset_request=setup.get("request", ""),
+            reset_request_backup=setup.get("request_backup", ""),
+        )
+        return m.make_setup_container(
+            image=notebook.image,
+            image_pull_policy=notebook.image_pull_policy,
+            volume_name=volume_name,
+            env=env,
+            security_context=m.setup_security_context(to_dict(notebook.security_context) or {}),
+            resources=to_dict(notebook.resources) or None,
+            script=m.setup_script(),
+        )
+
+    # -- while the pod starts: the init container's progress ----------------------------
+
+    def _start_setup_watcher(self) -> None:
+        previous = self.__dict__.get("_setup_watcher")
+        if previous is not None and not previous.done():
+            previous.cancel()
+        self.__dict__["_setup_watcher"] = asyncio.ensure_future(self._watch_setup_container())
+
+    async def _watch_setup_container(self) -> None:
+        """Report the init container's state; clear a reset request it has done."""
+        if self._start_future is None:
+            # not called from start(): no pod is on its way
+            return
+        setup = dict(self._volume_setup)
+        if setup["request"]:
+            running = "Resetting the volume: an administrator asked for it"
+        elif setup["created"]:
+            running = "Copying the image's files into the new volume"
+        else:
+            running = "Preparing the workspace volume (reset, sync or first copy when asked for)"
+        key = f"{self.namespace}/{self.pod_name}"
+        shown_running = False
+        deadline = time.monotonic() + self.start_timeout + 30
+        while time.monotonic() < deadline:
+            start_over = self._start_future is not None and self._start_future.done()
+            reflector = self.pod_reflector
+            pod = reflector.pods.get(key) if reflector is not None else None
+            if pod is not None and (pod.get("metadata") or {}).get("deletionTimestamp"):
+                pod = None
+            state, message = m.setup_container_state(pod)
+            if state == "running" and not shown_running:
+                shown_running = True
+                self.emit_progress(running)
+            elif state == "done":
+                self.emit_progress(message or "The workspace volume is ready")
+                if setup["request"]:
+                    await self._clear_reset_request(setup["request"])
+                return
+            elif state == "failed":
+                self.emit_progress(
+                    f"The workspace volume could not be prepared: {message} "
+                    f"(kubectl logs {self.pod_name} -c {m.SETUP_CONTAINER_NAME})"
+                )
+                return
+            if start_over:
+                return
+            await asyncio.sleep(0.2)
+
+    async def _clear_reset_request(self, request: str) -> None:
+        name = self._pvc_name_for(m.HOME_VOLUME)
+        # the backup choice first: a request is never left without the choice made with it
+        for key, value in (
+            (RESET_BACKUP_ANNOTATION, self._volume_setup.get("request_backup", "")),
+            (RESET_REQUEST_ANNOTATION, request),
+        ):
+            if not value:
+                continue
+            try:
+                await clear_pvc_annotation(
+                    self.api, namespace=self.namespace, name=name, key=key, value=value
+                )
+            except KubeError as e:
+                # the script remembers the request it did, so it is not done twice; the
+                # next start tries to clear it again
+                self.log.warning("%s: the reset request stays on PVC %s: %s", self._log_name, name, e)
+                return
+        self.log.info("%s: cleared the reset request %s on PVC %s", self._log_name, request, name)

@@ -1,0 +1,426 @@
+"""Pure builders and checks for the workspace volumes: dicts in, dicts out.
+
+The pod side follows the Kubernetes volume model
+(https://kubernetes.io/docs/concepts/storage/volumes/#persistentvolumeclaim): every
+claim becomes a pod volume, mounted in the notebook container; the main claim is
+also mounted in the ``setup-volume`` init container at :data:`SETUP_MOUNT_PATH`, a
+path outside the notebook's mount path, so the image's own files at the populate
+source stay visible there while the script copies them into the volume.
+"""
+
+from __future__ import annotations
+
+import copy
+import posixpath
+import re
+from decimal import Decimal, InvalidOperation
+from importlib.resources import files
+from typing import Any
+
+from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, VOLUME_NAME_LABEL
+
+SETUP_CONTAINER_NAME = "setup-volume"
+# Where the init container sees the whole claim; never the populate source's location.
+SETUP_MOUNT_PATH = "/workspace-volume"
+# The name of the main volume in VOLUME_NAME_LABEL and in the pod.
+HOME_VOLUME = "home"
+# The backups directory inside the workspace (the script's WORKSPACE_BACKUP_DIR).
+BACKUP_DIR = ".volume-backups"
+# The script's summary ends with this when it has done (or had done) an admin's request.
+REQUEST_DONE_TEXT = "[reset request {request} done]"
+
+# https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/
+_QUANTITY = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|[eE]\d+)?$")
+_SUFFIX = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+# A volume's key becomes part of a PVC name (a DNS-1123 label) and of a pod volume name.
+_VOLUME_KEY = re.compile(r"^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$")
+
+
+# -- checks (raise ValueError with the fix in the message) ------------------------------
+
+
+def parse_storage(value: str) -> Decimal:
+    """A storage quantity ("10Gi", "500M", "1e9") in bytes; ValueError if it is not one."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise ValueError(
+            f"{value!r} is not a Kubernetes quantity: write a number with an optional "
+            "suffix, e.g. '10Gi', '500Mi' or '20G'"
+        )
+    number, suffix = match.group(1), match.group(2) or ""
+    try:
+        base = Decimal(number)
+    except InvalidOperation as e:  # the regular expression rules this out
+        raise ValueError(f"{value!r} is not a Kubernetes quantity") from e
+    if suffix[:1] in ("e", "E"):
+        return base * (Decimal(10) ** int(suffix[1:]))
+    return base * _SUFFIX[suffix]
+
+
+def check_absolute_path(path: str, *, setting: str) -> str:
+    """An absolute path without ``..``, normalised ("/home/jovyan/" -> "/home/jovyan")."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError(f"{setting} must be an absolute path such as /home/jovyan, not {path!r}")
+    if ".." in path.split("/"):
+        raise ValueError(f"{setting} must not contain '..': write the path it leads to ({path!r})")
+    normal = posixpath.normpath(path)
+    return "/" if normal in ("/", "//") else normal
+
+
+def check_sub_path(path: str, *, setting: str) -> str:
+    """A relative path inside a claim, without ``..`` ("" = the whole claim)."""
+    if not path:
+        return ""
+    if path.startswith("/"):
+        raise ValueError(f"{setting} is a path inside the volume and must be relative: {path!r}")
+    if ".." in path.split("/"):
+        raise ValueError(f"{setting} must not contain '..': {path!r}")
+    return posixpath.normpath(path)
+
+
+def check_file_name(name: str | None, *, setting: str) -> str:
+    """A marker's file name in the top directory of the volume ("" or None: disabled)."""
+    if not name:
+        return ""
+    if "/" in name or name in (".", ".."):
+        raise ValueError(f"{setting} must be a file name without '/', such as .delete-volume: {name!r}")
+    return name
+
+
+def check_volume_key(key: str, *, setting: str) -> None:
+    if not isinstance(key, str) or not _VOLUME_KEY.match(key) or key == HOME_VOLUME:
+        raise ValueError(
+            f"{setting}: {key!r} cannot name a volume: use 1-30 lowercase letters, digits or "
+            f"'-' (it becomes part of the PVC's name), and not {HOME_VOLUME!r}"
+        )
+
+
+def check_workspace_volumes(volumes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Normalise ``workspace_volumes``: name -> {mount_path, capacity, storage_class, access_modes, sub_path}."""
+    known = {"mount_path", "capacity", "storage_class", "access_modes", "sub_path"}
+    result = {}
+    for key, spec in volumes.items():
+        setting = f"workspace_volumes[{key!r}]"
+        check_volume_key(key, setting="workspace_volumes")
+        if not isinstance(spec, dict):
+            raise ValueError(f"{setting} must be a dict with at least mount_path and capacity")
+        unknown = set(spec) - known
+        if unknown:
+            raise ValueError(f"{setting} has unknown keys {sorted(unknown)}: use {sorted(known)}")
+        for required in ("mount_path", "capacity"):
+            if not spec.get(required):
+                raise ValueError(f"{setting} needs {required!r}")
+        parse_storage(spec["capacity"])
+        modes = spec.get("access_modes") or ["ReadWriteOnce"]
+        if not isinstance(modes, list) or not modes:
+            raise ValueError(f"{setting}['access_modes'] must be a list such as ['ReadWriteOnce']")
+        result[key] = {
+            "mount_path": check_absolute_path(spec["mount_path"], setting=f"{setting}['mount_path']"),
+            "capacity": str(spec["capacity"]),
+            "storage_class": spec.get("storage_class"),
+            "access_modes": list(modes),
+            "sub_path": check_sub_path(spec.get("sub_path", ""), setting=f"{setting}['sub_path']"),
+        }
+    return result
+
+
+def check_shared_volumes(volumes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Normalise ``shared_volumes``: name -> {claim, mount_path, read_only (default True), sub_path}."""
+    known = {"claim", "mount_path", "read_only", "sub_path"}
+    result = {}
+    for key, spec in volumes.items():
+        setting = f"shared_volumes[{key!r}]"
+        check_volume_key(key, setting="shared_volumes")
+        if not isinstance(spec, dict):
+            raise ValueError(f"{setting} must be a dict with claim and mount_path")
+        unknown = set(spec) - known
+        if unknown:
+            raise ValueError(f"{setting} has unknown keys {sorted(unknown)}: use {sorted(known)}")
+        for required in ("claim", "mount_path"):
+            if not spec.get(required):
+                raise ValueError(f"{setting} needs {required!r}")
+        result[key] = {
+            "claim": str(spec["claim"]),
+            "mount_path": check_absolute_path(spec["mount_path"], setting=f"{setting}['mount_path']"),
+            "read_only": bool(spec.get("read_only", True)),
+            "sub_path": check_sub_path(spec.get("sub_path", ""), setting=f"{setting}['sub_path']"),
+        }
+    return result
+
+
+def check_mount_paths(
+    *, workspace_mount_path: str, workspace_volumes: dict, shared_volumes: dict
+) -> None:
+    """Refuse two volumes on one mount path (the API server would reject the pod)."""
+    seen = {workspace_mount_path: "workspace_mount_path"}
+    for setting, volumes in (("workspace_volumes", workspace_volumes), ("shared_volumes", shared_volumes)):
+        for key, spec in volumes.items():
+            path = spec["mount_path"]
+            where = f"{setting}[{key!r}]"
+            if path in seen:
+                raise ValueError(
+                    f"{where} and {seen[path]} are both mounted at {path}: give each volume its own mount path"
+                )
+            seen[path] = where
+
+
+def check_populate_source(path: str | None) -> str | None:
+    """None (no copy), "" (the image's files at the mount path) or an absolute path."""
+    if path is None or path == "":
+        return path
+    path = check_absolute_path(path, setting="volume_populate_source")
+    if path == SETUP_MOUNT_PATH or path.startswith(SETUP_MOUNT_PATH + "/"):
+        raise ValueError(
+            f"volume_populate_source must not be under {SETUP_MOUNT_PATH}, where the init "
+            "container mounts the volume"
+        )
+    return path
+
+
+# -- PVCs -------------------------------------------------------------------------------
+
+
+def make_workspace_pvc(
+    base: dict[str, Any],
+    *,
+    name: str,
+    volume: str,
+    capacity: str,
+    storage_class: str | None,
+    access_modes: list[str],
+) -> dict[str, Any]:
+    """A PVC from KubeSpawner's (``base``: its labels and annotations) for one workspace volume.
+
+    Adds the managed-by and volume-name labels, so that
+    ``kubectl get pvc -l hub.jupyter.org/username=alice`` finds all of a user's volumes
+    and the admin tool tells them apart.
+    """
+    pvc = copy.deepcopy(base)
+    meta = pvc.setdefault("metadata", {})
+    meta["name"] = name
+    labels = meta.setdefault("labels", {})
+    labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    labels[VOLUME_NAME_LABEL] = volume
+    annotations = meta.setdefault("annotations", {})
+    annotations.pop("volume.beta.kubernetes.io/storage-class", None)
+    spec = pvc.setdefault("spec", {})
+    spec["accessModes"] = list(access_modes)
+    spec["resources"] = {"requests": {"storage": capacity}}
+    if storage_class is None:
+        # unset: the cluster's default StorageClass applies
+        # (https://kubernetes.io/docs/concepts/storage/persistent-volumes/#class-1)
+        spec.pop("storageClassName", None)
+    else:
+        spec["storageClassName"] = storage_class
+    return pvc
+
+
+def pvc_capacity(pvc: dict[str, Any]) -> str | None:
+    """The storage the claim requests (what an expansion patches)."""
+    return (((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+
+
+def capacity_change(*, current: str | None, wanted: str) -> str:
+    """"grow", "same" or "shrink": how ``wanted`` compares with the claim's request."""
+    if current is None:
+        return "grow"
+    old, new = parse_storage(current), parse_storage(wanted)
+    if new > old:
+        return "grow"
+    return "same" if new == old else "shrink"
+
+
+def expansion_patch(capacity: str) -> dict[str, Any]:
+    """The merge patch that asks for more storage (the StorageClass must allow expansion).
+
+    https://kubernetes.io/docs/concepts/storage/persistent-volumes/#expanding-persistent-volumes-claims
+    """
+    return {"spec": {"resources": {"requests": {"storage": capacity}}}}
+
+
+def expansion_refused_reason(*, status: int | None, message: str) -> str:
+    """Why the API refused an expansion, in words for the spawn page."""
+    if status == 403 and "storageclass" in message.lower().replace(" ", ""):
+        return "its StorageClass does not allow volume expansion (allowVolumeExpansion)"
+    if status == 403:
+        return (
+            "the hub may not patch PersistentVolumeClaims "
+            "(grant it with helm-values/rbac-volumes.yaml)"
+        )
+    if status == 422:
+        return f"the API server rejected the new size: {message}"
+    return f"the API server did not answer ({message})"
+
+
+def pending_pvc_message(*, pvc: dict[str, Any], events: list[dict[str, Any]], waited: float) -> str:
+    """Why a claim is still Pending after ``waited`` seconds, and what to do about it."""
+    name = pvc["metadata"]["name"]
+    storage_class = (pvc.get("spec") or {}).get("storageClassName")
+    last = events[-1]["message"] if events else ""
+    text = f"The volume claim {name} is still Pending after {int(waited)} s"
+    if last:
+        text += f" ({last})"
+    if not storage_class:
+        text += (
+            ". It names no StorageClass and the cluster seems to have no default one: mark a "
+            "StorageClass as default (storageclass.kubernetes.io/is-default-class: \"true\") "
+            "or set c.WorkspaceSpawner.storage_class"
+        )
+    else:
+        text += (
+            f". Check that StorageClass {storage_class} exists and that its provisioner works "
+            f"(kubectl describe pvc {name})"
+        )
+    return text + "."
+
+
+def waits_for_first_consumer(events: list[dict[str, Any]]) -> bool:
+    """The claim binds only once a pod uses it (volumeBindingMode: WaitForFirstConsumer).
+
+    https://kubernetes.io/docs/concepts/storage/storage-classes/#volume-binding-mode
+    """
+    return any(e.get("reason") == "WaitForFirstConsumer" for e in events)
+
+
+# -- the pod ----------------------------------------------------------------------------
+
+
+def pod_volume_name(pvc_name: str) -> str:
+    """The pod volume for a claim: ``volume-`` + the claim's name (KubeSpawner/z2jh style)."""
+    return f"volume-{pvc_name}"[:63].rstrip("-")
+
+
+def make_pvc_volume(*, name: str, claim: str, read_only: bool = False) -> dict[str, Any]:
+    source: dict[str, Any] = {"claimName": claim}
+    if read_only:
+        source["readOnly"] = True
+    return {"name": name, "persistentVolumeClaim": source}
+
+
+def make_volume_mount(
+    *, name: str, mount_path: str, sub_path: str = "", read_only: bool = False
+) -> dict[str, Any]:
+    mount: dict[str, Any] = {"name": name, "mountPath": mount_path}
+    if sub_path:
+        mount["subPath"] = sub_path
+    if read_only:
+        mount["readOnly"] = True
+    return mount
+
+
+def setup_script() -> str:
+    """The init container's script (package data)."""
+    return files(__package__).joinpath("setup-volume.sh").read_text(encoding="utf-8")
+
+
+def setup_env(
+    *,
+    source: str,
+    sub_path: str,
+    reset_marker: str,
+    sync_marker: str,
+    sync: bool,
+    backup: bool,
+    backups_keep: int,
+    reset_request: str,
+    reset_request_backup: str,
+) -> dict[str, str]:
+    """The script's settings (see the top of setup-volume.sh)."""
+    target = posixpath.join(SETUP_MOUNT_PATH, sub_path) if sub_path else SETUP_MOUNT_PATH
+    return {
+        "WORKSPACE_SOURCE": source,
+        "WORKSPACE_TARGET": target,
+        "WORKSPACE_RESET_MARKER": reset_marker,
+        "WORKSPACE_SYNC_MARKER": sync_marker,
+        "WORKSPACE_SYNC": "1" if sync else "0",
+        "WORKSPACE_BACKUP": "1" if backup else "0",
+        "WORKSPACE_BACKUPS_KEEP": str(backups_keep),
+        "WORKSPACE_BACKUP_DIR": BACKUP_DIR,
+        "WORKSPACE_RESET_REQUEST": reset_request,
+        "WORKSPACE_RESET_REQUEST_BACKUP": reset_request_backup,
+    }
+
+
+def setup_security_context(notebook: dict[str, Any]) -> dict[str, Any]:
+    """The notebook container's user and group, never more privilege.
+
+    runAsUser/runAsGroup are copied when KubeSpawner set them (uid/gid); left out, the
+    image's USER applies, or on OpenShift the namespace's arbitrary UID with group 0
+    (https://docs.openshift.com/container-platform/latest/openshift_images/create-images.html#use-uid_create-images).
+    fsGroup is pod-wide and so applies here too.
+    """
+    context = {
+        key: notebook[key]
+        for key in ("runAsUser", "runAsGroup", "runAsNonRoot", "seLinuxOptions", "seccompProfile")
+        if notebook.get(key) is not None
+    }
+    context["allowPrivilegeEscalation"] = False
+    context["capabilities"] = {"drop": ["ALL"]}
+    return context
+
+
+def make_setup_container(
+    *,
+    image: str,
+    image_pull_policy: str | None,
+    volume_name: str,
+    env: dict[str, str],
+    security_context: dict[str, Any],
+    resources: dict[str, Any] | None,
+    script: str,
+) -> dict[str, Any]:
+    """The ``setup-volume`` init container.
+
+    The script is passed inline (``sh -c SCRIPT``) rather than from a ConfigMap: no
+    API object per namespace to create, update and clean up, no extra RBAC, and a
+    pod always runs the script of the spawner version that made it. Its summary is
+    the termination message the spawner reads from the pod's status
+    (https://kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/).
+    """
+    container: dict[str, Any] = {
+        "name": SETUP_CONTAINER_NAME,
+        "image": image,
+        "command": ["sh", "-c", script, SETUP_CONTAINER_NAME],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "volumeMounts": [{"name": volume_name, "mountPath": SETUP_MOUNT_PATH}],
+        "securityContext": security_context,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if image_pull_policy:
+        container["imagePullPolicy"] = image_pull_policy
+    if resources:
+        # init containers run before the notebook, so the pod's request is the larger
+        # of the two: the same resources cost nothing
+        # (https://kubernetes.io/docs/concepts/workloads/pods/init-containers/#resource-sharing-within-containers)
+        container["resources"] = copy.deepcopy(resources)
+    return container
+
+
+# -- reading the init container's progress ----------------------------------------------
+
+
+def setup_container_state(pod: dict[str, Any] | None) -> tuple[str, str]:
+    """("waiting" | "running" | "done" | "failed" | "", message) of the init container."""
+    if not pod:
+        return "", ""
+    for status in (pod.get("status") or {}).get("initContainerStatuses") or []:
+        if status.get("name") != SETUP_CONTAINER_NAME:
+            continue
+        state = status.get("state") or {}
+        if "running" in state:
+            return "running", ""
+        if "terminated" in state:
+            term = state["terminated"] or {}
+            message = (term.get("message") or "").strip()
+            if term.get("exitCode") == 0:
+                return "done", message
+            return "failed", message or term.get("reason") or f"exit code {term.get('exitCode')}"
+        if "waiting" in state:
+            last = (status.get("lastState") or {}).get("terminated")
+            if last and last.get("exitCode") not in (None, 0):
+                return "failed", (last.get("message") or last.get("reason") or "").strip()
+            return "waiting", ""
+    return "", ""
