@@ -21,3 +21,13 @@ VOLUME_NAME_LABEL = "workspace-spawner.jupyter.org/volume"
 RESET_REQUEST_ANNOTATION = "workspace-spawner.jupyter.org/reset-requested"
 # On a PVC, with the reset request: "true" keeps the old content in a backup.
 RESET_BACKUP_ANNOTATION = "workspace-spawner.jupyter.org/reset-backup"
+
+# On a user's project (a Namespace): OpenShift's own annotation naming who asked
+# for the project (https://docs.openshift.com/container-platform/latest/applications/projects/configuring-project-creation.html).
+OPENSHIFT_REQUESTER_ANNOTATION = "openshift.io/requester"
+# The component label of the objects of the per-user project feature.
+PROJECT_COMPONENT = "workspace-project"
+# On a notebook pod: the kubeconfig the downward API writes into the pod, naming
+# the project as the default namespace of kubectl/oc (no token: it points at the
+# mounted token file).
+KUBECONFIG_ANNOTATION = "workspace-spawner.jupyter.org/kubeconfig"

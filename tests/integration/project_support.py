@@ -1,0 +1,53 @@
+"""Helpers of the project feature's integration tests: the hub as its ServiceAccount with
+exactly the RBAC of helm-values/workspace-project-rbac.yaml (plus the chart's own hub Role)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from workspace_spawner.testing.emulator.rbac import Rbac
+
+REPO = Path(__file__).resolve().parents[2]
+RBAC_YAML = REPO / "helm-values" / "workspace-project-rbac.yaml"
+
+# Zero to JupyterHub 4.x templates/hub/rbac.yaml: the hub's Role in its namespace
+CHART_HUB_ROLE = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "Role",
+    "metadata": {"name": "hub", "namespace": "jupyterhub"},
+    "rules": [
+        {
+            "apiGroups": [""],
+            "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
+            "verbs": ["get", "watch", "list", "create", "delete"],
+        },
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "watch", "list"]},
+    ],
+}
+CHART_HUB_BINDING = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "RoleBinding",
+    "metadata": {"name": "hub", "namespace": "jupyterhub"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "hub"},
+    "subjects": [{"kind": "ServiceAccount", "name": "hub", "namespace": "jupyterhub"}],
+}
+HUB_USER = "system:serviceaccount:jupyterhub:hub"
+
+
+def project_rbac_objects() -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(RBAC_YAML.read_text()) if doc]
+
+
+def install_hub_rbac(emulator, *, with_project_rbac: bool = True) -> tuple[Rbac, str]:
+    """RBAC on, the chart's hub Role and (unless told not to) the project RBAC; the hub's token."""
+    rbac = Rbac.install(emulator)
+    emulator.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": "hub", "namespace": "jupyterhub"}})
+    emulator.create(CHART_HUB_ROLE)
+    emulator.create(CHART_HUB_BINDING)
+    if with_project_rbac:
+        for obj in project_rbac_objects():
+            emulator.create(obj)
+    return rbac, rbac.service_account_token("jupyterhub", "hub")

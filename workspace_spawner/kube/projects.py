@@ -1,0 +1,164 @@
+"""API I/O of the per-user project: Namespace or ProjectRequest, and the objects in it.
+
+Thin, idempotent, keyword-only coroutines: a create answering 409 is "already
+there" (and is then replaced where the caller wants the object to match), a
+delete answering 404 is "already gone". Anything else raises :class:`KubeError`
+naming the verb and resource, which is what a hub admin must grant on a 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes_asyncio.client import ApisApi, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from . import kube_error, to_dict
+
+__all__ = [
+    "detect_openshift",
+    "read_namespace",
+    "create_namespace",
+    "create_project_request",
+    "patch_namespace",
+    "delete_project",
+    "apply_object",
+    "delete_object",
+]
+
+OPENSHIFT_PROJECT_GROUP = "project.openshift.io"
+
+
+async def detect_openshift(*, apis: ApisApi) -> bool:
+    """True when API discovery lists project.openshift.io (https://kubernetes.io/docs/concepts/overview/kubernetes-api/#discovery-api)."""
+    try:
+        groups = await apis.get_api_versions()
+    except ApiException as e:
+        raise kube_error(e, action="list the API groups (GET /apis) to detect OpenShift") from e
+    return any(g.name == OPENSHIFT_PROJECT_GROUP for g in groups.groups or [])
+
+
+async def read_namespace(*, core: CoreV1Api, name: str) -> dict[str, Any] | None:
+    try:
+        return to_dict(await core.read_namespace(name))
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise kube_error(e, action=f"get namespaces {name}") from e
+
+
+async def create_namespace(*, core: CoreV1Api, body: dict[str, Any]) -> dict[str, Any] | None:
+    """Create the Namespace; None when it was already there (the caller reads it)."""
+    try:
+        return to_dict(await core.create_namespace(body))
+    except ApiException as e:
+        if e.status == 409:
+            return None
+        raise kube_error(e, action=f"create namespaces {body['metadata']['name']}") from e
+
+
+async def create_project_request(*, custom: CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask OpenShift for a project; the answer is the Project. None when it exists already."""
+    try:
+        return await custom.create_cluster_custom_object(
+            OPENSHIFT_PROJECT_GROUP, "v1", "projectrequests", body
+        )
+    except ApiException as e:
+        if e.status == 409:
+            return None
+        raise kube_error(
+            e, action=f"create projectrequests.project.openshift.io {body['metadata']['name']}"
+        ) from e
+
+
+async def patch_namespace(*, core: CoreV1Api, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return to_dict(
+            await core.patch_namespace(name, patch, _content_type="application/merge-patch+json")
+        )
+    except ApiException as e:
+        raise kube_error(e, action=f"patch namespaces {name}") from e
+
+
+async def delete_project(
+    *, core: CoreV1Api, custom: CustomObjectsApi, name: str, openshift: bool
+) -> bool:
+    """Delete the project (its Namespace and all in it). False if it was already gone.
+
+    On OpenShift through the Project, which the requester (the hub) may delete as
+    the project's admin, so the hub needs no cluster-wide right to delete namespaces.
+    """
+    try:
+        if openshift:
+            await custom.delete_cluster_custom_object(OPENSHIFT_PROJECT_GROUP, "v1", "projects", name)
+        else:
+            await core.delete_namespace(name)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        resource = "projects.project.openshift.io" if openshift else "namespaces"
+        raise kube_error(e, action=f"delete {resource} {name}") from e
+    return True
+
+
+# kind -> (api, plural as RBAC names it, create, replace, delete method names)
+_METHODS = {
+    "ResourceQuota": ("core", "resourcequotas", "resource_quota"),
+    "LimitRange": ("core", "limitranges", "limit_range"),
+    "ServiceAccount": ("core", "serviceaccounts", "service_account"),
+    "Secret": ("core", "secrets", "secret"),
+    "RoleBinding": ("rbac", "rolebindings", "role_binding"),
+}
+
+
+def _api(kind: str, core: CoreV1Api, rbac: RbacAuthorizationV1Api):
+    which, plural, method = _METHODS[kind]
+    return (core if which == "core" else rbac), plural, method
+
+
+def _resource(kind: str, plural: str) -> str:
+    return f"{plural}.rbac.authorization.k8s.io" if kind == "RoleBinding" else plural
+
+
+async def apply_object(
+    *, core: CoreV1Api, rbac: RbacAuthorizationV1Api, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Create ``body``, or replace the object of that name so it matches ``body``.
+
+    A RoleBinding's roleRef cannot change
+    (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#clusterrolebinding-example):
+    when the role changed, the binding is deleted and made again.
+    """
+    kind = body["kind"]
+    name = body["metadata"]["name"]
+    namespace = body["metadata"]["namespace"]
+    api, plural, method = _api(kind, core, rbac)
+    resource = _resource(kind, plural)
+    try:
+        return to_dict(await getattr(api, f"create_namespaced_{method}")(namespace, body))
+    except ApiException as e:
+        if e.status != 409:
+            raise kube_error(e, action=f"create {resource} {name} in {namespace}") from e
+    try:
+        return to_dict(await getattr(api, f"replace_namespaced_{method}")(name, namespace, body))
+    except ApiException as e:
+        if e.status == 422 and kind == "RoleBinding":
+            await delete_object(core=core, rbac=rbac, kind=kind, name=name, namespace=namespace)
+            return await apply_object(core=core, rbac=rbac, body=body)
+        if e.status == 404:  # deleted between the two requests
+            return await apply_object(core=core, rbac=rbac, body=body)
+        raise kube_error(e, action=f"update {resource} {name} in {namespace}") from e
+
+
+async def delete_object(
+    *, core: CoreV1Api, rbac: RbacAuthorizationV1Api, kind: str, name: str, namespace: str
+) -> bool:
+    """Delete one object; False when it was already gone."""
+    api, plural, method = _api(kind, core, rbac)
+    try:
+        await getattr(api, f"delete_namespaced_{method}")(name, namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise kube_error(e, action=f"delete {_resource(kind, plural)} {name} in {namespace}") from e
+    return True
