@@ -31,3 +31,7 @@ PROJECT_COMPONENT = "workspace-project"
 # the project as the default namespace of kubectl/oc (no token: it points at the
 # mounted token file).
 KUBECONFIG_ANNOTATION = "workspace-spawner.jupyter.org/kubeconfig"
+
+# On a ConfigMap the hub writes (the conda startup script): a hash of its data, so the
+# hub rewrites it only when the content changed.
+CONTENT_HASH_ANNOTATION = "workspace-spawner.jupyter.org/content-hash"

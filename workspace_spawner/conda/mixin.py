@@ -1,13 +1,520 @@
-"""CondaMixin: traits and recipe steps of the persistent conda environment (being built)."""
+"""CondaMixin: the persistent conda ``workspace`` environment and pip user installs.
+
+The startup script (``workspace-env.sh``, package data) reaches the pod through one
+ConfigMap per namespace; :meth:`CondaMixin.ensure_conda_startup` keeps it current and
+:meth:`CondaMixin.apply_conda_startup_to_pod` mounts it (hook mode) or wraps the
+server command with it (wrap mode), and adds the init containers that check the env
+(and clone base into it when the user asked for that in the spawn form). The
+spawner reads their verdicts from the pod status, which its pod reflector already
+has, so it needs no right beyond KubeSpawner's.
+"""
 
 from __future__ import annotations
 
-from traitlets import HasTraits
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from jupyterhub.traitlets import ByteSpecification
+from kubespawner.utils import get_k8s_model
+from kubernetes_asyncio.client import V1Container
+from traitlets import Bool, CaselessStrEnum, HasTraits, Integer, TraitError, Unicode, default, validate
+
+from .. import constants
+from ..kube import to_dict
+from ..kube.configmaps import ensure_configmap
+from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container, set_env
+from . import manifests
+
+# The user option set by the spawn form's checkbox (or a REST API start).
+CREATE_OPTION = "conda_create"
+CREATE_LABEL = "Create my persistent conda environment (clones base; the first start takes longer)"
+_ENV_NAME_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.+-]*")
+_DNS_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+class CondaStartFailed(Exception):
+    """The env could not be created; the message is for the user on the spawn page."""
 
 
 class CondaMixin(HasTraits):
+    conda_workspace_env = Bool(
+        True,
+        config=True,
+        help="""
+        Use the user's persistent conda environment when it exists.
+
+        A startup script in the pod adds ``conda_envs_dir`` to ``~/.condarc`` (with
+        ``conda config``, never overwriting the file) and activates the environment
+        named ``conda_workspace_env_name`` before the server starts, if it holds the
+        server (``jupyterhub-singleuser`` or the first word of ``KubeSpawner.cmd``).
+        Otherwise the server starts from the image's base environment and the pod log
+        and the spawn page say why. Images without conda start normally.
+
+        Rights: get, create and update ``configmaps`` in the pods' namespace, for the
+        ConfigMap holding the script (beyond Zero to JupyterHub's hub Role: see
+        ``helm-values/conda-rbac.yaml``). Applies from the next start.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    conda_envs_dir = Unicode(
+        "{home}/.conda/envs",
+        config=True,
+        help="""
+        The directory of the persistent conda environments; it must be on the workspace volume.
+
+        ``{home}`` is the container's ``$HOME`` at start (as the image or
+        ``KubeSpawner.environment`` sets it: ``/home/jovyan`` in docker-stacks images),
+        expanded by the startup script in the pod. KubeSpawner's fields (``{username}``,
+        ``{servername}``, ``{user_server}``, ...) are expanded by the hub.
+
+        Applies from the next start; an env in the old directory is no longer used.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    conda_workspace_env_name = Unicode(
+        "workspace",
+        config=True,
+        help="""
+        The name of the persistent conda environment (in ``conda_envs_dir``).
+
+        Users create it with ``conda create --name <name> --clone base``, or from the
+        spawn form when ``conda_allow_create_from_form`` is set.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    conda_startup_mode = CaselessStrEnum(
+        ["auto", "hook", "wrap"],
+        default_value="auto",
+        config=True,
+        help="""
+        How the startup script reaches the server: ``hook``, ``wrap`` or ``auto``.
+
+        - ``hook``: mounted into docker-stacks' ``/usr/local/bin/before-notebook.d``,
+          which the image's ``start.sh`` sources before it execs the server, so the
+          activation carries into it. Needs the image's ENTRYPOINT to be docker-stacks'.
+        - ``wrap``: the container's args become ``sh <script> --exec <command>``; the
+          script activates and execs the command. Works with any image that has a
+          POSIX ``sh``; the command is ``KubeSpawner.cmd``, or ``jupyterhub-singleuser``
+          when that is None (the hub cannot read the image's CMD).
+        - ``auto``: ``hook`` when the image matches ``conda_hook_image_pattern``,
+          else ``wrap``.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    conda_hook_image_pattern = Unicode(
+        r"^((docker\.io|quay\.io)/)?jupyter/",
+        config=True,
+        help="""
+        A regular expression for images that source docker-stacks' startup hooks.
+
+        ``conda_startup_mode = "auto"`` picks ``hook`` for images it matches
+        (``re.search``); the default matches the Jupyter docker-stacks images
+        (``quay.io/jupyter/*``, ``jupyter/*``). Add your own images built
+        ``FROM`` them.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    conda_configmap_name = Unicode(
+        "workspace-spawner-conda",
+        config=True,
+        help="""
+        The ConfigMap holding the startup script, one in the pods' namespace.
+
+        The hub writes it only when the script changes (a content hash is kept in
+        its annotation ``workspace-spawner.jupyter.org/content-hash``). Two hubs that
+        share a namespace must use different names.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    conda_check_in_init_container = Bool(
+        True,
+        config=True,
+        help="""
+        Check the persistent env in an init container and show the result on the spawn page.
+
+        The init container runs the notebook image with the notebook's mounts for
+        about a second; its verdict (no env, used, broken and how to repair it) comes
+        back in its termination message, which the spawner reads from the pod status
+        (no extra rights). Off: the verdict is in the pod log only.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    conda_allow_create_from_form = Bool(
+        False,
+        config=True,
+        help="""
+        Offer "Create my persistent conda environment" in the spawn form.
+
+        Chosen, an init container clones base into the env before the server starts
+        (offline from the image's package cache where possible, else downloading),
+        after checking the volume's free space against the size of base and the
+        memory limit against ``conda_create_mem_limit``; it fails the start with a
+        message saying which when they are short. That start may take up to
+        ``conda_create_start_timeout``. The checkbox is added to KubeSpawner's profile
+        form (or makes a form of its own when there are no profiles).
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    conda_create_start_timeout = Integer(
+        1800,
+        config=True,
+        help="""
+        The start timeout, in seconds, of a start that clones base into the env.
+
+        Used instead of ``start_timeout`` (when longer) for that one start only.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    conda_create_mem_limit = ByteSpecification(
+        "4G",
+        allow_none=True,
+        config=True,
+        help="""
+        The memory limit of the init container that clones base (units of 1024).
+
+        Cloning a large base environment can need more than 4 GiB. Init containers run
+        before the server, so this limit does not add to what the running server is
+        given, but a namespace's LimitRange or ResourceQuota must allow it. The clone
+        refuses to start, saying so, when the container's limit is lower. None: the
+        notebook container's resources.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    persist_pip_user = Bool(
+        True,
+        config=True,
+        help="""
+        Keep ``pip install --user`` packages on the workspace volume.
+
+        The startup script sets ``PYTHONUSERBASE`` to ``{home}/.local`` (the container's
+        HOME, see ``conda_envs_dir``) and puts its ``bin`` on PATH, behind the
+        activated env's. docker-stacks images already use ``~/.local``; this makes it
+        explicit for images whose HOME is elsewhere. Applies from the next start.
+
+        .. versionadded:: 0.1
+        """,
+    )
+
+    # Hub-process cache of the ConfigMaps known to be current:
+    # (API server, namespace, name, content hash). A warm start makes no request.
+    _conda_configmaps_current: ClassVar[set[tuple[str, str, str, str]]] = set()
+
+    @validate("conda_workspace_env_name")
+    def _validate_env_name(self, proposal):
+        value = proposal["value"].strip()
+        if value == "base" or not _ENV_NAME_RE.fullmatch(value):
+            raise TraitError(
+                f"conda_workspace_env_name {proposal['value']!r} is not a usable conda env "
+                "name: use letters, digits, '.', '_' or '-', and not 'base'."
+            )
+        return value
+
+    @validate("conda_envs_dir")
+    def _validate_envs_dir(self, proposal):
+        value = proposal["value"].strip().rstrip("/")
+        if not value.startswith(("/", "{home}")):
+            raise TraitError(
+                f"conda_envs_dir {proposal['value']!r} must be an absolute path or start with "
+                "'{home}', e.g. '{home}/.conda/envs'."
+            )
+        return value
+
+    @validate("conda_hook_image_pattern")
+    def _validate_hook_pattern(self, proposal):
+        try:
+            re.compile(proposal["value"])
+        except re.error as e:
+            raise TraitError(
+                f"conda_hook_image_pattern {proposal['value']!r} is not a regular expression: {e}"
+            ) from e
+        return proposal["value"]
+
+    @validate("conda_configmap_name")
+    def _validate_configmap_name(self, proposal):
+        value = proposal["value"]
+        if len(value) > 253 or not _DNS_NAME_RE.fullmatch(value):
+            raise TraitError(
+                f"conda_configmap_name {value!r} is not a valid ConfigMap name: use lowercase "
+                "letters, digits, '-' and '.', e.g. 'workspace-spawner-conda'."
+            )
+        return value
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _conda_startup_enabled(self) -> bool:
+        return self.conda_workspace_env or self.persist_pip_user
+
+    def _conda_create_requested(self) -> bool:
+        return bool(
+            self.conda_workspace_env
+            and self.conda_allow_create_from_form
+            and (self.user_options or {}).get(CREATE_OPTION)
+        )
+
+    def _conda_configmap(self) -> dict[str, Any]:
+        data = {manifests.SCRIPT_KEY: manifests.startup_script()}
+        return manifests.make_configmap(
+            name=self.conda_configmap_name,
+            data=data,
+            labels={constants.MANAGED_BY_LABEL: constants.MANAGED_BY_VALUE},
+            annotations={constants.CONTENT_HASH_ANNOTATION: manifests.content_hash(data)},
+        )
+
+    def _conda_envs_dir(self) -> str:
+        # keep {home} for the script; KubeSpawner expands its own fields
+        template = self.conda_envs_dir.replace("{home}", "{{home}}")
+        return self._expand_user_properties(template)
+
+    def _conda_server_args(self, container: V1Container) -> list[str]:
+        if container.args:
+            return list(container.args)
+        return manifests.DEFAULT_SERVER_CMD + list(self.get_args())
+
+    # -- the recipe steps ---------------------------------------------------------
+
     async def ensure_conda_startup(self) -> None:
-        """Create or update the hub's startup-script ConfigMap."""
+        """Create or update the startup-script ConfigMap, when its content changed."""
+        if not self._conda_startup_enabled():
+            return
+        body = self._conda_configmap()
+        content = body["metadata"]["annotations"][constants.CONTENT_HASH_ANNOTATION]
+        key = (self.api.api_client.configuration.host, self.namespace, body["metadata"]["name"], content)
+        if key not in self._conda_configmaps_current:
+            _, written = await ensure_configmap(
+                self.api,
+                namespace=self.namespace,
+                body=body,
+                hash_annotation=constants.CONTENT_HASH_ANNOTATION,
+            )
+            if written:
+                self.log.info(
+                    "Wrote ConfigMap %s/%s (conda startup script %s)",
+                    self.namespace, body["metadata"]["name"], content,
+                )
+            self._conda_configmaps_current.add(key)
+        if self._conda_create_requested():
+            self._conda_progress(
+                "Your persistent conda environment will be created (cloning base): "
+                "this start takes longer."
+            )
 
     def apply_conda_startup_to_pod(self, pod) -> None:
-        """Mount the startup script, or wrap the container command."""
+        """Mount the startup script, or wrap the container command, and add the env's init containers."""
+        if not self._conda_startup_enabled():
+            return
+        container = notebook_container(pod)
+        mode = manifests.pick_mode(
+            mode=self.conda_startup_mode,
+            image=container.image,
+            hook_image_pattern=self.conda_hook_image_pattern,
+        )
+        server_args = self._conda_server_args(container)
+        env = manifests.startup_env(
+            envs_dir=self._conda_envs_dir() if self.conda_workspace_env else None,
+            env_name=self.conda_workspace_env_name,
+            program=manifests.server_program(server_args),
+            pip_user_base="{home}/.local" if self.persist_pip_user else None,
+        )
+        add_volumes(pod, [manifests.script_volume(configmap_name=self.conda_configmap_name)])
+        add_volume_mounts(container, manifests.script_mounts(mode=mode))
+        set_env(container, env)
+        if mode == "wrap":
+            container.args = manifests.wrap_args(server_args)
+        if not self.conda_workspace_env:
+            return
+        # the init containers see what the server sees: its mounts (the workspace
+        # volume included), user and image; not the hook file, nor the server's env
+        mounts = [
+            m for m in to_dict(container.volume_mounts or []) if m.get("mountPath") != manifests.HOOK_PATH
+        ]
+        common = dict(
+            image=container.image,
+            image_pull_policy=container.image_pull_policy,
+            env=env,
+            volume_mounts=mounts,
+            security_context=to_dict(container.security_context),
+        )
+        resources = to_dict(container.resources) or {}
+        init: list[dict[str, Any]] = []
+        if self._conda_create_requested():
+            create_env = dict(env)
+            if self.conda_create_mem_limit is not None:
+                create_env["WORKSPACE_CONDA_CREATE_MIN_MEMORY"] = str(self.conda_create_mem_limit)
+            init.append(
+                manifests.init_container(
+                    name=manifests.CREATE_CONTAINER,
+                    action="--create",
+                    resources=manifests.with_memory_limit(resources, self.conda_create_mem_limit),
+                    **{**common, "env": create_env},
+                )
+            )
+        if self.conda_check_in_init_container:
+            init.append(
+                manifests.init_container(
+                    name=manifests.CHECK_CONTAINER,
+                    action="--check",
+                    resources=resources,
+                    **common,
+                )
+            )
+        add_init_containers(pod, init, first=False)
+
+    # -- one start's timeout, failure and messages -----------------------------------
+
+    def start(self):
+        """A longer ``start_timeout`` for the start that clones base (JupyterHub reads it
+        right after ``start()`` returns, KubeSpawner while waiting for the pod)."""
+        if not self._conda_create_requested() or self.conda_create_start_timeout <= self.start_timeout:
+            return super().start()
+        saved = self.start_timeout
+        self.start_timeout = self.conda_create_start_timeout
+        try:
+            future = super().start()
+        except BaseException:
+            self.start_timeout = saved
+            raise
+
+        def restore(_future: Any) -> None:
+            self.start_timeout = saved
+
+        if isinstance(future, asyncio.Future):
+            future.add_done_callback(restore)
+        else:  # pragma: no cover - KubeSpawner.start() returns a Task
+            restore(None)
+        return future
+
+    def is_pod_running(self, pod):
+        """KubeSpawner's check, failing the start with the clone's own message when it failed."""
+        if pod is not None:
+            status = _init_status(pod, manifests.CREATE_CONTAINER)
+            verdict = manifests.verdict_of(status)
+            exit_code = _exit_code(status)
+            if verdict is not None and exit_code not in (None, 0):
+                state, text = verdict
+                if state == "OOMKilled":
+                    text = (
+                        "Cloning base into your conda environment ran out of memory"
+                        f" (limit {_limit_text(self.conda_create_mem_limit)}). Ask your hub "
+                        "admin to raise c.WorkspaceSpawner.conda_create_mem_limit, or start "
+                        "without creating the environment. The incomplete clone is removed at "
+                        "the next attempt."
+                    )
+                raise CondaStartFailed(text or f"Creating your conda environment failed ({state}).")
+        return super().is_pod_running(pod)
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """The parent's events, with the init containers' verdicts once they are known."""
+        shown: set[str] = set()
+        async for event in super().progress():
+            yield event
+            for message in self._conda_verdicts(shown):
+                yield {"message": message}
+
+    def _conda_verdicts(self, shown: set[str]) -> list[str]:
+        if not self.conda_workspace_env:
+            return []
+        pod = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        messages = []
+        for name in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER):
+            if name in shown or pod is None:
+                continue
+            verdict = manifests.verdict_of(_init_status(pod, name))
+            if verdict is None:
+                continue
+            shown.add(name)
+            state, text = verdict
+            log = self.log.warning if state in ("half-made", "no-server") else self.log.info
+            log("%s: conda env %s: %s", self.user.name, state, text)
+            if state != "no-conda":
+                messages.append(text)
+        return messages
+
+    def _conda_progress(self, message: str) -> None:
+        emit = getattr(self, "emit_progress", None)
+        if emit is not None:
+            emit(message)
+        else:
+            self.log.info("%s", message)
+
+    # -- the spawn form -------------------------------------------------------------
+
+    @default("options_form")
+    def _conda_options_form_default(self):
+        parent = super()._options_form_default()
+        if not (self.conda_workspace_env and self.conda_allow_create_from_form):
+            return parent
+        if callable(parent):
+            # KubeSpawner renders a callable profile_list at request time
+
+            async def render(spawner):
+                form = await parent(spawner)
+                return (form or "") + create_checkbox_html()
+
+            return render
+        return (parent or "") + create_checkbox_html()
+
+    @default("options_from_form")
+    def _conda_options_from_form_default(self):
+        return self._conda_options_from_form
+
+    def _conda_options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
+        options = self._options_from_form(formdata)
+        if self.conda_allow_create_from_form and formdata.get(CREATE_OPTION, [""])[0] in ("on", "true", "1"):
+            options[CREATE_OPTION] = True
+        return options
+
+
+def create_checkbox_html() -> str:
+    """The spawn form's checkbox, in the Bootstrap markup JupyterHub's pages use."""
+    return (
+        '\n<div class="form-check workspace-conda-create" style="margin-top: 1em">\n'
+        f'  <input class="form-check-input" type="checkbox" id="{CREATE_OPTION}" '
+        f'name="{CREATE_OPTION}" value="on">\n'
+        f'  <label class="form-check-label" for="{CREATE_OPTION}">{CREATE_LABEL}</label>\n'
+        "</div>\n"
+    )
+
+
+def _init_status(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
+    for status in (pod.get("status") or {}).get("initContainerStatuses") or []:
+        if status.get("name") == name:
+            return status
+    return None
+
+
+def _exit_code(status: dict[str, Any] | None) -> int | None:
+    if not status:
+        return None
+    for key in ("state", "lastState"):
+        terminated = (status.get(key) or {}).get("terminated")
+        if terminated:
+            return terminated.get("exitCode")
+    return None
+
+
+def _limit_text(limit: int | None) -> str:
+    if limit is None:
+        return "the server's"
+    return f"{limit / 2**30:.1f} GiB"

@@ -1,0 +1,183 @@
+"""The conda startup's pure builders, compared to literal dicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from workspace_spawner.conda import manifests
+
+PATTERN = r"^((docker\.io|quay\.io)/)?jupyter/"
+
+
+@pytest.mark.parametrize(
+    ("mode", "image", "picked"),
+    [
+        ("auto", "quay.io/jupyter/minimal-notebook:2026-11-16", "hook"),
+        ("auto", "jupyter/scipy-notebook:latest", "hook"),
+        ("auto", "docker.io/jupyter/base-notebook", "hook"),
+        ("auto", "quay.io/jupyterhub/k8s-singleuser-sample:4.0.0", "wrap"),
+        ("auto", "registry.example.org/jupyter/notebook:1", "wrap"),
+        ("auto", "", "wrap"),
+        ("hook", "registry.example.org/lab:1", "hook"),
+        ("wrap", "quay.io/jupyter/minimal-notebook", "wrap"),
+    ],
+)
+def test_pick_mode(mode, image, picked):
+    assert manifests.pick_mode(mode=mode, image=image, hook_image_pattern=PATTERN) == picked
+
+
+@pytest.mark.parametrize(
+    ("args", "program"),
+    [
+        (None, "jupyterhub-singleuser"),
+        ([], "jupyterhub-singleuser"),
+        (["jupyterhub-singleuser", "--debug"], "jupyterhub-singleuser"),
+        (["/opt/conda/bin/jupyter-labhub"], "jupyter-labhub"),
+        (["start-notebook.py"], "jupyterhub-singleuser"),
+        (["/usr/local/bin/start-singleuser.sh", "--x"], "jupyterhub-singleuser"),
+        (["python3", "-m", "jupyterhub.singleuser"], "python3"),
+    ],
+)
+def test_server_program(args, program):
+    assert manifests.server_program(args) == program
+
+
+def test_content_hash_depends_on_content_only():
+    assert manifests.content_hash({"a": "1", "b": "2"}) == manifests.content_hash({"b": "2", "a": "1"})
+    assert manifests.content_hash({"a": "1"}) != manifests.content_hash({"a": "2"})
+    assert len(manifests.content_hash({"a": "1"})) == 16
+
+
+def test_make_configmap():
+    assert manifests.make_configmap(
+        name="workspace-spawner-conda",
+        data={"workspace-env.sh": "echo hi\n"},
+        labels={"app.kubernetes.io/managed-by": "workspace-spawner"},
+        annotations={"workspace-spawner.jupyter.org/content-hash": "abc"},
+    ) == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "workspace-spawner-conda",
+            "labels": {"app.kubernetes.io/managed-by": "workspace-spawner"},
+            "annotations": {"workspace-spawner.jupyter.org/content-hash": "abc"},
+        },
+        "data": {"workspace-env.sh": "echo hi\n"},
+    }
+
+
+def test_startup_script_is_the_package_data():
+    script = manifests.startup_script()
+    assert script.startswith("# shellcheck shell=sh\n")
+    assert "_wsc_main || true" in script  # sourced under set -e, nothing may stop the caller
+
+
+@pytest.mark.parametrize(
+    ("mode", "mounts"),
+    [
+        ("wrap", [{"name": "workspace-conda-startup", "mountPath": "/opt/workspace-spawner/conda", "readOnly": True}]),
+        (
+            "hook",
+            [
+                {"name": "workspace-conda-startup", "mountPath": "/opt/workspace-spawner/conda", "readOnly": True},
+                {
+                    "name": "workspace-conda-startup",
+                    "mountPath": "/usr/local/bin/before-notebook.d/90-workspace-conda-env.sh",
+                    "subPath": "workspace-env.sh",
+                    "readOnly": True,
+                },
+            ],
+        ),
+    ],
+)
+def test_script_mounts(mode, mounts):
+    assert manifests.script_mounts(mode=mode) == mounts
+
+
+def test_script_volume_and_wrap_args():
+    assert manifests.script_volume(configmap_name="cm") == {
+        "name": "workspace-conda-startup",
+        "configMap": {"name": "cm", "defaultMode": 0o755},
+    }
+    assert manifests.wrap_args(["jupyterhub-singleuser", "--debug"]) == [
+        "sh", "/opt/workspace-spawner/conda/workspace-env.sh", "--exec", "jupyterhub-singleuser", "--debug",
+    ]
+
+
+def test_startup_env():
+    assert manifests.startup_env(
+        envs_dir="{home}/.conda/envs", env_name="workspace", program="jupyterhub-singleuser",
+        pip_user_base="{home}/.local",
+    ) == {
+        "WORKSPACE_CONDA_ENVS_DIR": "{home}/.conda/envs",
+        "WORKSPACE_CONDA_ENV_NAME": "workspace",
+        "WORKSPACE_SERVER_COMMAND": "jupyterhub-singleuser",
+        "WORKSPACE_PIP_USER_BASE": "{home}/.local",
+    }
+    assert manifests.startup_env(envs_dir=None, env_name="w", program="p", pip_user_base=None) == {}
+
+
+def test_init_container():
+    assert manifests.init_container(
+        name="conda-env-check",
+        action="--check",
+        image="quay.io/jupyter/minimal-notebook",
+        image_pull_policy="IfNotPresent",
+        env={"WORKSPACE_CONDA_ENV_NAME": "workspace"},
+        volume_mounts=[{"name": "home", "mountPath": "/home/jovyan"}],
+        security_context={"runAsUser": 1000},
+        resources={"limits": {"memory": "1G"}},
+    ) == {
+        "name": "conda-env-check",
+        "image": "quay.io/jupyter/minimal-notebook",
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", "/opt/workspace-spawner/conda/workspace-env.sh", "--check"],
+        "env": [
+            {"name": "WORKSPACE_CONDA_ENV_NAME", "value": "workspace"},
+            {"name": "WORKSPACE_CONDA_MESSAGE_FILE", "value": "/dev/termination-log"},
+        ],
+        "volumeMounts": [{"name": "home", "mountPath": "/home/jovyan"}],
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+        "securityContext": {"runAsUser": 1000},
+        "resources": {"limits": {"memory": "1G"}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("resources", "limit", "result"),
+    [
+        (None, None, {}),
+        (None, 4 * 2**30, {"limits": {"memory": str(4 * 2**30)}}),
+        (
+            {"limits": {"memory": "1G", "cpu": "1"}, "requests": {"memory": "512Mi"}},
+            4 * 2**30,
+            {"limits": {"memory": str(4 * 2**30), "cpu": "1"}, "requests": {"memory": "512Mi"}},
+        ),
+        (
+            {"limits": {"memory": "8Gi"}, "requests": {"memory": "8Gi"}},
+            2**30,
+            {"limits": {"memory": str(2**30)}, "requests": {"memory": str(2**30)}},
+        ),
+    ],
+)
+def test_with_memory_limit(resources, limit, result):
+    assert manifests.with_memory_limit(resources, limit) == result
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (None, None),
+        ({"name": "c", "state": {"running": {}}}, None),
+        ({"state": {"terminated": {"exitCode": 0, "message": "good: Using it.\n"}}}, ("good", "Using it.")),
+        (
+            {"state": {"waiting": {"reason": "CrashLoopBackOff"}},
+             "lastState": {"terminated": {"exitCode": 1, "message": "no-space: Not enough: a: b"}}},
+            ("no-space", "Not enough: a: b"),
+        ),
+        ({"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}, ("OOMKilled", "")),
+    ],
+)
+def test_verdict_of(status, verdict):
+    assert manifests.verdict_of(status) == verdict

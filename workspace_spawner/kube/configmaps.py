@@ -1,0 +1,75 @@
+"""ConfigMaps: read, create or update by content hash, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes_asyncio.client import CoreV1Api
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from . import kube_error, to_dict
+
+
+async def read_configmap(api: CoreV1Api, *, namespace: str, name: str) -> dict[str, Any] | None:
+    """The ConfigMap, or None when there is none."""
+    try:
+        return to_dict(await api.read_namespaced_config_map(name, namespace))
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise kube_error(e, action=f"read ConfigMap {name} in {namespace}") from e
+
+
+async def ensure_configmap(
+    api: CoreV1Api,
+    *,
+    namespace: str,
+    body: dict[str, Any],
+    hash_annotation: str,
+) -> tuple[dict[str, Any], bool]:
+    """Make the ConfigMap hold ``body``, writing only when its content hash differs.
+
+    ``body["metadata"]["annotations"][hash_annotation]`` is the content hash; a
+    ConfigMap carrying the same hash is left alone. Returns the object and whether
+    it was written. A create answered 409, or an update answered 409 (another hub
+    process wrote at the same time), is settled by one more read.
+    """
+    name = body["metadata"]["name"]
+    wanted = body["metadata"]["annotations"][hash_annotation]
+    for _attempt in range(2):
+        current = await read_configmap(api, namespace=namespace, name=name)
+        if current is not None:
+            annotations = (current.get("metadata") or {}).get("annotations") or {}
+            if annotations.get(hash_annotation) == wanted:
+                return current, False
+        try:
+            if current is None:
+                written = await api.create_namespaced_config_map(namespace, body)
+            else:
+                # replace with the read resourceVersion: a concurrent writer gets 409
+                update = {
+                    **body,
+                    "metadata": {
+                        **body["metadata"],
+                        "resourceVersion": current["metadata"].get("resourceVersion"),
+                    },
+                }
+                written = await api.replace_namespaced_config_map(name, namespace, update)
+            return to_dict(written), True
+        except ApiException as e:
+            if e.status == 409:
+                continue
+            verb = "create" if current is None else "update"
+            raise kube_error(e, action=f"{verb} ConfigMap {name} in {namespace}") from e
+    raise kube_error(
+        ApiException(status=409, reason="Conflict"),
+        action=f"write ConfigMap {name} in {namespace} (other writers keep changing it)",
+    )
+
+
+async def delete_configmap(api: CoreV1Api, *, namespace: str, name: str) -> None:
+    try:
+        await api.delete_namespaced_config_map(name, namespace)
+    except ApiException as e:
+        if e.status != 404:
+            raise kube_error(e, action=f"delete ConfigMap {name} in {namespace}") from e
