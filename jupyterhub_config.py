@@ -30,6 +30,26 @@ c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.admin_users = {"admin"}
 c.Authenticator.allow_all = True
 
+# -- The persistent conda environment (docs/admin/conda.md) ------------------------
+# Use the user's conda env "workspace" in {home}/.conda/envs when it holds the server;
+# {home} is the container's $HOME at start.
+# c.WorkspaceSpawner.conda_workspace_env = True
+# c.WorkspaceSpawner.conda_envs_dir = "{home}/.conda/envs"
+# c.WorkspaceSpawner.conda_workspace_env_name = "workspace"
+# "hook" (docker-stacks' before-notebook.d), "wrap" (any image), or "auto".
+# c.WorkspaceSpawner.conda_startup_mode = "auto"
+# c.WorkspaceSpawner.conda_hook_image_pattern = r"^((docker\.io|quay\.io)/)?jupyter/"
+# The ConfigMap with the script, in the pods' namespace (needs get/create/update on configmaps).
+# c.WorkspaceSpawner.conda_configmap_name = "workspace-spawner-conda"
+# c.WorkspaceSpawner.conda_check_in_init_container = True
+# Offer "Create my persistent conda environment" in the spawn form.
+c.WorkspaceSpawner.conda_allow_create_from_form = True
+# c.WorkspaceSpawner.conda_create_start_timeout = 1800
+# c.WorkspaceSpawner.conda_create_mem_limit = "4G"
+# Keep pip install --user packages in {home}/.local.
+# c.WorkspaceSpawner.persist_pip_user = True
+
+# == Demo (make demo) ================================================================
 # Used only when `make demo` (python -m workspace_spawner.testing.demo) starts the
 # hub: it sets WORKSPACE_SPAWNER_DEMO and the variables read below, and runs the
 # Kubernetes API emulator (OpenShift mode) with a pod runner that runs the pods'
@@ -74,24 +94,3 @@ if os.environ.get("WORKSPACE_SPAWNER_DEMO"):
     c.WorkspaceSpawner.storage_pvc_ensure = True
     c.WorkspaceSpawner.storage_capacity = "1Gi"
     c.WorkspaceSpawner.workspace_project_enabled = True
-=======
-# -- The persistent conda environment (docs/admin/conda.md) ------------------------
-# Use the user's conda env "workspace" in {home}/.conda/envs when it holds the server;
-# {home} is the container's $HOME at start.
-# c.WorkspaceSpawner.conda_workspace_env = True
-# c.WorkspaceSpawner.conda_envs_dir = "{home}/.conda/envs"
-# c.WorkspaceSpawner.conda_workspace_env_name = "workspace"
-# "hook" (docker-stacks' before-notebook.d), "wrap" (any image), or "auto".
-# c.WorkspaceSpawner.conda_startup_mode = "auto"
-# c.WorkspaceSpawner.conda_hook_image_pattern = r"^((docker\.io|quay\.io)/)?jupyter/"
-# The ConfigMap with the script, in the pods' namespace (needs get/create/update on configmaps).
-# c.WorkspaceSpawner.conda_configmap_name = "workspace-spawner-conda"
-# c.WorkspaceSpawner.conda_check_in_init_container = True
-# Offer "Create my persistent conda environment" in the spawn form.
-c.WorkspaceSpawner.conda_allow_create_from_form = True
-# c.WorkspaceSpawner.conda_create_start_timeout = 1800
-# c.WorkspaceSpawner.conda_create_mem_limit = "4G"
-# Keep pip install --user packages in {home}/.local.
-# c.WorkspaceSpawner.persist_pip_user = True
-
-# == Demo (make demo) ==========================================================
