@@ -79,8 +79,10 @@ if os.environ.get("WORKSPACE_SPAWNER_DEMO"):
                                     "services": ["demo-scripts"]}]
 
     c.KubeSpawner.namespace = os.environ["WORKSPACE_SPAWNER_DEMO_NAMESPACE"]
-    # the pod runner maps every image to its demo notebook image (a jovyan home)
-    c.KubeSpawner.image = "quay.io/jupyter/minimal-notebook:2026-11-16"
+    # the pod runner runs every image as its demo notebook image: this machine's
+    # Python environment plus a jovyan home with a welcome notebook. Not a docker-stacks
+    # name: there is no start.sh, so the conda startup wraps the command.
+    c.KubeSpawner.image = "workspace-spawner/demo-notebook:latest"
     c.KubeSpawner.uid = 1000
     c.KubeSpawner.gid = 100
     c.KubeSpawner.fs_gid = 100
@@ -93,4 +95,7 @@ if os.environ.get("WORKSPACE_SPAWNER_DEMO"):
     # the conda environments on the volume.
     c.WorkspaceSpawner.storage_pvc_ensure = True
     c.WorkspaceSpawner.storage_capacity = "1Gi"
+    c.WorkspaceSpawner.volume_reset_marker = ".delete-volume"
     c.WorkspaceSpawner.workspace_project_enabled = True
+    c.WorkspaceSpawner.conda_workspace_env = True
+    c.WorkspaceSpawner.persist_pip_user = True

@@ -33,6 +33,8 @@ class Image:
     cmd: tuple[str, ...] = ()
     # paths of the image owned by its user (a Dockerfile's `COPY --chown` / `chown`)
     user_owned: tuple[str, ...] = ()
+    # host directories every user of the image must reach (its software)
+    traversable: tuple[str, ...] = ()
 
 
 def overlay_layers(overlay: str | None) -> list[dict[str, str]]:

@@ -86,8 +86,13 @@ def notebook_image(overlay: str) -> Image:
     bindir = os.path.dirname(sys.executable)
     # docker-stacks: ENTRYPOINT ["tini", "-g", "--"], CMD ["start-notebook.py"]; the
     # single-user server needs no init process here (the sandbox is PID 1 and reaps)
+    # this Python environment is the image's software: its user must reach it
+    software = tuple(sorted({os.path.realpath(p) for p in (
+        sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+        str(Path(__file__).resolve().parents[3]))}))
     return Image(overlay=overlay, uid=1000, gid=100, working_dir="/home/jovyan",
-                 cmd=("jupyterhub-singleuser",), user_owned=("/home/jovyan",), env={
+                 cmd=("jupyterhub-singleuser",), user_owned=("/home/jovyan",),
+                 traversable=software, env={
         "PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": "/home/jovyan", "USER": "jovyan", "NB_USER": "jovyan", "NB_UID": "1000",
         "NB_GID": "100", "SHELL": "/bin/bash", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
@@ -245,6 +250,7 @@ class PodRunner(Kubelet):
             "root": str(scratch / "root"),
             "scratch": str(scratch),
             "layers": layout.overlay_layers(self._image_layer(image)),
+            "traversable": list(image.traversable),
             "mounts": self._mounts(pod, container, scratch),
             "argv": self._argv(pod, container, image, pod_ip),
             "env": self._env(pod, container, image, pod_ip),
@@ -257,6 +263,8 @@ class PodRunner(Kubelet):
         spec_path.write_text(json.dumps(spec, indent=1))
         log_path = self.log_path(meta["namespace"], meta["name"], name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        # what the container ran with, next to its log, for whoever debugs a pod
+        log_path.with_suffix(".spec.json").write_text(spec_path.read_text())
         with open(log_path, "ab") as out:
             proc = await asyncio.create_subprocess_exec(
                 "unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",

@@ -47,16 +47,21 @@ class RootFS:
     def __init__(self, root: str, scratch: str) -> None:
         self.root = root.rstrip("/")
         self.scratch = scratch
-        # container paths under which a new directory or file goes to our own tmpfs,
-        # overlay upper directory or volume, never to a host directory
-        self.ours: set[str] = {"/"}
+        # Where a new directory or file goes to our own tmpfs, an overlay's upper
+        # directory or a volume, never to a host directory: directly in the
+        # directories of `ours_flat` (the tmpfs root and expanded copies, whose
+        # entries are the host's), anywhere below those of `ours`.
+        self.ours_flat: set[str] = {"/"}
+        self.ours: set[str] = set()
         self._tmpfs = 0
 
     def host(self, path: str) -> str:
         return self.root + path
 
     def is_ours(self, path: str) -> bool:
-        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.ours)
+        """May a new entry be made in directory ``path`` without touching the host?"""
+        return path in self.ours_flat or any(
+            path == p or path.startswith(p + "/") for p in self.ours)
 
     def resolve(self, path: str) -> str:
         """The path with symbolic links resolved inside the container's root."""
@@ -106,14 +111,14 @@ class RootFS:
                 Path(target).touch()
                 mount_bind(source, target)
 
-    def expand(self, path: str) -> None:
+    def expand(self, path: str, *, extra_mode: int = 0) -> None:
         """Make the host directory at ``path`` a tmpfs copy of it, so entries can be added."""
         host_source = path  # the host's own view, not chrooted
         target = self.host(path)
-        mode = stat.S_IMODE(os.stat(host_source).st_mode)
+        mode = stat.S_IMODE(os.stat(host_source).st_mode) | extra_mode
         run(["mount", "-t", "tmpfs", "-o", f"mode={mode:o}", "expanded", target])
         self._copy_entries(host_source, target)
-        self.ours.add(path)
+        self.ours_flat.add(path)
 
     def ensure_dir(self, path: str) -> str:
         path = self.resolve(path)
@@ -135,6 +140,22 @@ class RootFS:
                 self.expand(parent)
             Path(self.host(path)).touch()
         return path
+
+    def make_traversable(self, path: str) -> None:
+        """Let every user search the directories down to ``path`` (not list or write them).
+
+        The image's software (here: this machine's Python) must be reachable by the
+        image's user, as it is in a real image, even where the host keeps it in a
+        private directory such as /root.
+        """
+        current = "/"
+        for part in [p for p in path.split("/") if p]:
+            current = current.rstrip("/") + "/" + part
+            host_mode = os.stat(current).st_mode
+            if not stat.S_ISDIR(host_mode):
+                return
+            if host_mode & 0o001 == 0 and current not in self.ours_flat:
+                self.expand(current, extra_mode=0o011)
 
     def overlay(self, path: str, layer: str, index: int) -> None:
         """overlayfs at ``path``: the image layer over the host's directory, writable."""
@@ -166,6 +187,8 @@ def prepare(spec: dict) -> str:
     """Mount everything; returns the root to chroot into."""
     rootfs = RootFS(spec["root"], spec["scratch"])
     rootfs.build()
+    for path in spec.get("traversable", []):
+        rootfs.make_traversable(path)
     for index, layer in enumerate(spec.get("layers", [])):
         rootfs.overlay(layer["path"], layer["source"], index)
     # parents before children, as the kubelet mounts them
