@@ -30,6 +30,11 @@ c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.admin_users = {"admin"}
 c.Authenticator.allow_all = True
 
+# The Python configurable-http-proxy (the `hub` extra) ends a proxied request after
+# tornado's default 20 s, which cuts the spawn page's progress stream
+# (/hub/api/users/{name}/server/progress) while a server starts: allow a day.
+c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", "--proxy-timeout", "86400000"]
+
 # -- The persistent conda environment (docs/admin/conda.md) ------------------------
 # Use the user's conda env "workspace" in {home}/.conda/envs when it holds the server;
 # {home} is the container's $HOME at start.

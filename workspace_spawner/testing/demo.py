@@ -145,12 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=".demo-data")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))
+    parser.add_argument("--ip-prefix", default="127.0.0",
+                        help="the loopback /24 the pods' addresses come from (127.x.y)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("make demo runs the pods in private mount namespaces and as their users: "
               "run it as root", file=sys.stderr)
         return 2
-    stack = DemoStack(args.data_dir, port=args.port, config=args.config)
+    stack = DemoStack(args.data_dir, port=args.port, config=args.config,
+                      ip_prefix=args.ip_prefix)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
