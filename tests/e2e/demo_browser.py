@@ -158,9 +158,9 @@ class Person:
         page = self.page
         page.keyboard.press("Escape")
         if not page.locator(".jp-Launcher").first.is_visible():
-            page.locator(".jp-FileBrowser-toolbar button[title*='New Launcher'], "
-                         "button[data-command='launcher:create']").first.click()
-        page.locator(".jp-Launcher").first.wait_for()
+            # the "+" of the main area's tab bar opens a launcher
+            page.locator("jp-button[data-command='launcher:create']").first.click()
+        page.locator(".jp-Launcher").last.wait_for()
 
     def new_notebook(self, name: str, code: str) -> None:
         """A new notebook from the launcher with one code cell, saved as ``name``."""
@@ -186,13 +186,30 @@ class Person:
         page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").wait_for(state="detached")
         self.file_browser(name).wait_for()
 
+    def terminal_screen_reader_mode(self) -> None:
+        """Settings > Terminal > screen reader mode: the terminal's text is in the page.
+
+        xterm.js draws on a canvas; in screen reader mode it also keeps the text in an
+        accessibility tree, which is what these steps read (as a screen reader does).
+        """
+        status = self.page.evaluate("""async (user) => {
+            const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || "";
+            const r = await fetch(`/user/${user}/lab/api/settings/@jupyterlab/terminal-extension:plugin`,
+                {method: "PUT", headers: {"X-XSRFToken": decodeURIComponent(xsrf),
+                 "Content-Type": "application/json"},
+                 body: JSON.stringify({raw: '{"screenReaderMode": true}'})});
+            return r.status;
+        }""", self.name)
+        assert status == 204, status
+
     def open_terminal(self) -> Any:
         page = self.page
+        self.terminal_screen_reader_mode()
         self.launcher()
         page.locator(".jp-LauncherCard[data-category='Other']", has_text="Terminal").click()
         terminal = page.locator(".jp-Terminal").last
         terminal.wait_for()
-        page.locator(".jp-Terminal .xterm-rows, .jp-Terminal .xterm-screen").last.wait_for()
+        page.locator(".jp-Terminal .xterm-accessibility-tree").last.wait_for(state="attached")
         return terminal
 
     def run_in_terminal(self, command: str, *, expect: str, timeout_ms: int = 30_000) -> str:
@@ -202,11 +219,11 @@ class Person:
         terminal.click()
         page.keyboard.type(command)
         page.keyboard.press("Enter")
-        rows = page.locator(".jp-Terminal .xterm-rows").last
+        rows = page.locator(".jp-Terminal .xterm-accessibility-tree").last
         deadline = time.monotonic() + timeout_ms / 1000
         text = ""
         while time.monotonic() < deadline:
-            text = rows.inner_text()
+            text = rows.text_content() or ""
             if expect in text:
                 return text
             page.wait_for_timeout(200)

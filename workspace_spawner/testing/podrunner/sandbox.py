@@ -91,16 +91,44 @@ class RootFS:
         return "/" + "/".join(resolved)
 
     def build(self) -> None:
-        """A tmpfs root holding the host's top-level entries."""
+        """A tmpfs root holding the host's top-level entries, and a container's /dev."""
         os.makedirs(self.root, exist_ok=True)
         run(["mount", "-t", "tmpfs", "-o", "mode=755", "rootfs", self.root])
-        self._copy_entries("/", self.root)
+        self._copy_entries("/", self.root, skip={"/dev"})
+        self._make_dev()
 
-    def _copy_entries(self, host_dir: str, target_dir: str) -> None:
+    def _make_dev(self) -> None:
+        """The /dev a container runtime makes: a few devices, its own devpts and shm.
+
+        A private devpts instance gives the container's user a working /dev/ptmx
+        (terminals), whatever the host's ptmxmode; see the OCI runtime spec's default
+        devices: https://github.com/opencontainers/runtime-spec/blob/main/config-linux.md#default-devices
+        """
+        dev = self.host("/dev")
+        os.mkdir(dev)
+        run(["mount", "-t", "tmpfs", "-o", "mode=755,nosuid", "dev", dev])
+        for name in ("null", "zero", "full", "random", "urandom", "tty"):
+            if os.path.exists(f"/dev/{name}"):
+                Path(dev, name).touch()
+                mount_bind(f"/dev/{name}", os.path.join(dev, name))
+        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
+                             ("ptmx", "pts/ptmx")):
+            os.symlink(target, os.path.join(dev, name))
+        os.mkdir(os.path.join(dev, "pts"))
+        run(["mount", "-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=620,gid=5",
+             "devpts", os.path.join(dev, "pts")])
+        os.mkdir(os.path.join(dev, "shm"))
+        run(["mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "shm",
+             os.path.join(dev, "shm")])
+        self.ours_flat.add("/dev")
+
+    def _copy_entries(self, host_dir: str, target_dir: str, *,
+                      skip: set[str] | frozenset[str] = frozenset()) -> None:
         for entry in os.scandir(host_dir):
             source = os.path.join(host_dir, entry.name)
             target = os.path.join(target_dir, entry.name)
-            if source == self.root or source.startswith(self.root + "/"):
+            if source == self.root or source.startswith(self.root + "/") or source in skip:
                 continue
             if entry.is_symlink():
                 os.symlink(os.readlink(source), target)
