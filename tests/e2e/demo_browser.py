@@ -38,6 +38,9 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+OPEN: list[Person] = []
+
+
 class Person:
     """One browser session of one hub user, with the spawn page's progress events."""
 
@@ -51,6 +54,7 @@ class Person:
         self.progress: list[str] = []
         self.page.on("console", self._on_console)
         self._shots = 0
+        OPEN.append(self)
 
     def _on_console(self, message: Any) -> None:
         # the spawn page logs every progress event it receives (spawn_pending.html)
@@ -59,6 +63,7 @@ class Person:
             self.progress.append(text)
 
     def close(self) -> None:
+        OPEN.remove(self)
         self.context.close()
 
     def shot(self, step: str) -> Path:
@@ -109,7 +114,19 @@ class Person:
         assert f"/user/{self.name}/lab" in page.url, page.url
         elapsed = time.monotonic() - started
         self.dismiss_notifications()
+        self.answer_kernel_dialog()
         return elapsed
+
+    def answer_kernel_dialog(self, timeout_ms: int = 5_000) -> None:
+        """JupyterLab reopens the notebooks that were open and asks for their kernel."""
+        dialog = self.page.locator(".jp-Dialog", has_text="Select Kernel")
+        try:
+            dialog.wait_for(timeout=timeout_ms)
+        except Exception:  # noqa: BLE001 - no notebook was open
+            return
+        self.shot("select-kernel")
+        dialog.get_by_role("button", name="Select").click()
+        dialog.wait_for(state="detached")
 
     def _spawn_page_shot(self) -> None:
         """The spawn page with its event log open, once the workspace steps showed."""
@@ -119,11 +136,16 @@ class Person:
             if any("volume" in m for m in self.progress):
                 break
             page.wait_for_timeout(100)
-        try:
-            page.evaluate("document.getElementById('progress-details').open = true")
-            self.shot("spawn-page")
-        except Exception:  # noqa: BLE001 - the server was ready first: the page moved on
-            pass
+        for _ in range(20):
+            if "spawn-pending" not in page.url:
+                return  # the server was ready first: the page moved on
+            try:
+                page.wait_for_load_state()
+                page.evaluate("document.getElementById('progress-details').open = true")
+                self.shot("spawn-page")
+                return
+            except Exception:  # noqa: BLE001 - the page navigated meanwhile: look again
+                page.wait_for_timeout(100)
 
     def progress_messages(self) -> str:
         return "\n".join(self.progress)
@@ -166,7 +188,7 @@ class Person:
         """A new notebook from the launcher with one code cell, saved as ``name``."""
         page = self.page
         self.launcher()
-        page.locator(".jp-LauncherCard[data-category='Notebook']").first.click()
+        page.locator(".jp-Launcher:visible .jp-LauncherCard[data-category='Notebook']").first.click()
         panel = page.locator(".jp-NotebookPanel").last
         panel.wait_for()
         editor = panel.locator(".jp-Cell .cm-content").first
@@ -201,12 +223,17 @@ class Person:
             return r.status;
         }""", self.name)
         assert status == 204, status
+        # JupyterLab applies it to terminals it opens after a reload
+        self.page.reload()
+        self.file_browser().wait_for()
+        self.dismiss_notifications()
 
     def open_terminal(self) -> Any:
         page = self.page
         self.terminal_screen_reader_mode()
         self.launcher()
-        page.locator(".jp-LauncherCard[data-category='Other']", has_text="Terminal").click()
+        page.locator(".jp-Launcher:visible .jp-LauncherCard[data-category='Other']",
+                     has_text="Terminal").first.click()
         terminal = page.locator(".jp-Terminal").last
         terminal.wait_for()
         page.locator(".jp-Terminal .xterm-accessibility-tree").last.wait_for(state="attached")

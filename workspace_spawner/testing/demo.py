@@ -44,13 +44,19 @@ class DemoStack:
     def __init__(self, data_dir: str | os.PathLike[str], *, port: int = 8000,
                  config: str | os.PathLike[str] = DEFAULT_CONFIG, ip_prefix: str = "127.0.0",
                  hub_log: str | os.PathLike[str] | None = None,
+                 api_token: str | None = None,
                  extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.config = Path(config)
         self.ip_prefix = ip_prefix
         self.hub_log = Path(hub_log) if hub_log else None
+        # an admin token of the hub's "demo-scripts" service, for benchmarks and tests
+        self.api_token = api_token
         self.extra_env = dict(extra_env or {})
+        if api_token:
+            self.extra_env["WORKSPACE_SPAWNER_DEMO_API_TOKEN"] = api_token
+        self.env: dict[str, str] = {}
         self.emulator: ProcessEmulator | None = None
         self.hub: subprocess.Popen | None = None
 
@@ -93,6 +99,7 @@ class DemoStack:
             "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
             **self.extra_env,
         }
+        self.env = env
         out = open(self.hub_log, "ab") if self.hub_log else None  # noqa: SIM115
         try:
             self.hub = subprocess.Popen(
