@@ -140,8 +140,7 @@ class Person:
             if "spawn-pending" not in page.url:
                 return  # the server was ready first: the page moved on
             try:
-                page.wait_for_load_state()
-                page.evaluate("document.getElementById('progress-details').open = true")
+                page.locator("#progress-details summary").click(timeout=1_000)
                 self.shot("spawn-page")
                 return
             except Exception:  # noqa: BLE001 - the page navigated meanwhile: look again
