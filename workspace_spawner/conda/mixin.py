@@ -435,7 +435,10 @@ class CondaMixin(HasTraits):
     def _conda_verdicts(self, shown: set[str]) -> list[str]:
         if not self.conda_workspace_env:
             return []
-        pod = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        reflector = self.pod_reflector
+        if reflector is None:
+            return []
+        pod = reflector.pods.get(f"{self.namespace}/{self.pod_name}")
         messages = []
         for name in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER):
             if name in shown or pod is None:

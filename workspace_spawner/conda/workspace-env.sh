@@ -94,6 +94,15 @@ _wsc_state() {
     fi
 }
 
+# Set the caller's (local) envs_dir, name, program, prefix and state from the settings.
+_wsc_settings() {
+    envs_dir=$(_wsc_expand "$WORKSPACE_CONDA_ENVS_DIR")
+    name=${WORKSPACE_CONDA_ENV_NAME:-workspace}
+    program=${WORKSPACE_SERVER_COMMAND:-jupyterhub-singleuser}
+    prefix="$envs_dir/$name"
+    state=$(_wsc_state "$prefix" "$program")
+}
+
 _wsc_repair_hint() {
     printf '%s' "Created without --clone base? Repair it with: conda install -n $1 jupyterhub-singleuser (add the packages your server needs), or remove it with: conda env remove -n $1 (then restart your server)"
 }
@@ -136,12 +145,8 @@ _wsc_activate() {
         _wsc_log "no conda in this image: starting without the persistent conda environment"
         return 0
     fi
-    envs_dir=$(_wsc_expand "$WORKSPACE_CONDA_ENVS_DIR")
-    name=${WORKSPACE_CONDA_ENV_NAME:-workspace}
-    program=${WORKSPACE_SERVER_COMMAND:-jupyterhub-singleuser}
-    prefix="$envs_dir/$name"
+    _wsc_settings
     _wsc_condarc "$conda" "$envs_dir"
-    state=$(_wsc_state "$prefix" "$program")
     case "$state" in
         none)
             _wsc_log "no environment $prefix: using the image's base environment"
@@ -173,11 +178,7 @@ _wsc_check() {
         _wsc_verdict no-conda "The image has no conda: the server starts without the persistent conda environment."
         return 0
     fi
-    envs_dir=$(_wsc_expand "$WORKSPACE_CONDA_ENVS_DIR")
-    name=${WORKSPACE_CONDA_ENV_NAME:-workspace}
-    program=${WORKSPACE_SERVER_COMMAND:-jupyterhub-singleuser}
-    prefix="$envs_dir/$name"
-    state=$(_wsc_state "$prefix" "$program")
+    _wsc_settings
     case "$state" in
         none) _wsc_verdict none "No persistent conda environment '$name': the server uses the image's base environment." ;;
         good) _wsc_verdict good "Using your persistent conda environment '$name' ($prefix)." ;;
@@ -217,11 +218,7 @@ _wsc_create() {
         _wsc_verdict no-conda "The image has no conda, so no conda environment can be created: start without the option."
         return 1
     fi
-    envs_dir=$(_wsc_expand "$WORKSPACE_CONDA_ENVS_DIR")
-    name=${WORKSPACE_CONDA_ENV_NAME:-workspace}
-    program=${WORKSPACE_SERVER_COMMAND:-jupyterhub-singleuser}
-    prefix="$envs_dir/$name"
-    state=$(_wsc_state "$prefix" "$program")
+    _wsc_settings
     if [ -e "$prefix.creating" ]; then
         # our own clone was interrupted: it is ours to redo
         _wsc_log "removing the incomplete clone $prefix left by an interrupted start"
@@ -283,7 +280,7 @@ _wsc_main() {
 }
 
 _wsc_cleanup() {
-    unset -f _wsc_log _wsc_verdict _wsc_expand _wsc_find_conda _wsc_state _wsc_repair_hint \
+    unset -f _wsc_log _wsc_verdict _wsc_expand _wsc_find_conda _wsc_state _wsc_settings _wsc_repair_hint \
         _wsc_condarc _wsc_activate _wsc_check _wsc_memory_limit _wsc_mib _wsc_create \
         _wsc_main _wsc_cleanup
 }

@@ -17,15 +17,6 @@ def cm(name: str, labels: dict | None = None) -> dict:
             "metadata": {"name": name, "labels": labels or {}}, "data": {"a": "b"}}
 
 
-async def wait_for(predicate, timeout: float = 5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def test_create_get_conflict_and_not_found(kube, emulator):
@@ -197,7 +188,7 @@ async def test_finalizers_hold_deletion(kube, emulator):
     assert emulator.get("configmaps", "f", kube.namespace) is None
 
 
-async def test_namespace_termination_can_be_held(kube, emulator):
+async def test_namespace_termination_can_be_held(kube, emulator, wait_for):
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}})
     emulator.create(cm("inside"), namespace="gone")
     emulator.hold_namespace_termination("gone")

@@ -54,8 +54,9 @@ class ApiServer:
     # mutating plugins run before schema validation, validating plugins after it
     mutating: list[Admission] = field(default_factory=list)
     validating: list[Admission] = field(default_factory=list)
-    # pods whose containers the kubelet has stopped: removed once their finalizers are
-    pods_terminated: set[tuple[str, str]] = field(default_factory=set)
+    # uids of pods whose containers the kubelet has stopped: removed once their finalizers
+    # are (by uid: a new pod of the same name has not stopped yet)
+    pods_terminated: set[str] = field(default_factory=set)
 
     # -- reading --------------------------------------------------------------------
 
@@ -86,8 +87,10 @@ class ApiServer:
             meta.pop("namespace", None)
         if not meta.get("name") and meta.get("generateName"):
             # https://kubernetes.io/docs/reference/using-api/api-concepts/#generated-values
+            # the prefix is cut to 58 characters so the name fits a 63-character label
+            # (k8s.io/apiserver/pkg/storage/names: maxGeneratedNameLength)
             alphabet = "bcdfghjklmnpqrstvwxz2456789"
-            meta["name"] = meta["generateName"] + "".join(
+            meta["name"] = meta["generateName"][:58] + "".join(
                 secrets.choice(alphabet) for _ in range(5))
         validation.check_name(kind, meta.get("name", ""))
         if self.store.get(kind, meta.get("namespace", ""), meta["name"]) is not None:
@@ -166,8 +169,9 @@ class ApiServer:
         pod = self.store.get(kind, namespace, name)
         if pod is None or pod["metadata"]["uid"] != uid:
             return
-        self.pods_terminated.add((namespace, name))
-        if not pod["metadata"].get("finalizers"):
+        if pod["metadata"].get("finalizers"):
+            self.pods_terminated.add(uid)
+        else:
             self.store.remove(kind, namespace, name)
 
     # -- internals ------------------------------------------------------------------
@@ -227,12 +231,12 @@ class ApiServer:
             # a no-op update does not bump the resourceVersion
             return old
         stored = self.store.put(kind, obj)
-        if "deletionTimestamp" in meta and not meta.get("finalizers"):
+        if ("deletionTimestamp" in meta and not meta.get("finalizers")
+                and kind.plural != "namespaces"):  # the namespace controller empties those
             key = (meta.get("namespace", ""), meta["name"])
-            if kind.plural != "pods" or key in self.pods_terminated:
+            if kind.plural != "pods" or meta["uid"] in self.pods_terminated:
+                self.pods_terminated.discard(meta["uid"])
                 self.store.remove(kind, key[0], key[1])
-            elif kind.plural == "namespaces":
-                pass
         return stored
 
     def _admit(self, op: Operation, *, validate: bool) -> None:

@@ -23,8 +23,10 @@ KUBELET_ACTIONS = {"fail_image_pull", "fail_init_container", "slow_start", "neve
 async def handle_control(emulator: Emulator, request: web.Request,
                          path: str) -> web.StreamResponse:
     parts = path.strip("/").split("/")[1:]
-    body = json.loads(await request.read() or b"{}")
     try:
+        body = json.loads(await request.read() or b"{}")
+        if not isinstance(body, dict):
+            raise TypeError("the body must be a JSON object")
         if parts == ["requests"] and request.method == "GET":
             return web.json_response([r.to_dict() for r in emulator._requests])
         if parts == ["requests"] and request.method == "DELETE":
@@ -40,6 +42,6 @@ async def handle_control(emulator: Emulator, request: web.Request,
         if len(parts) == 2 and parts[0] == "kubelet" and parts[1] in KUBELET_ACTIONS:
             getattr(emulator.kubelet_impl, parts[1])(**body)
             return web.json_response({})
-    except (TypeError, ApiError) as e:
+    except (TypeError, ValueError, ApiError) as e:
         return web.json_response({"error": str(e)}, status=400)
     return web.json_response({"error": "not found"}, status=404)

@@ -60,7 +60,7 @@ KINDS: tuple[Kind, ...] = (
          subresources=("status",), field_labels=("status.phase",)),
     Kind("", "v1", "secrets", "Secret", True, field_labels=("type",)),
     Kind("", "v1", "configmaps", "ConfigMap", True),
-    Kind("", "v1", "services", "Service", True, name_rule="label"),
+    Kind("", "v1", "services", "Service", True, name_rule="dns1035"),
     Kind("", "v1", "serviceaccounts", "ServiceAccount", True),
     Kind("", "v1", "events", "Event", True, field_labels=_EVENT_FIELDS),
     Kind("", "v1", "resourcequotas", "ResourceQuota", True, subresources=("status",)),

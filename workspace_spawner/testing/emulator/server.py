@@ -88,7 +88,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if fault is not None:
             if fault.hang:
                 await _hang(request)
-            raise _fault_error(fault, target)
+            name = target.name
+            if record.verb == "create":
+                # a create names its object in the body (409 AlreadyExists says which)
+                body = await _body(request)
+                name = ((body.get("metadata") or {}).get("name")
+                        if isinstance(body, dict) else None)
+            raise _fault_error(fault, target, name)
         if record.verb == "watch":
             response = await watch(emulator, request, target)
             return response
@@ -146,8 +152,8 @@ async def _hang(request: web.Request) -> None:
         await asyncio.sleep(0.05)
 
 
-def _fault_error(fault: Fault, target: Target) -> ApiError:
-    name = target.name or ""
+def _fault_error(fault: Fault, target: Target, name: str | None) -> ApiError:
+    name = name or ""
     if fault.status == 409:
         if fault.verb == "create":
             return already_exists(target.kind.plural, name, group=target.kind.group)

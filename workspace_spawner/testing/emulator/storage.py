@@ -64,9 +64,16 @@ class Storage:
         if size == old_size:
             return
         if old_size is not None and size is not None and size < old_size:
-            raise invalid("PersistentVolumeClaim", name, [(
-                "spec.resources.requests.storage",
-                "Forbidden: field can not be less than previous value")])
+            # Since Kubernetes 1.34 (RecoverVolumeExpansionFailure GA) a request may go
+            # back down, to recover from a failed expansion, but must stay above what was
+            # provisioned. https://kubernetes.io/docs/concepts/storage/persistent-volumes/#recovering-from-failure-when-expanding-volumes
+            capacity = _size({"resources": {"requests": op.old.get("status", {}).get(
+                "capacity") or {}}})
+            if capacity is None or size <= capacity:
+                raise invalid("PersistentVolumeClaim", name, [(
+                    "spec.resources.requests.storage",
+                    "Forbidden: field can not be less than status.capacity")])
+            return
         # PersistentVolumeClaimResize admission
         # https://kubernetes.io/docs/concepts/storage/persistent-volumes/#expanding-persistent-volumes-claims
         sc = self.api.store.get(self.classes, "", spec.get("storageClassName") or "")

@@ -23,7 +23,26 @@ _SCHEMA_DIR = f"kubernetes-json-schema/v{SCHEMA_VERSION}-local-strict"
 
 # https://kubernetes.io/docs/concepts/overview/working-with-objects/names/
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NAME_RULES = {
+    "label": (63, _LABEL,
+              "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+              "'-', and must start and end with an alphanumeric character (e.g. 'my-name', or "
+              "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"),
+    # Service names: RFC 1035 labels (https://kubernetes.io/docs/concepts/overview/
+    # working-with-objects/names/#rfc-1035-label-names)
+    "dns1035": (63, _DNS1035,
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+                "start with an alphabetic character, and end with an alphanumeric character "
+                "(e.g. 'my-name',  or 'abc-123', regex used for validation is "
+                "'[a-z]([-a-z0-9]*[a-z0-9])?')"),
+    "subdomain": (253, _SUBDOMAIN,
+                  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                  "characters, '-' or '.', and must start and end with an alphanumeric character "
+                  "(e.g. 'example.com', regex used for validation is "
+                  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
+}
 # RBAC names are path segments: anything but "/" and "%" and "." / ".."
 _PATH_SEGMENT_BAD = re.compile(r"[/%]")
 
@@ -33,25 +52,12 @@ def name_errors(kind: Kind, name: str) -> list[str]:
         if name in (".", "..") or _PATH_SEGMENT_BAD.search(name):
             return [f'may not contain "/" or "%" or be "." or ".."']
         return []
-    if kind.name_rule == "label":
-        problems = []
-        if len(name) > 63:
-            problems.append("must be no more than 63 characters")
-        if not _LABEL.match(name):
-            problems.append(
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                "or '-', and must start and end with an alphanumeric character (e.g. 'my-name', "
-                "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-        return problems
+    max_length, pattern, message = _NAME_RULES[kind.name_rule]
     problems = []
-    if len(name) > 253:
-        problems.append("must be no more than 253 characters")
-    if not _SUBDOMAIN.match(name):
-        problems.append(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-            "'-' or '.', and must start and end with an alphanumeric character (e.g. "
-            "'example.com', regex used for validation is "
-            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+    if len(name) > max_length:
+        problems.append(f"must be no more than {max_length} characters")
+    if not pattern.match(name):
+        problems.append(message)
     return problems
 
 

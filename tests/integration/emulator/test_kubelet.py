@@ -1,0 +1,136 @@
+"""The simulated kubelet: logs, container exits by restartPolicy, slow and unready pods,
+graceful deletion with finalizers."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+pytestmark = pytest.mark.emulator_only
+
+
+def pod(name: str, *containers: str, restart_policy: str | None = None,
+        finalizers: list[str] | None = None) -> dict:
+    spec: dict = {"containers": [{"name": c, "image": "jupyter/base:1"}
+                                 for c in containers or ("notebook",)]}
+    if restart_policy:
+        spec["restartPolicy"] = restart_policy
+    meta: dict = {"name": name}
+    if finalizers:
+        meta["finalizers"] = finalizers
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def phase(emulator, namespace: str, name: str, wanted: str):
+    def check():
+        p = emulator.get("pods", name, namespace)
+        return p if p and p["status"]["phase"] == wanted else None
+    return check
+
+
+async def test_pod_log_per_container(kube, emulator, wait_for):
+    emulator.kubelet.set_log(kube.namespace, "p", "notebook", "notebook says hi\n")
+    emulator.kubelet.set_log(kube.namespace, "p", "sidecar", "sidecar says hi\n")
+    emulator.create(pod("p", "notebook", "sidecar"), namespace=kube.namespace)
+    async with kube.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        first = await v1.read_namespaced_pod_log("p", kube.namespace, container="notebook")
+        second = await v1.read_namespaced_pod_log("p", kube.namespace, container="sidecar")
+        with pytest.raises(ApiException) as missing:
+            await v1.read_namespaced_pod_log("nope", kube.namespace)
+    assert (first, second) == ("notebook says hi\n", "sidecar says hi\n")
+    assert missing.value.status == 404
+
+
+@pytest.mark.parametrize("policy,exit_code,phase_after,restarted", [
+    ("Always", 0, "Running", True),
+    ("Always", 1, "Running", True),
+    ("OnFailure", 1, "Running", True),
+    ("OnFailure", 0, "Succeeded", False),
+    ("Never", 0, "Succeeded", False),
+    ("Never", 137, "Failed", False),
+])
+async def test_container_exit_by_restart_policy(kube, emulator, wait_for, policy, exit_code,
+                                                phase_after, restarted):
+    emulator.create(pod("p", restart_policy=policy), namespace=kube.namespace)
+    await wait_for(phase(emulator, kube.namespace, "p", "Running"))
+    emulator.kubelet.container_exited(kube.namespace, "p", "notebook", exit_code)
+    async with kube.api_client() as api:
+        after = (await client.CoreV1Api(api).read_namespaced_pod("p", kube.namespace)).status
+    status = after.container_statuses[0]
+    assert after.phase == phase_after
+    if restarted:
+        assert status.restart_count == 1
+        assert status.state.running is not None and status.ready
+        assert status.last_state.terminated.exit_code == exit_code
+    else:
+        assert status.restart_count == 0
+        assert status.state.terminated.exit_code == exit_code
+        assert status.state.terminated.reason == ("Completed" if exit_code == 0 else "Error")
+        assert {c.type: c.status for c in after.conditions}["Ready"] == "False"
+
+
+async def test_slow_start_keeps_the_pod_pending_after_its_containers_start(
+        kube, emulator, wait_for):
+    emulator.kubelet.slow_start(kube.namespace, "p", 1.0)
+    emulator.create(pod("p"), namespace=kube.namespace)
+    await wait_for(lambda: any(e["reason"] == "Started"
+                               for e in emulator.list("events", kube.namespace)))
+    assert emulator.get("pods", "p", kube.namespace)["status"]["phase"] == "Pending"
+    await wait_for(phase(emulator, kube.namespace, "p", "Running"))
+
+
+async def test_never_ready_runs_without_readiness(kube, emulator, wait_for):
+    emulator.kubelet.never_ready(kube.namespace, "p")
+    emulator.create(pod("p"), namespace=kube.namespace)
+    running = await wait_for(phase(emulator, kube.namespace, "p", "Running"))
+    conditions = {c["type"]: c["status"] for c in running["status"]["conditions"]}
+    assert conditions["Ready"] == conditions["ContainersReady"] == "False"
+    assert running["status"]["podIP"]
+    assert running["status"]["containerStatuses"][0]["ready"] is False
+
+
+async def test_pod_deletion_honours_grace_and_finalizers(kube, emulator, wait_for):
+    emulator.create(pod("p", finalizers=["example.com/keep"]), namespace=kube.namespace)
+    await wait_for(phase(emulator, kube.namespace, "p", "Running"))
+    async with kube.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        answer = await v1.delete_namespaced_pod("p", kube.namespace, grace_period_seconds=7)
+        assert answer.metadata.deletion_grace_period_seconds == 7
+        assert answer.metadata.deletion_timestamp is not None
+        await wait_for(lambda: any(e["reason"] == "Killing"
+                                   for e in emulator.list("events", kube.namespace)))
+        # the containers are stopped; the finalizer keeps the object
+        held = await v1.read_namespaced_pod("p", kube.namespace)
+        assert held.metadata.finalizers == ["example.com/keep"]
+        await v1.patch_namespaced_pod("p", kube.namespace, {"metadata": {"finalizers": None}})
+    await wait_for(lambda: emulator.get("pods", "p", kube.namespace) is None)
+
+
+async def test_pod_deletion_with_zero_grace_is_immediate(kube, emulator, wait_for):
+    emulator.create(pod("p"), namespace=kube.namespace)
+    await wait_for(phase(emulator, kube.namespace, "p", "Running"))
+    async with kube.api_client() as api:
+        await client.CoreV1Api(api).delete_namespaced_pod("p", kube.namespace,
+                                                          grace_period_seconds=0)
+    assert emulator.get("pods", "p", kube.namespace) is None
+
+
+async def test_finalizer_of_a_recreated_pod_holds_it_until_its_own_containers_stop(
+        kube, emulator, wait_for):
+    # a pod that was stopped and removed before must not make its namesake vanish early
+    emulator.create(pod("p", finalizers=["example.com/keep"]), namespace=kube.namespace)
+    await wait_for(phase(emulator, kube.namespace, "p", "Running"))
+    emulator.delete("pods", "p", kube.namespace, grace=1)
+    await wait_for(lambda: any(e["reason"] == "Killing"
+                               for e in emulator.list("events", kube.namespace)))
+    emulator.patch("pods", "p", {"metadata": {"finalizers": None}}, kube.namespace)
+    await wait_for(lambda: emulator.get("pods", "p", kube.namespace) is None)
+    emulator.kubelet_impl.stop_seconds = 30.0  # the next pod's containers take long to stop
+    emulator.create(pod("p", finalizers=["example.com/keep"]), namespace=kube.namespace)
+    await wait_for(phase(emulator, kube.namespace, "p", "Running"))
+    emulator.delete("pods", "p", kube.namespace, grace=30)
+    emulator.patch("pods", "p", {"metadata": {"finalizers": None}}, kube.namespace)
+    still = emulator.get("pods", "p", kube.namespace)
+    assert still is not None and "deletionTimestamp" in still["metadata"]

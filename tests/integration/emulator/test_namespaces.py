@@ -1,0 +1,84 @@
+"""Namespaces and OpenShift projects: Terminating first, then gone with their contents."""
+
+from __future__ import annotations
+
+import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+pytestmark = pytest.mark.emulator_only
+
+PROJECTS = ("project.openshift.io", "v1", "projects")
+
+
+def namespace(name: str, labels: dict | None = None) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels or {}}}
+
+
+async def test_terminating_namespace_survives_updates_until_emptied(kube, emulator, wait_for):
+    emulator.create(namespace("gone"))
+    emulator.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "inside"}},
+                    namespace="gone")
+    emulator.hold_namespace_termination("gone")
+    async with kube.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        await v1.delete_namespace("gone")
+        patched = await v1.patch_namespace("gone", {"metadata": {"labels": {"x": "y"}}})
+        assert patched.status.phase == "Terminating"
+        with pytest.raises(ApiException) as error:
+            await v1.create_namespaced_config_map("gone", {"metadata": {"name": "late"}})
+        assert error.value.status == 403
+        assert "because it is being terminated" in error.value.body
+    assert emulator.get("configmaps", "inside", "gone") is not None
+    emulator.release_namespace_termination("gone")
+    await wait_for(lambda: emulator.get("namespaces", "gone") is None)
+    assert emulator.get("configmaps", "inside", "gone") is None
+
+
+async def test_deleting_a_project_terminates_its_namespace(kube, openshift_emulator, wait_for):
+    emulator = openshift_emulator
+    async with kube.api_client() as api:
+        objects = client.CustomObjectsApi(api)
+        await objects.create_cluster_custom_object(
+            "project.openshift.io", "v1", "projectrequests",
+            {"apiVersion": "project.openshift.io/v1", "kind": "ProjectRequest",
+             "metadata": {"name": "alice"}})
+        emulator.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}},
+                        namespace="alice")
+        emulator.hold_namespace_termination("alice")
+        answer = await objects.delete_cluster_custom_object(*PROJECTS, "alice")
+        assert answer["status"] == "Success"
+        project = await objects.get_cluster_custom_object(*PROJECTS, "alice")
+        assert project["status"]["phase"] == "Terminating"
+        assert "deletionTimestamp" in project["metadata"]
+        emulator.release_namespace_termination("alice")
+        await wait_for(lambda: emulator.get("namespaces", "alice") is None)
+        assert emulator.get("secrets", "s", "alice") is None
+        with pytest.raises(ApiException) as error:
+            await objects.get_cluster_custom_object(*PROJECTS, "alice")
+        assert error.value.status == 404
+        with pytest.raises(ApiException) as error:
+            await objects.delete_cluster_custom_object(*PROJECTS, "alice")
+        assert error.value.status == 404
+
+
+async def test_listing_projects_lists_namespaces(kube, openshift_emulator):
+    openshift_emulator.create(namespace("team-a", {"team": "a"}))
+    openshift_emulator.create(namespace("team-b", {"team": "b"}))
+    async with kube.api_client() as api:
+        objects = client.CustomObjectsApi(api)
+        every = await objects.list_cluster_custom_object(*PROJECTS)
+        selected = await objects.list_cluster_custom_object(*PROJECTS, label_selector="team=a")
+    assert every["kind"] == "ProjectList" and every["metadata"]["resourceVersion"]
+    assert {"default", "jupyterhub", "team-a", "team-b"} <= {
+        p["metadata"]["name"] for p in every["items"]}
+    assert [(p["kind"], p["metadata"]["name"]) for p in selected["items"]] == [
+        ("Project", "team-a")]
+
+
+async def test_projects_are_not_served_outside_openshift_mode(kube, emulator):
+    async with kube.api_client() as api:
+        with pytest.raises(ApiException) as error:
+            await client.CustomObjectsApi(api).list_cluster_custom_object(*PROJECTS)
+    assert error.value.status == 404

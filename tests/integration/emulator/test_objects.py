@@ -1,0 +1,119 @@
+"""Server-set metadata and name validation, through the real client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+pytestmark = pytest.mark.emulator_only
+
+NS = "jupyterhub"
+
+
+def create(api: client.ApiClient, kind: str, name: str):
+    """The create call of `kind` for an object named `name`."""
+    meta = {"name": name}
+    v1, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    return {
+        "namespaces": lambda: v1.create_namespace({"metadata": meta}),
+        "services": lambda: v1.create_namespaced_service(
+            NS, {"metadata": meta, "spec": {"ports": [{"port": 80}]}}),
+        "configmaps": lambda: v1.create_namespaced_config_map(NS, {"metadata": meta}),
+        "pods": lambda: v1.create_namespaced_pod(
+            NS, {"metadata": meta, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}),
+        "roles": lambda: rbac.create_namespaced_role(NS, {"metadata": meta}),
+        "storageclasses": lambda: client.StorageV1Api(api).create_storage_class(
+            {"metadata": meta, "provisioner": "example.com/x"}),
+    }[kind]()
+
+
+LABEL = "lowercase RFC 1123 label"
+DNS1035 = "DNS-1035 label"
+SUBDOMAIN = "lowercase RFC 1123 subdomain"
+TOO_LONG = "must be no more than"
+SEGMENT = 'may not contain "/" or "%"'
+
+
+@pytest.mark.parametrize("kind,name,problem", [
+    # namespaces: RFC 1123 labels, 63 characters
+    ("namespaces", "a" * 63, None), ("namespaces", "1abc", None),
+    ("namespaces", "a" * 64, TOO_LONG), ("namespaces", "a.b", LABEL),
+    ("namespaces", "-a", LABEL), ("namespaces", "a-", LABEL), ("namespaces", "Ab", LABEL),
+    # services: RFC 1035 labels, starting with a letter
+    ("services", "abc-1", None), ("services", "1abc", DNS1035), ("services", "a.b", DNS1035),
+    ("services", "a" * 64, TOO_LONG),
+    # most kinds: RFC 1123 subdomains, 253 characters
+    ("configmaps", "a.b-c", None), ("configmaps", "a" * 253, None),
+    ("configmaps", "a" * 254, TOO_LONG), ("configmaps", "a..b", SUBDOMAIN),
+    ("configmaps", "a_b", SUBDOMAIN), ("pods", "jupyter-alice.x", None),
+    ("pods", "Jupyter", SUBDOMAIN), ("storageclasses", "fast.ssd", None),
+    ("storageclasses", "Fast", SUBDOMAIN),
+    # RBAC: any path segment
+    ("roles", "system:controller:Thing_1", None), ("roles", "a/b", SEGMENT),
+    ("roles", "..", SEGMENT), ("roles", "a%b", SEGMENT),
+])
+async def test_name_validation(kube, emulator, kind, name, problem):
+    async with kube.api_client() as api:
+        if problem is None:
+            created = await create(api, kind, name)
+            assert created.metadata.name == name
+            return
+        with pytest.raises(ApiException) as error:
+            await create(api, kind, name)
+    status = json.loads(error.value.body)
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    assert status["details"]["causes"][0]["field"] == "metadata.name"
+    assert problem in status["message"]
+
+
+@pytest.mark.parametrize("prefix", ["jupyter-", "x" * 70])
+async def test_generate_name(kube, emulator, prefix):
+    async with kube.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        made = [await v1.create_namespaced_config_map(
+            kube.namespace, {"metadata": {"generateName": prefix}}) for _ in range(2)]
+    names = [m.metadata.name for m in made]
+    assert names[0] != names[1]
+    for name in names:
+        assert name.startswith(prefix[:58]) and len(name) == min(len(prefix), 58) + 5
+
+
+async def test_server_set_metadata_and_resource_versions_across_kinds(kube, emulator):
+    async with kube.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        created = [
+            await v1.create_namespaced_config_map(kube.namespace, {"metadata": {"name": "a"}}),
+            await v1.create_namespaced_secret(kube.namespace, {"metadata": {"name": "a"}}),
+            await v1.create_namespaced_service_account(kube.namespace,
+                                                       {"metadata": {"name": "a"}}),
+            await v1.patch_namespaced_config_map("a", kube.namespace,
+                                                 {"metadata": {"labels": {"x": "1"}}}),
+        ]
+        listed = await v1.list_namespaced_secret(kube.namespace)
+    versions = [int(o.metadata.resource_version) for o in created]
+    assert versions == sorted(set(versions))
+    assert int(listed.metadata.resource_version) >= versions[-1]
+    assert len({o.metadata.uid for o in created}) == 3  # the patch kept the configmap's uid
+    for obj in created:
+        assert obj.metadata.namespace == kube.namespace
+        assert obj.metadata.creation_timestamp is not None
+
+
+async def test_generation_counts_spec_changes_only(kube, emulator):
+    async with kube.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        body = {"metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "x:1"}]}}
+        generations = [(await v1.create_namespaced_pod(kube.namespace, body)).metadata.generation]
+        for patch in ({"metadata": {"labels": {"a": "b"}}},
+                      {"spec": {"containers": [{"name": "c", "image": "x:2"}]}},
+                      {"metadata": {"annotations": {"a": "b"}}}):
+            patched = await v1.patch_namespaced_pod("p", kube.namespace, patch)
+            generations.append(patched.metadata.generation)
+        status = await v1.patch_namespaced_pod_status(
+            "p", kube.namespace, {"status": {"message": "hello"}})
+        generations.append(status.metadata.generation)
+    assert generations == [1, 1, 2, 2, 2]
