@@ -22,12 +22,12 @@ help:
 	@echo "make docs         build the documentation into docs/_build/html"
 
 # Debian packages the tests need: util-linux gives unshare (private mount
-# namespaces for running the pods' scripts with their real paths) and setpriv;
-# chromium is the browser the browser tests drive (Playwright never downloads one).
+# namespaces for running the pods' scripts with their real paths) and setpriv
+# (running them as the pod's uid/gid without privileges); chromium is the browser
+# the browser tests drive (Playwright never downloads one).
 system-deps:
 	@missing=""; \
-	command -v unshare >/dev/null || missing="$$missing util-linux"; \
-	command -v setpriv >/dev/null || missing="$$missing util-linux"; \
+	{ command -v unshare && command -v setpriv; } >/dev/null || missing="$$missing util-linux"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
@@ -53,8 +53,9 @@ test-compat: system-deps $(COMPAT_VENV)/.installed
 	$(COMPAT_VENV)/bin/python -c "import jupyterhub; assert jupyterhub.__version__.startswith('5.'), jupyterhub.__version__; print('JupyterHub', jupyterhub.__version__)"
 	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The venv's bin on PATH: the hub starts configurable-http-proxy by name.
 hub: $(VENV)/.installed
-	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
 # The emulator, the pod runner and JupyterHub in one process tree; Ctrl-C stops
 # them all. The data (volumes, hub database) stays in $(DEMO_DATA).

@@ -35,6 +35,47 @@ c.Authenticator.allow_all = True
 # (/hub/api/users/{name}/server/progress) while a server starts: allow a day.
 c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", "--proxy-timeout", "86400000"]
 
+# -- Workspace volumes (docs/admin/volumes.md) --------------------------------------
+# Every user gets a PVC (claim-<username>), filled with the image's files at the
+# mount path on the first start and kept across restarts. The defaults are shown.
+# c.WorkspaceSpawner.storage_pvc_ensure = True
+# c.WorkspaceSpawner.storage_capacity = "10Gi"      # raise it: claims grow at the next start
+# c.WorkspaceSpawner.storage_class = None           # the cluster's default StorageClass
+# c.WorkspaceSpawner.storage_expand = True          # needs helm-values/rbac-volumes.yaml
+# c.WorkspaceSpawner.volume_bind_timeout = 120      # a claim Pending longer fails the spawn
+#
+# Named servers share the user's volume; give each its own with {servername}:
+# c.WorkspaceSpawner.pvc_name_template = "claim-{username}"
+# c.WorkspaceSpawner.pvc_name_template = "claim-{username}--{servername}"
+#
+# Where the volume is mounted, and which part of the claim (the quickstart style):
+# c.WorkspaceSpawner.workspace_mount_path = "/home/jovyan"
+# c.WorkspaceSpawner.workspace_sub_path = ""        # e.g. "workspace" with /opt/app-root
+#
+# What is copied into a new volume: "" = the image's files at the mount path;
+# another absolute path of the image; None = copy nothing (no reset, no sync).
+# c.WorkspaceSpawner.volume_populate_source = ""
+#
+# Users reset their volume to the image's files with `touch ~/.delete-volume`
+# and a restart; with backups the old files move to ~/.volume-backups/reset-<time>.
+# c.WorkspaceSpawner.volume_reset_marker = ".delete-volume"
+c.WorkspaceSpawner.volume_reset_backup = True
+c.WorkspaceSpawner.volume_reset_backups_keep = 2
+#
+# New files of a newer image: `touch ~/.sync-volume` and a restart, or for everyone:
+# c.WorkspaceSpawner.volume_sync_marker = ".sync-volume"
+# c.WorkspaceSpawner.volume_sync = False
+#
+# More per-user volumes (empty at first), and existing claims shared by everyone:
+# c.WorkspaceSpawner.workspace_volumes = {
+#     "datasets": {"mount_path": "/home/jovyan/datasets", "capacity": "50Gi"},
+#     "models": {"mount_path": "/models", "capacity": "20Gi", "storage_class": "fast",
+#                "access_modes": ["ReadWriteOnce"]},
+# }
+# c.WorkspaceSpawner.shared_volumes = {
+#     "courses": {"claim": "courses-rwx", "mount_path": "/home/jovyan/courses", "read_only": True},
+# }
+
 # -- The persistent conda environment (docs/admin/conda.md) ------------------------
 # Use the user's conda env "workspace" in {home}/.conda/envs when it holds the server;
 # {home} is the container's $HOME at start.
@@ -53,6 +94,26 @@ c.WorkspaceSpawner.conda_allow_create_from_form = True
 # c.WorkspaceSpawner.conda_create_mem_limit = "4G"
 # Keep pip install --user packages in {home}/.local.
 # c.WorkspaceSpawner.persist_pip_user = True
+
+# -- Per-user projects ({username}-workspace) -------------------------------------
+# See docs/admin/projects.md. The hub needs helm-values/workspace-project-rbac.yaml.
+# c.WorkspaceSpawner.workspace_project_enabled = True
+# c.WorkspaceSpawner.workspace_project_template = "{username}-workspace"
+# "create" makes missing projects; "existing" uses projects an admin pre-created.
+# c.WorkspaceSpawner.workspace_project_mode = "create"
+# "auto" uses an OpenShift ProjectRequest when the cluster has project.openshift.io.
+# c.WorkspaceSpawner.workspace_project_api = "auto"
+# c.WorkspaceSpawner.workspace_project_quota = {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20"}
+# c.WorkspaceSpawner.workspace_project_limit_range = [
+#     {"type": "Container", "default": {"cpu": "500m", "memory": "512Mi"},
+#      "defaultRequest": {"cpu": "100m", "memory": "256Mi"}},
+# ]
+# c.WorkspaceSpawner.workspace_project_role = "edit"
+# c.WorkspaceSpawner.workspace_project_groups = ["instructors"]
+# c.WorkspaceSpawner.workspace_project_user_subject = "{unescaped_username}"
+# "user-token" (OpenShift): the user's OAuth token, as a Secret file; needs auth_state.
+# c.WorkspaceSpawner.workspace_project_credentials = "service-account"
+# c.WorkspaceSpawner.delete_workspace_project = False
 
 # == Demo (make demo) ================================================================
 # Used only when `make demo` (python -m workspace_spawner.testing.demo) starts the

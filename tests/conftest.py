@@ -176,3 +176,34 @@ def make_spawner(kube: Kube) -> Any:
         return spawner
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_conda_configmap_cache() -> Iterator[None]:
+    """Each test starts as a new hub process: no ConfigMap known to be current."""
+    yield
+    from workspace_spawner.conda import CondaMixin
+
+    CondaMixin._conda_configmaps_current.clear()
+
+
+# The workspace volume as Zero to JupyterHub mounts it: the user's PVC at the home.
+Z2JH_HOME_VOLUME = {
+    "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-{username}"}}],
+    "volume_mounts": [{"name": "home", "mountPath": "/home/jovyan"}],
+    # only this volume: the workspace volume feature (its init container) stays off
+    "storage_pvc_ensure": False,
+}
+
+
+@pytest.fixture
+def conda_spawner(make_spawner: Any) -> Any:
+    """``conda_spawner(**traits)``: alice's WorkspaceSpawner with z2jh's home volume.
+
+    For the conda tests that need its pod manifest (unit and e2e tiers).
+    """
+
+    def make(**traits: Any) -> Any:
+        return make_spawner("alice", **{**Z2JH_HOME_VOLUME, **traits})
+
+    return make

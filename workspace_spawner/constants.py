@@ -22,6 +22,10 @@ RESET_REQUEST_ANNOTATION = "workspace-spawner.jupyter.org/reset-requested"
 # On a PVC, with the reset request: "true" keeps the old content in a backup.
 RESET_BACKUP_ANNOTATION = "workspace-spawner.jupyter.org/reset-backup"
 
+# On a ConfigMap the hub writes (the conda startup script): a hash of its data, so the
+# hub rewrites it only when the content changed.
+CONTENT_HASH_ANNOTATION = "workspace-spawner.jupyter.org/content-hash"
+
 # On a user's project (a Namespace): OpenShift's own annotation naming who asked
 # for the project (https://docs.openshift.com/container-platform/latest/applications/projects/configuring-project-creation.html).
 OPENSHIFT_REQUESTER_ANNOTATION = "openshift.io/requester"
@@ -31,7 +35,3 @@ PROJECT_COMPONENT = "workspace-project"
 # the project as the default namespace of kubectl/oc (no token: it points at the
 # mounted token file).
 KUBECONFIG_ANNOTATION = "workspace-spawner.jupyter.org/kubeconfig"
-
-# On a ConfigMap the hub writes (the conda startup script): a hash of its data, so the
-# hub rewrites it only when the content changed.
-CONTENT_HASH_ANNOTATION = "workspace-spawner.jupyter.org/content-hash"

@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conda_pod import (  # noqa: F401 (conda_spawner is a fixture)
-    conda_spawner,
+from conda_pod import (
     CONDA_STUB,
     RUN_HOOKS_SH,
     SERVER_STUB,

@@ -1,5 +1,6 @@
 """Helpers of the project feature's integration tests: the hub as its ServiceAccount with
-exactly the RBAC of helm-values/workspace-project-rbac.yaml (plus the chart's own hub Role)."""
+exactly the RBAC an admin installs: the chart's own hub Role plus every RBAC file in
+helm-values/ (the project's, and those of the features that are on by default)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from workspace_spawner.testing.emulator.rbac import Rbac
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_YAML = REPO / "helm-values" / "workspace-project-rbac.yaml"
+OTHER_RBAC_YAMLS = sorted(p for p in (REPO / "helm-values").glob("*rbac*.yaml") if p != RBAC_YAML)
 
 # Zero to JupyterHub 4.x templates/hub/rbac.yaml: the hub's Role in its namespace
 CHART_HUB_ROLE = {
@@ -37,7 +39,11 @@ HUB_USER = "system:serviceaccount:jupyterhub:hub"
 
 
 def project_rbac_objects() -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(RBAC_YAML.read_text()) if doc]
+    return _objects(RBAC_YAML)
+
+
+def _objects(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
 def install_hub_rbac(emulator, *, with_project_rbac: bool = True) -> tuple[Rbac, str]:
@@ -47,6 +53,12 @@ def install_hub_rbac(emulator, *, with_project_rbac: bool = True) -> tuple[Rbac,
                      "metadata": {"name": "hub", "namespace": "jupyterhub"}})
     emulator.create(CHART_HUB_ROLE)
     emulator.create(CHART_HUB_BINDING)
+    for path in OTHER_RBAC_YAMLS:
+        for obj in _objects(path):
+            # applied with `kubectl apply -n <hub namespace>`, as their comments say
+            if obj["kind"] in ("Role", "RoleBinding"):
+                obj["metadata"].setdefault("namespace", "jupyterhub")
+            emulator.create(obj)
     if with_project_rbac:
         for obj in project_rbac_objects():
             emulator.create(obj)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 from traitlets import TraitError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from conda_pod import conda_spawner  # noqa: E402, F401 (a fixture)
-
-from workspace_spawner.conda.mixin import CREATE_LABEL, CondaStartFailed  # noqa: E402
-from workspace_spawner.kube import to_dict  # noqa: E402
+from workspace_spawner.conda.mixin import CREATE_LABEL, CondaStartFailed
+from workspace_spawner.kube import to_dict
 
 SCRIPT_MOUNT = {"name": "workspace-conda-startup", "mountPath": "/opt/workspace-spawner/conda", "readOnly": True}
 HOOK_MOUNT = {

@@ -20,7 +20,18 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-Z2JH = ROOT.parent / "shared" / "anchors" / "z2jh"
+
+
+def _find_chart_data() -> Path:
+    """shared/anchors/z2jh beside the checkout (CI's clone) or beside a parent (a git worktree)."""
+    for parent in ROOT.parents:
+        candidate = parent / "shared" / "anchors" / "z2jh"
+        if candidate.exists():
+            return candidate
+    return ROOT.parent / "shared" / "anchors" / "z2jh"
+
+
+Z2JH = _find_chart_data()
 HELM_VALUES = sorted((ROOT / "helm-values").glob("*.yaml"))
 KUBERNETES_VERSION = "1.37.0"
 
@@ -77,6 +88,7 @@ def test_helm_values_file(path: Path):
     if _is_manifest_file(docs):
         for doc in docs:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        _check_rbac_rules(path)
         return
     if not (Z2JH / "values.yaml").exists():
         pytest.skip("the z2jh chart data is not beside this checkout")
@@ -84,3 +96,26 @@ def test_helm_values_file(path: Path):
     values = yaml.safe_load((Z2JH / "values.yaml").read_text())
     schema = yaml.safe_load((Z2JH / "values.schema.yaml").read_text())
     jsonschema.validate(helm_merge(values, docs[0]), schema)
+    _check_spawner_settings(docs[0])
+
+
+def _check_spawner_settings(values: dict) -> None:
+    """Every hub.config.WorkspaceSpawner key is a setting of the spawner: a typo would be ignored."""
+    from workspace_spawner import WorkspaceSpawner
+
+    settings = ((values.get("hub") or {}).get("config") or {}).get("WorkspaceSpawner") or {}
+    traits = WorkspaceSpawner.class_trait_names(config=True)
+    unknown = sorted(set(settings) - set(traits))
+    assert not unknown, f"not settings of WorkspaceSpawner: {unknown}"
+
+
+def _check_rbac_rules(path: Path) -> None:
+    """RBAC we ask admins to apply: no wildcards, and a comment giving the reason for every rule."""
+    lines = path.read_text().splitlines()
+    for doc in _documents(path):
+        for rule in doc.get("rules") or []:
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in (rule.get(field) or []), f"{path.name}: wildcard in {rule}"
+    for i, line in enumerate(lines):
+        if line.strip().startswith("- apiGroups:"):
+            assert lines[i - 1].strip().startswith("#"), f"{path.name}:{i + 1}: a rule without its reason"

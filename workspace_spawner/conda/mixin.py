@@ -22,7 +22,7 @@ from kubernetes_asyncio.client import V1Container
 from traitlets import Bool, CaselessStrEnum, HasTraits, Integer, TraitError, Unicode, default, validate
 
 from .. import constants
-from ..kube import to_dict
+from ..kube import KubeError, to_dict
 from ..kube.configmaps import ensure_configmap
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container, set_env
 from . import manifests
@@ -220,6 +220,8 @@ class CondaMixin(HasTraits):
     # Hub-process cache of the ConfigMaps known to be current:
     # (API server, namespace, name, content hash). A warm start makes no request.
     _conda_configmaps_current: ClassVar[set[tuple[str, str, str, str]]] = set()
+    # set by ensure_conda_startup() when the hub lacks the rights to the ConfigMap
+    _conda_off_for_this_start = False
 
     @validate("conda_workspace_env_name")
     def _validate_env_name(self, proposal):
@@ -295,19 +297,39 @@ class CondaMixin(HasTraits):
     # -- the recipe steps ---------------------------------------------------------
 
     async def ensure_conda_startup(self) -> None:
-        """Create or update the startup-script ConfigMap, when its content changed."""
+        """Create or update the startup-script ConfigMap, when its content changed.
+
+        A hub that may not read or write ConfigMaps (Zero to JupyterHub's own hub Role
+        grants none) starts the server without the conda logic, saying so on the spawn
+        page and in the hub's log: a missing right must not keep users out of their
+        servers, and the message names the file that grants it.
+        """
+        self._conda_off_for_this_start = False
         if not self._conda_startup_enabled():
             return
         body = self._conda_configmap()
         content = body["metadata"]["annotations"][constants.CONTENT_HASH_ANNOTATION]
         key = (self.api.api_client.configuration.host, self.namespace, body["metadata"]["name"], content)
         if key not in self._conda_configmaps_current:
-            _, written = await ensure_configmap(
-                self.api,
-                namespace=self.namespace,
-                body=body,
-                hash_annotation=constants.CONTENT_HASH_ANNOTATION,
-            )
+            try:
+                _, written = await ensure_configmap(
+                    self.api,
+                    namespace=self.namespace,
+                    body=body,
+                    hash_annotation=constants.CONTENT_HASH_ANNOTATION,
+                )
+            except KubeError as e:
+                if e.status != 403:
+                    raise
+                self._conda_off_for_this_start = True
+                self.log.warning("%s: conda startup off for this start: %s", self.user.name, e)
+                self.emit_progress(
+                    "The persistent conda environment and pip user packages are off for this "
+                    "start: the hub may not manage its ConfigMap "
+                    f"{body['metadata']['name']} in {self.namespace}. An admin can grant it with "
+                    "helm-values/conda-rbac.yaml. Your server starts from the image's environment."
+                )
+                return
             if written:
                 self.log.info(
                     "Wrote ConfigMap %s/%s (conda startup script %s)",
@@ -315,14 +337,14 @@ class CondaMixin(HasTraits):
                 )
             self._conda_configmaps_current.add(key)
         if self._conda_create_requested():
-            self._conda_progress(
+            self.emit_progress(
                 "Your persistent conda environment will be created (cloning base): "
                 "this start takes longer."
             )
 
     def apply_conda_startup_to_pod(self, pod) -> None:
         """Mount the startup script, or wrap the container command, and add the env's init containers."""
-        if not self._conda_startup_enabled():
+        if not self._conda_startup_enabled() or self._conda_off_for_this_start:
             return
         container = notebook_container(pod)
         mode = manifests.pick_mode(
@@ -431,6 +453,11 @@ class CondaMixin(HasTraits):
             yield event
             for message in self._conda_verdicts(shown):
                 yield {"message": message}
+        # The start is over. A failed init container is followed by no event (the
+        # kubelet's BackOff comes later), so its verdict may have arrived after the
+        # last one: look once more.
+        for message in self._conda_verdicts(shown):
+            yield {"message": message}
 
     def _conda_verdicts(self, shown: set[str]) -> list[str]:
         if not self.conda_workspace_env:
@@ -454,12 +481,6 @@ class CondaMixin(HasTraits):
                 messages.append(text)
         return messages
 
-    def _conda_progress(self, message: str) -> None:
-        emit = getattr(self, "emit_progress", None)
-        if emit is not None:
-            emit(message)
-        else:
-            self.log.info("%s", message)
 
     # -- the spawn form -------------------------------------------------------------
 

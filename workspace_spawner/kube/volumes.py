@@ -21,6 +21,7 @@ __all__ = [
     "patch_pvc",
     "clear_pvc_annotation",
     "read_pvc_events",
+    "delete_pvc",
 ]
 
 
@@ -105,3 +106,14 @@ async def read_pvc_events(api: CoreV1Api, *, namespace: str, name: str) -> list[
     items = to_dict(events).get("items") or []
     return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
+
+
+async def delete_pvc(api: CoreV1Api, *, namespace: str, name: str) -> bool:
+    """Delete the claim (and so, with the usual Delete reclaim policy, its data); False if it was gone."""
+    try:
+        await api.delete_namespaced_persistent_volume_claim(name=name, namespace=namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise kube_error(e, action=f"delete PVC {name} in {namespace}") from e
+    return True

@@ -98,24 +98,30 @@ def check_volume_key(key: str, *, setting: str) -> None:
         )
 
 
+def _check_entry(setting_name: str, key: str, spec: Any, *, known: set[str], required: tuple[str, ...]) -> str:
+    """The checks all volume entries share; returns the entry's name for messages."""
+    setting = f"{setting_name}[{key!r}]"
+    check_volume_key(key, setting=setting_name)
+    if not isinstance(spec, dict):
+        raise ValueError(f"{setting} must be a dict with {' and '.join(required)}")
+    unknown = set(spec) - known
+    if unknown:
+        raise ValueError(f"{setting} has unknown keys {sorted(unknown)}: use {sorted(known)}")
+    for name in required:
+        if not spec.get(name):
+            raise ValueError(f"{setting} needs {name!r}")
+    return setting
+
+
 def check_workspace_volumes(volumes: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Normalise ``workspace_volumes``: name -> {mount_path, capacity, storage_class, access_modes, sub_path}."""
     known = {"mount_path", "capacity", "storage_class", "access_modes", "sub_path"}
     result = {}
     for key, spec in volumes.items():
-        setting = f"workspace_volumes[{key!r}]"
-        check_volume_key(key, setting="workspace_volumes")
-        if not isinstance(spec, dict):
-            raise ValueError(f"{setting} must be a dict with at least mount_path and capacity")
-        unknown = set(spec) - known
-        if unknown:
-            raise ValueError(f"{setting} has unknown keys {sorted(unknown)}: use {sorted(known)}")
-        for required in ("mount_path", "capacity"):
-            if not spec.get(required):
-                raise ValueError(f"{setting} needs {required!r}")
+        setting = _check_entry("workspace_volumes", key, spec, known=known, required=("mount_path", "capacity"))
         parse_storage(spec["capacity"])
         modes = spec.get("access_modes") or ["ReadWriteOnce"]
-        if not isinstance(modes, list) or not modes:
+        if not isinstance(modes, list):
             raise ValueError(f"{setting}['access_modes'] must be a list such as ['ReadWriteOnce']")
         result[key] = {
             "mount_path": check_absolute_path(spec["mount_path"], setting=f"{setting}['mount_path']"),
@@ -132,16 +138,7 @@ def check_shared_volumes(volumes: dict[str, Any]) -> dict[str, dict[str, Any]]:
     known = {"claim", "mount_path", "read_only", "sub_path"}
     result = {}
     for key, spec in volumes.items():
-        setting = f"shared_volumes[{key!r}]"
-        check_volume_key(key, setting="shared_volumes")
-        if not isinstance(spec, dict):
-            raise ValueError(f"{setting} must be a dict with claim and mount_path")
-        unknown = set(spec) - known
-        if unknown:
-            raise ValueError(f"{setting} has unknown keys {sorted(unknown)}: use {sorted(known)}")
-        for required in ("claim", "mount_path"):
-            if not spec.get(required):
-                raise ValueError(f"{setting} needs {required!r}")
+        setting = _check_entry("shared_volumes", key, spec, known=known, required=("claim", "mount_path"))
         result[key] = {
             "claim": str(spec["claim"]),
             "mount_path": check_absolute_path(spec["mount_path"], setting=f"{setting}['mount_path']"),
@@ -309,6 +306,21 @@ def make_volume_mount(
     if read_only:
         mount["readOnly"] = True
     return mount
+
+
+def find_mount(*, pod: dict[str, Any], container: str, mount_path: str) -> dict[str, Any] | None:
+    """What is mounted at ``mount_path`` in ``container``: {volume, claim (or None), sub_path}."""
+    spec = pod.get("spec") or {}
+    for c in spec.get("containers") or []:
+        if c.get("name") != container:
+            continue
+        for mount in c.get("volumeMounts") or []:
+            if mount["mountPath"].rstrip("/") != mount_path.rstrip("/"):
+                continue
+            volume = next((v for v in spec.get("volumes") or [] if v["name"] == mount["name"]), {})
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            return {"volume": mount["name"], "claim": claim, "sub_path": mount.get("subPath") or ""}
+    return None
 
 
 def setup_script() -> str:

@@ -21,11 +21,19 @@ from functools import partial
 from typing import Any
 
 from jupyterhub.utils import exponential_backoff
+from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, HasTraits, Integer, TraitError, Unicode, default, validate
 
 from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
 from ..kube import KubeError, to_dict
-from ..kube.volumes import clear_pvc_annotation, ensure_pvc, patch_pvc, read_pvc, read_pvc_events
+from ..kube.volumes import (
+    clear_pvc_annotation,
+    delete_pvc,
+    ensure_pvc,
+    patch_pvc,
+    read_pvc,
+    read_pvc_events,
+)
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container
 from . import manifests as m
 
@@ -33,8 +41,17 @@ from . import manifests as m
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
-def _trait_error(error: ValueError) -> TraitError:
-    return TraitError(str(error))
+_MOUNT_CHECKS = {
+    "workspace_mount_path": partial(m.check_absolute_path, setting="workspace_mount_path"),
+    "workspace_volumes": m.check_workspace_volumes,
+    "shared_volumes": m.check_shared_volumes,
+}
+_PATH_CHECKS = {
+    "workspace_sub_path": partial(m.check_sub_path, setting="workspace_sub_path"),
+    "volume_populate_source": m.check_populate_source,
+    "volume_reset_marker": partial(m.check_file_name, setting="volume_reset_marker"),
+    "volume_sync_marker": partial(m.check_file_name, setting="volume_sync_marker"),
+}
 
 
 class VolumesMixin(HasTraits):
@@ -260,65 +277,39 @@ class VolumesMixin(HasTraits):
 
     # -- validation: bad config fails when the spawner is configured --------------------
 
-    @validate("workspace_mount_path")
-    def _validate_workspace_mount_path(self, proposal):
+    @validate("workspace_mount_path", "workspace_volumes", "shared_volumes")
+    def _validate_mounts(self, proposal):
+        # each is checked against the current values of the others: whichever is set
+        # last while the config loads sees them all
+        name, value = proposal["trait"].name, proposal["value"]
         try:
-            path = m.check_absolute_path(proposal["value"], setting="workspace_mount_path")
-            m.check_mount_paths(
-                workspace_mount_path=path,
-                workspace_volumes=self.workspace_volumes,
-                shared_volumes=self.shared_volumes,
-            )
+            value = _MOUNT_CHECKS[name](value)
+            mounts = {
+                "workspace_mount_path": self.workspace_mount_path,
+                "workspace_volumes": self.workspace_volumes,
+                "shared_volumes": self.shared_volumes,
+                name: value,
+            }
+            m.check_mount_paths(**mounts)
         except ValueError as e:
-            raise _trait_error(e) from e
-        return path
+            raise TraitError(str(e)) from e
+        return value
 
-    @validate("workspace_sub_path")
-    def _validate_workspace_sub_path(self, proposal):
+    @validate("workspace_sub_path", "volume_populate_source", "volume_reset_marker", "volume_sync_marker")
+    def _validate_paths(self, proposal):
         try:
-            return m.check_sub_path(proposal["value"], setting="workspace_sub_path")
+            return _PATH_CHECKS[proposal["trait"].name](proposal["value"])
         except ValueError as e:
-            raise _trait_error(e) from e
+            raise TraitError(str(e)) from e
 
-    @validate("volume_populate_source")
-    def _validate_volume_populate_source(self, proposal):
-        try:
-            return m.check_populate_source(proposal["value"])
-        except ValueError as e:
-            raise _trait_error(e) from e
+    # -- per-instance bookkeeping (traits, as HasTraits mixins have no __init__ of their own)
 
-    @validate("volume_reset_marker", "volume_sync_marker")
-    def _validate_marker(self, proposal):
-        try:
-            return m.check_file_name(proposal["value"], setting=proposal["trait"].name)
-        except ValueError as e:
-            raise _trait_error(e) from e
-
-    @validate("workspace_volumes")
-    def _validate_workspace_volumes(self, proposal):
-        try:
-            volumes = m.check_workspace_volumes(proposal["value"])
-            m.check_mount_paths(
-                workspace_mount_path=self.workspace_mount_path,
-                workspace_volumes=volumes,
-                shared_volumes=self.shared_volumes,
-            )
-        except ValueError as e:
-            raise _trait_error(e) from e
-        return volumes
-
-    @validate("shared_volumes")
-    def _validate_shared_volumes(self, proposal):
-        try:
-            volumes = m.check_shared_volumes(proposal["value"])
-            m.check_mount_paths(
-                workspace_mount_path=self.workspace_mount_path,
-                workspace_volumes=self.workspace_volumes,
-                shared_volumes=volumes,
-            )
-        except ValueError as e:
-            raise _trait_error(e) from e
-        return volumes
+    # volume -> the name of its claim, once created or adopted (saved in the state)
+    _workspace_pvcs = Dict()
+    # this start's facts for the init container: created now, an admin's reset request
+    _volume_setup = Dict()
+    # the task following the init container while the pod starts
+    _setup_watcher = AnyTrait(allow_none=True)
 
     # -- state: the claims' names, so a changed template never detaches a user ----------
 
@@ -339,11 +330,7 @@ class VolumesMixin(HasTraits):
                 self._pvc_exists = True
 
     def _workspace_pvc_names(self) -> dict[str, str]:
-        # per instance; made on first use since HasTraits mixins have no __init__ hook
-        try:
-            return self.__dict__["_workspace_pvcs"]
-        except KeyError:
-            return self.__dict__.setdefault("_workspace_pvcs", {})
+        return self._workspace_pvcs
 
     def _pvc_name_for(self, volume: str) -> str:
         known = self._workspace_pvc_names().get(volume)
@@ -352,6 +339,25 @@ class VolumesMixin(HasTraits):
         if volume == m.HOME_VOLUME:
             return self.pvc_name
         return f"{self.pvc_name}-{volume}"[:253]
+
+    async def delete_forever(self) -> None:
+        """JupyterHub deleted the user (or this named server): the extra volumes go with the main one.
+
+        KubeSpawner deletes the main claim when `delete_pvc` is True, except for a
+        named server that shares the user's claim; the `workspace_volumes` claims follow
+        the same rule. Shared volumes are never deleted.
+        https://jupyterhub.readthedocs.io/en/stable/reference/api/spawner.html#jupyterhub.spawner.Spawner.delete_forever
+        """
+        await super().delete_forever()
+        if not self.delete_pvc or (self.name and "{user_server}" not in self.pvc_name_template):
+            return
+        for key in self.workspace_volumes:
+            name = self._pvc_name_for(key)
+            self.log.info("%s: deleting PVC %s of volume %s", self._log_name, name, key)
+            await self._retrying(
+                partial(delete_pvc, self.api, namespace=self.namespace, name=name),
+                what=f"delete PVC {name}",
+            )
 
     # -- the recipe step before the pod -------------------------------------------------
 
@@ -523,15 +529,26 @@ class VolumesMixin(HasTraits):
         mounts: list[dict[str, Any]] = []
         if self.storage_pvc_ensure:
             claim = self._pvc_name_for(m.HOME_VOLUME)
-            home = m.pod_volume_name(claim)
-            volumes.append(m.make_pvc_volume(name=home, claim=claim))
-            mounts.append(
-                m.make_volume_mount(
-                    name=home, mount_path=self.workspace_mount_path, sub_path=self.workspace_sub_path
-                )
+            existing = m.find_mount(
+                pod=to_dict(pod), container=notebook.name, mount_path=self.workspace_mount_path
             )
+            if existing is None:
+                home, sub_path = m.pod_volume_name(claim), self.workspace_sub_path
+                volumes.append(m.make_pvc_volume(name=home, claim=claim))
+                mounts.append(m.make_volume_mount(name=home, mount_path=self.workspace_mount_path, sub_path=sub_path))
+            elif existing["claim"] == claim:
+                # the admin's own volume for this claim (Zero to JupyterHub's
+                # singleuser.storage.type: dynamic does this): used as it is
+                home, sub_path = existing["volume"], existing["sub_path"]
+            else:
+                raise ValueError(
+                    f"Volume {existing['volume']!r} is already mounted at {self.workspace_mount_path}, "
+                    "where the workspace volume goes: remove it from c.KubeSpawner.volumes and "
+                    "volume_mounts (Zero to JupyterHub: singleuser.storage.type: none), or set "
+                    "c.WorkspaceSpawner.storage_pvc_ensure = False"
+                )
             if self.volume_populate_source is not None:
-                add_init_containers(pod, [self._setup_container(notebook, home)], first=True)
+                add_init_containers(pod, [self._setup_container(notebook, home, sub_path)], first=True)
         for key, spec in self.workspace_volumes.items():
             claim = self._pvc_name_for(key)
             volumes.append(m.make_pvc_volume(name=m.pod_volume_name(claim), claim=claim))
@@ -552,13 +569,13 @@ class VolumesMixin(HasTraits):
         add_volumes(pod, volumes)
         add_volume_mounts(notebook, mounts)
 
-    def _setup_container(self, notebook, volume_name: str) -> dict[str, Any]:
-        setup = getattr(self, "_volume_setup", None) or {}
+    def _setup_container(self, notebook, volume_name: str, sub_path: str) -> dict[str, Any]:
+        setup = self._volume_setup
         source = self.volume_populate_source or self.workspace_mount_path
         backup = self.volume_reset_backup
         env = m.setup_env(
             source=source,
-            sub_path=self.workspace_sub_path,
+            sub_path=sub_path,
             reset_marker=self.volume_reset_marker or "",
             sync_marker=self.volume_sync_marker or "",
             sync=self.volume_sync,
@@ -580,10 +597,10 @@ class VolumesMixin(HasTraits):
     # -- while the pod starts: the init container's progress ----------------------------
 
     def _start_setup_watcher(self) -> None:
-        previous = self.__dict__.get("_setup_watcher")
+        previous = self._setup_watcher
         if previous is not None and not previous.done():
             previous.cancel()
-        self.__dict__["_setup_watcher"] = asyncio.ensure_future(self._watch_setup_container())
+        self._setup_watcher = asyncio.ensure_future(self._watch_setup_container())
 
     async def _watch_setup_container(self) -> None:
         """Report the init container's state; clear a reset request it has done."""

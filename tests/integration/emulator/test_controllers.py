@@ -50,6 +50,57 @@ async def test_pod_runs_with_init_containers_and_events(kube, emulator, wait_for
     assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons
 
 
+async def test_termination_messages_of_completed_and_failed_containers(kube, emulator, wait_for):
+    def terminated(name: str, key: str = "initContainerStatuses"):
+        p = emulator.get("pods", name, kube.namespace)
+        states = [s["state"] for s in (p or {}).get("status", {}).get(key) or []]
+        return states and "terminated" in states[-1] and states[-1]["terminated"]
+
+    emulator.kubelet.set_termination_message(kube.namespace, "p", "setup", "ready: all set")
+    completing = pod("p", init=True)
+    completing["spec"]["restartPolicy"] = "Never"
+    emulator.create(completing, namespace=kube.namespace)
+    done = await wait_for(lambda: terminated("p"))
+    assert (done["exitCode"], done["reason"], done["message"]) == (0, "Completed",
+                                                                   "ready: all set")
+    await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"]
+                   == "Running")
+    # the main container ends: its message too (restartPolicy Never: it stays ended)
+    emulator.kubelet.set_termination_message(kube.namespace, "p", "notebook", "bye")
+    emulator.kubelet.container_exited(kube.namespace, "p", "notebook", 0)
+    ended = await wait_for(lambda: terminated("p", "containerStatuses"))
+    assert ended["message"] == "bye"
+
+    # no message file, FallbackToLogsOnError and a failure: the log's last 80 lines
+    failing = pod("q", init=True)
+    failing["spec"]["initContainers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    emulator.kubelet.fail_init_container(kube.namespace, "q", "setup", exit_code=3)
+    emulator.kubelet.set_log(kube.namespace, "q", "setup",
+                             "".join(f"line {i}\n" for i in range(100)))
+    emulator.create(failing, namespace=kube.namespace)
+    failed = await wait_for(lambda: terminated("q"))
+    assert (failed["exitCode"], failed["reason"]) == (3, "Error")
+    assert failed["message"] == "\n".join(f"line {i}" for i in range(20, 100))
+    # with the default policy (File) a failure without a message has none
+    emulator.kubelet.fail_init_container(kube.namespace, "r", "setup")
+    emulator.kubelet.set_log(kube.namespace, "r", "setup", "oops\n")
+    emulator.create(pod("r", init=True), namespace=kube.namespace)
+    assert "message" not in await wait_for(lambda: terminated("r"))
+
+
+async def test_slow_init_container_holds_the_pod_initializing(kube, emulator, wait_for):
+    emulator.kubelet.slow_init_container(kube.namespace, "p", "setup", 0.5)
+    emulator.create(pod("p", init=True), namespace=kube.namespace)
+    await wait_for(lambda: "running" in emulator.get("pods", "p", kube.namespace)["status"].get(
+        "initContainerStatuses", [{"state": {}}])[0]["state"])
+    await asyncio.sleep(0.2)
+    status = emulator.get("pods", "p", kube.namespace)["status"]
+    assert "running" in status["initContainerStatuses"][0]["state"]
+    assert status.get("phase") == "Pending"
+    await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"]
+                   == "Running")
+
+
 async def test_pod_waits_for_its_claim_to_bind(kube, emulator, wait_for):
     emulator.create(pod("p", claim="home"), namespace=kube.namespace)
     await wait_for(lambda: any(e["reason"] == "FailedScheduling"

@@ -16,8 +16,8 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from .emulator import Emulator
 
-KUBELET_ACTIONS = {"fail_image_pull", "fail_init_container", "slow_start", "never_ready",
-                   "set_log", "container_exited"}
+KUBELET_ACTIONS = {"fail_image_pull", "fail_init_container", "slow_init_container", "slow_start", "never_ready",
+                   "set_log", "set_termination_message", "container_exited"}
 
 
 async def handle_control(emulator: Emulator, request: web.Request,

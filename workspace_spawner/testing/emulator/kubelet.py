@@ -28,6 +28,7 @@ class PodFaults:
 
     image_pull: set[str] = field(default_factory=set)  # container names ("*" for all)
     init_exit: dict[str, int] = field(default_factory=dict)
+    init_seconds: dict[str, float] = field(default_factory=dict)
     start_delay: float = 0.0
     never_ready: bool = False
 
@@ -42,6 +43,7 @@ class Kubelet:
         self.stop_seconds = stop_seconds
         self.faults: dict[tuple[str, str], PodFaults] = {}
         self.logs: dict[tuple[str, str, str], str] = {}
+        self.termination_messages: dict[tuple[str, str, str], str] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._ips: dict[str, str] = {}
         api.store.listeners.append(self.on_change)
@@ -58,6 +60,10 @@ class Kubelet:
                             exit_code: int = 1) -> None:
         self._faults(namespace, name).init_exit[container] = exit_code
 
+    def slow_init_container(self, namespace: str, name: str, container: str,
+                            seconds: float) -> None:
+        self._faults(namespace, name).init_seconds[container] = seconds
+
     def slow_start(self, namespace: str, name: str, seconds: float) -> None:
         self._faults(namespace, name).start_delay = seconds
 
@@ -70,6 +76,14 @@ class Kubelet:
     def log(self, namespace: str, name: str, container: str) -> str:
         return self.logs.get((namespace, name, container), "")
 
+    def set_termination_message(self, namespace: str, name: str, container: str,
+                                message: str) -> None:
+        """What the container (init or not) writes to its terminationMessagePath.
+
+        Reported as ``state.terminated.message`` when it ends, whatever its exit code.
+        """
+        self.termination_messages[(namespace, name, container)] = message
+
     def reset(self) -> None:
         for task in self._tasks.values():
             task.cancel()
@@ -77,6 +91,7 @@ class Kubelet:
         self._ips.clear()
         self.faults.clear()
         self.logs.clear()
+        self.termination_messages.clear()
 
     # -- the loop -------------------------------------------------------------------
 
@@ -191,7 +206,7 @@ class Kubelet:
             await self._pull(pod, container, faults)
             self.set_init_state(pod, index, {"running": {"startedAt": now_iso()}})
             code = await self.run_init_container(pod, container)
-            state = _terminated(code)
+            state = _terminated(code, self.termination_message(pod, container, code))
             self.set_init_state(pod, index, {"terminated": state}, ready=code == 0)
             if code != 0:
                 # the pod stays Pending: Init:Error (restartPolicy Never: phase Failed)
@@ -222,8 +237,8 @@ class Kubelet:
 
     async def run_init_container(self, pod: dict, container: dict) -> int:
         """Run one init container to completion; its exit code."""
-        await asyncio.sleep(self.init_seconds)
         faults = self._faults(pod["metadata"]["namespace"], pod["metadata"]["name"])
+        await asyncio.sleep(faults.init_seconds.get(container["name"], self.init_seconds))
         return faults.init_exit.get(container["name"], 0)
 
     async def start_container(self, pod: dict, container: dict) -> None:
@@ -282,7 +297,9 @@ class Kubelet:
         if pod is None:
             return
         policy = pod["spec"].get("restartPolicy", "Always")
-        terminated = {"terminated": _terminated(exit_code)}
+        spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
+        terminated = {"terminated": _terminated(exit_code,
+                                                self.termination_message(pod, spec, exit_code))}
         if policy == "Always" or (policy == "OnFailure" and exit_code != 0):
             self.set_container_state(pod, container, terminated, ready=False)
             self.set_container_state(pod, container, {"running": {"startedAt": now_iso()}},
@@ -299,6 +316,19 @@ class Kubelet:
                         conditions=[_condition("PodScheduled"), _condition("Initialized"),
                                     _condition("ContainersReady", False),
                                     _condition("Ready", False)])
+
+    def termination_message(self, pod: dict, container: dict, exit_code: int) -> str:
+        """The message of a container that ended, as the kubelet reads it: the file,
+        else with FallbackToLogsOnError and a failure the log's tail; at most 4096 bytes
+        (https://kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/#customizing-the-termination-message).
+        """
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"], container["name"])
+        message = self.termination_messages.get(key, "")
+        if (not message and exit_code != 0
+                and container.get("terminationMessagePolicy") == "FallbackToLogsOnError"):
+            tail = "\n".join(self.logs.get(key, "").splitlines()[-80:])
+            message = tail.encode()[-2048:].decode(errors="ignore")
+        return message.encode()[:4096].decode(errors="ignore")
 
     # -- internals ------------------------------------------------------------------
 
@@ -370,7 +400,10 @@ def _waiting(container: dict, reason: str) -> dict:
             "state": {"waiting": {"reason": reason}}}
 
 
-def _terminated(code: int) -> dict:
+def _terminated(code: int, message: str = "") -> dict:
     stamp = now_iso()
-    return {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-            "startedAt": stamp, "finishedAt": stamp}
+    state = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+             "startedAt": stamp, "finishedAt": stamp}
+    if message:  # the API leaves out an empty message
+        state["message"] = message
+    return state

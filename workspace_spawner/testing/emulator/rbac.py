@@ -12,8 +12,8 @@ allowed when a rule of a Role or ClusterRole bound to the user, one of its
 groups, or its ServiceAccount matches the verb, the API group, the resource
 (``pods/log`` for a subresource) and, where the rule names them, the object's
 name. ClusterRoleBindings apply everywhere, RoleBindings in their namespace.
-Requests on a Namespace object (``get namespaces foo``) count as in that
-namespace, as the API server's request info makes them, so a RoleBinding in
+Requests on a Namespace or Project object (``get namespaces foo``) count as in
+that namespace, as the API server's request info makes them, so a RoleBinding in
 ``foo`` can grant them.
 
 On OpenShift the requester of a ProjectRequest is the new project's admin, as
@@ -65,8 +65,10 @@ _ADMIN_RULES = _EDIT_RULES + [
     {"apiGroups": ["project.openshift.io"], "resources": ["projects"],
      "verbs": ["delete", "get", "patch", "update"]},
 ]
-_VIEW_RULES = [dict(rule, verbs=_RO) for rule in _EDIT_RULES
-               if not set(rule["resources"]) & {"secrets"}]
+# view reads everything edit may touch, except secrets and the pods' exec/attach/port-forward
+_NOT_VIEW = {"secrets", "pods/exec", "pods/attach", "pods/portforward"}
+_VIEW_RULES = [dict(rule, verbs=_RO, resources=[r for r in rule["resources"] if r not in _NOT_VIEW])
+               for rule in _EDIT_RULES]
 
 DEFAULT_CLUSTER_ROLES = {"admin": _ADMIN_RULES, "edit": _EDIT_RULES, "view": _VIEW_RULES}
 
@@ -122,7 +124,9 @@ class Rbac:
             return True
         if resource is None:
             return True  # discovery, allowed to every authenticated user (system:discovery)
-        if resource == "namespaces" and name:
+        if resource in ("namespaces", "projects") and name:
+            # the API server (and OpenShift's request info resolver for projects)
+            # counts a request on a namespace as in that namespace
             namespace = name
         full = f"{resource}/{subresource}" if subresource else resource
         for rules in self._rules_for(user, groups, namespace):
