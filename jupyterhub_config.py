@@ -115,6 +115,20 @@ c.WorkspaceSpawner.conda_allow_create_from_form = True
 # c.WorkspaceSpawner.workspace_project_credentials = "service-account"
 # c.WorkspaceSpawner.delete_workspace_project = False
 
+# -- The workspace-admin command line (docs/admin/admin-cli.md) -------------------
+# workspace-admin reads this file (-f) and talks to the hub's REST API with a token
+# of these scopes. Give it a service of its own, then create a token for it on the
+# hub's token page (or set "api_token"), and pass it as JUPYTERHUB_API_TOKEN:
+# c.JupyterHub.services = [{"name": "workspace-admin"}]
+# c.JupyterHub.load_roles = [{
+#     "name": "workspace-admin",
+#     "scopes": ["list:users", "read:users", "read:servers", "servers", "admin:server_state"],
+#     "services": ["workspace-admin"],
+# }]
+# Deleting a user in the admin panel deletes their volumes (c.KubeSpawner.delete_pvc,
+# True by default), and a culler that deletes users (--cull-users) does the same:
+# c.KubeSpawner.delete_pvc = False
+
 # == Demo (make demo) ================================================================
 # Used only when `make demo` (python -m workspace_spawner.testing.demo) starts the
 # hub: it sets WORKSPACE_SPAWNER_DEMO and the variables read below, and runs the

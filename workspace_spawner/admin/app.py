@@ -20,27 +20,22 @@ from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio.client import ApiClient, CoreV1Api, StorageV1Api
-from kubespawner.clients import load_config as load_kube_config
+from kubernetes_asyncio.client import ApiClient, ApisApi, CoreV1Api, CustomObjectsApi, StorageV1Api
+from kubernetes_asyncio.config import ConfigException
+from tqdm import tqdm
 from traitlets import Bool, Float, List, TraitError, Unicode, default
 from traitlets.config import Application, ArgumentError
 
 from .._version import __version__
 from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, USERNAME_LABEL
 from ..kube import KubeError
-from ..kube.admin import (
-    annotate_pvc,
-    delete_namespace,
-    delete_pvc,
-    list_storage_classes,
-    read_namespace,
-    read_storage_class,
-    resize_pvc,
-)
+from ..kube.admin import list_storage_classes, read_storage_class
+from ..kube.projects import delete_project, detect_openshift, read_namespace
+from ..kube.volumes import delete_pvc, patch_pvc
+from ..volumes.manifests import parse_storage
 from .hub import HubClient, HubError, server_status
-from .quantity import parse_quantity
 from .table import format_table
-from .workspaces import Workspace, age_of, build_spawner, find_workspace, load_hub_config, spawner_class_from_config, username_label
+from .workspaces import Workspace, age_of, build_spawner, find_workspace, load_hub_config, spawner_class_from_config
 
 __all__ = ["WorkspaceAdmin", "main"]
 
@@ -184,7 +179,10 @@ class AdminCommand(Application):
             raise UsageError(
                 f"The hub's config file {self.hub_config_file} does not exist: pass it with -f PATH."
             )
-        config = load_hub_config(self.hub_config_file)
+        try:
+            config = load_hub_config(self.hub_config_file)
+        except Exception as e:  # the file is the admin's Python: any error can come out of it
+            raise UsageError(f"Cannot load the hub's config file {self.hub_config_file}: {e}") from e
         try:
             return config, spawner_class_from_config(config)
         except (ValueError, TraitError) as e:
@@ -194,10 +192,18 @@ class AdminCommand(Application):
         self.check_args()
         token = self._token()
         config, spawner_class = self._hub_config()
-        # A spawner built here loads the kubeconfig (or in-cluster config) exactly as
-        # the hub's spawners do, with the same k8s_api_* settings.
-        build_spawner(spawner_class, config=config, username="workspace-admin", state={})
-        load_kube_config()
+        # Building a spawner loads the kubeconfig (or in-cluster config) into the
+        # client's default configuration exactly as the hub's spawners do, with the
+        # same k8s_api_* settings (kubespawner.clients.load_config).
+        try:
+            build_spawner(spawner_class, config=config, username="workspace-admin", state={})
+        except ConfigException as e:
+            print(
+                f"error: No Kubernetes config: {e}. Set KUBECONFIG (or ~/.kube/config), or run in a pod "
+                "with a service account.",
+                file=sys.stderr,
+            )
+            return PARTIAL_FAILURE
         async with aiohttp.ClientSession() as session, ApiClient() as api:
             ctx = Context(
                 hub=HubClient(url=self.hub_url, token=token, session=session),
@@ -245,9 +251,9 @@ class AdminCommand(Application):
         if not self.json:
             print(f"{row.user}: {text}")
 
-    def finish(self, rows: list[Row]) -> int:
+    def finish(self, rows: list[Row], *, print_json: bool = True) -> int:
         """Print the JSON output, name the failed rows on stderr, and return the exit code."""
-        if self.json:
+        if self.json and print_json:
             print(json.dumps([row.as_dict() for row in rows], indent=2))
         failed = [row for row in rows if row.error]
         for row in failed:
@@ -278,15 +284,14 @@ class AdminCommand(Application):
         await ctx.hub.wait_for_status(row.user, "stopped", timeout=self.timeout)
         self.log.info("%s: server stopped", row.user)
 
-    def confirm(self, question: str) -> None:
-        """Ask ``question``; UsageError without a terminal, Refused on anything but yes."""
+    def confirm(self, question: str) -> bool:
+        """Ask ``question``: whether the answer is yes. UsageError without a terminal to ask on."""
         if self.yes or self.dry_run:
-            return
+            return True
         if not sys.stdin.isatty():
             raise UsageError("Refusing to delete without confirmation: no terminal to ask on. Pass --yes.")
         answer = input(f"{question} [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            raise UsageError("Nothing deleted.")
+        return answer in ("y", "yes")
 
 
 class _UsersCommand(AdminCommand):
@@ -303,6 +308,8 @@ class _UsersCommand(AdminCommand):
 class ListCommand(AdminCommand):
     name = "workspace-admin list"
     description = """List the users' servers, volumes and projects: one row per user.
+
+Usage: workspace-admin list [USER...] [options]
 
 Each row shows the server (running, pending, stopped), the user's PVCs (name,
 requested and actual capacity, phase, storage class, age), a pending reset request,
@@ -340,10 +347,7 @@ workspace-admin list -l team=physics
             print(json.dumps([ws.as_dict(now=now) for ws in workspaces], indent=2))
         else:
             print(format_table([ws.as_dict(now=now) for ws in workspaces]))
-        json_output, self.json = self.json, False  # the table/JSON is printed; only errors remain
-        code = self.finish(rows)
-        self.json = json_output
-        return code
+        return self.finish(rows, print_json=False)  # the rows are printed: only the failures remain
 
 
 # -- stop ----------------------------------------------------------------------------
@@ -352,6 +356,8 @@ workspace-admin list -l team=physics
 class StopCommand(_UsersCommand):
     name = "workspace-admin stop"
     description = """Stop users' servers through the hub, and wait until they are stopped.
+
+Usage: workspace-admin stop USER... [options]
 
 The volumes and projects stay. A server that does not stop within --timeout
 seconds fails its row (exit 1).
@@ -379,6 +385,8 @@ workspace-admin stop alice --dry-run
 class ResetCommand(_UsersCommand):
     name = "workspace-admin reset"
     description = """Ask for a reset of users' volumes to the image's files at their next start.
+
+Usage: workspace-admin reset USER... [options]
 
 Sets the annotation workspace-spawner.jupyter.org/reset-requested (a timestamp) on
 the user's main PVC; the spawner resets the volume when the server next starts,
@@ -417,7 +425,7 @@ workspace-admin reset alice --pvc claim-alice-data --dry-run
             self.say(row, f"annotate PVC {pvc} in {ws.namespace}: reset to the image's files at the next start{keep}")
             row.details["pvc"] = pvc
             if not self.dry_run:
-                await annotate_pvc(ctx.core, namespace=ws.namespace, name=pvc, annotations=annotations)
+                await patch_pvc(ctx.core, namespace=ws.namespace, name=pvc, patch={"metadata": {"annotations": annotations}})
             if not self.now:
                 return
             if server_status(user) == "stopped":
@@ -449,6 +457,8 @@ class ExpandCommand(AdminCommand):
     name = "workspace-admin expand"
     description = """Raise the capacity of one user's PVC: workspace-admin expand USER SIZE.
 
+Usage: workspace-admin expand USER SIZE [options]
+
 The PVC's storage request is raised to SIZE (a Kubernetes quantity, e.g. 20Gi); the
 storage driver grows the volume, for most drivers while it is in use. Refuses a
 shrink (Kubernetes cannot shrink a volume) and a StorageClass without
@@ -468,7 +478,7 @@ workspace-admin expand alice 20Gi --dry-run --json
         if len(self.extra_args) != 2:
             raise UsageError("Give a user and a size: workspace-admin expand USER SIZE (e.g. expand alice 20Gi).")
         try:
-            parse_quantity(self.extra_args[1])
+            parse_storage(self.extra_args[1])
         except ValueError as e:
             raise UsageError(str(e)) from e
 
@@ -481,15 +491,17 @@ workspace-admin expand alice 20Gi --dry-run --json
             pvc = next(p for p in ws.pvcs if p["metadata"]["name"] == pvc_name)
             current = ((pvc.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage", "0")
             row.details.update(pvc=pvc_name, requested=current, size=size)
-            if parse_quantity(size) < parse_quantity(current):
+            if parse_storage(size) < parse_storage(current):
                 raise Refused(f"PVC {pvc_name} requests {current}: Kubernetes cannot shrink a volume to {size}")
-            if parse_quantity(size) == parse_quantity(current):
+            if parse_storage(size) == parse_storage(current):
                 self.note(row, f"nothing to do: PVC {pvc_name} already requests {current}")
                 return
             await self._check_storage_class(ctx, pvc)
             self.say(row, f"raise the request of PVC {pvc_name} in {ws.namespace} from {current} to {size}")
             if not self.dry_run:
-                await resize_pvc(ctx.core, namespace=ws.namespace, name=pvc_name, size=size)
+                # https://kubernetes.io/docs/concepts/storage/persistent-volumes/#expanding-persistent-volumes-claims
+                patch = {"spec": {"resources": {"requests": {"storage": size}}}}
+                await patch_pvc(ctx.core, namespace=ws.namespace, name=pvc_name, patch=patch)
             spawner = build_spawner(ctx.spawner_class, config=ctx.config, username=row.user, state={})
             configured = spawner.storage_capacity
             note = (
@@ -528,6 +540,8 @@ workspace-admin expand alice 20Gi --dry-run --json
 class DeleteVolumeCommand(AdminCommand):
     name = "workspace-admin delete-volume"
     description = """Delete users' PVCs, and with them all their files, for good.
+
+Usage: workspace-admin delete-volume (USER... | --all-stopped) [options]
 
 Refuses while the user's server runs, unless --stop (stop it first through the
 hub). Shows what will be lost (PVC names, sizes, ages) and asks for confirmation,
@@ -609,10 +623,10 @@ workspace-admin delete-volume --all-stopped --yes --json
                     print(f"  {row.user}: {description}")
         if plans:
             count = sum(len(t) for *_, t in plans)
-            self.confirm(f"Delete these {count} {self.what}s of {len(plans)} users?")
+            if not self.confirm(f"Delete these {count} {self.what}s of {len(plans)} users?"):
+                print("Nothing deleted: not confirmed.", file=sys.stderr)
+                return PARTIAL_FAILURE
         # 2. the deletions
-        from tqdm import tqdm
-
         for row, user, ws, targets in tqdm(
             plans, desc=f"deleting {self.what}s", unit="user", disable=None if len(plans) > 1 else True, file=sys.stderr
         ):
@@ -635,6 +649,8 @@ workspace-admin delete-volume --all-stopped --yes --json
 class DeleteProjectCommand(DeleteVolumeCommand):
     name = "workspace-admin delete-project"
     description = """Delete users' workspace projects (namespaces), and everything deployed in them.
+
+Usage: workspace-admin delete-project USER... [options]
 
 Only a namespace labelled app.kubernetes.io/managed-by=workspace-spawner and
 hub.jupyter.org/username=<the user's slug> is deleted: any other is refused.
@@ -663,11 +679,11 @@ workspace-admin delete-project alice --project alice-workspace-old --dry-run
         name = self.project or ws.project
         if not name:
             return []
-        ns = ws.project_namespace if name == ws.project else await read_namespace(ctx.core, name=name)
+        ns = ws.project_namespace if name == ws.project else await read_namespace(core=ctx.core, name=name)
         if ns is None:
             return []
         labels = ns["metadata"].get("labels") or {}
-        slug = username_label(ws.user)
+        slug = ws.project_slug
         if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or labels.get(USERNAME_LABEL) != slug:
             raise Refused(
                 f"namespace {name} is not labelled as made for {ws.user} "
@@ -678,7 +694,14 @@ workspace-admin delete-project alice --project alice-workspace-old --dry-run
         return [(name, f"project {name} ({phase}, {age} old) and everything in it")]
 
     async def delete(self, ctx: Context, ws: Workspace, name: str) -> bool:
-        return await delete_namespace(ctx.core, name=name)
+        # on OpenShift through the Project, as the project feature deletes it
+        if self._openshift is None:
+            self._openshift = await detect_openshift(apis=ApisApi(ctx.core.api_client))
+        return await delete_project(
+            core=ctx.core, custom=CustomObjectsApi(ctx.core.api_client), name=name, openshift=self._openshift
+        )
+
+    _openshift: bool | None = None
 
 
 # -- the command ---------------------------------------------------------------------
@@ -688,6 +711,8 @@ class WorkspaceAdmin(Application):
     name = "workspace-admin"
     version = __version__
     description = """Look after the users' workspaces of a JupyterHub running WorkspaceSpawner.
+
+Usage: workspace-admin SUBCOMMAND [ARGS] [options]
 
 It talks to the hub's REST API (token from JUPYTERHUB_API_TOKEN or --token-file,
 with the scopes list:users, read:users, read:servers, servers, admin:server_state)
@@ -707,12 +732,15 @@ workspace-admin delete-project alice --dry-run
 workspace-admin delete-volume --help
 """
     subcommands = {
-        "list": (ListCommand, ListCommand.description.splitlines()[0]),
-        "stop": (StopCommand, StopCommand.description.splitlines()[0]),
-        "reset": (ResetCommand, ResetCommand.description.splitlines()[0]),
-        "expand": (ExpandCommand, ExpandCommand.description.splitlines()[0]),
-        "delete-volume": (DeleteVolumeCommand, DeleteVolumeCommand.description.splitlines()[0]),
-        "delete-project": (DeleteProjectCommand, DeleteProjectCommand.description.splitlines()[0]),
+        name: (cls, cls.description.splitlines()[0])
+        for name, cls in [
+            ("list", ListCommand),
+            ("stop", StopCommand),
+            ("reset", ResetCommand),
+            ("expand", ExpandCommand),
+            ("delete-volume", DeleteVolumeCommand),
+            ("delete-project", DeleteProjectCommand),
+        ]
     }
 
     def exit(self, exit_status: int | str | None = 0) -> None:
@@ -732,7 +760,10 @@ workspace-admin delete-volume --help
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The ``workspace-admin`` console script."""
-    app = WorkspaceAdmin()
+    """The ``workspace-admin`` console script; exits with its exit code."""
+    # traitlets Applications are singletons: a fresh set for every call of main()
+    for cls in [WorkspaceAdmin, *(sub for sub, _ in WorkspaceAdmin.subcommands.values())]:
+        cls.clear_instance()
+    app = WorkspaceAdmin.instance()
     app.initialize(argv)
     app.start()

@@ -35,7 +35,9 @@ from ..constants import (
     VOLUME_NAME_LABEL,
 )
 from ..kube import KubeError
-from ..kube.admin import list_namespaces, list_pvcs, list_resource_quotas, read_namespace, read_pvc
+from ..kube.admin import list_namespaces, list_pvcs, list_resource_quotas
+from ..kube.projects import read_namespace
+from ..kube.volumes import read_pvc
 from .hub import server_state, server_status
 
 __all__ = [
@@ -49,9 +51,11 @@ __all__ = [
     "PROJECT_STATE_KEY",
 ]
 
-# The key under which the project feature saves the user's project name in the
-# spawner's state (like KubeSpawner's ``pvc_name`` and ``namespace``).
-PROJECT_STATE_KEY = "workspace_project"
+# The keys under which the spawner saves names in its state: the project feature's
+# project name, and the volumes feature's {volume: PVC name} (KubeSpawner's own
+# are ``pvc_name`` and ``namespace``).
+PROJECT_STATE_KEY = "workspace_project_name"
+PVCS_STATE_KEY = "workspace_pvcs"
 
 
 def load_hub_config(path: str) -> Config:
@@ -126,6 +130,7 @@ class Workspace:
     server: str  # running, pending, stopped (see hub.server_status)
     namespace: str
     home_pvc: str  # the name the spawner uses for the main PVC (from state, else config)
+    project_slug: str = ""  # the user's value of the username label on their project
     pvcs: list[dict[str, Any]] = field(default_factory=list)
     project: str | None = None  # the name from state, else the one found by labels
     project_namespace: dict[str, Any] | None = None
@@ -196,29 +201,43 @@ async def find_workspace(
     spawner = build_spawner(spawner_class, config=config, username=user["name"], state=state)
     namespace = state.get("namespace") or spawner.namespace
     home_pvc = state.get("pvc_name") or spawner.pvc_name
-    ws = Workspace(user=user["name"], server=server_status(user), namespace=namespace, home_pvc=home_pvc)
+    ws = Workspace(
+        user=user["name"],
+        server=server_status(user),
+        namespace=namespace,
+        home_pvc=home_pvc,
+        # the project feature's slug (ProjectMixin labels the namespace with it)
+        project_slug=spawner._expand_user_properties("{safe_username}", slug_scheme="safe"),
+    )
 
     slug = username_label(user["name"])
     labels = ",".join(filter(None, [f"component={STORAGE_COMPONENT}", f"{USERNAME_LABEL}={slug}", selector]))
     found = {pvc["metadata"]["name"]: pvc for pvc in await list_pvcs(core, namespace=namespace, label_selector=labels)}
-    if not selector and home_pvc not in found:
-        # a PVC made before the labels were there (or relabelled by hand) is still the user's
-        pvc = await read_pvc(core, namespace=namespace, name=home_pvc)
-        if pvc is not None:
-            found[home_pvc] = pvc
+    saved = state.get(PVCS_STATE_KEY)
+    named = [home_pvc, *(saved.values() if isinstance(saved, dict) else [])]
+    for name in dict.fromkeys(named):
+        if not selector and name not in found:
+            # a PVC made before the labels were there (or relabelled by hand) is still the user's
+            pvc = await read_pvc(core, namespace=namespace, name=name)
+            if pvc is not None:
+                found[name] = pvc
     # the main volume first, then the others by name
     ws.pvcs = sorted(found.values(), key=lambda p: (p["metadata"]["name"] != home_pvc, p["metadata"]["name"]))
 
     if with_projects:
-        await _find_project(core, ws=ws, state=state, slug=slug, selector=selector)
+        # from state, else from the config when the project feature is on, else by labels
+        name = state.get(PROJECT_STATE_KEY)
+        if not name and getattr(spawner, "workspace_project_enabled", False):
+            name = spawner.workspace_project_name
+        await _find_project(core, ws=ws, name=name, selector=selector)
     return ws
 
 
-async def _find_project(core: CoreV1Api, *, ws: Workspace, state: dict[str, Any], slug: str, selector: str) -> None:
-    name = state.get(PROJECT_STATE_KEY)
+async def _find_project(core: CoreV1Api, *, ws: Workspace, name: str | None, selector: str) -> None:
+    slug = ws.project_slug
     if name:
         ws.project = name
-        ws.project_namespace = await read_namespace(core, name=name)
+        ws.project_namespace = await read_namespace(core=core, name=name)
     else:
         labels = ",".join(filter(None, [f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", f"{USERNAME_LABEL}={slug}", selector]))
         try:

@@ -129,6 +129,13 @@ class Emulator:
             started.set()
             loop.run_forever()
             loop.run_until_complete(self.stop())
+            # open watches and hung requests: end them, or closing the loop
+            # destroys them mid-flight with "Task was destroyed but it is pending!"
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="k8s-emulator", daemon=True)

@@ -353,43 +353,48 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
     async def send(event_type: str, obj: dict) -> None:
         await response.write((json.dumps({"type": event_type, "object": obj}) + "\n").encode())
 
-    last = store.rv
-    if rv_param in (None, "", "0"):
-        for obj in emulator.api.list(kind, target.namespace, selector):
-            await send("ADDED", obj)
-    else:
-        last = int(rv_param)
-        try:
-            store.check_replayable(last)
-        except ApiError as e:
-            await send("ERROR", e.status())
-            return response
-    while True:
-        try:
-            changes = store.changes_since(last)
-        except ApiError as e:
-            await send("ERROR", e.status())
-            return response
-        for change in changes:
-            last = change.rv
-            if change.kind.key != kind.key:
-                continue
-            now_in, was_in = in_scope(change.obj), in_scope(change.old)
-            if change.type == "DELETED":
-                if was_in:
+    try:
+        last = store.rv
+        if rv_param in (None, "", "0"):
+            for obj in emulator.api.list(kind, target.namespace, selector):
+                await send("ADDED", obj)
+        else:
+            last = int(rv_param)
+            try:
+                store.check_replayable(last)
+            except ApiError as e:
+                await send("ERROR", e.status())
+                return response
+        while True:
+            try:
+                changes = store.changes_since(last)
+            except ApiError as e:
+                await send("ERROR", e.status())
+                return response
+            for change in changes:
+                last = change.rv
+                if change.kind.key != kind.key:
+                    continue
+                now_in, was_in = in_scope(change.obj), in_scope(change.old)
+                if change.type == "DELETED":
+                    if was_in:
+                        await send("DELETED", change.obj)
+                elif now_in:
+                    await send("ADDED" if not was_in else change.type, change.obj)
+                elif was_in:
+                    # an object leaving the selection is DELETED for this watcher
                     await send("DELETED", change.obj)
-            elif now_in:
-                await send("ADDED" if not was_in else change.type, change.obj)
-            elif was_in:
-                # an object leaving the selection is DELETED for this watcher
-                await send("DELETED", change.obj)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            if bookmarks:
-                await send("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version,
-                                        "metadata": {"resourceVersion": str(last)}})
-            await response.write_eof()
-            return response
-        if request.transport is None or request.transport.is_closing():
-            return response
-        await store.wait_for_change(min(remaining, 1.0))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if bookmarks:
+                    await send("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version,
+                                            "metadata": {"resourceVersion": str(last)}})
+                await response.write_eof()
+                return response
+            if request.transport is None or request.transport.is_closing():
+                return response
+            await store.wait_for_change(min(remaining, 1.0))
+    except ConnectionResetError:
+        # the watcher went away (a reflector stopping, a client timeout): the end of
+        # a watch, not a server error
+        return response

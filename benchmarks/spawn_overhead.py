@@ -1,17 +1,29 @@
-"""API requests of a first spawn and a warm restart, with and without the project feature.
+"""Spawn overhead of WorkspaceSpawner against plain KubeSpawner, on one emulator.
 
-Runs KubeSpawner, WorkspaceSpawner without and with workspace_project_enabled side by side
-against one emulator, counting requests in its request log (the reflectors' list/watch
-included, so the figures compare like with like). Usage:
+Two figures, each for KubeSpawner, WorkspaceSpawner with its default features (the
+workspace volume and the conda logic) and WorkspaceSpawner with the project feature too:
 
-    .venv/bin/python benchmarks/api_requests.py
+- API requests of a first spawn and of a warm restart (a new spawner from the saved
+  state, as after a hub restart), from the emulator's request log (the reflectors'
+  list/watch included, so the figures compare like with like);
+- the time from start() to a running pod, as the median over interleaved rounds
+  (one spawn of each variant per round, so machine noise hits all alike), and its
+  ratio to KubeSpawner's. The emulator's simulated kubelet and provisioner take the
+  same time for every variant; the difference is the spawner's own work and requests.
+
+Usage:
+
+    .venv/bin/python benchmarks/spawn_overhead.py [--rounds 9]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 _DIR = Path(tempfile.mkdtemp(prefix="api-requests-"))
@@ -74,17 +86,58 @@ async def measure(emulator, cls, username, uid, **traits):
     return first_count, warm_count
 
 
+VARIANTS = [
+    ("KubeSpawner", KubeSpawner, {}),
+    ("WorkspaceSpawner, project off", WorkspaceSpawner, {}),
+    ("WorkspaceSpawner, project on", WorkspaceSpawner, dict(
+        workspace_project_enabled=True,
+        workspace_project_quota=QUOTA,
+        workspace_project_limit_range=LIMITS,
+    )),
+]
+
+
+async def timed_spawn(cls, username, uid, **traits) -> float:
+    spawner = make(cls, username, uid, **traits)
+    began = time.perf_counter()
+    await spawner.start()
+    elapsed = time.perf_counter() - began
+    await spawner.stop(now=True)
+    return elapsed
+
+
+async def timings(rounds: int) -> None:
+    emulator = Emulator(namespace_finalize_seconds=0.05).start_in_thread()
+    emulator.write_kubeconfig(os.environ["KUBECONFIG"])
+    load_config.cache_clear()
+    emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "jupyterhub"}})
+    times: dict[str, list[float]] = {label: [] for label, _, _ in VARIANTS}
+    uid = 100
+    for round_ in range(rounds + 1):
+        for label, cls, traits in VARIANTS:
+            uid += 1
+            elapsed = await timed_spawn(cls, f"t{uid}", uid, **traits)
+            if round_:  # the first round warms imports, reflectors and validators up
+                times[label].append(elapsed)
+    await KubeSpawner._stop_all_reflectors()
+    KubeSpawner.reflectors.clear()
+    emulator.stop_thread()
+    base = statistics.median(times["KubeSpawner"])
+    print(f"\nFirst-spawn time, start() to a running pod: median of {rounds} interleaved rounds")
+    print(f"{'':32} {'median (s)':>11} {'vs KubeSpawner':>15}")
+    for label, values in times.items():
+        median = statistics.median(values)
+        print(f"{label:32} {median:>11.3f} {median / base:>14.2f}x")
+
+
 async def main(openshift: bool) -> None:
     emulator = Emulator(openshift=openshift, namespace_finalize_seconds=0.05).start_in_thread()
     emulator.write_kubeconfig(os.environ["KUBECONFIG"])
     load_config.cache_clear()
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "jupyterhub"}})
     rows = [
-        ("KubeSpawner", await measure(emulator, KubeSpawner, "ann", 1)),
-        ("WorkspaceSpawner, project off", await measure(emulator, WorkspaceSpawner, "bea", 2)),
-        ("WorkspaceSpawner, project on", await measure(
-            emulator, WorkspaceSpawner, "cai", 3, workspace_project_enabled=True,
-            workspace_project_quota=QUOTA, workspace_project_limit_range=LIMITS)),
+        (label, await measure(emulator, cls, f"u{uid}", uid, **traits))
+        for uid, (label, cls, traits) in enumerate(VARIANTS, start=1)
     ]
     emulator.stop_thread()
     mode = "OpenShift" if openshift else "Kubernetes"
@@ -98,5 +151,9 @@ async def main(openshift: bool) -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds")
+    args = parser.parse_args()
     for openshift in (False, True):
         asyncio.run(main(openshift))
+    asyncio.run(timings(args.rounds))
