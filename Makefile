@@ -9,10 +9,13 @@ PY := $(VENV)/bin/python
 # more against the newest 5.x in a second environment.
 COMPAT_VENV ?= .venv-jupyterhub5
 PYTEST_ARGS ?=
+DEMO_DATA ?= .demo-data
 
-.PHONY: test test-compat hub docs system-deps clean help
+.PHONY: test test-compat hub demo demo-clean docs system-deps clean help
 
 help:
+	@echo "make demo         the whole system on this machine: emulator, pod runner, JupyterHub (root)"
+	@echo "make demo-clean   remove the demo's data ($(DEMO_DATA))"
 	@echo "make test         run the whole test suite (sets up $(VENV))"
 	@echo "make test-compat  run the suite against the newest JupyterHub 5.x ($(COMPAT_VENV))"
 	@echo "make hub          run jupyterhub -f jupyterhub_config.py against the cluster in KUBECONFIG"
@@ -20,10 +23,12 @@ help:
 
 # Debian packages the tests need: util-linux gives unshare (private mount
 # namespaces for running the pods' scripts with their real paths) and setpriv
-# (running them as the pod's uid/gid without privileges).
+# (running them as the pod's uid/gid without privileges); chromium is the browser
+# the browser tests drive (Playwright never downloads one).
 system-deps:
 	@missing=""; \
 	{ command -v unshare && command -v setpriv; } >/dev/null || missing="$$missing util-linux"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -32,13 +37,13 @@ system-deps:
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,docs,hub]'
+	$(PY) -m pip install --quiet -e '.[test,docs,hub,demo]'
 	touch $@
 
 $(COMPAT_VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(COMPAT_VENV)/bin/python -m pip install --quiet -e '.[test]' 'jupyterhub>=5,<6'
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -e '.[test,demo]' 'jupyterhub>=5,<6'
 	touch $@
 
 test: system-deps $(VENV)/.installed
@@ -51,6 +56,14 @@ test-compat: system-deps $(COMPAT_VENV)/.installed
 # The venv's bin on PATH: the hub starts configurable-http-proxy by name.
 hub: $(VENV)/.installed
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyterhub -f jupyterhub_config.py
+
+# The emulator, the pod runner and JupyterHub in one process tree; Ctrl-C stops
+# them all. The data (volumes, hub database) stays in $(DEMO_DATA).
+demo: system-deps $(VENV)/.installed
+	$(PY) -m workspace_spawner.testing.demo --data-dir $(DEMO_DATA)
+
+demo-clean:
+	rm -rf $(DEMO_DATA)
 
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

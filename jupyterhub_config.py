@@ -30,6 +30,11 @@ c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.admin_users = {"admin"}
 c.Authenticator.allow_all = True
 
+# The Python configurable-http-proxy (the `hub` extra) ends a proxied request after
+# tornado's default 20 s, which cuts the spawn page's progress stream
+# (/hub/api/users/{name}/server/progress) while a server starts: allow a day.
+c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", "--proxy-timeout", "86400000"]
+
 # -- Workspace volumes (docs/admin/volumes.md) --------------------------------------
 # Every user gets a PVC (claim-<username>), filled with the image's files at the
 # mount path on the first start and kept across restarts. The defaults are shown.
@@ -123,3 +128,54 @@ c.WorkspaceSpawner.conda_allow_create_from_form = True
 # Deleting a user in the admin panel deletes their volumes (c.KubeSpawner.delete_pvc,
 # True by default), and a culler that deletes users (--cull-users) does the same:
 # c.KubeSpawner.delete_pvc = False
+
+# == Demo (make demo) ================================================================
+# Used only when `make demo` (python -m workspace_spawner.testing.demo) starts the
+# hub: it sets WORKSPACE_SPAWNER_DEMO and the variables read below, and runs the
+# Kubernetes API emulator (OpenShift mode) with a pod runner that runs the pods'
+# containers as local processes. Nothing in this section applies to a real hub.
+import os  # noqa: E402
+
+if os.environ.get("WORKSPACE_SPAWNER_DEMO"):
+    _demo_data = os.environ["WORKSPACE_SPAWNER_DEMO_DATA"]
+    c.JupyterHub.bind_url = os.environ["WORKSPACE_SPAWNER_DEMO_URL"]
+    # the pods share this machine's network: the hub is on loopback for them
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = int(os.environ["WORKSPACE_SPAWNER_DEMO_HUB_PORT"])
+    c.ConfigurableHTTPProxy.api_url = (
+        f"http://127.0.0.1:{os.environ['WORKSPACE_SPAWNER_DEMO_PROXY_API_PORT']}")
+    c.ConfigurableHTTPProxy.pid_file = f"{_demo_data}/jupyterhub-proxy.pid"
+    c.JupyterHub.db_url = f"sqlite:///{_demo_data}/jupyterhub.sqlite"
+    c.JupyterHub.cookie_secret_file = f"{_demo_data}/jupyterhub_cookie_secret"
+    # the servers stop with the hub (Ctrl-C), their volumes stay
+    c.JupyterHub.cleanup_servers = True
+    c.DummyAuthenticator.password = os.environ["WORKSPACE_SPAWNER_DEMO_PASSWORD"]
+    # an admin API token for the demo's benchmark and tests, when they ask for one
+    if os.environ.get("WORKSPACE_SPAWNER_DEMO_API_TOKEN"):
+        c.JupyterHub.services = [{"name": "demo-scripts",
+                                  "api_token": os.environ["WORKSPACE_SPAWNER_DEMO_API_TOKEN"]}]
+        c.JupyterHub.load_roles = [{"name": "demo-scripts", "scopes": ["admin:users",
+                                    "admin:servers", "list:users"],
+                                    "services": ["demo-scripts"]}]
+
+    c.KubeSpawner.namespace = os.environ["WORKSPACE_SPAWNER_DEMO_NAMESPACE"]
+    # the pod runner runs every image as its demo notebook image: this machine's
+    # Python environment plus a jovyan home with a welcome notebook. Not a docker-stacks
+    # name: there is no start.sh, so the conda startup wraps the command.
+    c.KubeSpawner.image = "workspace-spawner/demo-notebook:latest"
+    c.KubeSpawner.uid = 1000
+    c.KubeSpawner.gid = 100
+    c.KubeSpawner.fs_gid = 100
+    c.KubeSpawner.default_url = "/lab"
+    c.KubeSpawner.start_timeout = 120
+    c.KubeSpawner.http_timeout = 90
+
+    # The workspace features, all on: a volume per user filled from the image on the
+    # first start (.delete-volume resets it), a {username}-workspace project, and
+    # the conda environments on the volume.
+    c.WorkspaceSpawner.storage_pvc_ensure = True
+    c.WorkspaceSpawner.storage_capacity = "1Gi"
+    c.WorkspaceSpawner.volume_reset_marker = ".delete-volume"
+    c.WorkspaceSpawner.workspace_project_enabled = True
+    c.WorkspaceSpawner.conda_workspace_env = True
+    c.WorkspaceSpawner.persist_pip_user = True

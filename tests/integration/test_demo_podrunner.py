@@ -1,0 +1,110 @@
+"""The pod runner runs a pod's containers for real: order, exits, volumes, users, deletion."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workspace_spawner.testing.podrunner import Image, ProcessEmulator
+
+pytestmark = pytest.mark.emulator_only
+
+NS = "default"
+IMAGE = Image(uid=1000, gid=100, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+@pytest.fixture(scope="module")
+def runner_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessEmulator]:
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("the pod runner needs root")
+        pytest.skip("the pod runner needs root")
+    emulator = ProcessEmulator(data_dir=tmp_path_factory.mktemp("runner"), images={"*": IMAGE},
+                               ip_prefix=f"127.{random.randint(100, 250)}.{random.randint(1, 250)}")
+    emulator.start_in_thread()
+    yield emulator
+    emulator.stop_thread()
+
+
+def wait(predicate: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def pod(name: str, *, init: list[str], main: str, grace: int = 30) -> dict:
+    volume = [{"name": "data", "mountPath": "/mnt/data"}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
+            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": grace,
+                     "securityContext": {"fsGroup": 100},
+                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": name}}],
+                     "initContainers": [{"name": f"init{i}", "image": "x", "command": ["sh", "-c", c],
+                                         "volumeMounts": volume} for i, c in enumerate(init)],
+                     "containers": [{"name": "main", "image": "x", "command": ["sh", "-c", main],
+                                     "env": [{"name": "WHO", "value": "$(HOSTNAME)"}],
+                                     "volumeMounts": volume}]}}
+
+
+def claim(emulator: ProcessEmulator, name: str) -> None:
+    emulator.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                     "metadata": {"name": name, "namespace": NS},
+                     "spec": {"accessModes": ["ReadWriteOnce"],
+                              "resources": {"requests": {"storage": "1Gi"}}}})
+
+
+def status(emulator: ProcessEmulator, name: str) -> dict:
+    return (emulator.get("pods", name, NS) or {}).get("status", {})
+
+
+def test_init_containers_in_order_then_main_as_the_user(runner_emulator: ProcessEmulator) -> None:
+    claim(runner_emulator, "p1")
+    runner_emulator.create(pod("p1", init=["echo one >> /mnt/data/order",
+                                           "echo two >> /mnt/data/order"],
+                               main="id -u > /mnt/data/uid; echo $WHO > /mnt/data/who; exit 3"))
+    wait(lambda: status(runner_emulator, "p1").get("phase") == "Failed")
+    data = Path(runner_emulator.data_dir) / "volumes" / NS / "p1"
+    assert (data / "order").read_text() == "one\ntwo\n"
+    assert (data / "uid").read_text().strip() == "1000"
+    assert (data / "who").read_text().strip() == "p1"
+    main = status(runner_emulator, "p1")["containerStatuses"][0]
+    assert main["state"]["terminated"]["exitCode"] == 3
+    # nothing was created on the host for the mount point
+    assert not Path("/mnt/data").exists()
+    runner_emulator.delete("pods", "p1", NS, grace=0)
+
+
+def test_a_failed_init_container_blocks_the_pod(runner_emulator: ProcessEmulator) -> None:
+    claim(runner_emulator, "p2")
+    runner_emulator.create(pod("p2", init=["echo broken > /dev/termination-log; exit 7"],
+                               main="touch /mnt/data/ran"))
+    wait(lambda: status(runner_emulator, "p2").get("phase") == "Failed")
+    init = status(runner_emulator, "p2")["initContainerStatuses"][0]["state"]["terminated"]
+    assert init["exitCode"] == 7 and init["message"] == "broken"
+    assert not (Path(runner_emulator.data_dir) / "volumes" / NS / "p2" / "ran").exists()
+    runner_emulator.delete("pods", "p2", NS, grace=0)
+
+
+def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(
+        runner_emulator: ProcessEmulator) -> None:
+    claim(runner_emulator, "p3")
+    # ignores SIGTERM, with a child process: only SIGKILL of the namespace ends both
+    runner_emulator.create(pod("p3", init=[], grace=2, main=(
+        "trap 'echo term >> /mnt/data/signals' TERM; sleep 1000 & touch /mnt/data/up; "
+        "while true; do sleep 0.1; done")))
+    wait(lambda: (Path(runner_emulator.data_dir) / "volumes" / NS / "p3" / "up").exists())
+    started = time.monotonic()
+    runner_emulator.delete("pods", "p3", NS)
+    wait(lambda: runner_emulator.get("pods", "p3", NS) is None, timeout=20)
+    assert time.monotonic() - started >= 1.5
+    assert "term" in (Path(runner_emulator.data_dir) / "volumes" / NS / "p3" / "signals").read_text()
+    assert not runner_emulator.runner.processes

@@ -1,0 +1,203 @@
+"""``make demo``: the emulator, the pod runner and JupyterHub with WorkspaceSpawner on this machine.
+
+    python -m workspace_spawner.testing.demo [--data-dir .demo-data] [--port 8000]
+
+The emulator (OpenShift mode) runs in this process with the pod runner as its
+kubelet; JupyterHub runs as a child process with the repository's
+``jupyterhub_config.py`` and ``WORKSPACE_SPAWNER_DEMO=1``, which turns on its demo
+section. Ctrl-C stops the hub (which stops the users' servers), then the pods that
+are left, then the emulator. The volumes and the hub's database stay in the data
+dir for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .podrunner import ProcessEmulator, SandboxUnavailable
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO / "jupyterhub_config.py"
+NAMESPACE = "jupyterhub"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class DemoStack:
+    """The emulator with its pod runner, and a JupyterHub process using it."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, port: int = 8000,
+                 config: str | os.PathLike[str] = DEFAULT_CONFIG, ip_prefix: str = "127.0.0",
+                 hub_log: str | os.PathLike[str] | None = None,
+                 api_token: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.config = Path(config)
+        self.ip_prefix = ip_prefix
+        self.hub_log = Path(hub_log) if hub_log else None
+        # an admin token of the hub's "demo-scripts" service, for benchmarks and tests
+        self.api_token = api_token
+        self.extra_env = dict(extra_env or {})
+        if api_token:
+            self.extra_env["WORKSPACE_SPAWNER_DEMO_API_TOKEN"] = api_token
+        self.env: dict[str, str] = {}
+        self.emulator: ProcessEmulator | None = None
+        self.hub: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig"
+
+    @property
+    def password(self) -> str:
+        """The dummy authenticator's password, made once per data dir."""
+        path = self.data_dir / "password"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(9) + "\n")
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def start(self, *, timeout: float = 60) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.emulator = ProcessEmulator(data_dir=self.data_dir, openshift=True,
+                                        ip_prefix=self.ip_prefix)
+        self.emulator.start_in_thread()
+        self.emulator.create({"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": NAMESPACE}})
+        self.emulator.write_kubeconfig(self.kubeconfig, namespace=NAMESPACE)
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "WORKSPACE_SPAWNER_DEMO": "1",
+            "WORKSPACE_SPAWNER_DEMO_DATA": str(self.data_dir),
+            "WORKSPACE_SPAWNER_DEMO_URL": self.url,
+            "WORKSPACE_SPAWNER_DEMO_HUB_PORT": str(free_port()),
+            "WORKSPACE_SPAWNER_DEMO_PROXY_API_PORT": str(free_port()),
+            "WORKSPACE_SPAWNER_DEMO_PASSWORD": self.password,
+            "WORKSPACE_SPAWNER_DEMO_NAMESPACE": NAMESPACE,
+            # the hub's own scripts (configurable-http-proxy) come from this environment
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+            **self.extra_env,
+        }
+        self.env = env
+        out = open(self.hub_log, "ab") if self.hub_log else None  # noqa: SIM115
+        try:
+            self.hub = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(self.config)],
+                cwd=self.data_dir, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+                stdin=subprocess.DEVNULL,
+                # our own session: a Ctrl-C reaches this process only, which stops the
+                # hub first (it stops the servers), then the pods, then the emulator
+                start_new_session=True)
+        finally:
+            if out:
+                out.close()
+        self._wait_for_hub(timeout)
+
+    def _wait_for_hub(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.hub is not None and self.hub.poll() is not None:
+                raise RuntimeError(f"JupyterHub exited with {self.hub.returncode}"
+                                   + (f"; see {self.hub_log}" if self.hub_log else ""))
+            try:
+                with urllib.request.urlopen(f"{self.url}/hub/health", timeout=2):
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.3)
+        raise TimeoutError(f"JupyterHub did not answer at {self.url} in {timeout}s")
+
+    def stop(self, *, timeout: float = 60) -> None:
+        if self.hub is not None and self.hub.poll() is None:
+            self.hub.send_signal(signal.SIGTERM)
+            try:
+                self.hub.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.hub.pid, signal.SIGKILL)
+                self.hub.wait()
+        if self.hub is not None:
+            # the proxy the hub started, if the hub could not stop it
+            try:
+                os.killpg(self.hub.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.hub = None
+        if self.emulator is not None:
+            self.emulator.stop_thread()
+            self.emulator = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workspace_spawner.testing.demo")
+    parser.add_argument("--data-dir", default=".demo-data")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG))
+    parser.add_argument("--ip-prefix", default="127.0.0",
+                        help="the loopback /24 the pods' addresses come from (127.x.y)")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("make demo runs the pods in private mount namespaces and as their users: "
+              "run it as root", file=sys.stderr)
+        return 2
+    stack = DemoStack(args.data_dir, port=args.port, config=args.config,
+                      ip_prefix=args.ip_prefix)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        stack.start()
+    except SandboxUnavailable as e:
+        print(f"make demo cannot run here: {e}", file=sys.stderr)
+        return 2
+    except BaseException:
+        stack.stop()
+        raise
+    print(f"""
+workspace-spawner demo is running: {stack.url}
+
+  Log in as any user name (alice, bob, ...) with the password: {stack.password}
+  "admin" is a hub admin (Admin page: {stack.url}/hub/admin).
+
+  Try the reset: start your server, open a terminal in JupyterLab, run
+      touch .delete-volume
+  then stop and start your server from File > Hub Control Panel: the spawn page
+  says the volume is reset, and the image's files (Welcome.ipynb, README.md) are back.
+
+  Kubernetes API emulator (OpenShift mode): KUBECONFIG={stack.kubeconfig}
+  Volumes and the hub's database stay in {stack.data_dir} (make demo-clean removes them).
+  Ctrl-C stops everything.
+""", flush=True)
+    try:
+        while not stop.wait(0.5):
+            if stack.hub is not None and stack.hub.poll() is not None:
+                print(f"JupyterHub exited with {stack.hub.returncode}", file=sys.stderr)
+                break
+    finally:
+        print("stopping the hub, the servers and the emulator ...", flush=True)
+        stack.stop()
+    print("stopped; nothing is left running.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
