@@ -1,27 +1,38 @@
-"""workspace-admin end to end: the console script against a real JupyterHub and the emulator.
+"""workspace-admin end to end: the command line against a real JupyterHub and the emulator.
 
 One hub per module (a subprocess, its REST API on loopback, its database in a tmp
 dir) runs WorkspaceSpawner against an emulator of its own whose kubelet answers
 the hub's readiness check at the pods' addresses
-(:mod:`workspace_spawner.testing.emulator.httpstub`). The command line runs as a
-subprocess too, with a Kubernetes token of its own, so the emulator's request log
-tells its requests from the hub's.
+(:mod:`workspace_spawner.testing.emulator.httpstub`). The command line uses a
+Kubernetes token of its own, so the emulator's request log tells its requests
+from the hub's.
+
+Most invocations run in this process (:meth:`Hub.run`): the console script's own
+``main(argv)``, with its argv parsing, exit codes and output, its hub URL, token
+and kubeconfig passed as options. Every Python start with the test extras spends
+seconds importing (kubernetes_asyncio's ``dynamic`` imports kubernetes_validate,
+jsonschema and rfc3987_syntax): :meth:`Hub.run_script` runs the installed console
+script as a subprocess only where the process itself is under test (its
+environment, a terminal or none, the exit codes 0, 1 and 2).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import pty
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +46,7 @@ from workspace_spawner.constants import (
     RESET_REQUEST_ANNOTATION,
     USERNAME_LABEL,
 )
+from workspace_spawner.admin import main
 from workspace_spawner.testing.emulator import allow_all
 
 pytestmark = [pytest.mark.emulator_only, pytest.mark.slow]
@@ -115,6 +127,21 @@ c.WorkspaceSpawner.workspace_project_quota = {{"pods": "4", "requests.memory": "
 
 
 @dataclass
+class Result:
+    """What one workspace-admin invocation did; ``json``: stdout parsed when --json was given."""
+
+    returncode: int | str
+    stdout: str
+    stderr: str
+    json: Any
+
+    @classmethod
+    def of(cls, args: tuple[str, ...], returncode: int | str, stdout: str, stderr: str) -> Result:
+        parsed = json.loads(stdout) if "--json" in args and stdout.strip() else None
+        return cls(returncode, stdout, stderr, parsed)
+
+
+@dataclass
 class Hub:
     url: str
     cli_token: str
@@ -155,7 +182,7 @@ class Hub:
             if not running and (server is None or server.get("stopped")) and not user.get("pending"):
                 return user
             assert time.monotonic() < deadline, f"{name}'s server not {'running' if running else 'stopped'}: {user}"
-            time.sleep(0.2)
+            time.sleep(0.05)  # a spawn or stop on the emulator takes a few tenths of a second
 
     def start(self, name: str) -> dict[str, Any]:
         status, body = self.api("POST", f"/users/{name}/server")
@@ -167,21 +194,49 @@ class Hub:
         assert status in (202, 204), body
         return self.wait_server(name, running=False)
 
-    def run(self, *args: str, config: Path | None = None, token: str | None = None, **kwargs: Any):
-        """Run workspace-admin; the CompletedProcess, with ``.json`` parsed when --json was given."""
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "JUPYTERHUB_API_TOKEN": token if token is not None else self.cli_token,
-        }
-        command = [WORKSPACE_ADMIN, *args]
-        if "--hub-url" not in " ".join(args):
-            command += ["--hub-url", self.url]
-        command += ["-f", str(config or self.config)]
-        kwargs.setdefault("stdin", subprocess.DEVNULL)
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, **kwargs)
-        result.json = json.loads(result.stdout) if "--json" in args and result.stdout.strip() else None
-        return result
+    def run(self, *args: str, config: Path | None = None, token: str | None = None) -> Result:
+        """Run workspace-admin in this process through its entry point ``main(argv)``.
+
+        In a thread of its own (the command runs its own event loop), its output
+        captured; the hub URL, token (in a file) and kubeconfig are options, so
+        nothing comes from this process's environment.
+        """
+        argv = [*args]
+        if "--hub-url" not in args:
+            argv += ["--hub-url", self.url]
+        if "--token-file" not in args:
+            argv += ["--token-file", str(self.token_file(self.cli_token if token is None else token))]
+        argv += ["--kubeconfig", str(self.kubeconfig), "-f", str(config or self.config)]
+        stdout, stderr = io.StringIO(), io.StringIO()
+
+        def run_main() -> int:
+            with redirect_stdout(stdout), redirect_stderr(stderr):
+                try:
+                    main(argv)
+                except SystemExit as e:
+                    return 0 if e.code is None else e.code
+            raise AssertionError(f"workspace-admin {argv} returned without an exit code")
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="workspace-admin")
+        try:
+            code = pool.submit(run_main).result(timeout=120)
+        finally:
+            pool.shutdown(wait=False)  # after a timeout: fail, rather than wait for a hung command
+        return Result.of(args, code, stdout.getvalue(), stderr.getvalue())
+
+    def run_script(self, *args: str, stdin: Any = subprocess.DEVNULL) -> Result:
+        """Run the installed console script, the token and kubeconfig in its environment."""
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "JUPYTERHUB_API_TOKEN": self.cli_token}
+        command = [WORKSPACE_ADMIN, *args, "--hub-url", self.url, "-f", str(self.config)]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, stdin=stdin)
+        return Result.of(args, result.returncode, result.stdout, result.stderr)
+
+    def token_file(self, token: str) -> Path:
+        path = self.dir / "tokens" / hashlib.sha256(token.encode()).hexdigest()
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(token + "\n")
+        return path
 
     def cli_writes(self) -> list[Any]:
         return [r for r in self.emulator.requests if r.user == CLI_KUBE_USER and r.verb in WRITE_VERBS]
@@ -246,7 +301,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
             except OSError:
                 pass
             assert time.monotonic() < deadline, (directory / "jupyterhub.log").read_text()[-5000:]
-            time.sleep(0.2)
+            time.sleep(0.05)
         yield hub
     finally:
         proc.terminate()
@@ -257,6 +312,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
             proc.wait()
         log.close()
         emulator.stop_thread()
+        # the in-process runs may have loaded this emulator's kubeconfig as the process's
+        # default; the next spawner loads the default again (as the kube fixture does)
+        from kubespawner.clients import load_config
+
+        load_config.cache_clear()
 
 
 def _stderr(result) -> str:
@@ -281,12 +341,17 @@ def _make_pvc(hub: Hub, name: str, user: str, *, size: str = "1Gi", storage_clas
     )
 
 
+def _wait_for(condition: Callable[[], Any], explain: Callable[[], Any], *, timeout: float = 10) -> None:
+    """Poll ``condition`` until it holds; fail with ``explain()`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, explain()
+        time.sleep(0.02)
+
+
 def _wait_bound(hub: Hub, name: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while (pvc := hub.pvc(name)).get("status", {}).get("phase") != "Bound":
-        assert time.monotonic() < deadline, pvc
-        time.sleep(0.05)
-    return pvc
+    _wait_for(lambda: hub.pvc(name).get("status", {}).get("phase") == "Bound", lambda: hub.pvc(name))
+    return hub.pvc(name)
 
 
 def _make_project(hub: Hub, name: str, user: str, *, managed: bool = True) -> None:
@@ -430,8 +495,9 @@ def test_stop_that_does_not_finish_in_time_fails_its_row(hub: Hub) -> None:
     hub.add_users("jan")
     user = hub.start("jan")
     pod = user["servers"][""]["state"]["pod_name"]
-    # the pod's deletion hangs: KubeSpawner retries until the fault is used up
-    hub.emulator.inject_fault(verb="delete", resource="pods", name=pod, hang=True, count=2)
+    # the pod's deletion hangs until KubeSpawner's request times out (k8s_api_request_timeout,
+    # 3 s, longer than --timeout 1); its retry then stops the server
+    hub.emulator.inject_fault(verb="delete", resource="pods", name=pod, hang=True, count=1)
     result = hub.run("stop", "jan", "--timeout", "1", "--json")
     assert result.returncode == 1, _stderr(result)
     assert "jan's server did not stop in time" in result.json[0]["error"]
@@ -480,8 +546,10 @@ def test_reset_now_restarts_a_running_server(hub: Hub) -> None:
     ]
     after = hub.user("lea")["servers"][""]
     assert after["ready"] and after["started"] != before
-    # the spawner did the reset at the restart, and removed the request
-    assert RESET_REQUEST_ANNOTATION not in hub.pvc("claim-lea")["metadata"]["annotations"]
+    # the spawner did the reset at the restart, and removed the request (its watcher of
+    # the setup-volume init container does that beside the start: wait for it)
+    _wait_for(lambda: RESET_REQUEST_ANNOTATION not in hub.pvc("claim-lea")["metadata"]["annotations"],
+              lambda: hub.pvc("claim-lea")["metadata"])
 
 
 # -- expand --------------------------------------------------------------------------
@@ -538,7 +606,7 @@ def test_delete_volume_refuses_a_running_server_and_asks_for_yes(hub: Hub) -> No
     assert "the server is running" in running.json[0]["error"] and "--stop" in running.json[0]["error"]
     assert hub.pvc("claim-olga") is not None
 
-    no_tty = hub.run("delete-volume", "olga", "--stop")
+    no_tty = hub.run_script("delete-volume", "olga", "--stop")  # the process's own stdin: none
     assert no_tty.returncode == 2, _stderr(no_tty)
     assert "Pass --yes" in no_tty.stderr
     assert "claim-olga" in no_tty.stdout  # what would be lost was shown
@@ -567,7 +635,7 @@ def test_delete_volume_asks_on_a_terminal(hub: Hub, answer: str, deleted: bool) 
     terminal, user_side = pty.openpty()
     try:
         os.write(terminal, f"{answer}\n".encode())
-        result = hub.run("delete-volume", name, stdin=user_side)
+        result = hub.run_script("delete-volume", name, stdin=user_side)
     finally:
         os.close(terminal)
         os.close(user_side)

@@ -56,12 +56,18 @@ def test_a_missing_hub_config_is_a_usage_error(
     assert "nope.py does not exist: pass it with -f PATH" in err
 
 
+def _hub_config(tmp_path, monkeypatch: pytest.MonkeyPatch, text: str):
+    """A hub config file holding ``text``, and a token in the environment."""
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text(text)
+    return config
+
+
 def test_a_spawner_that_is_not_a_kubespawner_is_a_usage_error(
     tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
-    config = tmp_path / "jupyterhub_config.py"
-    config.write_text('c = get_config()\nc.JupyterHub.spawner_class = "simple"\n')
+    config = _hub_config(tmp_path, monkeypatch, 'c = get_config()\nc.JupyterHub.spawner_class = "simple"\n')
     code, _, err = _run(["list", "-f", str(config)], capsys)
     assert code == 2
     assert "works with WorkspaceSpawner or another KubeSpawner subclass" in err
@@ -83,9 +89,16 @@ def test_help_reads_well(subcommand: str, capsys: pytest.CaptureFixture[str]) ->
 def test_a_broken_hub_config_is_a_usage_error(
     tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t")
-    config = tmp_path / "jupyterhub_config.py"
-    config.write_text("c = get_config()\nc.JupyterHub.spawner_class = \n")
+    config = _hub_config(tmp_path, monkeypatch, "c = get_config()\nc.JupyterHub.spawner_class = \n")
     code, _, err = _run(["list", "-f", str(config)], capsys)
     assert code == 2
     assert f"Cannot load the hub's config file {config}" in err
+
+
+def test_a_missing_kubeconfig_is_a_usage_error(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _hub_config(tmp_path, monkeypatch, 'c = get_config()\nc.JupyterHub.spawner_class = "workspace"\n')
+    code, _, err = _run(["list", "-f", str(config), "--kubeconfig", str(tmp_path / "nope")], capsys)
+    assert code == 2
+    assert f"The kubeconfig {tmp_path / 'nope'} does not exist." in err

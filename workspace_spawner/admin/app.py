@@ -35,7 +35,16 @@ from ..kube.volumes import delete_pvc, patch_pvc
 from ..quantity import parse_bytes
 from .hub import HubClient, HubError, server_status
 from .table import format_table
-from .workspaces import Workspace, age_of, build_spawner, find_workspace, load_hub_config, spawner_class_from_config
+from .workspaces import (
+    Workspace,
+    age_of,
+    build_spawner,
+    default_kubeconfig,
+    find_workspace,
+    kube_configuration,
+    load_hub_config,
+    spawner_class_from_config,
+)
 
 __all__ = ["WorkspaceAdmin", "main"]
 
@@ -77,6 +86,7 @@ _common_aliases = {
     ("f", "config"): "AdminCommand.hub_config_file",
     "hub-url": "AdminCommand.hub_url",
     "token-file": "AdminCommand.token_file",
+    "kubeconfig": "AdminCommand.kubeconfig",
     ("l", "selector"): "AdminCommand.selector",
     "timeout": "AdminCommand.timeout",
     "log-level": "Application.log_level",
@@ -113,6 +123,11 @@ class AdminCommand(Application):
         "",
         config=True,
         help="A file holding the API token; default: the JUPYTERHUB_API_TOKEN environment variable.",
+    )
+    kubeconfig = Unicode(
+        "",
+        config=True,
+        help="A kubeconfig file; default: the pod's service account in a pod, else KUBECONFIG or ~/.kube/config.",
     )
     hub_config_file = Unicode(
         "jupyterhub_config.py",
@@ -192,31 +207,33 @@ class AdminCommand(Application):
         self.check_args()
         token = self._token()
         config, spawner_class = self._hub_config()
-        # Building a spawner loads the kubeconfig (or in-cluster config) into the
-        # client's default configuration exactly as the hub's spawners do, with the
-        # same k8s_api_* settings (kubespawner.clients.load_config).
-        try:
-            build_spawner(spawner_class, config=config, username="workspace-admin", state={})
-        except ConfigException as e:
-            print(
-                f"error: No Kubernetes config: {e}. Set KUBECONFIG (or ~/.kube/config), or run in a pod "
-                "with a service account.",
-                file=sys.stderr,
-            )
-            return PARTIAL_FAILURE
-        async with aiohttp.ClientSession() as session, ApiClient() as api:
-            ctx = Context(
-                hub=HubClient(url=self.hub_url, token=token, session=session),
-                core=CoreV1Api(api),
-                storage=StorageV1Api(api),
-                config=config,
-                spawner_class=spawner_class,
-            )
+        if self.kubeconfig and not os.path.exists(self.kubeconfig):
+            raise UsageError(f"The kubeconfig {self.kubeconfig} does not exist.")
+        with default_kubeconfig(self.kubeconfig):
             try:
-                return await self.run(ctx)
-            except (HubError, KubeError) as e:
-                print(f"error: {e}", file=sys.stderr)
+                spawner = build_spawner(spawner_class, config=config, username="workspace-admin", state={})
+                configuration = await kube_configuration(kubeconfig=self.kubeconfig, spawner=spawner)
+            except (ConfigException, OSError) as e:
+                hint = (
+                    f"Check the kubeconfig {self.kubeconfig}."
+                    if self.kubeconfig
+                    else "Pass --kubeconfig, set KUBECONFIG (or ~/.kube/config), or run in a pod with a service account."
+                )
+                print(f"error: No Kubernetes config: {e}. {hint}", file=sys.stderr)
                 return PARTIAL_FAILURE
+            async with aiohttp.ClientSession() as session, ApiClient(configuration) as api:
+                ctx = Context(
+                    hub=HubClient(url=self.hub_url, token=token, session=session),
+                    core=CoreV1Api(api),
+                    storage=StorageV1Api(api),
+                    config=config,
+                    spawner_class=spawner_class,
+                )
+                try:
+                    return await self.run(ctx)
+                except (HubError, KubeError) as e:
+                    print(f"error: {e}", file=sys.stderr)
+                    return PARTIAL_FAILURE
 
     def check_args(self) -> None:
         """Raise UsageError for wrong positional arguments."""
@@ -716,8 +733,9 @@ Usage: workspace-admin SUBCOMMAND [ARGS] [options]
 
 It talks to the hub's REST API (token from JUPYTERHUB_API_TOKEN or --token-file,
 with the scopes list:users, read:users, read:servers, servers, admin:server_state)
-and to Kubernetes (kubeconfig, or the in-cluster service account), and reads the
-hub's config file (-f) so it finds exactly the objects the spawner made.
+and to Kubernetes (--kubeconfig; else in a pod its service account, else KUBECONFIG
+or ~/.kube/config), and reads the hub's config file (-f) so it finds exactly the
+objects the spawner made.
 
 Exit codes: 0 ok; 1 some users failed (named on stderr); 2 usage error.
 Every subcommand that changes something takes --dry-run.

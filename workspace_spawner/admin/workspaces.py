@@ -11,6 +11,8 @@ puts on them (:mod:`workspace_spawner.constants`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -18,7 +20,8 @@ from typing import Any
 
 from jupyterhub.spawner import Spawner
 from jupyterhub.traitlets import EntryPointType
-from kubernetes_asyncio.client import CoreV1Api
+from kubernetes_asyncio.client import Configuration, CoreV1Api
+from kubernetes_asyncio.config import ConfigException, kube_config, load_incluster_config, load_kube_config
 from kubespawner import KubeSpawner
 from kubespawner.slugs import is_valid_label, safe_slug
 from traitlets import HasTraits
@@ -44,6 +47,8 @@ __all__ = [
     "load_hub_config",
     "spawner_class_from_config",
     "build_spawner",
+    "kube_configuration",
+    "default_kubeconfig",
     "Workspace",
     "find_workspace",
     "username_label",
@@ -104,6 +109,54 @@ def build_spawner(
     if state:
         spawner.load_state(state)
     return spawner
+
+
+async def kube_configuration(*, kubeconfig: str, spawner: KubeSpawner) -> Configuration:
+    """The Kubernetes client configuration: ``kubeconfig`` if given, else as the hub's spawners load it.
+
+    Without ``kubeconfig``: the pod's service account, else the default kubeconfig
+    (``KUBECONFIG``, else ``~/.kube/config``), the order of kubespawner.clients.load_config;
+    then the spawner's ``k8s_api_host``, ``k8s_api_ssl_ca_cert`` and ``k8s_api_verify_ssl``
+    as that function applies them. A configuration of its own, never the process-wide
+    default: what kubespawner loaded there is cached for the life of the process.
+    Raises ConfigException when there is none.
+    """
+    configuration = Configuration()
+    if kubeconfig:
+        await load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        try:
+            load_incluster_config(client_configuration=configuration)
+        except ConfigException:
+            await load_kube_config(client_configuration=configuration)
+    if spawner.k8s_api_ssl_ca_cert:
+        configuration.ssl_ca_cert = spawner.k8s_api_ssl_ca_cert
+    if spawner.k8s_api_host:
+        configuration.host = spawner.k8s_api_host
+    if spawner.k8s_api_verify_ssl is not None:
+        configuration.verify_ssl = spawner.k8s_api_verify_ssl
+    return configuration
+
+
+@contextmanager
+def default_kubeconfig(kubeconfig: str) -> Iterator[None]:
+    """Make ``kubeconfig`` (if given) kubernetes_asyncio's default kubeconfig inside the block.
+
+    Every KubeSpawner loads the default kubeconfig in ``__init__``
+    (kubespawner.clients.load_config) and fails without one; kubernetes_asyncio reads
+    its location from ``KUBECONFIG`` once, at import. So that the spawners built here
+    only to derive names need no kubeconfig but ``--kubeconfig``, it stands in for the
+    default as ``KUBECONFIG`` would, and the old default is put back after the block.
+    """
+    if not kubeconfig:
+        yield
+        return
+    previous = kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = kubeconfig
+    try:
+        yield
+    finally:
+        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = previous
 
 
 def username_label(username: str) -> str:

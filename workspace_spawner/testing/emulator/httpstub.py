@@ -82,9 +82,22 @@ class SingleuserStubKubelet(Kubelet):
             asyncio.get_running_loop().create_task(runner.cleanup())
         self._servers.clear()
 
+    async def close_servers(self) -> None:
+        """Close every stand-in server and its open connections, and wait until they are closed."""
+        runners = list(self._servers.values())
+        self._servers.clear()
+        await asyncio.gather(*(runner.cleanup() for runner in runners))
+
 
 class SingleuserStubEmulator(Emulator):
     """An Emulator whose pods answer JupyterHub's readiness check."""
 
     def make_kubelet(self, api: ApiServer) -> Kubelet:
         return SingleuserStubKubelet(api)
+
+    async def stop(self) -> None:
+        # before the loop ends: the cleanup tasks reset() leaves would be cancelled with the
+        # rest, leaving the hub's connections to running pods' servers open (ResourceWarning)
+        if self._built:
+            await self.kubelet_impl.close_servers()
+        await super().stop()
