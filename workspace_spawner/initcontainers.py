@@ -42,6 +42,14 @@ class InitContainerFailed(Exception):
         self.jupyterhub_message = message
 
 
+def init_container_status(pod: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+    """The status of ``pod``'s init container ``name``, or None before it has one."""
+    for status in ((pod or {}).get("status") or {}).get("initContainerStatuses") or []:
+        if status.get("name") == name:
+            return status
+    return None
+
+
 def failed_init_containers(pod: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
     """``(name, terminated)`` of every init container of ``pod`` that exited non-zero.
 

@@ -10,7 +10,7 @@ KubeSpawner only yields pod events, so the steps that run before the pod exists
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 ProgressEvent = dict[str, Any]
@@ -49,8 +49,7 @@ async def merge_progress(
     *,
     log: ProgressLog,
     parent: AsyncIterator[ProgressEvent],
-    start_future: asyncio.Future | None,
-    get_start_future,
+    get_start_future: Callable[[], asyncio.Future | None],
     poll_interval: float = 1.0,
 ) -> AsyncIterator[ProgressEvent]:
     """Yield the log's messages and the parent's events as they come, until the start is over.
@@ -60,6 +59,7 @@ async def merge_progress(
     race in its own ``progress()``).
     """
     seen = 0
+    start_future: asyncio.Future | None = None
     parent_next: asyncio.Future | None = asyncio.ensure_future(anext(parent))
     try:
         while True:

@@ -82,7 +82,6 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
         async for event in merge_progress(
             log=self._progress_log,
             parent=super().progress(),
-            start_future=self._start_future,
             get_start_future=lambda: self._start_future,
         ):
             yield event

@@ -22,7 +22,12 @@ from kubernetes_asyncio.client import V1Container
 from traitlets import Bool, CaselessStrEnum, Integer, TraitError, Unicode, default, validate
 
 from .. import constants
-from ..initcontainers import InitContainerChecks, InitContainerFailed, termination_text
+from ..initcontainers import (
+    InitContainerChecks,
+    InitContainerFailed,
+    init_container_status,
+    termination_text,
+)
 from ..kube import KubeError, to_dict
 from ..kube.configmaps import ensure_configmap
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container, set_env
@@ -475,7 +480,7 @@ class CondaMixin(InitContainerChecks):
         for name in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER):
             if name in shown or pod is None:
                 continue
-            verdict = manifests.verdict_of(_init_status(pod, name))
+            verdict = manifests.verdict_of(init_container_status(pod, name))
             if verdict is None:
                 continue
             shown.add(name)
@@ -524,13 +529,6 @@ def create_checkbox_html() -> str:
         f'  <label class="form-check-label" for="{CREATE_OPTION}">{CREATE_LABEL}</label>\n'
         "</div>\n"
     )
-
-
-def _init_status(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
-    for status in (pod.get("status") or {}).get("initContainerStatuses") or []:
-        if status.get("name") == name:
-            return status
-    return None
 
 
 def _limit_text(limit: int | None) -> str:

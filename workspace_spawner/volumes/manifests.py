@@ -17,6 +17,7 @@ from importlib.resources import files
 from typing import Any
 
 from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, VOLUME_NAME_LABEL
+from ..initcontainers import init_container_status
 from ..quantity import parse_bytes
 
 SETUP_CONTAINER_NAME = "setup-volume"
@@ -392,23 +393,21 @@ def make_setup_container(
 
 def setup_container_state(pod: dict[str, Any] | None) -> tuple[str, str]:
     """("waiting" | "running" | "done" | "failed" | "", message) of the init container."""
-    if not pod:
+    status = init_container_status(pod, SETUP_CONTAINER_NAME)
+    if status is None:
         return "", ""
-    for status in (pod.get("status") or {}).get("initContainerStatuses") or []:
-        if status.get("name") != SETUP_CONTAINER_NAME:
-            continue
-        state = status.get("state") or {}
-        if "running" in state:
-            return "running", ""
-        if "terminated" in state:
-            term = state["terminated"] or {}
-            message = (term.get("message") or "").strip()
-            if term.get("exitCode") == 0:
-                return "done", message
-            return "failed", message or term.get("reason") or f"exit code {term.get('exitCode')}"
-        if "waiting" in state:
-            last = (status.get("lastState") or {}).get("terminated")
-            if last and last.get("exitCode") not in (None, 0):
-                return "failed", (last.get("message") or last.get("reason") or "").strip()
-            return "waiting", ""
+    state = status.get("state") or {}
+    if "running" in state:
+        return "running", ""
+    if "terminated" in state:
+        term = state["terminated"] or {}
+        message = (term.get("message") or "").strip()
+        if term.get("exitCode") == 0:
+            return "done", message
+        return "failed", message or term.get("reason") or f"exit code {term.get('exitCode')}"
+    if "waiting" in state:
+        last = (status.get("lastState") or {}).get("terminated")
+        if last and last.get("exitCode") not in (None, 0):
+            return "failed", (last.get("message") or last.get("reason") or "").strip()
+        return "waiting", ""
     return "", ""
