@@ -34,16 +34,17 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# The product and, as a distribution of its own, the test support (testsupport/).
+$(VENV)/.installed: setup.cfg pyproject.toml testsupport/setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,docs,hub,demo]'
+	$(PY) -m pip install --quiet -e '.[test,docs,hub]' -e './testsupport[demo]'
 	touch $@
 
-$(COMPAT_VENV)/.installed: setup.cfg pyproject.toml
+$(COMPAT_VENV)/.installed: setup.cfg pyproject.toml testsupport/setup.cfg
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(COMPAT_VENV)/bin/python -m pip install --quiet -e '.[test,demo]' 'jupyterhub>=5,<6'
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -e '.[test,hub]' -e './testsupport[demo]' 'jupyterhub>=5,<6'
 	touch $@
 
 test: system-deps $(VENV)/.installed
@@ -60,7 +61,7 @@ hub: $(VENV)/.installed
 # The emulator, the pod runner and JupyterHub in one process tree; Ctrl-C stops
 # them all. The data (volumes, hub database) stays in $(DEMO_DATA).
 demo: system-deps $(VENV)/.installed
-	$(PY) -m workspace_spawner.testing.demo --data-dir $(DEMO_DATA)
+	$(PY) -m workspace_spawner_testing.demo --data-dir $(DEMO_DATA)
 
 demo-clean:
 	rm -rf $(DEMO_DATA)

@@ -130,7 +130,7 @@ c.WorkspaceSpawner.conda_allow_create_from_form = True
 # c.KubeSpawner.delete_pvc = False
 
 # == Demo (make demo) ================================================================
-# Used only when `make demo` (python -m workspace_spawner.testing.demo) starts the
+# Used only when `make demo` (python -m workspace_spawner_testing.demo) starts the
 # hub: it sets WORKSPACE_SPAWNER_DEMO and the variables read below, and runs the
 # Kubernetes API emulator (OpenShift mode) with a pod runner that runs the pods'
 # containers as local processes. Nothing in this section applies to a real hub.

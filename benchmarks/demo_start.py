@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
 from demo_browser import Person, chromium  # noqa: E402
 
-from workspace_spawner.testing.demo import DemoStack, free_port  # noqa: E402
+from workspace_spawner_testing.demo import DemoStack, free_port  # noqa: E402
 
 
 def main() -> None:

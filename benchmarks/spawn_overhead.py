@@ -35,7 +35,7 @@ from kubespawner.clients import load_config  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
 from workspace_spawner import WorkspaceSpawner  # noqa: E402
-from workspace_spawner.testing.emulator import Emulator  # noqa: E402
+from workspace_spawner_testing.emulator import Emulator  # noqa: E402
 
 
 

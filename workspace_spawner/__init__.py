@@ -11,7 +11,7 @@ __all__ = ["WorkspaceSpawner", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use (PEP 562), so `workspace_spawner.testing` (the emulator run
+    # Imported on first use (PEP 562), so `workspace_spawner_testing` (the emulator run
     # standalone for the demo) starts without loading kubespawner and JupyterHub.
     if name == "WorkspaceSpawner":
         from .spawner import WorkspaceSpawner

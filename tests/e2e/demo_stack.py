@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workspace_spawner.testing.demo import DemoStack, free_port
+from workspace_spawner_testing.demo import DemoStack, free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from workspace_spawner.testing.emulator.rbac import Rbac
+from workspace_spawner_testing.emulator.rbac import Rbac
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_YAML = REPO / "helm-values" / "workspace-project-rbac.yaml"

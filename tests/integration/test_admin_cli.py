@@ -3,7 +3,7 @@
 One hub per module (a subprocess, its REST API on loopback, its database in a tmp
 dir) runs WorkspaceSpawner against an emulator of its own whose kubelet answers
 the hub's readiness check at the pods' addresses
-(:mod:`workspace_spawner.testing.emulator.httpstub`). The command line uses a
+(:mod:`workspace_spawner_testing.emulator.httpstub`). The command line uses a
 Kubernetes token of its own, so the emulator's request log tells its requests
 from the hub's.
 
@@ -47,7 +47,7 @@ from workspace_spawner.constants import (
     USERNAME_LABEL,
 )
 from workspace_spawner.admin import main
-from workspace_spawner.testing.emulator import allow_all
+from workspace_spawner_testing.emulator import allow_all
 
 pytestmark = [pytest.mark.emulator_only, pytest.mark.slow]
 
@@ -247,7 +247,7 @@ class Hub:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory):
-    from workspace_spawner.testing.emulator.httpstub import SingleuserStubEmulator
+    from workspace_spawner_testing.emulator.httpstub import SingleuserStubEmulator
 
     directory = tmp_path_factory.mktemp("admin-hub")
     emulator = SingleuserStubEmulator(namespace_finalize_seconds=0.05).start_in_thread()

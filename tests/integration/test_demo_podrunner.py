@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from workspace_spawner.testing.podrunner import Image, ProcessEmulator
+from workspace_spawner_testing.podrunner import Image, ProcessEmulator
 
 pytestmark = pytest.mark.emulator_only
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from workspace_spawner.testing.emulator.rbac import Rbac
+from workspace_spawner_testing.emulator.rbac import Rbac
 
 pytestmark = pytest.mark.emulator_only
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workspace_spawner.testing.podrunner import layout
-from workspace_spawner.testing.podrunner.layout import Image
+from workspace_spawner_testing.podrunner import layout
+from workspace_spawner_testing.podrunner.layout import Image
 
 IMAGE = Image(uid=1000, gid=100, env={"PATH": "/bin", "HOME": "/home/jovyan"},
               entrypoint=("tini", "--"), cmd=("start-notebook.py",))

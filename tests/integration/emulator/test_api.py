@@ -139,7 +139,7 @@ async def test_patch_types(kube, emulator, content_type, patch):
 
 
 async def test_strategic_merge_merges_containers_by_name(kube, emulator):
-    from workspace_spawner.testing.emulator.patch import strategic_merge
+    from workspace_spawner_testing.emulator.patch import strategic_merge
     pod = {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]}}
     merged = strategic_merge(pod, {"spec": {"containers": [{"name": "b", "image": "3"}]}})
     assert merged["spec"]["containers"] == [{"name": "a", "image": "1"},

@@ -1,4 +1,4 @@
-"""The emulator as a separate process: `python -m workspace_spawner.testing.emulator`,
+"""The emulator as a separate process: `python -m workspace_spawner_testing.emulator`,
 and its HTTP control API under /_emulator/ for tools that cannot reach the Python object."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ async def _api(kubeconfig) -> client.ApiClient:
 async def test_standalone_serves_through_its_kubeconfig_and_stops_cleanly(
         tmp_path, sig, openshift):
     kubeconfig = tmp_path / "kubeconfig"
-    args = [sys.executable, "-m", "workspace_spawner.testing.emulator", "--host", "127.0.0.1",
+    args = [sys.executable, "-m", "workspace_spawner_testing.emulator", "--host", "127.0.0.1",
             "--port", "0", "--kubeconfig", str(kubeconfig)] + (["--openshift"] * openshift)
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)

@@ -6,7 +6,7 @@ import pytest
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from workspace_spawner.testing.emulator import Emulator
+from workspace_spawner_testing.emulator import Emulator
 
 pytestmark = pytest.mark.emulator_only
 

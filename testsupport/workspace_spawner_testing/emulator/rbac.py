@@ -2,7 +2,7 @@
 
 Plugs into the emulator's replaceable ``authorizer`` hook::
 
-    from workspace_spawner.testing.emulator.rbac import Rbac
+    from workspace_spawner_testing.emulator.rbac import Rbac
     rbac = Rbac.install(emulator)
     token = rbac.service_account_token("jupyterhub", "hub")
 

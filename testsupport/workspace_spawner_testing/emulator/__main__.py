@@ -1,4 +1,4 @@
-"""python -m workspace_spawner.testing.emulator --kubeconfig PATH [--openshift]"""
+"""python -m workspace_spawner_testing.emulator --kubeconfig PATH [--openshift]"""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(prog="python -m workspace_spawner.testing.emulator")
+    parser = argparse.ArgumentParser(prog="python -m workspace_spawner_testing.emulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--kubeconfig", help="write a kubeconfig for the emulator here")

@@ -269,7 +269,7 @@ class PodRunner(Kubelet):
             proc = await asyncio.create_subprocess_exec(
                 "unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
                 "--propagation", "private",
-                sys.executable, "-m", "workspace_spawner.testing.podrunner.sandbox",
+                sys.executable, "-m", "workspace_spawner_testing.podrunner.sandbox",
                 str(spec_path),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)

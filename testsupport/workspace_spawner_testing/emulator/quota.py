@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from .apiserver import ApiServer, Operation
 from .errors import forbidden
-from ...quantity import format_quantity, parse_quantity
+from workspace_spawner.quantity import format_quantity, parse_quantity
 from .store import Change
 
 _COMPUTE = ("memory", "cpu", "ephemeral-storage")

@@ -12,7 +12,7 @@ import copy
 from .apiserver import ApiServer, Operation, now_iso
 from .errors import forbidden, invalid
 from .events import record_event
-from ...quantity import parse_quantity
+from workspace_spawner.quantity import parse_quantity
 from .store import Change
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"

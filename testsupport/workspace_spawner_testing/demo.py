@@ -1,6 +1,6 @@
 """``make demo``: the emulator, the pod runner and JupyterHub with WorkspaceSpawner on this machine.
 
-    python -m workspace_spawner.testing.demo [--data-dir .demo-data] [--port 8000]
+    python -m workspace_spawner_testing.demo [--data-dir .demo-data] [--port 8000]
 
 The emulator (OpenShift mode) runs in this process with the pod runner as its
 kubelet; JupyterHub runs as a child process with the repository's
@@ -148,7 +148,7 @@ class DemoStack:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workspace_spawner.testing.demo")
+    parser = argparse.ArgumentParser(prog="python -m workspace_spawner_testing.demo")
     parser.add_argument("--data-dir", default=".demo-data")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))

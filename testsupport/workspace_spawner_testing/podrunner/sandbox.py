@@ -3,7 +3,7 @@
 The pod runner starts it as::
 
     unshare --mount --pid --fork --kill-child --mount-proc --propagation private \
-        python -m workspace_spawner.testing.podrunner.sandbox SPEC.json
+        python -m workspace_spawner_testing.podrunner.sandbox SPEC.json
 
 It builds the container's root file system from the host's (a tmpfs root with the
 host's top-level directories bind-mounted into it), lays the image's overlay over
