@@ -30,11 +30,6 @@ c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.admin_users = {"admin"}
 c.Authenticator.allow_all = True
 
-# The Python configurable-http-proxy (the `hub` extra) ends a proxied request after
-# tornado's default 20 s, which cuts the spawn page's progress stream
-# (/hub/api/users/{name}/server/progress) while a server starts: allow a day.
-c.ConfigurableHTTPProxy.command = ["configurable-http-proxy", "--proxy-timeout", "86400000"]
-
 # -- Workspace volumes (docs/admin/volumes.md) --------------------------------------
 # Every user gets a PVC (claim-<username>), filled with the image's files at the
 # mount path on the first start and kept across restarts. The defaults are shown.
