@@ -41,14 +41,15 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-# The product and, as a distribution of its own, the test support (testsupport/).
-$(VENV)/.installed: setup.cfg pyproject.toml testsupport/setup.cfg
+# The product and, as a distribution of its own, the test support (testsupport/);
+# a new version in _version.py reinstalls both, so their metadata says it.
+$(VENV)/.installed: setup.cfg pyproject.toml testsupport/setup.cfg workspace_spawner/_version.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,docs,release]' -e './testsupport[demo]'
 	touch $@
 
-$(COMPAT_VENV)/.installed: setup.cfg pyproject.toml testsupport/setup.cfg
+$(COMPAT_VENV)/.installed: setup.cfg pyproject.toml testsupport/setup.cfg workspace_spawner/_version.py
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(COMPAT_VENV)/bin/python -m pip install --quiet -e '.[test]' -e './testsupport[demo]' 'jupyterhub>=5,<6'
