@@ -18,7 +18,12 @@ from types import SimpleNamespace
 from typing import Any
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="workspace-spawner-tests-"))
+# make test-cluster: the hub ServiceAccount's kubeconfig (what the spawner uses) and the
+# admin's (who sets up each test's namespace), from workspace_spawner_testing.controlplane
 REAL_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_KUBECONFIG")
+REAL_ADMIN_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG",
+                                       REAL_KUBECONFIG)
+HELM_VALUES = Path(__file__).resolve().parent.parent / "helm-values"
 KUBECONFIG = Path(REAL_KUBECONFIG) if REAL_KUBECONFIG else _SESSION_DIR / "kubeconfig"
 os.environ["KUBECONFIG"] = str(KUBECONFIG)
 
@@ -49,6 +54,7 @@ class Kube:
     kubeconfig: Path
     emulator: Any  # Emulator | None
     real: bool
+    admin_kubeconfig: Path | None = None
 
     @asynccontextmanager
     async def api_client(self) -> AsyncIterator[Any]:
@@ -80,16 +86,12 @@ async def kube(request: pytest.FixtureRequest, _session_emulator: Any) -> AsyncI
 
     load_config.cache_clear()
     if _session_emulator is None:
-        if request.node.get_closest_marker("emulator_only"):
-            pytest.skip("needs the emulator")
-        kube = Kube(f"wstest-{uuid.uuid4().hex[:8]}", KUBECONFIG, None, True)
-        async with kube.api_client() as api:
-            from kubernetes_asyncio import client
-            await client.CoreV1Api(api).create_namespace({"metadata": {"name": kube.namespace}})
-        yield kube
-        async with kube.api_client() as api:
-            from kubernetes_asyncio import client
-            await client.CoreV1Api(api).delete_namespace(kube.namespace)
+        marker = request.node.get_closest_marker("emulator_only")
+        if marker:
+            pytest.skip("needs the emulator: " + marker.kwargs.get(
+                "reason", "its own controls (request log, faults, simulated kubelet)"))
+        async for kube in _real_namespace():
+            yield kube
         return
     openshift = bool(request.node.get_closest_marker("openshift")) or getattr(
         request, "param", None) == "openshift"
@@ -97,6 +99,19 @@ async def kube(request: pytest.FixtureRequest, _session_emulator: Any) -> AsyncI
     _session_emulator.create({"apiVersion": "v1", "kind": "Namespace",
                               "metadata": {"name": HUB_NAMESPACE}})
     yield Kube(HUB_NAMESPACE, KUBECONFIG, _session_emulator, False)
+
+
+async def _real_namespace() -> AsyncIterator[Kube]:
+    """A fresh namespace the admin makes, with the hub's shipped roles bound in it."""
+    from workspace_spawner_testing.controlplane import Client, grant_hub
+
+    assert REAL_ADMIN_KUBECONFIG
+    admin = Client.from_kubeconfig(REAL_ADMIN_KUBECONFIG)
+    namespace = f"wstest-{uuid.uuid4().hex[:8]}"
+    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    grant_hub(admin, helm_values=HELM_VALUES, namespace=namespace)
+    yield Kube(namespace, KUBECONFIG, None, True, Path(REAL_ADMIN_KUBECONFIG))
+    admin.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
 
 @pytest.fixture
