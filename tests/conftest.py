@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import urllib.error
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -57,11 +58,14 @@ class Kube:
     admin_kubeconfig: Path | None = None
 
     @asynccontextmanager
-    async def api_client(self) -> AsyncIterator[Any]:
+    async def api_client(self, *, admin: bool = False) -> AsyncIterator[Any]:
+        """With the spawner's identity; ``admin=True``: the cluster admin's (the same on
+        the emulator)."""
         from kubernetes_asyncio import client, config
 
+        kubeconfig = self.admin_kubeconfig if admin and self.admin_kubeconfig else self.kubeconfig
         configuration = client.Configuration()
-        await config.load_kube_config(config_file=str(self.kubeconfig),
+        await config.load_kube_config(config_file=str(kubeconfig),
                                       client_configuration=configuration)
         async with client.ApiClient(configuration) as api:
             yield api
@@ -111,7 +115,11 @@ async def _real_namespace() -> AsyncIterator[Kube]:
     admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     grant_hub(admin, helm_values=HELM_VALUES, namespace=namespace)
     yield Kube(namespace, KUBECONFIG, None, True, Path(REAL_ADMIN_KUBECONFIG))
-    admin.request("DELETE", f"/api/v1/namespaces/{namespace}")
+    try:
+        admin.request("DELETE", f"/api/v1/namespaces/{namespace}")
+    except urllib.error.HTTPError as e:
+        if e.code != 404:  # the test deleted it itself
+            raise
 
 
 @pytest.fixture

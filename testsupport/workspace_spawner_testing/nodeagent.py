@@ -121,7 +121,7 @@ class StatusRuntime:
 
 class NodeAgent:
     def __init__(self, api: Api, *, node: str, runtime: StatusRuntime | None = None,
-                 ip_prefix: str = "127.0.1") -> None:
+                 ip_prefix: str = "127.0.0") -> None:
         self.api = api
         self.node = node
         self.runtime = runtime or StatusRuntime()
@@ -350,8 +350,9 @@ class NodeAgent:
 
     async def _start_events(self, pod: dict, container: dict) -> None:
         name, image = container["name"], container.get("image", "")
-        await self.event(pod, "Pulled", f'Container image "{image}" already present on '
-                         "machine", container=name)
+        await self.event(pod, "Pulling", f'Pulling image "{image}"', container=name)
+        await self.event(pod, "Pulled", f'Successfully pulled image "{image}" in 12ms (12ms '
+                         "including waiting). Image size: 0 bytes.", container=name)
         await self.event(pod, "Created", f"Created container: {name}", container=name)
         await self.event(pod, "Started", f"Started container {name}", container=name)
 
