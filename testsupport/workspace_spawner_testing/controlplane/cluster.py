@@ -164,6 +164,9 @@ class ControlPlane:
         self._spawn("kube-apiserver", [
             str(binaries / "kube-apiserver"), f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            # the endpoint reconciler refuses a loopback address for the kubernetes Service;
+            # nothing here reaches the API through that Service
+            "--endpoint-reconciler-type=none",
             f"--secure-port={api_port}",
             f"--tls-cert-file={certs['apiserver'].cert}",
             f"--tls-private-key-file={certs['apiserver'].key}",
@@ -237,15 +240,14 @@ class ControlPlane:
         host-path volumes this control plane provisioned and its own directory."""
         atexit.unregister(self.stop)
         volumes = self._provisioned_volumes() if self._servers else []
+        # one after the other, clients before the servers they use (etcd last)
         for server in reversed(self._servers):
             _signal_group(server.process, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for server in reversed(self._servers):
             try:
-                server.process.wait(max(0.0, deadline - time.monotonic()))
+                server.process.wait(10)
             except subprocess.TimeoutExpired:
                 pass
-            _signal_group(server.process, signal.SIGKILL)
+            _signal_group(server.process, signal.SIGKILL)  # and whatever it started
             server.process.wait()
         self._servers.clear()
         for path in volumes:
