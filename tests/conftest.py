@@ -125,7 +125,8 @@ async def _real_namespace() -> AsyncIterator[Kube]:
 @pytest.fixture
 def emulator(kube: Kube) -> Any:
     if kube.emulator is None:
-        pytest.skip("needs the emulator")
+        pytest.skip("needs the emulator: the test steers or reads it (its store, kubelet, "
+                    "request log or faults)")
     return kube.emulator
 
 

@@ -449,13 +449,14 @@ class Client:
         credentials = Credentials.from_kubeconfig(path)
         return cls(credentials.server, Path(credentials.ca_file or ""), credentials.token)
 
-    def request(self, method: str, path: str, body: dict | None = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, *,
+                content_type: str = "application/json") -> Any:
         """One API call; the decoded answer (urllib.error.HTTPError on failure)."""
         request = urllib.request.Request(
             self.url + path, method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {self.token}",
-                     "Content-Type": "application/json", "Accept": "application/json"})
+                     "Content-Type": content_type, "Accept": "application/json"})
         context = ssl.create_default_context(cafile=str(self.ca_file))
         with urllib.request.urlopen(request, context=context, timeout=30) as answer:
             return json.loads(answer.read() or b"null")
