@@ -42,6 +42,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The emulator does not enforce Pod Security, admission policies or RBAC escalation
     # checks, so a test whose point is one of them would pass for the wrong reason there.
     if REAL_KUBECONFIG:
+        # a test that never reaches a cluster (its own demo stack, pure functions) proves
+        # nothing more here than in make test
+        off = pytest.mark.skip(reason="does not use the cluster (no kube fixture): make test "
+                                      "runs it")
+        for item in items:
+            if ("kube" not in getattr(item, "fixturenames", ())
+                    and not item.get_closest_marker("real_cluster")):
+                item.add_marker(off)
         return
     skip = pytest.mark.skip(reason="needs a real kube-apiserver's enforcement: make test-cluster")
     for item in items:
