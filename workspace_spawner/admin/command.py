@@ -177,14 +177,17 @@ class AdminCommand(Application):
 
     @default("log_level")
     def _default_log_level(self):
+        """INFO: every change the tool makes is logged."""
         return 20  # INFO: every change is logged
 
     @default("log_format")
     def _default_log_format(self):
+        """The logger's name, the time and the level before each message."""
         return "[%(name)s %(asctime)s %(levelname)s] %(message)s"
 
     @default("log_datefmt")
     def _default_log_datefmt(self):
+        """The time of day only: the tool runs for minutes, not days."""
         return "%H:%M:%S"
 
     def exit(self, exit_status: int | str | None = 0) -> None:
