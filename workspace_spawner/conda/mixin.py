@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from jupyterhub.traitlets import ByteSpecification
-from kubespawner.utils import get_k8s_model
 from kubernetes_asyncio.client import V1Container
 from traitlets import Bool, CaselessStrEnum, Integer, TraitError, Unicode, default, validate
 
