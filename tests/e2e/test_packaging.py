@@ -2,9 +2,9 @@
 
 The sdist and the wheel are built as `make dist` builds them (``python -m build``: the sdist,
 then the wheel from the sdist, each in an isolated environment from pyproject.toml's build
-requirements) and checked by ``twine check --strict``. The wheel holds the product and its
+requirements) and checked by ``twine check --strict``. The sdist holds the product and its
 scripts, and nothing of the test support (workspace-spawner-testing, testsupport/, its own
-distribution). images/hub/requirements.txt, what images/hub/Dockerfile installs, is installed
+distribution); tests/unit/test_wheel_contents.py lists the wheel. images/hub/requirements.txt, what images/hub/Dockerfile installs, is installed
 into an environment made like the base image's (its Python, JupyterHub and KubeSpawner).
 Docker cannot run on the test machines, so the image itself is not built here.
 """
@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -62,12 +61,6 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _wheel(dist: Path) -> Path:
-    wheels = sorted(dist.glob("*.whl"))
-    assert [w.name for w in wheels] == [f"workspace_spawner-{__version__}-py3-none-any.whl"]
-    return wheels[0]
-
-
 def _product_files() -> set[str]:
     """The product's modules and scripts in the source tree, as paths in the wheel."""
     files = set()
@@ -84,28 +77,6 @@ def test_twine_check_passes(dist: Path) -> None:
     assert {f.suffix for f in files} == {".gz", ".whl"}, files
     out = _run(sys.executable, "-m", "twine", "check", "--strict", *files)
     assert out.count("PASSED") == 2, out
-
-
-def test_wheel_holds_the_product_and_nothing_of_the_test_support(dist: Path) -> None:
-    with zipfile.ZipFile(_wheel(dist)) as wheel:
-        names = set(wheel.namelist())
-        metadata = wheel.read(f"workspace_spawner-{__version__}.dist-info/METADATA").decode()
-        entry_points = wheel.read(
-            f"workspace_spawner-{__version__}.dist-info/entry_points.txt").decode()
-    product = _product_files()
-    scripts = {n for n in product if n.endswith(".sh")}
-    assert {"workspace_spawner/volumes/setup-volume.sh",
-            "workspace_spawner/conda/workspace-env.sh"} <= scripts
-    assert not product - names, sorted(product - names)
-    tops = {n.split("/", 1)[0] for n in names}
-    assert tops == {"workspace_spawner", f"workspace_spawner-{__version__}.dist-info"}, tops
-    packaged = {n for n in names if n.startswith("workspace_spawner/")}
-    assert packaged == product, sorted(packaged ^ product)
-    assert not [n for n in names if "testing" in n or n.startswith(("tests/", "testbed/"))]
-    assert f"\nVersion: {__version__}\n" in metadata
-    assert "workspace-spawner-testing" not in metadata
-    assert "workspace = workspace_spawner:WorkspaceSpawner" in entry_points
-    assert "workspace-admin = workspace_spawner.admin:main" in entry_points
 
 
 def test_sdist_holds_the_product_and_nothing_of_the_test_support(dist: Path) -> None:
