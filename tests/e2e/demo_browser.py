@@ -6,6 +6,7 @@ what a person would see (page content), never for a fixed time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -30,8 +31,11 @@ START_TIMEOUT_MS = 180_000
 # (same origin, same tab). A MutationObserver sees each line as the page's EventSource
 # handler appends it, whatever Playwright is doing meanwhile.
 TIMELINE_KEY = "workspace-spawner-tests:progress-log"
-TIMELINE_SCRIPT = """
-if (location.pathname.includes("/spawn-pending/")) new MutationObserver((mutations) => {
+TIMELINE_SCRIPT = (
+    "(() => { const key = " + json.dumps(TIMELINE_KEY) + ";"
+    + """
+if (!location.pathname.includes("/spawn-pending/")) return;
+new MutationObserver((mutations) => {
   const added = [];
   for (const m of mutations) {
     for (const node of m.addedNodes) {
@@ -41,11 +45,12 @@ if (location.pathname.includes("/spawn-pending/")) new MutationObserver((mutatio
     }
   }
   if (added.length) {
-    const seen = JSON.parse(sessionStorage.getItem(%r) || "[]");
-    sessionStorage.setItem(%r, JSON.stringify(seen.concat(added)));
+    const seen = JSON.parse(sessionStorage.getItem(key) || "[]");
+    sessionStorage.setItem(key, JSON.stringify(seen.concat(added)));
   }
 }).observe(document, {childList: true, subtree: true});
-""" % (TIMELINE_KEY, TIMELINE_KEY)
+})();"""
+)
 
 
 @contextmanager
@@ -173,11 +178,11 @@ class Person:
     def progress_timeline(self) -> list[tuple[float, str]]:
         """The spawn page's event log lines since the last call: (seconds, text), by the
         page's clock, as they appeared on the page."""
-        lines = self.page.evaluate(f"""() => {{
-            const seen = JSON.parse(sessionStorage.getItem({TIMELINE_KEY!r}) || "[]");
-            sessionStorage.removeItem({TIMELINE_KEY!r});
+        lines = self.page.evaluate("""(key) => {
+            const seen = JSON.parse(sessionStorage.getItem(key) || "[]");
+            sessionStorage.removeItem(key);
             return seen;
-        }}""")
+        }""", TIMELINE_KEY)
         return [(line["ms"] / 1000, line["text"]) for line in lines]
 
     def progress_messages(self) -> str:

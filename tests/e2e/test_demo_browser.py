@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from demo_browser import (  # noqa: F401 (the browser fixtures)
-    Person, _screenshot_on_failure, _stop_reflectors, browser)
+from demo_browser import Person, _screenshot_on_failure, _stop_reflectors, browser  # noqa: F401 (the browser fixtures)
 from demo_stack import demo, hub_api  # noqa: F401 (the module's fixture)
 
 pytestmark = pytest.mark.slow

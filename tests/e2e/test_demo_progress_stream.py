@@ -14,21 +14,24 @@ import re
 from typing import Any
 
 import pytest
-
-from demo_browser import (  # noqa: F401 (the browser fixtures)
-    Person, _screenshot_on_failure, _stop_reflectors, browser)
+from demo_browser import Person, _screenshot_on_failure, _stop_reflectors, browser  # noqa: F401 (the browser fixtures)
 from demo_stack import demo  # noqa: F401 (the module's fixture)
 
 pytestmark = pytest.mark.slow
 
 # messages of the workspace features on a first start, in the order they come
-WORKSPACE_STEPS = ("Creating project carol-workspace", "Creating workspace volume claim-carol",
-                   "Copying the image's files into the new volume")
+WORKSPACE_STEPS = (
+    "Creating project carol-workspace",
+    "Creating workspace volume claim-carol",
+    "Copying the image's files into the new volume",
+)
 READY = "Server ready"
 
 
 def test_spawn_page_shows_workspace_steps_before_the_server_is_ready(
-        browser: Any, demo: Any) -> None:  # noqa: F811
+    browser: Any,  # noqa: F811
+    demo: Any,  # noqa: F811
+) -> None:
     carol = Person(browser, demo.url, "carol", prefix="progress-stream")
     try:
         carol.log_in(demo.password)
@@ -59,7 +62,9 @@ def test_spawn_page_shows_workspace_steps_before_the_server_is_ready(
         ready = min(t for t, text in timeline if text.startswith(READY))
         # a buffering proxy puts every line on the page within a few milliseconds
         assert ready - first_step >= 1.0, texts
-        print(f"first workspace step {ready - first_step:.1f}s before {READY!r}; "
-              f"mid-start screenshot: {shot}")
+        print(
+            f"first workspace step {ready - first_step:.1f}s before {READY!r}; "
+            f"mid-start screenshot: {shot}"
+        )
     finally:
         carol.close()

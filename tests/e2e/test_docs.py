@@ -20,8 +20,18 @@ def html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("sphinx", reason="the docs extra is not installed in this environment")
     out = tmp_path_factory.mktemp("docs") / "html"
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-         str(DOCS), str(out)],
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            str(DOCS),
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -116,8 +126,11 @@ def test_no_table_has_an_empty_cell(html: Path):
     for path in sorted(html.rglob("*.html")):
         page = _parse(path)
         tables += bool(page.cells)
-        empty += [f"{path.relative_to(html)}: a table starting {label!r}"
-                  for label, text in page.cells if not text]
+        empty += [
+            f"{path.relative_to(html)}: a table starting {label!r}"
+            for label, text in page.cells
+            if not text
+        ]
     assert tables, "no tables in the built docs: the check would not see one"
     assert not empty, "\n".join(sorted(set(empty)))
 
@@ -127,9 +140,13 @@ def test_no_table_has_an_empty_cell(html: Path):
     [
         ("<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td> </td></tr></table>", 1, []),
         ("<table><tr><td><code>x</code></td></tr></table>", 0, []),
-        ('<div class="toctree-wrapper compound"><ul><li><a class="reference internal" '
-         'href="admin/x.html">X</a></li></ul></div><a class="reference internal" '
-         'href="nav.html">nav</a>', 0, ["admin/x.html"]),
+        (
+            '<div class="toctree-wrapper compound"><ul><li><a class="reference internal" '
+            'href="admin/x.html">X</a></li></ul></div><a class="reference internal" '
+            'href="nav.html">nav</a>',
+            0,
+            ["admin/x.html"],
+        ),
     ],
 )
 def test_page_parser(markup: str, empty_cells: int, links: list[str]):

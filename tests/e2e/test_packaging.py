@@ -4,8 +4,9 @@ The sdist and the wheel are built as `make dist` builds them (``python -m build`
 then the wheel from the sdist, each in an isolated environment from pyproject.toml's build
 requirements) and checked by ``twine check --strict``. The sdist holds the product and its
 scripts, and nothing of the test support (workspace-spawner-testing, testsupport/, its own
-distribution); tests/unit/test_wheel_contents.py lists the wheel. images/hub/requirements.txt, what images/hub/Dockerfile installs, is installed
-into an environment made like the base image's (its Python, JupyterHub and KubeSpawner).
+distribution); tests/unit/test_wheel_contents.py lists the wheel. images/hub/requirements.txt,
+what images/hub/Dockerfile installs, is installed into an environment made like the base
+image's (its Python, JupyterHub and KubeSpawner).
 Docker cannot run on the test machines, so the image itself is not built here.
 """
 
@@ -38,16 +39,24 @@ HUB_IMAGE = ROOT / "images" / "hub"
 HUB_IMAGES = {
     "quay.io/jupyterhub/k8s-hub:4.4.0": {
         "python": "3.12",
-        "pins": ["jupyterhub==5.5.0", "jupyterhub-kubespawner==7.0.0",
-                 "kubernetes-asyncio==36.1.0", "traitlets==5.15.1", "tornado==6.5.7",
-                 "sqlalchemy==2.0.50", "escapism==1.1.0", "aiohttp==3.14.1"],
+        "pins": [
+            "jupyterhub==5.5.0",
+            "jupyterhub-kubespawner==7.0.0",
+            "kubernetes-asyncio==36.1.0",
+            "traitlets==5.15.1",
+            "tornado==6.5.7",
+            "sqlalchemy==2.0.50",
+            "escapism==1.1.0",
+            "aiohttp==3.14.1",
+        ],
     },
 }
 
 
 def _run(*args: str | os.PathLike[str], timeout: float = 900, **kwargs) -> str:
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                            timeout=timeout, **kwargs)
+    result = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, **kwargs
+    )
     assert result.returncode == 0, f"{args}:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -92,10 +101,12 @@ def test_sdist_holds_the_product_and_nothing_of_the_test_support(dist: Path) -> 
 def test_one_version_everywhere() -> None:
     """workspace_spawner/_version.py is the one place: setup.cfg and testsupport/setup.py read
     it, the hub image pins it, and the changelog has its section."""
-    assert "version = attr: workspace_spawner._version.__version__" in (
-        ROOT / "setup.cfg").read_text()
-    testsupport = _run(sys.executable, "setup.py", "--version", cwd=ROOT / "testsupport",
-                       timeout=120)
+    assert (
+        "version = attr: workspace_spawner._version.__version__" in (ROOT / "setup.cfg").read_text()
+    )
+    testsupport = _run(
+        sys.executable, "setup.py", "--version", cwd=ROOT / "testsupport", timeout=120
+    )
     assert testsupport.strip().splitlines()[-1] == __version__, testsupport
     assert f"workspace-spawner=={__version__}\n" in (HUB_IMAGE / "requirements.txt").read_text()
     tag = f'tag: "{_base_image().rsplit(":", 1)[1]}-workspace-spawner-{__version__}"'
@@ -111,13 +122,18 @@ def _base_image() -> str:
 
 def _image_python(version: str) -> str:
     """A Python of the image's minor version on this machine (PATH or pyenv)."""
-    candidates = [os.environ.get("WORKSPACE_SPAWNER_HUB_IMAGE_PYTHON", ""),
-                  shutil.which(f"python{version}") or "",
-                  *sorted(glob.glob(os.path.expanduser(
-                      f"~/.pyenv/versions/{version}.*/bin/python{version}")), reverse=True)]
+    candidates = [
+        os.environ.get("WORKSPACE_SPAWNER_HUB_IMAGE_PYTHON", ""),
+        shutil.which(f"python{version}") or "",
+        *sorted(
+            glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")),
+            reverse=True,
+        ),
+    ]
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version)"],
-                               capture_output=True, text=True)
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version)"], capture_output=True, text=True
+        )
         if probe.returncode == 0 and probe.stdout.startswith(f"{version}."):
             return candidate
     message = f"no Python {version} (the hub image's) on this machine"
@@ -127,7 +143,8 @@ def _image_python(version: str) -> str:
 
 
 def test_hub_image_requirements_install_into_the_image_environment(
-        dist: Path, tmp_path: Path) -> None:
+    dist: Path, tmp_path: Path
+) -> None:
     image = HUB_IMAGES.get(_base_image())
     assert image, f"{_base_image()}: add what it ships to HUB_IMAGES"
     venv = tmp_path / "hub-image"
@@ -135,11 +152,24 @@ def test_hub_image_requirements_install_into_the_image_environment(
     python = venv / "bin" / "python"
     # the base image's packages first, then the Dockerfile's `pip install -r requirements.txt`,
     # with this checkout's wheel standing in for the release on PyPI
-    _run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *image["pins"])
-    _run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--find-links", dist, "-r", HUB_IMAGE / "requirements.txt")
-    report = json.loads(_run(python, "-c", """if True:
+    _run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *image["pins"])
+    _run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--find-links",
+        dist,
+        "-r",
+        HUB_IMAGE / "requirements.txt",
+    )
+    report = json.loads(
+        _run(
+            python,
+            "-c",
+            """if True:
         import json, sys
         from importlib.metadata import version
         from jupyterhub.app import JupyterHub
@@ -151,7 +181,10 @@ def test_hub_image_requirements_install_into_the_image_environment(
         assert issubclass(WorkspaceSpawner, KubeSpawner)
         print(json.dumps({"python": sys.version, "versions": {name: version(name) for name in (
             "jupyterhub", "jupyterhub-kubespawner", "workspace-spawner")}}))
-        """, cwd=tmp_path))
+        """,
+            cwd=tmp_path,
+        )
+    )
     assert report["python"].startswith(image["python"] + "."), report
     pins = dict(p.split("==") for p in image["pins"])
     # the hub's own JupyterHub stays: the chart's configuration is made for it
