@@ -41,6 +41,7 @@ from ..kube import KubeError
 from ..kube.admin import list_namespaces, list_pvcs, list_resource_quotas
 from ..kube.projects import read_namespace
 from ..kube.volumes import read_pvc
+from ..volumes.usage import format_bytes, usage_from_pvc
 from .hub import server_state, server_status
 
 __all__ = [
@@ -196,6 +197,7 @@ class Workspace:
         for pvc in self.pvcs:
             meta, spec, status = pvc["metadata"], pvc.get("spec") or {}, pvc.get("status") or {}
             annotations = meta.get("annotations") or {}
+            usage = usage_from_pvc(pvc)
             rows.append(
                 {
                     "name": meta["name"],
@@ -208,6 +210,13 @@ class Workspace:
                     "age": age_of(meta.get("creationTimestamp"), now=now),
                     "reset_requested": annotations.get(RESET_REQUEST_ANNOTATION),
                     "reset_backup": annotations.get(RESET_BACKUP_ANNOTATION) == "true",
+                    # as the volume's last start measured it (volume_usage_warn_percent)
+                    "used": format_bytes(usage.used) if usage else "",
+                    "used_bytes": usage.used if usage else None,
+                    "size_bytes": usage.size if usage else None,
+                    "use_percent": usage.percent if usage else None,
+                    "usage_measured": usage.measured if usage else "",
+                    "usage_age": age_of(usage.measured, now=now) if usage and usage.measured else "",
                 }
             )
         return rows

@@ -30,7 +30,6 @@ from ..initcontainers import InitContainerChecks, InitContainerFailed, terminati
 from ..kube import KubeError, to_dict
 from ..kube.volumes import (
     clear_pvc_annotation,
-    delete_pvc,
     ensure_pvc,
     patch_pvc,
     read_pvc,
@@ -39,9 +38,9 @@ from ..kube.volumes import (
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container
 from ..quantity import QuantityError, parse_bytes
 from . import manifests as m
+from .lifecycle import RETRY_STATUSES as _RETRY_STATUSES
+from .lifecycle import StorageLifecycleMixin
 
-# API answers worth retrying: the server is busy or briefly away
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 _MOUNT_CHECKS = {
@@ -61,7 +60,7 @@ class VolumeSetupFailed(InitContainerFailed):
     """The ``setup-volume`` init container failed; the message is for the user on the spawn page."""
 
 
-class VolumesMixin(InitContainerChecks):
+class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
     # -- KubeSpawner's own traits, with the defaults of a persistent workspace -------------
 
     @default("storage_pvc_ensure")
@@ -359,12 +358,8 @@ class VolumesMixin(InitContainerChecks):
         if not self.delete_pvc or (self.name and "{user_server}" not in self.pvc_name_template):
             return
         for key in self.workspace_volumes:
-            name = self._pvc_name_for(key)
-            self.log.info("%s: deleting PVC %s of volume %s", self._log_name, name, key)
-            await self._retrying(
-                partial(delete_pvc, self.api, namespace=self.namespace, name=name),
-                what=f"delete PVC {name}",
-            )
+            # deleted, or kept with volume_retention as the main claim is
+            await self.dispose_workspace_pvc(self._pvc_name_for(key))
 
     # -- the recipe step before the pod -------------------------------------------------
 
@@ -438,6 +433,7 @@ class VolumesMixin(InitContainerChecks):
                 self._volume_setup["created"] = created
         else:
             self.log.info("%s: adopting the existing PVC %s", self._log_name, name)
+            pvc = await self.reclaim_retained_pvc(pvc)
         self._workspace_pvc_names()[volume] = name
         if volume == m.HOME_VOLUME:
             # KubeSpawner then neither creates a PVC nor looks for legacy names, and
@@ -635,6 +631,9 @@ class VolumesMixin(InitContainerChecks):
                 shown_running = True
                 self.emit_progress(running)
             elif state == "done":
+                message = await self.record_volume_usage(
+                    message=message, pvc_name=self._pvc_name_for(m.HOME_VOLUME)
+                )
                 self.emit_progress(message or "The workspace volume is ready")
                 if setup["request"]:
                     await self._clear_reset_request(setup["request"])

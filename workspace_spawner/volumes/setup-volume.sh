@@ -27,7 +27,8 @@
 # - A reset is recorded in .setup-volume/reset before anything is touched, so an
 #   interrupted reset resumes instead of leaving half a volume behind.
 # Output: a few lines, and one summary line (files, bytes, seconds), which is also
-# the container's termination message that the spawner shows on the spawn page.
+# the container's termination message that the spawner shows on the spawn page; the
+# termination message has one more line, the volume's usage (statfs), for the spawner.
 
 set -eu
 umask 0007
@@ -310,3 +311,16 @@ if [ -n "$REQUEST" ]; then
 fi
 say "$summary"
 report "$summary"
+
+# -- usage ------------------------------------------------------------------------------
+# The file system's size and use from statfs(2) (stat -f: the file system's own
+# counters, not a walk of the tree), as a line of the termination message the spawner
+# stores on the claim: fundamental block size, total, free and (for non-root)
+# available blocks. Not fatal: a volume is usable without it.
+if usage=$(stat -f -c '%S %b %f %a' -- "$T" 2>/dev/null); then
+    set -- $usage
+    if [ "$#" = 4 ]; then
+        printf 'workspace-spawner-usage: size=%s used=%s available=%s\n' \
+            "$(($1 * $2))" "$(($1 * ($2 - $3)))" "$(($1 * $4))" >> "$TERMINATION_LOG" 2>/dev/null || true
+    fi
+fi

@@ -1,0 +1,194 @@
+"""Storage lifecycle on the emulator: usage on the claim and the spawn page, retention of deleted users."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from traitlets import TraitError
+
+from workspace_spawner.constants import (
+    DELETED_AT_ANNOTATION,
+    DELETED_LABEL,
+    DELETED_USERNAME_LABEL,
+    PURGE_AFTER_ANNOTATION,
+    USAGE_ANNOTATION,
+    USERNAME_LABEL,
+)
+
+from test_volumes_lifecycle import messages, start, wait_until
+
+NS = "jupyterhub"
+GI = 1024**3
+SUMMARY = "The volume is ready; nothing to copy"
+
+
+def usage_line(*, size: int, used: int, available: int) -> str:
+    return f"workspace-spawner-usage: size={size} used={used} available={available}\n"
+
+
+def said(emulator, spawner, *, used: int, size: int = 10 * GI) -> None:
+    """The setup-volume container's termination message: the summary and the usage line."""
+    message = SUMMARY + "\n" + usage_line(size=size, used=used, available=size - used)
+    emulator.kubelet.set_termination_message(NS, spawner.pod_name, "setup-volume", message)
+
+
+def usage_of(emulator, name: str = "claim-alice") -> dict | None:
+    pvc = emulator.get("PersistentVolumeClaim", name, NS)
+    raw = (pvc["metadata"].get("annotations") or {}).get(USAGE_ANNOTATION)
+    return json.loads(raw) if raw else None
+
+
+# -- usage ------------------------------------------------------------------------------------
+
+
+@pytest.mark.emulator_only
+@pytest.mark.parametrize(
+    ("used", "warn_percent", "warned"),
+    [
+        (1 * GI, 90, False),
+        (9 * GI + GI // 2, 90, True),  # 95%
+        (9 * GI + GI // 2, 0, False),  # the warning is off
+        (6 * GI, 50, True),
+    ],
+)
+async def test_the_usage_goes_on_the_claim_and_a_full_volume_warns(
+    make_spawner, emulator, used, warn_percent, warned
+):
+    spawner = make_spawner(volume_usage_warn_percent=warn_percent)
+    said(emulator, spawner, used=used)
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    await start(spawner)
+    await wait_until(lambda: usage_of(emulator) is not None)
+    usage = usage_of(emulator)
+    assert {k: usage[k] for k in ("size", "used", "available")} == {
+        "size": 10 * GI, "used": used, "available": 10 * GI - used,
+    }
+    measured = datetime.fromisoformat(usage["measured"].replace("Z", "+00:00"))
+    assert before <= measured <= datetime.now(timezone.utc)
+    await wait_until(lambda: SUMMARY in messages(spawner))
+    # the usage line is for the spawner, never shown
+    assert not any("workspace-spawner-usage" in m for m in messages(spawner))
+    warnings = [m for m in messages(spawner) if "full" in m]
+    if warned:
+        (warning,) = warnings
+        assert f"{-(-used * 100 // (10 * GI))}% full" in warning
+        assert "workspace-admin expand" in warning and "claim-alice" in warning
+    else:
+        assert warnings == []
+    await spawner.stop(now=True)
+
+
+@pytest.mark.emulator_only
+async def test_without_the_right_to_patch_the_claim_the_server_still_starts(make_spawner, emulator, caplog):
+    spawner = make_spawner()
+    said(emulator, spawner, used=GI)
+    emulator.inject_fault(verb="patch", resource="persistentvolumeclaims", status=403, count=5)
+    with caplog.at_level(logging.WARNING):
+        await start(spawner)
+        await wait_until(lambda: SUMMARY in messages(spawner))
+    assert usage_of(emulator) is None
+    assert "not recording the usage on PVC claim-alice" in caplog.text
+    await spawner.stop(now=True)
+
+
+async def test_usage_warn_percent_is_a_percentage(make_spawner):
+    with pytest.raises(TraitError):
+        make_spawner(volume_usage_warn_percent=120)
+
+
+# -- retention --------------------------------------------------------------------------------
+
+
+def pvc(emulator, name: str) -> dict | None:
+    return emulator.get("PersistentVolumeClaim", name, NS)
+
+
+VOLUMES = {"data": {"mount_path": "/data", "capacity": "1Gi"}}
+
+
+@pytest.mark.parametrize(("setting", "seconds"), [("7d", 7 * 86400), ("12h", 43200), ("1w2d", 9 * 86400)])
+async def test_a_deleted_user_s_claims_are_kept_labelled_and_detached(make_spawner, emulator, setting, seconds):
+    spawner = make_spawner(volume_retention=setting, workspace_volumes=VOLUMES)
+    await start(spawner)
+    await spawner.stop(now=True)
+    deleted = datetime.now(timezone.utc).replace(microsecond=0)
+    await make_spawner(state=spawner.get_state(), volume_retention=setting, workspace_volumes=VOLUMES).delete_forever()
+    for name in ("claim-alice", "claim-alice-data"):
+        kept = pvc(emulator, name)
+        assert kept is not None, name
+        labels, annotations = kept["metadata"]["labels"], kept["metadata"]["annotations"]
+        assert labels[DELETED_LABEL] == "true"
+        assert USERNAME_LABEL not in labels
+        assert labels[DELETED_USERNAME_LABEL] == "alice"
+        at = datetime.fromisoformat(annotations[DELETED_AT_ANNOTATION].replace("Z", "+00:00"))
+        until = datetime.fromisoformat(annotations[PURGE_AFTER_ANNOTATION].replace("Z", "+00:00"))
+        assert deleted - timedelta(seconds=2) <= at <= datetime.now(timezone.utc)
+        assert until - at == timedelta(seconds=seconds)
+    # no longer found as the user's
+    assert emulator.list("PersistentVolumeClaim", NS, label_selector="hub.jupyter.org/username=alice") == []
+
+
+async def test_without_retention_the_claims_go_at_once(make_spawner, emulator):
+    spawner = make_spawner(workspace_volumes=VOLUMES)
+    await start(spawner)
+    await spawner.stop(now=True)
+    await make_spawner(state=spawner.get_state(), workspace_volumes=VOLUMES).delete_forever()
+    for name in ("claim-alice", "claim-alice-data"):
+        await wait_until(lambda: pvc(emulator, name) is None)
+
+
+async def test_a_user_created_again_gets_the_data_back(make_spawner, emulator):
+    spawner = make_spawner(volume_retention="7d", workspace_volumes=VOLUMES)
+    await start(spawner)
+    await spawner.stop(now=True)
+    uids = {n: pvc(emulator, n)["metadata"]["uid"] for n in ("claim-alice", "claim-alice-data")}
+    await make_spawner(state=spawner.get_state(), volume_retention="7d", workspace_volumes=VOLUMES).delete_forever()
+    # a new hub user of the same name: no state
+    again = make_spawner(volume_retention="7d", workspace_volumes=VOLUMES)
+    await start(again)
+    for name, uid in uids.items():
+        back = pvc(emulator, name)
+        assert back["metadata"]["uid"] == uid
+        assert back["metadata"]["labels"][USERNAME_LABEL] == "alice"
+        assert DELETED_LABEL not in back["metadata"]["labels"]
+        assert DELETED_USERNAME_LABEL not in back["metadata"]["labels"]
+        assert PURGE_AFTER_ANNOTATION not in back["metadata"]["annotations"]
+    assert any("your files are back" in m for m in messages(again))
+    await again.stop(now=True)
+
+
+@pytest.mark.emulator_only
+async def test_a_failed_label_is_retried_and_nothing_is_deleted(make_spawner, emulator):
+    spawner = make_spawner(volume_retention="1d")
+    await start(spawner)
+    await spawner.stop(now=True)
+    emulator.inject_fault(verb="patch", resource="persistentvolumeclaims", status=503, count=2)
+    emulator.clear_requests()
+    await make_spawner(state=spawner.get_state(), volume_retention="1d").delete_forever()
+    assert pvc(emulator, "claim-alice")["metadata"]["labels"][DELETED_LABEL] == "true"
+    assert not [r for r in emulator.requests if r.verb == "delete" and r.resource == "persistentvolumeclaims"]
+
+
+@pytest.mark.parametrize("bad", ["7 days", "-1d", "d", "1.5h", "7d junk"])
+async def test_a_bad_retention_fails_at_configuration_with_the_fix(make_spawner, bad):
+    with pytest.raises(TraitError, match="volume_retention: .* such as 7d"):
+        make_spawner(volume_retention=bad)
+
+
+async def test_retention_zero_is_the_default(make_spawner):
+    assert make_spawner().volume_retention == "0"
+    assert make_spawner(volume_retention="0d").volume_retention_seconds == 0
+
+
+@pytest.mark.emulator_only
+async def test_a_named_server_sharing_the_claim_keeps_it_untouched(make_spawner, emulator):
+    spawner = make_spawner(volume_retention="7d")
+    await start(spawner)
+    await spawner.stop(now=True)
+    emulator.clear_requests()
+    await make_spawner(servername="gpu", volume_retention="7d").delete_forever()
+    assert DELETED_LABEL not in pvc(emulator, "claim-alice")["metadata"]["labels"]
+    assert emulator.count_writes(resource="persistentvolumeclaims") == 0
