@@ -339,9 +339,19 @@ workspace-admin list --user alice --user bob --json
 workspace-admin list -l team=physics
 """
     users = List(Unicode(), config=True, help="Only these users (repeat --user for more).")
+    deleted = Bool(False, config=True, help="The claims of deleted users kept by volume_retention, instead.")
     aliases = {**_common_aliases, "user": "ListCommand.users"}
+    flags = {
+        **_common_flags,
+        "deleted": (
+            {"ListCommand": {"deleted": True}},
+            "Show the claims of deleted users that volume_retention keeps, and when they may be purged.",
+        ),
+    }
 
     async def run(self, ctx: Context) -> int:
+        if self.deleted:
+            return await print_retained(self, ctx)
         names = list(self.users) + list(self.extra_args)
         rows: list[Row] = []
         if names:
@@ -721,6 +731,10 @@ workspace-admin delete-project alice --project alice-workspace-old --dry-run
     _openshift: bool | None = None
 
 
+# -- commands of their own modules ---------------------------------------------------
+
+from .purge import PurgeCommand, print_retained  # noqa: E402  (they build on the classes above)
+
 # -- the command ---------------------------------------------------------------------
 
 
@@ -747,6 +761,8 @@ workspace-admin reset alice --now --backup
 workspace-admin expand alice 20Gi
 workspace-admin delete-volume alice --stop --yes
 workspace-admin delete-project alice --dry-run
+workspace-admin list --deleted
+workspace-admin purge --dry-run
 workspace-admin delete-volume --help
 """
     subcommands = {
@@ -758,6 +774,7 @@ workspace-admin delete-volume --help
             ("expand", ExpandCommand),
             ("delete-volume", DeleteVolumeCommand),
             ("delete-project", DeleteProjectCommand),
+            ("purge", PurgeCommand),
         ]
     }
 
