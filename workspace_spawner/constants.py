@@ -47,3 +47,9 @@ DELETED_LABEL = "workspace-spawner.jupyter.org/deleted"
 DELETED_AT_ANNOTATION = "workspace-spawner.jupyter.org/deleted-at"
 PURGE_AFTER_ANNOTATION = "workspace-spawner.jupyter.org/purge-after"
 DELETED_USERNAME_LABEL = "workspace-spawner.jupyter.org/deleted-username"
+
+# On a VolumeSnapshot the spawner took before a reset: the claim it is of (an
+# annotation: claim names can be longer than label values).
+SNAPSHOT_OF_ANNOTATION = "workspace-spawner.jupyter.org/snapshot-of"
+# ... and why it was taken (the reset's reason, as setup-volume gave it).
+SNAPSHOT_REASON_ANNOTATION = "workspace-spawner.jupyter.org/snapshot-reason"

@@ -13,6 +13,7 @@ from .conda import CondaMixin
 from .progress import ProgressLog, merge_progress
 from .project import ProjectMixin
 from .volumes import VolumesMixin
+from .volumes.lifecycle import SnapshotBeforeReset
 
 
 class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
@@ -47,7 +48,13 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
         await self.ensure_workspace_project()
         await self.ensure_workspace_volumes()
         await self.ensure_conda_startup()
-        return await super()._start()
+        try:
+            return await super()._start()
+        except SnapshotBeforeReset as needed:
+            # setup-volume is to reset the volume and changed nothing yet: a snapshot
+            # first (volume_snapshot_class), then the pod again
+            await self.snapshot_before_reset(needed)
+            return await super()._start()
 
     async def get_pod_manifest(self):
         """KubeSpawner's pod, with what each workspace feature adds to it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import datetime, timedelta, timezone
@@ -192,3 +193,151 @@ async def test_a_named_server_sharing_the_claim_keeps_it_untouched(make_spawner,
     await make_spawner(servername="gpu", volume_retention="7d").delete_forever()
     assert DELETED_LABEL not in pvc(emulator, "claim-alice")["metadata"]["labels"]
     assert emulator.count_writes(resource="persistentvolumeclaims") == 0
+
+
+# -- snapshots before resets --------------------------------------------------------------
+
+
+def setup_volume_contract(container: dict) -> tuple[int, str]:
+    """What setup-volume.sh does on a volume with .delete-volume (tests/e2e run the script itself)."""
+    env = {e["name"]: e.get("value", "") for e in container["env"]}
+    taken = env["WORKSPACE_SNAPSHOT_TAKEN"]
+    if env["WORKSPACE_SNAPSHOT_BEFORE_RESET"] == "1" and not taken:
+        return 3, "workspace-spawner-snapshot-needed: .delete-volume was found\n"
+    if taken == "-":
+        return 0, SUMMARY + "\n"
+    return 0, "Resetting the volume: .delete-volume was found: 3 files, 10 bytes from /home/jovyan in 0 s\n"
+
+
+def snapshots(emulator) -> list[dict]:
+    return emulator.list("volumesnapshots", NS)
+
+
+def setup_env(emulator, spawner) -> dict[str, str]:
+    pod = emulator.get("Pod", spawner.pod_name, NS)
+    (setup,) = [c for c in pod["spec"]["initContainers"] if c["name"] == "setup-volume"]
+    return {e["name"]: e.get("value", "") for e in setup["env"]}
+
+
+@pytest.fixture
+def first_start_in_hub():
+    """Each test is a new hub process: the snapshot API not checked yet."""
+    from workspace_spawner.volumes.lifecycle import StorageLifecycleMixin
+
+    StorageLifecycleMixin._snapshot_api_checked = False
+    yield
+    StorageLifecycleMixin._snapshot_api_checked = False
+
+
+@pytest.mark.emulator_only
+async def test_a_reset_waits_for_a_ready_snapshot_of_the_stopped_volume(make_spawner, emulator, first_start_in_hub):
+    spawner = make_spawner(volume_snapshot_class="standard-snapshots")
+    emulator.kubelet.run_init_with(NS, spawner.pod_name, "setup-volume", setup_volume_contract)
+    await start(spawner)
+    (snapshot,) = snapshots(emulator)
+    name = snapshot["metadata"]["name"]
+    assert name.startswith("claim-alice-reset-")
+    assert snapshot["spec"] == {
+        "volumeSnapshotClassName": "standard-snapshots",
+        "source": {"persistentVolumeClaimName": "claim-alice"},
+    }
+    labels = snapshot["metadata"]["labels"]
+    assert labels[USERNAME_LABEL] == "alice" and labels["workspace-spawner.jupyter.org/volume"] == "home"
+    assert snapshot["status"]["readyToUse"] is True
+    # the pod that reset the volume was told which snapshot holds the old content
+    assert setup_env(emulator, spawner)["WORKSPACE_SNAPSHOT_TAKEN"] == name
+    await wait_until(lambda: any(m.startswith("Resetting the volume") for m in messages(spawner)))
+    said = messages(spawner)
+    assert said.index("Your workspace volume is to be reset (.delete-volume was found): taking a snapshot of it first") < said.index(f"Snapshot {name} is ready: resetting the volume")
+    assert not any("could not be prepared" in m for m in said)
+    # the snapshot was ready before the pod that resets was created
+    pod_creates = [r for r in emulator.requests if r.resource == "pods" and r.verb == "create"]
+    ready_at = datetime.fromisoformat(snapshot["status"]["creationTime"].replace("Z", "+00:00")).timestamp()
+    assert len(pod_creates) == 2 and pod_creates[1].time >= ready_at - 1
+    await spawner.stop(now=True)
+
+
+@pytest.mark.emulator_only
+async def test_the_newest_snapshots_are_kept(make_spawner, emulator, first_start_in_hub):
+    taken = []
+    for i in range(4):
+        spawner = make_spawner(volume_snapshot_class="standard-snapshots", volume_snapshots_keep=2)
+        emulator.kubelet.run_init_with(NS, spawner.pod_name, "setup-volume", setup_volume_contract)
+        await start(spawner)
+        taken.append(setup_env(emulator, spawner)["WORKSPACE_SNAPSHOT_TAKEN"])
+        await spawner.stop(now=True)
+        if i == 0:
+            # an admin's own snapshot of the claim: never the spawner's to delete
+            emulator.create({
+                "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+                "metadata": {"name": "by-hand", "namespace": NS, "labels": {USERNAME_LABEL: "alice"}},
+                "spec": {"source": {"persistentVolumeClaimName": "claim-alice"}},
+            })
+        await asyncio.sleep(1.05)  # names and creationTimestamps count seconds
+    assert len(set(taken)) == 4
+    assert sorted(s["metadata"]["name"] for s in snapshots(emulator)) == ["by-hand", *sorted(taken)[-2:]]
+
+
+@pytest.mark.emulator_only
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        ("fail", "VolumeSnapshot claim-alice-reset-.*: the driver broke"),
+        ("hold", "was not ready to use after 1 s"),
+        ("no class", "VolumeSnapshotClass 'missing' of volume_snapshot_class does not exist"),
+        ("no api", "does not serve the VolumeSnapshot API"),
+    ],
+)
+async def test_a_failed_snapshot_stops_the_reset_and_says_why(make_spawner, emulator, first_start_in_hub, caplog, fault, why):
+    import re
+
+    snapshot_class = "missing" if fault == "no class" else "standard-snapshots"
+    if fault == "no api":
+        emulator.reset(snapshots=False)
+        emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    spawner = make_spawner(volume_snapshot_class=snapshot_class, volume_snapshot_timeout=1)
+    if fault == "fail":
+        emulator.snapshotter.fail("the driver broke")
+    elif fault == "hold":
+        emulator.snapshotter.hold()
+    emulator.kubelet.run_init_with(NS, spawner.pod_name, "setup-volume", setup_volume_contract)
+    with caplog.at_level(logging.ERROR):
+        await start(spawner)
+    # the server runs, with the files as they were: the script was told there is no snapshot
+    assert setup_env(emulator, spawner)["WORKSPACE_SNAPSHOT_TAKEN"] == "-"
+    (warning,) = [m for m in messages(spawner) if "NOT reset" in m]
+    assert re.search(why, warning), warning
+    assert "tried again at the next start" in warning
+    assert not any(m.startswith("Resetting the volume") for m in messages(spawner))
+    if fault != "no api":
+        assert snapshots(emulator) == []  # the failed or unready snapshot is not left behind
+    if fault in ("no class", "no api"):
+        # the first start in the hub already named the problem in the log
+        assert re.search(why, caplog.text)
+    await spawner.stop(now=True)
+
+
+@pytest.mark.emulator_only
+async def test_an_admins_request_stays_when_its_snapshot_fails(make_spawner, emulator, first_start_in_hub):
+    from workspace_spawner.constants import RESET_REQUEST_ANNOTATION
+
+    from test_volumes_lifecycle import make_pvc
+
+    make_pvc(emulator, "claim-alice", annotations={RESET_REQUEST_ANNOTATION: "2026-12-01T20:00:00Z"})
+    spawner = make_spawner(volume_snapshot_class="standard-snapshots")
+    emulator.snapshotter.fail("no space for snapshots")
+
+    def contract(container: dict) -> tuple[int, str]:
+        env = {e["name"]: e.get("value", "") for e in container["env"]}
+        assert env["WORKSPACE_RESET_REQUEST"] == "2026-12-01T20:00:00Z"
+        if not env["WORKSPACE_SNAPSHOT_TAKEN"]:
+            return 3, "workspace-spawner-snapshot-needed: an administrator asked for it\n"
+        return 0, SUMMARY + "\n"
+
+    emulator.kubelet.run_init_with(NS, spawner.pod_name, "setup-volume", contract)
+    await start(spawner)
+    await wait_until(lambda: SUMMARY in messages(spawner))
+    await asyncio.sleep(0.5)
+    annotations = pvc(emulator, "claim-alice")["metadata"]["annotations"]
+    assert annotations[RESET_REQUEST_ANNOTATION] == "2026-12-01T20:00:00Z"
+    await spawner.stop(now=True)

@@ -4,7 +4,9 @@
   start; the spawner stores it on the claim and warns a user whose volume is nearly
   full (:mod:`.usage`);
 - retention: deleting a user keeps their claims for ``volume_retention``, labelled,
-  until ``workspace-admin purge`` (:mod:`.retention`).
+  until ``workspace-admin purge`` (:mod:`.retention`);
+- snapshots: with ``volume_snapshot_class`` every reset is preceded by a VolumeSnapshot
+  of the claim, ready before anything is deleted (:mod:`.snapshots`).
 
 Used by :class:`~workspace_spawner.volumes.mixin.VolumesMixin`, which calls these
 steps from its own.
@@ -12,6 +14,8 @@ steps from its own.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -20,14 +24,25 @@ from traitlets import HasTraits, Integer, TraitError, Unicode, validate
 
 from ..constants import DELETED_AT_ANNOTATION, PURGE_AFTER_ANNOTATION, USERNAME_LABEL
 from ..kube import KubeError, to_dict
+from ..initcontainers import InitContainerFailed
+from ..kube import snapshots as kube_snapshots
 from ..kube.volumes import delete_pvc, patch_pvc, read_pvc
 from . import retention as r
+from . import snapshots as snap
 from .usage import split_usage, usage_annotation, usage_warning
 
-__all__ = ["StorageLifecycleMixin"]
+__all__ = ["StorageLifecycleMixin", "SnapshotBeforeReset"]
 
 # API answers worth retrying: the server is busy or briefly away
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class SnapshotBeforeReset(InitContainerFailed):
+    """setup-volume found a reset to do and asks for a snapshot first; nothing was changed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"A snapshot of the workspace volume is needed before its reset ({reason})")
+        self.reason = reason
 
 
 class StorageLifecycleMixin(HasTraits):
@@ -73,6 +88,64 @@ class StorageLifecycleMixin(HasTraits):
         .. versionadded:: 0.2
         """,
     )
+
+    volume_snapshot_class = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Take a VolumeSnapshot of the claim, of this VolumeSnapshotClass, before every reset.
+
+        `None` (the default) resets without a snapshot (see `volume_reset_backup` for a
+        copy inside the volume). When set, a reset of the workspace volume (the user's
+        `volume_reset_marker`, or an admin's `workspace-admin reset`) first takes a
+        `snapshot.storage.k8s.io/v1` VolumeSnapshot of the claim with the pod stopped,
+        and waits until it is `readyToUse` (at most `volume_snapshot_timeout`) before
+        anything is deleted. A snapshot that fails or times out stops the reset: the
+        start fails with the reason on the spawn page and the volume is untouched (the
+        marker stays, so the next start tries again). A sync (`.sync-volume`) never
+        overwrites, so it takes none. Snapshots are labelled with the user and volume;
+        the newest `volume_snapshots_keep` are kept; `workspace-admin snapshots USER`
+        lists them. Needs the snapshot CRDs and controller, a CSI driver with
+        snapshots, and create/get/list/delete on volumesnapshots plus get on
+        volumesnapshotclasses (helm-values/rbac-storage-lifecycle.yaml); a cluster
+        without the API is named in the hub's log at the first start and on the spawn
+        page of a reset. Applies at the next reset.
+
+        .. versionadded:: 0.2
+        """,
+    )
+
+    volume_snapshots_keep = Integer(
+        3,
+        min=1,
+        config=True,
+        help="""How many snapshots before resets to keep per volume (the newest).
+
+        Counted among the ready snapshots of the claim that the spawner took (label
+        `app.kubernetes.io/managed-by=workspace-spawner`); older ones are deleted after
+        a new one is ready. Snapshots made otherwise are never touched.
+
+        .. versionadded:: 0.2
+        """,
+    )
+
+    volume_snapshot_timeout = Integer(
+        300,
+        min=1,
+        config=True,
+        help="""Seconds to wait for a snapshot before a reset to be `readyToUse`.
+
+        After that the reset is refused (the start fails, the volume is untouched) and
+        the unready snapshot is deleted. Some drivers upload snapshots to object storage
+        before they are ready: raise it for those. It counts towards `start_timeout`,
+        which may need raising too.
+
+        .. versionadded:: 0.2
+        """,
+    )
+
+    # the first start in this hub process checks the snapshot API once (class-wide)
+    _snapshot_api_checked = False
 
     @validate("volume_retention")
     def _validate_volume_retention(self, proposal):
@@ -179,3 +252,148 @@ class StorageLifecycleMixin(HasTraits):
             "your files are back"
         )
         return pvc
+
+    # -- snapshots before resets ---------------------------------------------------------
+
+    def snapshot_setup_env(self) -> dict[str, str]:
+        """What the setup-volume script needs to know of snapshots (this start's)."""
+        return snap.snapshot_env(
+            required=bool(self.volume_snapshot_class), taken=self._volume_setup.get("snapshot", "")
+        )
+
+    def snapshot_needed(self, message: str) -> SnapshotBeforeReset | None:
+        """The request of a setup-volume that stopped for a snapshot (its termination message)."""
+        if not self.volume_snapshot_class:
+            return None
+        reason = snap.snapshot_needed_reason(message)
+        return None if reason is None else SnapshotBeforeReset(reason)
+
+    async def check_snapshot_api(self) -> str | None:
+        """Why snapshots cannot be taken here (the API or the class missing), or None."""
+        name = self.volume_snapshot_class
+        client = self.api.api_client
+        if not await kube_snapshots.snapshot_api_served(client):
+            return (
+                f"volume_snapshot_class is set ({name!r}) but this cluster does not serve the "
+                "VolumeSnapshot API (snapshot.storage.k8s.io/v1): install the snapshot CRDs and "
+                "controller (https://github.com/kubernetes-csi/external-snapshotter) and a CSI "
+                "driver with snapshots, or unset c.WorkspaceSpawner.volume_snapshot_class"
+            )
+        if await kube_snapshots.read_snapshot_class(client, name=name) is None:
+            return (
+                f"the VolumeSnapshotClass {name!r} of volume_snapshot_class does not exist: "
+                "see `kubectl get volumesnapshotclass`, and set one of those"
+            )
+        return None
+
+    async def check_snapshot_api_once(self) -> None:
+        """At the first start in this hub process: log what is wrong with the snapshot setting."""
+        if not self.volume_snapshot_class or StorageLifecycleMixin._snapshot_api_checked:
+            return
+        StorageLifecycleMixin._snapshot_api_checked = True
+        try:
+            problem = await self.check_snapshot_api()
+        except KubeError as e:
+            problem = f"cannot check volume_snapshot_class: {e}"
+        if problem:
+            self.log.error("%s; until then every reset of a workspace volume is refused", problem)
+
+    async def snapshot_before_reset(self, needed: SnapshotBeforeReset) -> None:
+        """Stop the pod, snapshot the claim, wait until it is ready, keep the newest few.
+
+        The start then goes on with the snapshot's name for the script, which resets.
+        When the snapshot fails or times out, the start goes on without the reset (the
+        script is told so and changes nothing; the marker or request stays, so the next
+        start tries again) and the spawn page says why: the user is never locked out of
+        their files by a snapshot that cannot be made.
+        """
+        from .manifests import HOME_VOLUME
+
+        pvc_name = self._pvc_name_for(HOME_VOLUME)
+        self.emit_progress(
+            f"Your workspace volume is to be reset ({needed.reason}): taking a snapshot of it first"
+        )
+        # the pod goes first: the snapshot is of a volume that nothing writes to
+        await self.stop(now=True)
+        try:
+            name = await self._take_snapshot(pvc_name=pvc_name, reason=needed.reason)
+        except KubeError as e:
+            self.log.error("%s: no reset of PVC %s: the snapshot before it failed: %s", self._log_name, pvc_name, e)
+            self._volume_setup["snapshot"] = snap.NO_SNAPSHOT
+            self.emit_progress(
+                f"Your workspace volume was NOT reset, and nothing in it changed: the snapshot "
+                f"taken before every reset could not be made ({e}). Your server starts with your "
+                "files as they are; the reset is still asked for and is tried again at the next "
+                f"start. If this keeps happening, send this message to your hub admin (the volume "
+                f"is {pvc_name})."
+            )
+            self._start_setup_watcher()
+            return
+        self._volume_setup["snapshot"] = name
+        self.emit_progress(f"Snapshot {name} is ready: resetting the volume")
+        try:
+            await self._prune_snapshots(pvc_name)
+        except KubeError as e:
+            self.log.warning("%s: old snapshots of %s not deleted: %s", self._log_name, pvc_name, e)
+        self._start_setup_watcher()
+
+    async def _take_snapshot(self, *, pvc_name: str, reason: str) -> str:
+        problem = await self.check_snapshot_api()
+        if problem:
+            raise KubeError(problem)
+        client = self.api.api_client
+        pvc = await self._retrying(
+            partial(read_pvc, self.api, namespace=self.namespace, name=pvc_name), what=f"read PVC {pvc_name}"
+        )
+        if pvc is None:
+            raise KubeError(f"the claim {pvc_name} is gone")
+        name = snap.snapshot_name(pvc_name, now=datetime.now(timezone.utc))
+        body = snap.make_snapshot(pvc=pvc, name=name, snapshot_class=self.volume_snapshot_class, reason=reason)
+        await self._retrying(
+            partial(kube_snapshots.create_snapshot, client, namespace=self.namespace, body=body),
+            what=f"create VolumeSnapshot {name}",
+        )
+        self.log.info("%s: VolumeSnapshot %s of PVC %s created (%s)", self._log_name, name, pvc_name, reason)
+        deadline = time.monotonic() + self.volume_snapshot_timeout
+        delay = 0.1
+        while True:
+            current = await self._retrying(
+                partial(kube_snapshots.read_snapshot, client, namespace=self.namespace, name=name),
+                what=f"read VolumeSnapshot {name}",
+            )
+            state, error = snap.snapshot_state(current)
+            if state == "ready":
+                return name
+            if state in ("failed", "gone"):
+                if state == "failed":
+                    await self._delete_unready_snapshot(name)
+                raise KubeError(f"VolumeSnapshot {name}: {error}")
+            if time.monotonic() >= deadline:
+                await self._delete_unready_snapshot(name)
+                raise KubeError(
+                    f"VolumeSnapshot {name} was not ready to use after {self.volume_snapshot_timeout} s "
+                    "(volume_snapshot_timeout)"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _delete_unready_snapshot(self, name: str) -> None:
+        try:
+            await kube_snapshots.delete_snapshot(self.api.api_client, namespace=self.namespace, name=name)
+        except KubeError as e:
+            self.log.warning("%s: the unready VolumeSnapshot %s stays: %s", self._log_name, name, e)
+
+    async def _prune_snapshots(self, pvc_name: str) -> None:
+        client = self.api.api_client
+        labels = (to_dict(self.get_pvc_manifest()).get("metadata") or {}).get("labels") or {}
+        found = await kube_snapshots.list_snapshots(
+            client,
+            namespace=self.namespace,
+            label_selector=snap.snapshot_selector(username_label=labels.get(USERNAME_LABEL, "")),
+        )
+        for old in snap.snapshots_to_prune(found, pvc_name=pvc_name, keep=self.volume_snapshots_keep):
+            self.log.info(
+                "%s: deleting the old VolumeSnapshot %s (volume_snapshots_keep=%d)",
+                self._log_name, old, self.volume_snapshots_keep,
+            )
+            await kube_snapshots.delete_snapshot(client, namespace=self.namespace, name=old)

@@ -40,6 +40,7 @@ from ..quantity import QuantityError, parse_bytes
 from . import manifests as m
 from .lifecycle import RETRY_STATUSES as _RETRY_STATUSES
 from .lifecycle import StorageLifecycleMixin
+from .snapshots import NO_SNAPSHOT
 
 
 
@@ -365,7 +366,7 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
 
     async def ensure_workspace_volumes(self) -> None:
         """Create or adopt the user's claims, grow them, and wait until they can bind."""
-        self._volume_setup = {"created": False, "request": "", "request_backup": ""}
+        self._volume_setup = {"created": False, "request": "", "request_backup": "", "snapshot": ""}
         home_active = bool(self.storage_pvc_ensure)
         if not home_active and not self.workspace_volumes:
             return
@@ -395,6 +396,7 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             await self._wait_for_bound(self._pvc_name_for(volume))
 
         if home_active and self.volume_populate_source is not None:
+            await self.check_snapshot_api_once()
             if self._volume_setup["request"]:
                 self.emit_progress(
                     "An administrator asked for a reset of the workspace volume: "
@@ -587,6 +589,7 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             reset_request=setup.get("request", ""),
             reset_request_backup=setup.get("request_backup", ""),
         )
+        env.update(self.snapshot_setup_env())
         return m.make_setup_container(
             image=notebook.image,
             image_pull_policy=notebook.image_pull_policy,
@@ -635,8 +638,11 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
                     message=message, pvc_name=self._pvc_name_for(m.HOME_VOLUME)
                 )
                 self.emit_progress(message or "The workspace volume is ready")
-                if setup["request"]:
+                if setup["request"] and setup.get("snapshot") != NO_SNAPSHOT:
                     await self._clear_reset_request(setup["request"])
+                return
+            elif state == "failed" and self.snapshot_needed(message):
+                # not a failure: the start goes on with a snapshot (snapshot_before_reset)
                 return
             elif state == "failed":
                 self.emit_progress(
@@ -652,6 +658,9 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
         """The start fails with the script's own message when ``setup-volume`` failed."""
         if name != m.SETUP_CONTAINER_NAME:
             return super().init_container_failure(name, terminated)
+        needed = self.snapshot_needed(termination_text(terminated))
+        if needed is not None:
+            return needed
         text = termination_text(terminated).removeprefix("ERROR: ").rstrip(".")
         return VolumeSetupFailed(
             f"The workspace volume could not be prepared: {text}. Start your server again "

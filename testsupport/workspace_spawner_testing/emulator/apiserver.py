@@ -57,6 +57,9 @@ class ApiServer:
     # uids of pods whose containers the kubelet has stopped: removed once their finalizers
     # are (by uid: a new pod of the same name has not stopped yet)
     pods_terminated: set[str] = field(default_factory=set)
+    # asked before a claim binds: None, or why it cannot bind yet (a claim restored from
+    # a snapshot that is not ready)
+    bind_checks: list[Callable[[dict], str | None]] = field(default_factory=list)
 
     # -- reading --------------------------------------------------------------------
 
