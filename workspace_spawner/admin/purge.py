@@ -17,15 +17,14 @@ from ..constants import DELETED_AT_ANNOTATION, DELETED_USERNAME_LABEL, RAW_USERN
 from ..kube import KubeError
 from ..kube.retained import delete_pvc_unchanged, list_retained_pvcs
 from ..volumes import retention as r
-# app.py defines the commands' base and registers this module's command after it
-from .app import AdminCommand, Row, _common_flags, _dry_run_flag
+from .command import COMMON_FLAGS, DRY_RUN_FLAG, AdminCommand, Context, Row
 from .hub import HubError, UserNotFound
 from .workspaces import age_of, build_spawner
 
 __all__ = ["PurgeCommand", "retained_rows", "format_retained", "print_retained"]
 
 
-def _namespace(ctx: Any) -> str | None:
+def _namespace(ctx: Context) -> str | None:
     """The spawner's namespace, or None (all) when every user has a namespace of their own."""
     spawner = build_spawner(ctx.spawner_class, config=ctx.config, username="workspace-admin", state={})
     return None if spawner.enable_user_namespaces else spawner.namespace
@@ -49,7 +48,7 @@ def retained_row(pvc: dict[str, Any], *, now: datetime) -> dict[str, Any]:
     }
 
 
-async def retained_rows(ctx: Any, *, selector: str, now: datetime) -> list[dict[str, Any]]:
+async def retained_rows(ctx: Context, *, selector: str, now: datetime) -> list[dict[str, Any]]:
     pvcs = await list_retained_pvcs(ctx.core, namespace=_namespace(ctx), selector=selector)
     return [retained_row(pvc, now=now) for pvc in pvcs]
 
@@ -75,7 +74,7 @@ def format_retained(rows: list[dict[str, Any]], *, now: datetime) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
 
 
-async def print_retained(command: Any, ctx: Any) -> int:
+async def print_retained(command: AdminCommand, ctx: Context) -> int:
     """``workspace-admin list --deleted``."""
     now = datetime.now(timezone.utc)
     rows = await retained_rows(ctx, selector=command.selector, now=now)
@@ -105,9 +104,9 @@ Every deletion is logged.
 workspace-admin purge --dry-run
 workspace-admin purge --json
 """
-    flags = {**_common_flags, **_dry_run_flag}
+    flags = {**COMMON_FLAGS, **DRY_RUN_FLAG}
 
-    async def run(self, ctx: Any) -> int:
+    async def run(self, ctx: Context) -> int:
         now = datetime.now(timezone.utc)
         rows: list[Row] = []
         for found in await retained_rows(ctx, selector=self.selector, now=now):
@@ -123,7 +122,7 @@ workspace-admin purge --json
             print("Nothing to purge.")
         return self.finish(rows)
 
-    async def _purge_one(self, ctx: Any, row: Row, found: dict[str, Any]) -> None:
+    async def _purge_one(self, ctx: Context, row: Row, found: dict[str, Any]) -> None:
         if found["user"]:
             try:
                 await ctx.hub.get_user(found["user"])
