@@ -12,8 +12,14 @@ import shutil
 import subprocess
 
 import pytest
-
-from test_volumes_setup_script import first_copy, hand_to_user, make_image, manifest_container, user_view, write
+from test_volumes_setup_script import (
+    first_copy,
+    hand_to_user,
+    make_image,
+    manifest_container,
+    user_view,
+    write,
+)
 from volumes_pod import new_pod_files, remove_pod_files
 
 pytestmark = pytest.mark.skipif(
@@ -27,7 +33,9 @@ SIZE = 8 * 1024 * 1024
 @pytest.fixture
 def tmpfs_pod_files():
     files = new_pod_files()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SIZE}", "tmpfs", str(files.volume)], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SIZE}", "tmpfs", str(files.volume)], check=True
+    )
     yield files
     subprocess.run(["umount", "-l", str(files.volume)], check=True)
     remove_pod_files(files)
@@ -68,10 +76,18 @@ def pod_files():
 
 
 @pytest.mark.parametrize("marker", [True, False], ids=["user-marker", "admin-request"])
-async def test_with_snapshots_a_reset_first_asks_for_one_and_changes_nothing(make_spawner, emulator, pod_files, marker):
-    annotations = {} if marker else {"workspace-spawner.jupyter.org/reset-requested": "2026-12-01T20:00:00Z"}
-    c = await manifest_container(make_spawner, emulator, annotations=annotations, volume_snapshot_class="csi")
-    assert c.env["WORKSPACE_SNAPSHOT_BEFORE_RESET"] == "1" and c.env["WORKSPACE_SNAPSHOT_TAKEN"] == ""
+async def test_with_snapshots_a_reset_first_asks_for_one_and_changes_nothing(
+    make_spawner, emulator, pod_files, marker
+):
+    annotations = (
+        {} if marker else {"workspace-spawner.jupyter.org/reset-requested": "2026-12-01T20:00:00Z"}
+    )
+    c = await manifest_container(
+        make_spawner, emulator, annotations=annotations, volume_snapshot_class="csi"
+    )
+    assert (
+        c.env["WORKSPACE_SNAPSHOT_BEFORE_RESET"] == "1" and c.env["WORKSPACE_SNAPSHOT_TAKEN"] == ""
+    )
     first_copy(pod_files, c if marker else _without_request(c))
     write(pod_files.volume / "mine.txt", "precious")
     if marker:
@@ -96,7 +112,9 @@ async def test_with_the_snapshot_taken_the_reset_is_done(make_spawner, pod_files
     c.env["WORKSPACE_SNAPSHOT_TAKEN"] = "claim-alice-reset-20261201t200000z"
     run = pod_files.run(c)
     assert run.returncode == 0, run.output
-    assert "the volume as it was is in the snapshot claim-alice-reset-20261201t200000z" in run.output
+    assert (
+        "the volume as it was is in the snapshot claim-alice-reset-20261201t200000z" in run.output
+    )
     assert run.termination_message.startswith("Resetting the volume: .delete-volume was found")
     assert not (pod_files.volume / "mine.txt").exists()
 

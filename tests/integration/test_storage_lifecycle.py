@@ -1,4 +1,4 @@
-"""Storage lifecycle on the emulator: usage on the claim and the spawn page, retention of deleted users."""
+"""Storage lifecycle on the emulator: usage, retention of deleted users, snapshots before resets."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from test_volumes_lifecycle import messages, start, wait_until
 from traitlets import TraitError
 
 from workspace_spawner.constants import (
@@ -18,8 +19,6 @@ from workspace_spawner.constants import (
     USAGE_ANNOTATION,
     USERNAME_LABEL,
 )
-
-from test_volumes_lifecycle import messages, start, wait_until
 
 NS = "jupyterhub"
 GI = 1024**3
@@ -65,7 +64,9 @@ async def test_the_usage_goes_on_the_claim_and_a_full_volume_warns(
     await wait_until(lambda: usage_of(emulator) is not None)
     usage = usage_of(emulator)
     assert {k: usage[k] for k in ("size", "used", "available")} == {
-        "size": 10 * GI, "used": used, "available": 10 * GI - used,
+        "size": 10 * GI,
+        "used": used,
+        "available": 10 * GI - used,
     }
     measured = datetime.fromisoformat(usage["measured"].replace("Z", "+00:00"))
     assert before <= measured <= datetime.now(timezone.utc)
@@ -83,7 +84,9 @@ async def test_the_usage_goes_on_the_claim_and_a_full_volume_warns(
 
 
 @pytest.mark.emulator_only
-async def test_without_the_right_to_patch_the_claim_the_server_still_starts(make_spawner, emulator, caplog):
+async def test_without_the_right_to_patch_the_claim_the_server_still_starts(
+    make_spawner, emulator, caplog
+):
     spawner = make_spawner()
     said(emulator, spawner, used=GI)
     emulator.inject_fault(verb="patch", resource="persistentvolumeclaims", status=403, count=5)
@@ -110,13 +113,19 @@ def pvc(emulator, name: str) -> dict | None:
 VOLUMES = {"data": {"mount_path": "/data", "capacity": "1Gi"}}
 
 
-@pytest.mark.parametrize(("setting", "seconds"), [("7d", 7 * 86400), ("12h", 43200), ("1w2d", 9 * 86400)])
-async def test_a_deleted_user_s_claims_are_kept_labelled_and_detached(make_spawner, emulator, setting, seconds):
+@pytest.mark.parametrize(
+    ("setting", "seconds"), [("7d", 7 * 86400), ("12h", 43200), ("1w2d", 9 * 86400)]
+)
+async def test_a_deleted_user_s_claims_are_kept_labelled_and_detached(
+    make_spawner, emulator, setting, seconds
+):
     spawner = make_spawner(volume_retention=setting, workspace_volumes=VOLUMES)
     await start(spawner)
     await spawner.stop(now=True)
     deleted = datetime.now(timezone.utc).replace(microsecond=0)
-    await make_spawner(state=spawner.get_state(), volume_retention=setting, workspace_volumes=VOLUMES).delete_forever()
+    await make_spawner(
+        state=spawner.get_state(), volume_retention=setting, workspace_volumes=VOLUMES
+    ).delete_forever()
     for name in ("claim-alice", "claim-alice-data"):
         kept = pvc(emulator, name)
         assert kept is not None, name
@@ -129,7 +138,10 @@ async def test_a_deleted_user_s_claims_are_kept_labelled_and_detached(make_spawn
         assert deleted - timedelta(seconds=2) <= at <= datetime.now(timezone.utc)
         assert until - at == timedelta(seconds=seconds)
     # no longer found as the user's
-    assert emulator.list("PersistentVolumeClaim", NS, label_selector="hub.jupyter.org/username=alice") == []
+    assert (
+        emulator.list("PersistentVolumeClaim", NS, label_selector="hub.jupyter.org/username=alice")
+        == []
+    )
 
 
 async def test_without_retention_the_claims_go_at_once(make_spawner, emulator):
@@ -138,7 +150,7 @@ async def test_without_retention_the_claims_go_at_once(make_spawner, emulator):
     await spawner.stop(now=True)
     await make_spawner(state=spawner.get_state(), workspace_volumes=VOLUMES).delete_forever()
     for name in ("claim-alice", "claim-alice-data"):
-        await wait_until(lambda: pvc(emulator, name) is None)
+        await wait_until(lambda name=name: pvc(emulator, name) is None)
 
 
 async def test_a_user_created_again_gets_the_data_back(make_spawner, emulator):
@@ -146,7 +158,9 @@ async def test_a_user_created_again_gets_the_data_back(make_spawner, emulator):
     await start(spawner)
     await spawner.stop(now=True)
     uids = {n: pvc(emulator, n)["metadata"]["uid"] for n in ("claim-alice", "claim-alice-data")}
-    await make_spawner(state=spawner.get_state(), volume_retention="7d", workspace_volumes=VOLUMES).delete_forever()
+    await make_spawner(
+        state=spawner.get_state(), volume_retention="7d", workspace_volumes=VOLUMES
+    ).delete_forever()
     # a new hub user of the same name: no state
     again = make_spawner(volume_retention="7d", workspace_volumes=VOLUMES)
     await start(again)
@@ -170,7 +184,11 @@ async def test_a_failed_label_is_retried_and_nothing_is_deleted(make_spawner, em
     emulator.clear_requests()
     await make_spawner(state=spawner.get_state(), volume_retention="1d").delete_forever()
     assert pvc(emulator, "claim-alice")["metadata"]["labels"][DELETED_LABEL] == "true"
-    assert not [r for r in emulator.requests if r.verb == "delete" and r.resource == "persistentvolumeclaims"]
+    assert not [
+        r
+        for r in emulator.requests
+        if r.verb == "delete" and r.resource == "persistentvolumeclaims"
+    ]
 
 
 @pytest.mark.parametrize("bad", ["7 days", "-1d", "d", "1.5h", "7d junk"])
@@ -199,14 +217,18 @@ async def test_a_named_server_sharing_the_claim_keeps_it_untouched(make_spawner,
 
 
 def setup_volume_contract(container: dict) -> tuple[int, str]:
-    """What setup-volume.sh does on a volume with .delete-volume (tests/e2e run the script itself)."""
+    """What setup-volume.sh does on a volume with .delete-volume (tests/e2e run the script)."""
     env = {e["name"]: e.get("value", "") for e in container["env"]}
     taken = env["WORKSPACE_SNAPSHOT_TAKEN"]
     if env["WORKSPACE_SNAPSHOT_BEFORE_RESET"] == "1" and not taken:
         return 3, "workspace-spawner-snapshot-needed: .delete-volume was found\n"
     if taken == "-":
         return 0, SUMMARY + "\n"
-    return 0, "Resetting the volume: .delete-volume was found: 3 files, 10 bytes from /home/jovyan in 0 s\n"
+    return (
+        0,
+        "Resetting the volume: .delete-volume was found: 3 files, 10 bytes from /home/jovyan "
+        "in 0 s\n",
+    )
 
 
 def snapshots(emulator) -> list[dict]:
@@ -230,7 +252,9 @@ def first_start_in_hub():
 
 
 @pytest.mark.emulator_only
-async def test_a_reset_waits_for_a_ready_snapshot_of_the_stopped_volume(make_spawner, emulator, first_start_in_hub):
+async def test_a_reset_waits_for_a_ready_snapshot_of_the_stopped_volume(
+    make_spawner, emulator, first_start_in_hub
+):
     spawner = make_spawner(volume_snapshot_class="standard-snapshots")
     emulator.kubelet.run_init_with(NS, spawner.pod_name, "setup-volume", setup_volume_contract)
     await start(spawner)
@@ -242,17 +266,25 @@ async def test_a_reset_waits_for_a_ready_snapshot_of_the_stopped_volume(make_spa
         "source": {"persistentVolumeClaimName": "claim-alice"},
     }
     labels = snapshot["metadata"]["labels"]
-    assert labels[USERNAME_LABEL] == "alice" and labels["workspace-spawner.jupyter.org/volume"] == "home"
+    assert (
+        labels[USERNAME_LABEL] == "alice"
+        and labels["workspace-spawner.jupyter.org/volume"] == "home"
+    )
     assert snapshot["status"]["readyToUse"] is True
     # the pod that reset the volume was told which snapshot holds the old content
     assert setup_env(emulator, spawner)["WORKSPACE_SNAPSHOT_TAKEN"] == name
     await wait_until(lambda: any(m.startswith("Resetting the volume") for m in messages(spawner)))
     said = messages(spawner)
-    assert said.index("Your workspace volume is to be reset (.delete-volume was found): taking a snapshot of it first") < said.index(f"Snapshot {name} is ready: resetting the volume")
+    assert said.index(
+        "Your workspace volume is to be reset (.delete-volume was found): "
+        "taking a snapshot of it first"
+    ) < said.index(f"Snapshot {name} is ready: resetting the volume")
     assert not any("could not be prepared" in m for m in said)
     # the snapshot was ready before the pod that resets was created
     pod_creates = [r for r in emulator.requests if r.resource == "pods" and r.verb == "create"]
-    ready_at = datetime.fromisoformat(snapshot["status"]["creationTime"].replace("Z", "+00:00")).timestamp()
+    ready_at = datetime.fromisoformat(
+        snapshot["status"]["creationTime"].replace("Z", "+00:00")
+    ).timestamp()
     assert len(pod_creates) == 2 and pod_creates[1].time >= ready_at - 1
     await spawner.stop(now=True)
 
@@ -268,14 +300,24 @@ async def test_the_newest_snapshots_are_kept(make_spawner, emulator, first_start
         await spawner.stop(now=True)
         if i == 0:
             # an admin's own snapshot of the claim: never the spawner's to delete
-            emulator.create({
-                "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-                "metadata": {"name": "by-hand", "namespace": NS, "labels": {USERNAME_LABEL: "alice"}},
-                "spec": {"source": {"persistentVolumeClaimName": "claim-alice"}},
-            })
+            emulator.create(
+                {
+                    "apiVersion": "snapshot.storage.k8s.io/v1",
+                    "kind": "VolumeSnapshot",
+                    "metadata": {
+                        "name": "by-hand",
+                        "namespace": NS,
+                        "labels": {USERNAME_LABEL: "alice"},
+                    },
+                    "spec": {"source": {"persistentVolumeClaimName": "claim-alice"}},
+                }
+            )
         await asyncio.sleep(1.05)  # names and creationTimestamps count seconds
     assert len(set(taken)) == 4
-    assert sorted(s["metadata"]["name"] for s in snapshots(emulator)) == ["by-hand", *sorted(taken)[-2:]]
+    assert sorted(s["metadata"]["name"] for s in snapshots(emulator)) == [
+        "by-hand",
+        *sorted(taken)[-2:],
+    ]
 
 
 @pytest.mark.emulator_only
@@ -288,7 +330,9 @@ async def test_the_newest_snapshots_are_kept(make_spawner, emulator, first_start
         ("no api", "does not serve the VolumeSnapshot API"),
     ],
 )
-async def test_a_failed_snapshot_stops_the_reset_and_says_why(make_spawner, emulator, first_start_in_hub, caplog, fault, why):
+async def test_a_failed_snapshot_stops_the_reset_and_says_why(
+    make_spawner, emulator, first_start_in_hub, caplog, fault, why
+):
     import re
 
     snapshot_class = "missing" if fault == "no class" else "standard-snapshots"
@@ -318,12 +362,16 @@ async def test_a_failed_snapshot_stops_the_reset_and_says_why(make_spawner, emul
 
 
 @pytest.mark.emulator_only
-async def test_an_admins_request_stays_when_its_snapshot_fails(make_spawner, emulator, first_start_in_hub):
-    from workspace_spawner.constants import RESET_REQUEST_ANNOTATION
-
+async def test_an_admins_request_stays_when_its_snapshot_fails(
+    make_spawner, emulator, first_start_in_hub
+):
     from test_volumes_lifecycle import make_pvc
 
-    make_pvc(emulator, "claim-alice", annotations={RESET_REQUEST_ANNOTATION: "2026-12-01T20:00:00Z"})
+    from workspace_spawner.constants import RESET_REQUEST_ANNOTATION
+
+    make_pvc(
+        emulator, "claim-alice", annotations={RESET_REQUEST_ANNOTATION: "2026-12-01T20:00:00Z"}
+    )
     spawner = make_spawner(volume_snapshot_class="standard-snapshots")
     emulator.snapshotter.fail("no space for snapshots")
 

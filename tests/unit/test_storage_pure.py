@@ -32,7 +32,11 @@ NOW = datetime(2026, 12, 1, 20, 0, 0, tzinfo=timezone.utc)
 @pytest.mark.parametrize(
     ("message", "text", "usage"),
     [
-        ("done\nworkspace-spawner-usage: size=100 used=40 available=60\n", "done", VolumeUsage(100, 40, 60, "t")),
+        (
+            "done\nworkspace-spawner-usage: size=100 used=40 available=60\n",
+            "done",
+            VolumeUsage(100, 40, 60, "t"),
+        ),
         ("done", "done", None),
         ("a\nb\nworkspace-spawner-usage: size=1 used=x available=1", "a\nb", None),
         ("workspace-spawner-usage: size=1 used=1\n", "", None),
@@ -63,7 +67,14 @@ def test_the_annotation_round_trips_and_bad_ones_read_as_none():
 
 @pytest.mark.parametrize(
     ("count", "text"),
-    [(0, "0B"), (1023, "1023B"), (1024, "1.0Ki"), (1536 * 1024, "1.5Mi"), (20 * GI, "20Gi"), (5 * 1024 * GI, "5.0Ti")],
+    [
+        (0, "0B"),
+        (1023, "1023B"),
+        (1024, "1.0Ki"),
+        (1536 * 1024, "1.5Mi"),
+        (20 * GI, "20Gi"),
+        (5 * 1024 * GI, "5.0Ti"),
+    ],
 )
 def test_format_bytes(count, text):
     assert format_bytes(count) == text
@@ -80,8 +91,18 @@ def test_the_warning_says_how_full_and_what_to_do():
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("0", 0), (0, 0), ("7d", 7 * 86400), ("12h", 43200), ("1w2d", 9 * 86400), ("90m", 5400),
-     ("30s", 30), ("3600", 3600), (" 2D ", 2 * 86400), ("1d 12h", 129600)],
+    [
+        ("0", 0),
+        (0, 0),
+        ("7d", 7 * 86400),
+        ("12h", 43200),
+        ("1w2d", 9 * 86400),
+        ("90m", 5400),
+        ("30s", 30),
+        ("3600", 3600),
+        (" 2D ", 2 * 86400),
+        ("1d 12h", 129600),
+    ],
 )
 def test_parse_duration(text, seconds):
     assert r.parse_duration(text) == seconds
@@ -93,14 +114,22 @@ def test_a_bad_duration_says_what_to_write(bad):
         r.parse_duration(bad)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0, "0"), (86400 * 7, "1w"), (129600, "1d12h"), (90, "1m30s")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0"), (86400 * 7, "1w"), (129600, "1d12h"), (90, "1m30s")]
+)
 def test_format_duration(seconds, text):
     assert r.format_duration(seconds) == text
     assert r.parse_duration(text) == seconds
 
 
 def _pvc(labels=None, annotations=None) -> dict:
-    return {"metadata": {"name": "claim-alice", "labels": labels or {}, "annotations": annotations or {}}}
+    return {
+        "metadata": {
+            "name": "claim-alice",
+            "labels": labels or {},
+            "annotations": annotations or {},
+        }
+    }
 
 
 def test_retain_then_reclaim():
@@ -108,7 +137,11 @@ def test_retain_then_reclaim():
     patch = r.retain_patch(pvc, now=NOW, retention=7 * 86400)
     assert patch == {
         "metadata": {
-            "labels": {DELETED_LABEL: "true", USERNAME_LABEL: None, DELETED_USERNAME_LABEL: "alice"},
+            "labels": {
+                DELETED_LABEL: "true",
+                USERNAME_LABEL: None,
+                DELETED_USERNAME_LABEL: "alice",
+            },
             "annotations": {
                 DELETED_AT_ANNOTATION: "2026-12-01T20:00:00Z",
                 PURGE_AFTER_ANNOTATION: "2026-12-08T20:00:00Z",
@@ -124,8 +157,15 @@ def test_retain_then_reclaim():
     assert not r.is_expired(retained, now=NOW)
     assert r.is_expired(retained, now=NOW + timedelta(days=7))
     back = r.reclaim_patch(retained, username_label="alice")
-    assert back["metadata"]["labels"] == {DELETED_LABEL: None, DELETED_USERNAME_LABEL: None, USERNAME_LABEL: "alice"}
-    assert back["metadata"]["annotations"] == {DELETED_AT_ANNOTATION: None, PURGE_AFTER_ANNOTATION: None}
+    assert back["metadata"]["labels"] == {
+        DELETED_LABEL: None,
+        DELETED_USERNAME_LABEL: None,
+        USERNAME_LABEL: "alice",
+    }
+    assert back["metadata"]["annotations"] == {
+        DELETED_AT_ANNOTATION: None,
+        PURGE_AFTER_ANNOTATION: None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -134,7 +174,9 @@ def test_retain_then_reclaim():
         _pvc(),  # not retained
         _pvc({DELETED_LABEL: "true"}),  # no time
         _pvc({DELETED_LABEL: "true"}, {PURGE_AFTER_ANNOTATION: "next week"}),  # unreadable
-        _pvc({DELETED_LABEL: "yes"}, {PURGE_AFTER_ANNOTATION: "2000-01-01T00:00:00Z"}),  # not our mark
+        _pvc(
+            {DELETED_LABEL: "yes"}, {PURGE_AFTER_ANNOTATION: "2000-01-01T00:00:00Z"}
+        ),  # not our mark
     ],
 )
 def test_only_a_well_marked_claim_ever_expires(pvc):

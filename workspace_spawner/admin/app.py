@@ -27,6 +27,7 @@ from .delete_volume import DeleteVolumeCommand
 from .expand import ExpandCommand
 from .list import ListCommand
 from .purge import PurgeCommand
+from .snapshots import SnapshotsCommand
 from .reset import ResetCommand
 from .stop import StopCommand
 
@@ -41,6 +42,7 @@ COMMANDS: list[tuple[str, type[AdminCommand]]] = [
     ("delete-volume", DeleteVolumeCommand),
     ("delete-project", DeleteProjectCommand),
     ("purge", PurgeCommand),
+    ("snapshots", SnapshotsCommand),
 ]
 
 
@@ -69,6 +71,7 @@ workspace-admin delete-volume alice --stop --yes
 workspace-admin delete-project alice --dry-run
 workspace-admin list --deleted
 workspace-admin purge --dry-run
+workspace-admin snapshots alice
 workspace-admin delete-volume --help
 """
     subcommands = {name: (cls, cls.description.splitlines()[0]) for name, cls in COMMANDS}

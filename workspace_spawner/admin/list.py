@@ -35,13 +35,16 @@ workspace-admin list -l team=physics
 workspace-admin list --deleted
 """
     users = List(Unicode(), config=True, help="Only these users (repeat --user for more).")
-    deleted = Bool(False, config=True, help="The claims of deleted users kept by volume_retention, instead.")
+    deleted = Bool(
+        False, config=True, help="The claims of deleted users kept by volume_retention, instead."
+    )
     aliases = {**COMMON_ALIASES, "user": "ListCommand.users"}
     flags = {
         **COMMON_FLAGS,
         "deleted": (
             {"ListCommand": {"deleted": True}},
-            "Show the claims of deleted users that volume_retention keeps, and when they may be purged.",
+            "Show the claims of deleted users that volume_retention keeps, and when they may "
+            "be purged.",
         ),
     }
 

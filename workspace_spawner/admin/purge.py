@@ -13,7 +13,12 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from ..constants import DELETED_AT_ANNOTATION, DELETED_USERNAME_LABEL, RAW_USERNAME_ANNOTATION, VOLUME_NAME_LABEL
+from ..constants import (
+    DELETED_AT_ANNOTATION,
+    DELETED_USERNAME_LABEL,
+    RAW_USERNAME_ANNOTATION,
+    VOLUME_NAME_LABEL,
+)
 from ..kube import KubeError
 from ..kube.retained import delete_pvc_unchanged, list_retained_pvcs
 from ..volumes import retention as r
@@ -26,7 +31,9 @@ __all__ = ["PurgeCommand", "retained_rows", "format_retained", "print_retained"]
 
 def _namespace(ctx: Context) -> str | None:
     """The spawner's namespace, or None (all) when every user has a namespace of their own."""
-    spawner = build_spawner(ctx.spawner_class, config=ctx.config, username="workspace-admin", state={})
+    spawner = build_spawner(
+        ctx.spawner_class, config=ctx.config, username="workspace-admin", state={}
+    )
     return None if spawner.enable_user_namespaces else spawner.namespace
 
 
@@ -39,7 +46,9 @@ def retained_row(pvc: dict[str, Any], *, now: datetime) -> dict[str, Any]:
         "name": meta["name"],
         "namespace": meta.get("namespace", ""),
         "volume": labels.get(VOLUME_NAME_LABEL, ""),
-        "requested": (((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage", ""),
+        "requested": (((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}).get(
+            "storage", ""
+        ),
         "deleted_at": annotations.get(DELETED_AT_ANNOTATION, ""),
         "purge_after": r.iso(until) if until else "",
         "expired": r.is_expired(pvc, now=now),
@@ -71,7 +80,9 @@ def format_retained(rows: list[dict[str, Any]], *, now: datetime) -> str:
         for row in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
 
 
 async def print_retained(command: AdminCommand, ctx: Context) -> int:
@@ -79,8 +90,15 @@ async def print_retained(command: AdminCommand, ctx: Context) -> int:
     now = datetime.now(timezone.utc)
     rows = await retained_rows(ctx, selector=command.selector, now=now)
     if command.json:
-        print(json.dumps([{k: v for k, v in row.items() if k not in ("uid", "resource_version")} for row in rows],
-                         indent=2))
+        print(
+            json.dumps(
+                [
+                    {k: v for k, v in row.items() if k not in ("uid", "resource_version")}
+                    for row in rows
+                ],
+                indent=2,
+            )
+        )
     else:
         print(format_retained(rows, now=now))
     return 0
@@ -112,7 +130,10 @@ workspace-admin purge --json
         for found in await retained_rows(ctx, selector=self.selector, now=now):
             if not found["expired"]:
                 continue
-            row = Row(user=found["user"] or "?", details={"pvc": found["name"], "namespace": found["namespace"]})
+            row = Row(
+                user=found["user"] or "?",
+                details={"pvc": found["name"], "namespace": found["namespace"]},
+            )
             rows.append(row)
             try:
                 await self._purge_one(ctx, row, found)
@@ -129,11 +150,16 @@ workspace-admin purge --json
             except UserNotFound:
                 pass
             else:
-                self.note(row, f"kept PVC {found['name']}: the user exists again and gets it back at the next start")
+                self.note(
+                    row,
+                    f"kept PVC {found['name']}: the user exists again "
+                    "and gets it back at the next start",
+                )
                 return
         self.say(
             row,
-            f"delete PVC {found['name']} in {found['namespace']} ({found['requested']}, user deleted "
+            f"delete PVC {found['name']} in {found['namespace']} "
+            f"({found['requested']}, user deleted "
             f"{found['deleted_at'] or '?'}, kept until {found['purge_after']})",
         )
         if self.dry_run:
@@ -146,6 +172,7 @@ workspace-admin purge --json
             resource_version=found["resource_version"],
         )
         if not deleted:
-            self.note(row, f"not deleted: PVC {found['name']} changed or went away since it was read")
+            self.note(
+                row, f"not deleted: PVC {found['name']} changed or went away since it was read"
+            )
         row.details["deleted"] = deleted
-

@@ -216,7 +216,9 @@ class Workspace:
                     "size_bytes": usage.size if usage else None,
                     "use_percent": usage.percent if usage else None,
                     "usage_measured": usage.measured if usage else "",
-                    "usage_age": age_of(usage.measured, now=now) if usage and usage.measured else "",
+                    "usage_age": (
+                        age_of(usage.measured, now=now) if usage and usage.measured else ""
+                    ),
                 }
             )
         return rows

@@ -26,9 +26,13 @@ async def list_retained_pvcs(
     where = namespace or "all namespaces"
     try:
         if namespace:
-            result = await core.list_namespaced_persistent_volume_claim(namespace, label_selector=labels)
+            result = await core.list_namespaced_persistent_volume_claim(
+                namespace, label_selector=labels
+            )
         else:
-            result = await core.list_persistent_volume_claim_for_all_namespaces(label_selector=labels)
+            result = await core.list_persistent_volume_claim_for_all_namespaces(
+                label_selector=labels
+            )
     except ApiException as e:
         raise kube_error(e, action=f"list the kept PersistentVolumeClaims in {where}") from e
     items = [to_dict(item) for item in result.items]
@@ -45,9 +49,13 @@ async def delete_pvc_unchanged(
     the resourceVersion, and the server answers 409 instead of deleting their data.
     https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/delete-options/#DeleteOptions
     """
-    body = V1DeleteOptions(preconditions=V1Preconditions(uid=uid, resource_version=resource_version))
+    body = V1DeleteOptions(
+        preconditions=V1Preconditions(uid=uid, resource_version=resource_version)
+    )
     try:
-        await core.delete_namespaced_persistent_volume_claim(name=name, namespace=namespace, body=body)
+        await core.delete_namespaced_persistent_volume_claim(
+            name=name, namespace=namespace, body=body
+        )
     except ApiException as e:
         if e.status in (404, 409):
             return False

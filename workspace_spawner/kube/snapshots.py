@@ -40,7 +40,9 @@ async def snapshot_api_served(api: ApiClient) -> bool:
     try:
         groups = await ApisApi(api).get_api_versions()
     except ApiException as e:
-        raise kube_error(e, action="list the API groups (GET /apis) to find the VolumeSnapshot API") from e
+        raise kube_error(
+            e, action="list the API groups (GET /apis) to find the VolumeSnapshot API"
+        ) from e
     return any(
         g.name == SNAPSHOT_GROUP and any(v.version == SNAPSHOT_VERSION for v in g.versions or [])
         for g in groups.groups or []
@@ -50,13 +52,17 @@ async def snapshot_api_served(api: ApiClient) -> bool:
 async def read_snapshot_class(api: ApiClient, *, name: str) -> dict[str, Any] | None:
     _, found = await tolerating(
         404,
-        _custom(api).get_cluster_custom_object(SNAPSHOT_GROUP, SNAPSHOT_VERSION, "volumesnapshotclasses", name),
+        _custom(api).get_cluster_custom_object(
+            SNAPSHOT_GROUP, SNAPSHOT_VERSION, "volumesnapshotclasses", name
+        ),
         action=f"get VolumeSnapshotClass {name}",
     )
     return found
 
 
-async def create_snapshot(api: ApiClient, *, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+async def create_snapshot(
+    api: ApiClient, *, namespace: str, body: dict[str, Any]
+) -> dict[str, Any]:
     name = body["metadata"]["name"]
     try:
         return await _custom(api).create_namespaced_custom_object(
@@ -69,16 +75,24 @@ async def create_snapshot(api: ApiClient, *, namespace: str, body: dict[str, Any
 async def read_snapshot(api: ApiClient, *, namespace: str, name: str) -> dict[str, Any] | None:
     _, found = await tolerating(
         404,
-        _custom(api).get_namespaced_custom_object(SNAPSHOT_GROUP, SNAPSHOT_VERSION, namespace, "volumesnapshots", name),
+        _custom(api).get_namespaced_custom_object(
+            SNAPSHOT_GROUP, SNAPSHOT_VERSION, namespace, "volumesnapshots", name
+        ),
         action=f"get VolumeSnapshot {name} in {namespace}",
     )
     return found
 
 
-async def list_snapshots(api: ApiClient, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+async def list_snapshots(
+    api: ApiClient, *, namespace: str, label_selector: str
+) -> list[dict[str, Any]]:
     try:
         result = await _custom(api).list_namespaced_custom_object(
-            SNAPSHOT_GROUP, SNAPSHOT_VERSION, namespace, "volumesnapshots", label_selector=label_selector
+            SNAPSHOT_GROUP,
+            SNAPSHOT_VERSION,
+            namespace,
+            "volumesnapshots",
+            label_selector=label_selector,
         )
     except ApiException as e:
         raise kube_error(e, action=f"list VolumeSnapshots in {namespace}") from e
@@ -88,7 +102,9 @@ async def list_snapshots(api: ApiClient, *, namespace: str, label_selector: str)
 async def delete_snapshot(api: ApiClient, *, namespace: str, name: str) -> bool:
     deleted, _ = await tolerating(
         404,
-        _custom(api).delete_namespaced_custom_object(SNAPSHOT_GROUP, SNAPSHOT_VERSION, namespace, "volumesnapshots", name),
+        _custom(api).delete_namespaced_custom_object(
+            SNAPSHOT_GROUP, SNAPSHOT_VERSION, namespace, "volumesnapshots", name
+        ),
         action=f"delete VolumeSnapshot {name} in {namespace}",
     )
     return deleted

@@ -23,8 +23,8 @@ from typing import Any
 from traitlets import HasTraits, Integer, TraitError, Unicode, validate
 
 from ..constants import DELETED_AT_ANNOTATION, PURGE_AFTER_ANNOTATION, USERNAME_LABEL
-from ..kube import KubeError, to_dict
 from ..initcontainers import InitContainerFailed
+from ..kube import KubeError, to_dict
 from ..kube import snapshots as kube_snapshots
 from ..kube.volumes import delete_pvc, patch_pvc, read_pvc
 from . import retention as r
@@ -41,7 +41,9 @@ class SnapshotBeforeReset(InitContainerFailed):
     """setup-volume found a reset to do and asks for a snapshot first; nothing was changed."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"A snapshot of the workspace volume is needed before its reset ({reason})")
+        super().__init__(
+            f"A snapshot of the workspace volume is needed before its reset ({reason})"
+        )
         self.reason = reason
 
 
@@ -179,8 +181,12 @@ class StorageLifecycleMixin(HasTraits):
             )
         except KubeError as e:
             # the usage is information: a hub without the right still starts servers
-            self.log.warning("%s: not recording the usage on PVC %s: %s", self._log_name, pvc_name, e)
-        warning = usage_warning(usage, warn_percent=self.volume_usage_warn_percent, pvc_name=pvc_name)
+            self.log.warning(
+                "%s: not recording the usage on PVC %s: %s", self._log_name, pvc_name, e
+            )
+        warning = usage_warning(
+            usage, warn_percent=self.volume_usage_warn_percent, pvc_name=pvc_name
+        )
         if warning:
             self.log.warning("%s: PVC %s is %d%% full", self._log_name, pvc_name, usage.percent)
             self.emit_progress(warning)
@@ -198,7 +204,9 @@ class StorageLifecycleMixin(HasTraits):
                 what=f"delete PVC {name}",
             )
             return
-        await self._retrying(partial(self._retain_pvc, name=name, seconds=seconds), what=f"keep PVC {name}")
+        await self._retrying(
+            partial(self._retain_pvc, name=name, seconds=seconds), what=f"keep PVC {name}"
+        )
 
     async def _retain_pvc(self, *, name: str, seconds: int) -> bool:
         pvc = await read_pvc(self.api, namespace=self.namespace, name=name)
@@ -211,7 +219,10 @@ class StorageLifecycleMixin(HasTraits):
         self.log.warning(
             "%s: user deleted; keeping PVC %s until %s (volume_retention=%s), then "
             "workspace-admin purge deletes it",
-            self._log_name, name, until[PURGE_AFTER_ANNOTATION], self.volume_retention,
+            self._log_name,
+            name,
+            until[PURGE_AFTER_ANNOTATION],
+            self.volume_retention,
         )
         return True
 
@@ -234,7 +245,7 @@ class StorageLifecycleMixin(HasTraits):
         return True
 
     async def reclaim_retained_pvc(self, pvc: dict[str, Any]) -> dict[str, Any]:
-        """A claim kept from a deleted user of this name is this user's again: take the marks off."""
+        """A claim kept from a deleted user of this name is this user's again: marks off."""
         if not r.is_retained(pvc):
             return pvc
         name = pvc["metadata"]["name"]
@@ -246,7 +257,12 @@ class StorageLifecycleMixin(HasTraits):
             partial(patch_pvc, self.api, namespace=self.namespace, name=name, patch=patch),
             what=f"take PVC {name} back",
         )
-        self.log.warning("%s: took back PVC %s, kept since the user's deletion at %s", self._log_name, name, deleted_at)
+        self.log.warning(
+            "%s: took back PVC %s, kept since the user's deletion at %s",
+            self._log_name,
+            name,
+            deleted_at,
+        )
         self.emit_progress(
             f"Your workspace volume {name} was kept after your user was deleted ({deleted_at}): "
             "your files are back"
@@ -318,7 +334,12 @@ class StorageLifecycleMixin(HasTraits):
         try:
             name = await self._take_snapshot(pvc_name=pvc_name, reason=needed.reason)
         except KubeError as e:
-            self.log.error("%s: no reset of PVC %s: the snapshot before it failed: %s", self._log_name, pvc_name, e)
+            self.log.error(
+                "%s: no reset of PVC %s: the snapshot before it failed: %s",
+                self._log_name,
+                pvc_name,
+                e,
+            )
             self._volume_setup["snapshot"] = snap.NO_SNAPSHOT
             self.emit_progress(
                 f"Your workspace volume was NOT reset, and nothing in it changed: the snapshot "
@@ -343,17 +364,22 @@ class StorageLifecycleMixin(HasTraits):
             raise KubeError(problem)
         client = self.api.api_client
         pvc = await self._retrying(
-            partial(read_pvc, self.api, namespace=self.namespace, name=pvc_name), what=f"read PVC {pvc_name}"
+            partial(read_pvc, self.api, namespace=self.namespace, name=pvc_name),
+            what=f"read PVC {pvc_name}",
         )
         if pvc is None:
             raise KubeError(f"the claim {pvc_name} is gone")
         name = snap.snapshot_name(pvc_name, now=datetime.now(timezone.utc))
-        body = snap.make_snapshot(pvc=pvc, name=name, snapshot_class=self.volume_snapshot_class, reason=reason)
+        body = snap.make_snapshot(
+            pvc=pvc, name=name, snapshot_class=self.volume_snapshot_class, reason=reason
+        )
         await self._retrying(
             partial(kube_snapshots.create_snapshot, client, namespace=self.namespace, body=body),
             what=f"create VolumeSnapshot {name}",
         )
-        self.log.info("%s: VolumeSnapshot %s of PVC %s created (%s)", self._log_name, name, pvc_name, reason)
+        self.log.info(
+            "%s: VolumeSnapshot %s of PVC %s created (%s)", self._log_name, name, pvc_name, reason
+        )
         deadline = time.monotonic() + self.volume_snapshot_timeout
         delay = 0.1
         while True:
@@ -371,7 +397,8 @@ class StorageLifecycleMixin(HasTraits):
             if time.monotonic() >= deadline:
                 await self._delete_unready_snapshot(name)
                 raise KubeError(
-                    f"VolumeSnapshot {name} was not ready to use after {self.volume_snapshot_timeout} s "
+                    f"VolumeSnapshot {name} was not ready to use after "
+                    f"{self.volume_snapshot_timeout} s "
                     "(volume_snapshot_timeout)"
                 )
             await asyncio.sleep(delay)
@@ -379,7 +406,9 @@ class StorageLifecycleMixin(HasTraits):
 
     async def _delete_unready_snapshot(self, name: str) -> None:
         try:
-            await kube_snapshots.delete_snapshot(self.api.api_client, namespace=self.namespace, name=name)
+            await kube_snapshots.delete_snapshot(
+                self.api.api_client, namespace=self.namespace, name=name
+            )
         except KubeError as e:
             self.log.warning("%s: the unready VolumeSnapshot %s stays: %s", self._log_name, name, e)
 
@@ -391,9 +420,13 @@ class StorageLifecycleMixin(HasTraits):
             namespace=self.namespace,
             label_selector=snap.snapshot_selector(username_label=labels.get(USERNAME_LABEL, "")),
         )
-        for old in snap.snapshots_to_prune(found, pvc_name=pvc_name, keep=self.volume_snapshots_keep):
+        for old in snap.snapshots_to_prune(
+            found, pvc_name=pvc_name, keep=self.volume_snapshots_keep
+        ):
             self.log.info(
                 "%s: deleting the old VolumeSnapshot %s (volume_snapshots_keep=%d)",
-                self._log_name, old, self.volume_snapshots_keep,
+                self._log_name,
+                old,
+                self.volume_snapshots_keep,
             )
             await kube_snapshots.delete_snapshot(client, namespace=self.namespace, name=old)

@@ -45,7 +45,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_duration(text: str | int) -> int:
-    """Seconds in a duration such as ``7d``, ``12h``, ``1w2d``, ``90m`` or ``0``; ValueError else."""
+    """Seconds in a duration such as ``7d``, ``12h``, ``1w2d``, ``90m`` or ``0``."""
     if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
         return text
     value = str(text).strip().lower()
@@ -53,7 +53,7 @@ def parse_duration(text: str | int) -> int:
         return int(value)
     pos, total = 0, 0
     for match in _DURATION.finditer(value):
-        if value[pos:match.start()].strip():
+        if value[pos : match.start()].strip():
             break
         total += int(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
@@ -113,7 +113,11 @@ def reclaim_patch(pvc: dict[str, Any], *, username_label: str) -> dict[str, Any]
     """The patch that gives a retained claim back to its user: the marks off, the label back."""
     return {
         "metadata": {
-            "labels": {DELETED_LABEL: None, DELETED_USERNAME_LABEL: None, USERNAME_LABEL: username_label or None},
+            "labels": {
+                DELETED_LABEL: None,
+                DELETED_USERNAME_LABEL: None,
+                USERNAME_LABEL: username_label or None,
+            },
             "annotations": {DELETED_AT_ANNOTATION: None, PURGE_AFTER_ANNOTATION: None},
         }
     }
@@ -124,10 +128,12 @@ def is_retained(pvc: dict[str, Any]) -> bool:
 
 
 def purge_after(pvc: dict[str, Any]) -> datetime | None:
-    """When the retained claim may be purged; None if it is not retained or the time is unreadable."""
+    """When the retained claim may be purged; None if not retained or the time is unreadable."""
     if not is_retained(pvc):
         return None
-    return parse_iso(((pvc.get("metadata") or {}).get("annotations") or {}).get(PURGE_AFTER_ANNOTATION))
+    return parse_iso(
+        ((pvc.get("metadata") or {}).get("annotations") or {}).get(PURGE_AFTER_ANNOTATION)
+    )
 
 
 def is_expired(pvc: dict[str, Any], *, now: datetime) -> bool:

@@ -52,12 +52,15 @@ def snapshot_needed_reason(message: str) -> str | None:
     message = message.strip()
     if not message.startswith(SNAPSHOT_NEEDED_PREFIX):
         return None
-    return message[len(SNAPSHOT_NEEDED_PREFIX):].strip() or "a reset was asked for"
+    return message[len(SNAPSHOT_NEEDED_PREFIX) :].strip() or "a reset was asked for"
 
 
 def snapshot_env(*, required: bool, taken: str) -> dict[str, str]:
-    """The script's settings (see setup-volume.sh): whether a reset needs a snapshot, and the one taken."""
-    return {"WORKSPACE_SNAPSHOT_BEFORE_RESET": "1" if required else "", "WORKSPACE_SNAPSHOT_TAKEN": taken}
+    """The script's settings (setup-volume.sh): whether a reset needs a snapshot, the one taken."""
+    return {
+        "WORKSPACE_SNAPSHOT_BEFORE_RESET": "1" if required else "",
+        "WORKSPACE_SNAPSHOT_TAKEN": taken,
+    }
 
 
 def snapshot_name(pvc_name: str, *, now: datetime) -> str:
@@ -81,7 +84,10 @@ def make_snapshot(
                 MANAGED_BY_LABEL: MANAGED_BY_VALUE,
                 **{k: labels[k] for k in (USERNAME_LABEL, VOLUME_NAME_LABEL) if labels.get(k)},
             },
-            "annotations": {SNAPSHOT_OF_ANNOTATION: meta["name"], SNAPSHOT_REASON_ANNOTATION: reason},
+            "annotations": {
+                SNAPSHOT_OF_ANNOTATION: meta["name"],
+                SNAPSHOT_REASON_ANNOTATION: reason,
+            },
         },
         "spec": {
             "volumeSnapshotClassName": snapshot_class,
@@ -109,13 +115,18 @@ def snapshot_state(snapshot: dict[str, Any] | None) -> tuple[str, str]:
 
 
 def _of(snapshot: dict[str, Any]) -> str:
-    return ((snapshot.get("metadata") or {}).get("annotations") or {}).get(SNAPSHOT_OF_ANNOTATION, "")
+    return ((snapshot.get("metadata") or {}).get("annotations") or {}).get(
+        SNAPSHOT_OF_ANNOTATION, ""
+    )
 
 
 def snapshots_to_prune(snapshots: list[dict[str, Any]], *, pvc_name: str, keep: int) -> list[str]:
     """The names of ``pvc_name``'s snapshots beyond the newest ``keep`` (ready ones count)."""
     mine = [s for s in snapshots if _of(s) == pvc_name and snapshot_state(s)[0] == "ready"]
-    mine.sort(key=lambda s: (s["metadata"].get("creationTimestamp") or "", s["metadata"]["name"]), reverse=True)
+    mine.sort(
+        key=lambda s: (s["metadata"].get("creationTimestamp") or "", s["metadata"]["name"]),
+        reverse=True,
+    )
     return [s["metadata"]["name"] for s in mine[keep:]]
 
 
@@ -128,7 +139,8 @@ def snapshot_rows(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": meta["name"],
-                "pvc": _of(s) or ((s.get("spec") or {}).get("source") or {}).get("persistentVolumeClaimName", ""),
+                "pvc": _of(s)
+                or ((s.get("spec") or {}).get("source") or {}).get("persistentVolumeClaimName", ""),
                 "volume": (meta.get("labels") or {}).get(VOLUME_NAME_LABEL, ""),
                 "state": state,
                 "error": error,

@@ -57,12 +57,17 @@ class VolumeUsage:
         return min(100, math.ceil(self.used * 100 / usable))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "used": self.used, "available": self.available, "measured": self.measured}
+        return {
+            "size": self.size,
+            "used": self.used,
+            "available": self.available,
+            "measured": self.measured,
+        }
 
 
 def _parse_line(line: str, *, measured: str) -> VolumeUsage | None:
     fields: dict[str, int] = {}
-    for word in line[len(USAGE_LINE_PREFIX):].split():
+    for word in line[len(USAGE_LINE_PREFIX) :].split():
         key, _, value = word.partition("=")
         if not value.isdigit():
             return None
@@ -126,7 +131,8 @@ def usage_warning(usage: VolumeUsage, *, warn_percent: int, pvc_name: str) -> st
         return None
     return (
         f"Your workspace volume is {usage.percent}% full ({format_bytes(usage.used)} of "
-        f"{format_bytes(usage.used + usage.available)} used, {format_bytes(usage.available)} free). "
+        f"{format_bytes(usage.used + usage.available)} used, "
+        f"{format_bytes(usage.available)} free). "
         "When it is full, saving files and installing packages fail: delete what you no longer "
         "need (old conda environments, caches in ~/.cache, .volume-backups), or ask your hub admin "
         f"for more space (workspace-admin expand with the volume {pvc_name})."

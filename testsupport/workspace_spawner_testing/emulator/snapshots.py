@@ -41,8 +41,9 @@ class SnapshotData(Protocol):
 
 
 class SnapshotController:
-    def __init__(self, api: ApiServer, *, data: SnapshotData | None = None,
-                 seconds: float = 0.02) -> None:
+    def __init__(
+        self, api: ApiServer, *, data: SnapshotData | None = None, seconds: float = 0.02
+    ) -> None:
         self.api = api
         self.data = data
         self.seconds = seconds
@@ -81,22 +82,32 @@ class SnapshotController:
         if change.type == "DELETED":
             self._delete_content(change.obj)
         elif change.type == "ADDED":
-            self._timers.append(asyncio.get_running_loop().call_later(
-                self.seconds, self.reconcile, meta["namespace"], meta["name"]))
+            self._timers.append(
+                asyncio.get_running_loop().call_later(
+                    self.seconds, self.reconcile, meta["namespace"], meta["name"]
+                )
+            )
 
     def _class(self, name: str | None) -> dict | None:
         for sc in self.api.store.items(self.classes):
             annotations = sc["metadata"].get("annotations") or {}
             if sc["metadata"]["name"] == name or (
-                    name is None and annotations.get(DEFAULT_SNAPSHOT_CLASS_ANNOTATION) == "true"):
+                name is None and annotations.get(DEFAULT_SNAPSHOT_CLASS_ANNOTATION) == "true"
+            ):
                 return sc
         return None
 
     def _error(self, snapshot: dict, message: str) -> None:
         snapshot["status"] = {"readyToUse": False, "error": {"message": message, "time": now_iso()}}
         self.api.write(self.snapshots, snapshot)
-        record_event(self.api, involved=snapshot, reason="SnapshotCreationFailed",
-                     message=message, type_="Warning", component="snapshot-controller")
+        record_event(
+            self.api,
+            involved=snapshot,
+            reason="SnapshotCreationFailed",
+            message=message,
+            type_="Warning",
+            component="snapshot-controller",
+        )
 
     def reconcile(self, namespace: str, name: str) -> None:
         snapshot = self.api.store.get(self.snapshots, namespace, name)
@@ -106,14 +117,20 @@ class SnapshotController:
         class_name = spec.get("volumeSnapshotClassName")
         sc = self._class(class_name)
         if sc is None:
-            self._error(snapshot, "Failed to get snapshot class with error "
-                        f'volumesnapshotclass.snapshot.storage.k8s.io "{class_name}" not found')
+            self._error(
+                snapshot,
+                "Failed to get snapshot class with error "
+                f'volumesnapshotclass.snapshot.storage.k8s.io "{class_name}" not found',
+            )
             return
         claim = (spec.get("source") or {}).get("persistentVolumeClaimName")
         pvc = self.api.store.get(self.pvcs, namespace, claim or "")
         if pvc is None or (pvc.get("status") or {}).get("phase") != "Bound":
-            self._error(snapshot, f"Failed to create snapshot: the source claim {claim} is not "
-                        "bound (or does not exist)")
+            self._error(
+                snapshot,
+                f"Failed to create snapshot: the source claim {claim} is not "
+                "bound (or does not exist)",
+            )
             return
         if self.failure is not None:
             self._error(snapshot, self.failure)
@@ -124,21 +141,34 @@ class SnapshotController:
         size = ((pvc.get("status") or {}).get("capacity") or {}).get("storage", "0")
         created = now_iso()
         try:
-            self.api.create(self.contents, {
-                "apiVersion": f"{_GROUP}/v1", "kind": "VolumeSnapshotContent",
-                "metadata": {"name": content_name},
-                "spec": {"deletionPolicy": sc.get("deletionPolicy", "Delete"),
-                         "driver": sc.get("driver", ""),
-                         "source": {"volumeHandle": pvc["spec"].get("volumeName", "")},
-                         "volumeSnapshotClassName": sc["metadata"]["name"],
-                         "volumeSnapshotRef": {"kind": "VolumeSnapshot", "namespace": namespace,
-                                               "name": name,
-                                               "uid": snapshot["metadata"]["uid"]}},
-            })
+            self.api.create(
+                self.contents,
+                {
+                    "apiVersion": f"{_GROUP}/v1",
+                    "kind": "VolumeSnapshotContent",
+                    "metadata": {"name": content_name},
+                    "spec": {
+                        "deletionPolicy": sc.get("deletionPolicy", "Delete"),
+                        "driver": sc.get("driver", ""),
+                        "source": {"volumeHandle": pvc["spec"].get("volumeName", "")},
+                        "volumeSnapshotClassName": sc["metadata"]["name"],
+                        "volumeSnapshotRef": {
+                            "kind": "VolumeSnapshot",
+                            "namespace": namespace,
+                            "name": name,
+                            "uid": snapshot["metadata"]["uid"],
+                        },
+                    },
+                },
+            )
         except ApiError:
             pass  # already there: made by an earlier pass
-        snapshot["status"] = {"boundVolumeSnapshotContentName": content_name,
-                              "creationTime": created, "readyToUse": True, "restoreSize": size}
+        snapshot["status"] = {
+            "boundVolumeSnapshotContentName": content_name,
+            "creationTime": created,
+            "readyToUse": True,
+            "restoreSize": size,
+        }
         self.api.write(self.snapshots, snapshot)
 
     def _delete_content(self, snapshot: dict) -> None:
@@ -160,8 +190,11 @@ class SnapshotController:
         if not status.get("readyToUse"):
             return f'volumesnapshot "{source.get("name")}" is not ready to use (or does not exist)'
         if self.data is not None:
-            self.data.restore(content=status["boundVolumeSnapshotContentName"],
-                              namespace=namespace, claim=pvc["metadata"]["name"])
+            self.data.restore(
+                content=status["boundVolumeSnapshotContentName"],
+                namespace=namespace,
+                claim=pvc["metadata"]["name"],
+            )
         return None
 
 

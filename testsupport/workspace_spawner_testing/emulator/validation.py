@@ -124,7 +124,8 @@ def _check_by_hand(kind: Kind, obj: dict) -> None:
         # the CRD's rule: exactly one source
         # https://github.com/kubernetes-csi/external-snapshotter/blob/master/client/config/crd/snapshot.storage.k8s.io_volumesnapshots.yaml
         source = (obj.get("spec") or {}).get("source") or {}
-        given = [k for k in ("persistentVolumeClaimName", "volumeSnapshotContentName") if k in source]
+        given = [k for k in ("persistentVolumeClaimName", "volumeSnapshotContentName")
+                 if k in source]
         if len(given) != 1:
             raise invalid(kind.kind, name, [(
                 "spec.source", "Invalid value: exactly one of persistentVolumeClaimName and "
