@@ -218,6 +218,7 @@ def test_snapshots_lists_the_users_snapshots_with_their_state(hub: Hub):  # noqa
     while not all((s.get("status") or {}) for s in hub.emulator.list("volumesnapshots", NAMESPACE)):
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    hub.emulator.clear_requests()
     result = hub.run("snapshots", "snap-u")
     assert result.returncode == 0, _stderr(result)
     lines = result.stdout.splitlines()
