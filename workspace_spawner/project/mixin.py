@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, ClassVar, TypeVar
 
 from kubespawner.clients import shared_client
 from traitlets import Bool, Dict, Enum, HasTraits, List, TraitError, Unicode, validate
@@ -211,8 +211,15 @@ class ProjectMixin(HasTraits):
 
     # hub process caches: API server host -> True on OpenShift; the hub's own user
     # names, learned from the requester of the projects it asked for
-    _workspace_project_openshift_by_host: dict[str, bool] = {}
-    _workspace_project_hub_users: set[str] = set()
+    # (reset_caches() forgets them)
+    _workspace_project_openshift_by_host: ClassVar[dict[str, bool]] = {}
+    _workspace_project_hub_users: ClassVar[set[str]] = set()
+
+    @classmethod
+    def reset_caches(cls) -> None:
+        """Forget what this hub process learned about projects, as a restarted hub would."""
+        ProjectMixin._workspace_project_openshift_by_host.clear()
+        ProjectMixin._workspace_project_hub_users.clear()
 
     # names and hash saved in state (see get_state)
     _workspace_project_name: str | None = None
