@@ -238,8 +238,9 @@ class CondaMixin(InitContainerChecks):
     def reset_caches(cls) -> None:
         """Forget which ConfigMaps this hub process knows are current, as a restarted hub would."""
         CondaMixin._conda_configmaps_current.clear()
+    # per-instance state, a trait without config=True (one idiom in every feature):
     # set by ensure_conda_startup() when the hub lacks the rights to the ConfigMap
-    _conda_off_for_this_start = False
+    _conda_off_for_this_start = Bool(False)
 
     @validate("conda_workspace_env_name")
     def _validate_env_name(self, proposal):

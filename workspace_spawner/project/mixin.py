@@ -221,12 +221,13 @@ class ProjectMixin(HasTraits):
         ProjectMixin._workspace_project_openshift_by_host.clear()
         ProjectMixin._workspace_project_hub_users.clear()
 
-    # names and hash saved in state (see get_state)
-    _workspace_project_name: str | None = None
-    _workspace_project_sa: str | None = None
-    _workspace_project_applied: str | None = None
-    _workspace_project_kinds: list[str] | None = None
-    _workspace_project_api_kind: str | None = None
+    # per-instance state, as traits without config=True (one idiom in every feature):
+    # the names and hash saved in state (see get_state)
+    _workspace_project_name = Unicode(None, allow_none=True)
+    _workspace_project_sa = Unicode(None, allow_none=True)
+    _workspace_project_applied = Unicode(None, allow_none=True)
+    _workspace_project_kinds = List(Unicode(), default_value=None, allow_none=True)
+    _workspace_project_api_kind = Unicode(None, allow_none=True)
 
     @validate("workspace_project_template")
     def _validate_project_template(self, proposal):
