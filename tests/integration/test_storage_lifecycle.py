@@ -244,11 +244,11 @@ def setup_env(emulator, spawner) -> dict[str, str]:
 @pytest.fixture
 def first_start_in_hub():
     """Each test is a new hub process: the snapshot API not checked yet."""
-    from workspace_spawner.volumes.lifecycle import StorageLifecycleMixin
+    from workspace_spawner import WorkspaceSpawner
 
-    StorageLifecycleMixin._snapshot_api_checked = False
+    WorkspaceSpawner.reset_caches()
     yield
-    StorageLifecycleMixin._snapshot_api_checked = False
+    WorkspaceSpawner.reset_caches()
 
 
 @pytest.mark.emulator_only

@@ -14,6 +14,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from ..constants import DELETED_LABEL
 from . import kube_error, to_dict
+from .selectors import label_selector
 
 __all__ = ["list_retained_pvcs", "delete_pvc_unchanged"]
 
@@ -22,7 +23,7 @@ async def list_retained_pvcs(
     core: CoreV1Api, *, namespace: str | None, selector: str = ""
 ) -> list[dict[str, Any]]:
     """The claims labelled deleted, in ``namespace`` (None: all), sorted by namespace and name."""
-    labels = ",".join(filter(None, [f"{DELETED_LABEL}=true", selector]))
+    labels = label_selector({DELETED_LABEL: "true"}, extra=selector)
     where = namespace or "all namespaces"
     try:
         if namespace:

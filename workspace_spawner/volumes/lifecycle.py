@@ -18,7 +18,7 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from traitlets import HasTraits, Integer, TraitError, Unicode, validate
 
@@ -146,8 +146,14 @@ class StorageLifecycleMixin(HasTraits):
         """,
     )
 
-    # the first start in this hub process checks the snapshot API once (class-wide)
-    _snapshot_api_checked = False
+    # Hub-process cache: the first start in this hub process checks the snapshot API once
+    # (reset_caches() forgets it)
+    _snapshot_api_checked: ClassVar[bool] = False
+
+    @classmethod
+    def reset_caches(cls) -> None:
+        """Check the snapshot API again at the next start, as a restarted hub would."""
+        StorageLifecycleMixin._snapshot_api_checked = False
 
     @validate("volume_retention")
     def _validate_volume_retention(self, proposal):

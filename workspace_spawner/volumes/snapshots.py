@@ -27,6 +27,7 @@ from ..constants import (
     USERNAME_LABEL,
     VOLUME_NAME_LABEL,
 )
+from ..kube.selectors import label_selector
 
 __all__ = [
     "SNAPSHOT_NEEDED_PREFIX",
@@ -98,7 +99,7 @@ def make_snapshot(
 
 def snapshot_selector(*, username_label: str) -> str:
     """The label selector of a user's snapshots taken by the spawner."""
-    return f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{USERNAME_LABEL}={username_label}"
+    return label_selector({MANAGED_BY_LABEL: MANAGED_BY_VALUE, USERNAME_LABEL: username_label})
 
 
 def snapshot_state(snapshot: dict[str, Any] | None) -> tuple[str, str]:
