@@ -25,7 +25,7 @@ from jupyterhub.utils import exponential_backoff
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
 
-from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
+from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, USERNAME_LABEL
 from ..initcontainers import InitContainerChecks, InitContainerFailed, termination_text
 from ..kube import KubeError, to_dict
 from ..kube.volumes import (
@@ -39,6 +39,7 @@ from ..kube.volumes import (
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container
 from ..quantity import QuantityError, parse_bytes
 from . import manifests as m
+from .ownership import foreign_claim_message
 
 # API answers worth retrying: the server is busy or briefly away
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -438,6 +439,7 @@ class VolumesMixin(InitContainerChecks):
                 self._volume_setup["created"] = created
         else:
             self.log.info("%s: adopting the existing PVC %s", self._log_name, name)
+        self._refuse_foreign_claim(pvc, volume=volume)
         self._workspace_pvc_names()[volume] = name
         if volume == m.HOME_VOLUME:
             # KubeSpawner then neither creates a PVC nor looks for legacy names, and
@@ -445,6 +447,18 @@ class VolumesMixin(InitContainerChecks):
             self.pvc_name = name
             self._pvc_exists = True
         return pvc
+
+    def _refuse_foreign_claim(self, pvc: dict[str, Any], *, volume: str) -> None:
+        """Fail the start before another user's claim is mounted (see volumes/ownership.py)."""
+        slugs = {
+            self._build_common_labels({})[USERNAME_LABEL],
+            # the label of claims made by KubeSpawner < 7
+            self._expand_user_properties("{escaped_username}"),
+        }
+        message = foreign_claim_message(pvc, username=self.user.name, slugs=slugs, volume=volume)
+        if message:
+            self.log.warning("%s: %s", self._log_name, message)
+            raise KubeError(message)
 
     async def _retrying(self, call, *, what: str):
         """Run ``call`` until it succeeds, retrying while the API is unavailable."""
