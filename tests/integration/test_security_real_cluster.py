@@ -60,7 +60,7 @@ async def api_as(kube, *, admin: bool = False, token: str | None = None) -> Asyn
     configuration = client.Configuration()
     await config.load_kube_config(config_file=str(kube.admin_kubeconfig),
                                   client_configuration=configuration)
-    configuration.api_key = {"authorization": f"Bearer {token}"}
+    configuration.api_key = {"BearerToken": f"Bearer {token}"}
     configuration.cert_file = configuration.key_file = None
     async with client.ApiClient(configuration) as api:
         yield api
