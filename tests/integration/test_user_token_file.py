@@ -4,7 +4,6 @@ and mount exactly as the spawner generates them, the kubelet's file ownership an
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -13,6 +12,8 @@ import pytest
 
 from workspace_spawner.project import manifests as m
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
+
+from podrunner_support import running_pods
 
 pytestmark = pytest.mark.emulator_only
 
@@ -23,18 +24,11 @@ IMAGE = Image(uid=1000, gid=100, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessEmulator]:
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("the pod runner needs root")
-        pytest.skip("the pod runner needs root")
-    emulator = ProcessEmulator(data_dir=tmp_path_factory.mktemp("token"), images={"*": IMAGE},
-                               ip_prefix=f"127.{random.randint(100, 250)}.{random.randint(1, 250)}")
-    emulator.start_in_thread()
-    emulator.create({"apiVersion": "v1", "kind": "Secret",
-                     "metadata": {"name": SECRET, "namespace": NS},
-                     "stringData": {"token": "sha256~the-users-token"}})
-    yield emulator
-    emulator.stop_thread()
+    for emulator in running_pods(tmp_path_factory.mktemp("token"), IMAGE):
+        emulator.create({"apiVersion": "v1", "kind": "Secret",
+                         "metadata": {"name": SECRET, "namespace": NS},
+                         "stringData": {"token": "sha256~the-users-token"}})
+        yield emulator
 
 
 @pytest.mark.parametrize("context", [
