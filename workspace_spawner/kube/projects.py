@@ -94,7 +94,7 @@ async def delete_project(
     return deleted
 
 
-# kind -> (api, plural as RBAC names it, the method names' suffix)
+# kind -> (api, plural as RBAC names it, the suffix of its create/replace/delete methods)
 _METHODS = {
     "ResourceQuota": ("core", "resourcequotas", "resource_quota"),
     "LimitRange": ("core", "limitranges", "limit_range"),
