@@ -86,7 +86,8 @@ async def test_the_service_account_keeps_what_its_controllers_set(spawn, emulato
 
 async def test_an_admins_role_binding_is_never_replaced_in_existing_mode(spawn, emulator):
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": "alice-workspace", "labels": {"app.kubernetes.io/managed-by": "workspace-spawner"}}})
+        "name": "alice-workspace",
+        "labels": {"app.kubernetes.io/managed-by": "workspace-spawner"}}})
     mine = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": {"name": "workspace-access", "namespace": "alice-workspace"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",

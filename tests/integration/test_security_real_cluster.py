@@ -30,7 +30,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 pytestmark = pytest.mark.real_cluster
 
-POLICY_FILE = Path(__file__).resolve().parents[2] / "helm-values" / "workspace-admission-policy.yaml"
+POLICY_FILE = (Path(__file__).resolve().parents[2] / "helm-values"
+               / "workspace-admission-policy.yaml")
 HUB_NAMESPACE = "jupyterhub"  # the hub's namespace of the control-plane harness
 HUB = f"system:serviceaccount:{HUB_NAMESPACE}:hub"
 VAP = ("admissionregistration.k8s.io", "v1")

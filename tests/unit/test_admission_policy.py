@@ -18,7 +18,8 @@ import celpy
 import pytest
 import yaml
 
-POLICY_FILE = Path(__file__).resolve().parents[2] / "helm-values" / "workspace-admission-policy.yaml"
+POLICY_FILE = (Path(__file__).resolve().parents[2] / "helm-values"
+               / "workspace-admission-policy.yaml")
 HUB = "system:serviceaccount:jupyterhub:hub"
 MANAGED = {"app.kubernetes.io/managed-by": "workspace-spawner", "hub.jupyter.org/username": "alice"}
 GROUPS = {"rolebindings": "rbac.authorization.k8s.io", "networkpolicies": "networking.k8s.io"}
@@ -134,7 +135,8 @@ def test_service_accounts_in_the_hubs_own_namespace():
         ("UPDATE", ns("bob-workspace", MANAGED, {"openshift.io/requester": HUB}),
          ns("bob-workspace", {}, {"openshift.io/requester": HUB}), None),
         # a label OpenShift's syncer set to privileged stays when the hub labels the namespace
-        ("UPDATE", labelled(ALICE, {"pod-security.kubernetes.io/audit": "privileged", "hub.jupyter.org/username": "alice"}),
+        ("UPDATE", labelled(ALICE, {"pod-security.kubernetes.io/audit": "privileged",
+                                    "hub.jupyter.org/username": "alice2"}),
          labelled(ALICE, {"pod-security.kubernetes.io/audit": "privileged"}), None),
         # namespaces it does not manage
         ("UPDATE", labelled(KUBE_SYSTEM, {"x": "y"}), KUBE_SYSTEM,
@@ -150,8 +152,10 @@ def test_service_accounts_in_the_hubs_own_namespace():
         ("UPDATE", labelled(ALICE, {"app.kubernetes.io/managed-by": None}), ALICE,
          "namespace alice-workspace must keep the label app.kubernetes.io/managed-by"),
         # labels that relax security
-        ("UPDATE", labelled(ALICE, {"pod-security.kubernetes.io/enforce": "privileged"}), ALICE, RELAX),
-        ("UPDATE", labelled(ALICE, {"pod-security.kubernetes.io/warn": "privileged"}), ALICE, RELAX),
+        ("UPDATE", labelled(ALICE, {"pod-security.kubernetes.io/enforce": "privileged"}), ALICE,
+         RELAX),
+        ("UPDATE", labelled(ALICE, {"pod-security.kubernetes.io/warn": "privileged"}), ALICE,
+         RELAX),
         ("UPDATE", labelled(ALICE, {"openshift.io/run-level": "0"}), ALICE, RELAX),
         ("UPDATE", labelled(ALICE, {"security.openshift.io/scc.podSecurityLabelSync": "false"}),
          ALICE, RELAX),

@@ -67,7 +67,8 @@ def test_the_network_policy_is_valid_and_isolates_the_project():
          "podSelector": {"matchLabels": {"component": "singleuser-server",
                                          "hub.jupyter.org/username": "alice"}}},
     ]}]
-    blocks = [peer["ipBlock"] for rule in spec["egress"] for peer in rule["to"] if "ipBlock" in peer]
+    blocks = [peer["ipBlock"] for rule in spec["egress"] for peer in rule["to"]
+              if "ipBlock" in peer]
     assert {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]} in blocks
     assert all("169.254.169.254" not in b["cidr"] for b in blocks)
     assert policy["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "workspace-spawner"

@@ -456,8 +456,10 @@ class ProjectMixin(HasTraits):
         if patch is None:
             return
         name = namespace["metadata"]["name"]
+        level = self.workspace_project_pod_security.get("enforce")
         self.emit_progress(
-            f"Applying Pod Security level {self.workspace_project_pod_security.get('enforce')} to {name}"
+            f"Applying Pod Security level {level} to {name}" if level
+            else f"Applying Pod Security labels to {name}"
         )
         await self._api_call(
             f"patch namespaces {name}",
