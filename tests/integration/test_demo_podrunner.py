@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from podrunner_support import running_pods
 
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
-
-from podrunner_support import running_pods
 
 pytestmark = pytest.mark.emulator_only
 

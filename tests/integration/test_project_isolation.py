@@ -4,8 +4,13 @@ with the hub as its ServiceAccount under exactly the RBAC of helm-values/."""
 from __future__ import annotations
 
 import pytest
+import test_project_spawn
 
-from test_project_spawn import _fresh_caches, _stop, hub, spawn  # noqa: F401 (fixtures)
+# the project tests' fixtures: the hub under the shipped RBAC, spawners with the feature on
+_fresh_caches = test_project_spawn._fresh_caches
+hub = test_project_spawn.hub
+spawn = test_project_spawn.spawn
+_stop = test_project_spawn._stop
 
 pytestmark = [
     pytest.mark.emulator_only,

@@ -9,11 +9,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from podrunner_support import running_pods
 
 from workspace_spawner.project import manifests as m
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
-
-from podrunner_support import running_pods
 
 pytestmark = pytest.mark.emulator_only
 

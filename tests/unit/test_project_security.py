@@ -6,8 +6,9 @@ import kubernetes_validate
 import pytest
 from traitlets import TraitError
 
-from workspace_spawner.project.mixin import ProjectMixin
+from workspace_spawner.kube.projects import is_managed
 from workspace_spawner.project import security
+from workspace_spawner.project.mixin import ProjectMixin
 
 KUBERNETES_VERSION = "1.37.0"
 
@@ -72,4 +73,4 @@ def test_the_network_policy_is_valid_and_isolates_the_project():
     assert {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]} in blocks
     assert all("169.254.169.254" not in b["cidr"] for b in blocks)
     assert policy["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "workspace-spawner"
-    assert security.is_managed(policy)
+    assert is_managed(policy)

@@ -31,6 +31,7 @@ __all__ = [
     "delete_project",
     "apply_object",
     "delete_object",
+    "is_managed",
 ]
 
 OPENSHIFT_PROJECT_GROUP = "project.openshift.io"
@@ -121,7 +122,8 @@ def _resource(kind: str, plural: str) -> str:
     return f"{plural}.{group}" if group else plural
 
 
-def _is_managed(obj: Any) -> bool:
+def is_managed(obj: Any) -> bool:
+    """True when workspace-spawner made ``obj`` (its managed-by label)."""
     labels = (to_dict(obj).get("metadata") or {}).get("labels") or {}
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
 
@@ -165,7 +167,7 @@ async def apply_object(
                 name, namespace, patch, _content_type="application/merge-patch+json"))
         if keep_unmanaged:
             existing = await getattr(api, f"read_namespaced_{method}")(name, namespace)
-            if not _is_managed(existing):
+            if not is_managed(existing):
                 return to_dict(existing)
         return to_dict(await getattr(api, f"replace_namespaced_{method}")(name, namespace, body))
     except ApiException as e:

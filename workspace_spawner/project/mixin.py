@@ -699,7 +699,7 @@ class ProjectMixin(HasTraits):
                         keep_unmanaged=kind in keep_unmanaged,
                     ),
                 )
-                if not security.is_managed(result):
+                if not kube_projects.is_managed(result):
                     self.log.warning("Keeping %s %s in %s: an admin made it", kind,
                                      body["metadata"]["name"], name)
                     self.emit_progress(f"Keeping the {kind} an admin made in {name}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, USERNAME_LABEL
+from ..constants import USERNAME_LABEL
 from .manifests import _metadata
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "pod_security_labels",
     "pod_security_patch",
     "make_network_policy",
-    "is_managed",
 ]
 
 POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
@@ -115,8 +114,3 @@ def make_network_policy(
         },
     }
 
-
-def is_managed(obj: dict[str, Any]) -> bool:
-    """True when workspace-spawner made ``obj`` (its managed-by label)."""
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
