@@ -46,6 +46,7 @@ from ..kube.projects import read_namespace
 from ..kube.selectors import label_selector
 from ..kube.volumes import read_pvc
 from ..project.manifests import owner_labels
+from ..volumes.usage import format_bytes, usage_from_pvc
 from .hub import server_state, server_status
 
 __all__ = [
@@ -201,6 +202,7 @@ class Workspace:
         for pvc in self.pvcs:
             meta, spec, status = pvc["metadata"], pvc.get("spec") or {}, pvc.get("status") or {}
             annotations = meta.get("annotations") or {}
+            usage = usage_from_pvc(pvc)
             rows.append(
                 {
                     "name": meta["name"],
@@ -213,6 +215,15 @@ class Workspace:
                     "age": age_of(meta.get("creationTimestamp"), now=now),
                     "reset_requested": annotations.get(RESET_REQUEST_ANNOTATION),
                     "reset_backup": annotations.get(RESET_BACKUP_ANNOTATION) == "true",
+                    # as the volume's last start measured it (volume_usage_warn_percent)
+                    "used": format_bytes(usage.used) if usage else "",
+                    "used_bytes": usage.used if usage else None,
+                    "size_bytes": usage.size if usage else None,
+                    "use_percent": usage.percent if usage else None,
+                    "usage_measured": usage.measured if usage else "",
+                    "usage_age": (
+                        age_of(usage.measured, now=now) if usage and usage.measured else ""
+                    ),
                 }
             )
         return rows

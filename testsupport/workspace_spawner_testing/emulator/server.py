@@ -292,8 +292,10 @@ async def _serve(emulator: Emulator, request: web.Request, target: Target,
         grace = request.query.get("gracePeriodSeconds")
         if grace is None and isinstance(body, dict):
             grace = body.get("gracePeriodSeconds")
+        preconditions = body.get("preconditions") if isinstance(body, dict) else None
         result = api.delete(kind, ns, target.name or "",
-                            grace=int(grace) if grace is not None else None)
+                            grace=int(grace) if grace is not None else None,
+                            preconditions=preconditions)
         return _json(result)
     if verb == "deletecollection":
         for obj in api.list(kind, target.namespace, _selector(request, kind)):
