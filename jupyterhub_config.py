@@ -110,7 +110,9 @@ c.WorkspaceSpawner.conda_allow_create_from_form = True
 # c.WorkspaceSpawner.persist_pip_user = True
 
 # -- Per-user projects ({username}-workspace) -------------------------------------
-# See docs/admin/projects.md. The hub needs helm-values/workspace-project-rbac.yaml.
+# See docs/admin/projects.md and docs/admin/security.md. The hub needs
+# helm-values/workspace-project-rbac.yaml (+ -kubernetes.yaml off OpenShift) and
+# helm-values/workspace-admission-policy.yaml.
 # c.WorkspaceSpawner.workspace_project_enabled = True
 # c.WorkspaceSpawner.workspace_project_template = "{username}-workspace"
 # "create" makes missing projects; "existing" uses projects an admin pre-created.
@@ -128,6 +130,12 @@ c.WorkspaceSpawner.conda_allow_create_from_form = True
 # "user-token" (OpenShift): the user's OAuth token, as a Secret file; needs auth_state.
 # c.WorkspaceSpawner.workspace_project_credentials = "service-account"
 # c.WorkspaceSpawner.delete_workspace_project = False
+# Pod Security of each project (Kubernetes; OpenShift's SCCs and label syncer rule there).
+# c.WorkspaceSpawner.workspace_project_pod_security = {
+#     "enforce": "baseline", "warn": "restricted", "audit": "restricted"}
+# A NetworkPolicy per project: ingress from the project and the user's notebooks only,
+# no egress to the cloud metadata endpoint. False: ship your own.
+# c.WorkspaceSpawner.workspace_project_network_policy = True
 
 # -- The workspace-admin command line (docs/admin/admin-cli.md) -------------------
 # workspace-admin reads this file (-f) and talks to the hub's REST API with a token

@@ -177,6 +177,10 @@ class _User:
         self.settings: dict[str, Any] = {}
         self.spawners: dict[str, Any] = {}
 
+    async def get_auth_state(self) -> dict | None:
+        # JupyterHub answers None when c.Authenticator.enable_auth_state is off
+        return None
+
     def progress_url(self, server_name: str = "") -> str:
         return f"/hub/api/users/{self.escaped_name}/servers/{server_name}/progress"
 

@@ -12,7 +12,10 @@ from workspace_spawner_testing.emulator.rbac import Rbac
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_YAML = REPO / "helm-values" / "workspace-project-rbac.yaml"
-OTHER_RBAC_YAMLS = sorted(p for p in (REPO / "helm-values").glob("*rbac*.yaml") if p != RBAC_YAML)
+# Kubernetes mode only: the hub makes and deletes Namespaces
+KUBERNETES_RBAC_YAML = REPO / "helm-values" / "workspace-project-rbac-kubernetes.yaml"
+OTHER_RBAC_YAMLS = sorted(p for p in (REPO / "helm-values").glob("*rbac*.yaml")
+                          if p not in (RBAC_YAML, KUBERNETES_RBAC_YAML))
 
 # Zero to JupyterHub 4.x templates/hub/rbac.yaml: the hub's Role in its namespace
 CHART_HUB_ROLE = {
@@ -38,8 +41,8 @@ CHART_HUB_BINDING = {
 HUB_USER = "system:serviceaccount:jupyterhub:hub"
 
 
-def project_rbac_objects() -> list[dict]:
-    return _objects(RBAC_YAML)
+def project_rbac_objects(*, openshift: bool = False) -> list[dict]:
+    return _objects(RBAC_YAML) + ([] if openshift else _objects(KUBERNETES_RBAC_YAML))
 
 
 def _objects(path: Path) -> list[dict]:
@@ -60,6 +63,6 @@ def install_hub_rbac(emulator, *, with_project_rbac: bool = True) -> tuple[Rbac,
                 obj["metadata"].setdefault("namespace", "jupyterhub")
             emulator.create(obj)
     if with_project_rbac:
-        for obj in project_rbac_objects():
+        for obj in project_rbac_objects(openshift=emulator.openshift):
             emulator.create(obj)
     return rbac, rbac.service_account_token("jupyterhub", "hub")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from podrunner_support import running_pods
 
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
 
@@ -21,15 +20,7 @@ IMAGE = Image(uid=1000, gid=100, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 @pytest.fixture(scope="module")
 def runner_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessEmulator]:
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("the pod runner needs root")
-        pytest.skip("the pod runner needs root")
-    emulator = ProcessEmulator(data_dir=tmp_path_factory.mktemp("runner"), images={"*": IMAGE},
-                               ip_prefix=f"127.{random.randint(100, 250)}.{random.randint(1, 250)}")
-    emulator.start_in_thread()
-    yield emulator
-    emulator.stop_thread()
+    yield from running_pods(tmp_path_factory.mktemp("runner"), IMAGE)
 
 
 def wait(predicate: Any, timeout: float = 30) -> Any:

@@ -150,15 +150,26 @@ async def test_config_changes_are_reconciled(spawn, emulator):
     assert emulator.get("ResourceQuota", "workspace-quota", "alice-workspace") is None
 
 
-@pytest.mark.parametrize("labels", [{}, {"app.kubernetes.io/managed-by": "workspace-spawner",
-                                         "hub.jupyter.org/username": "bob"}],
-                         ids=["unlabelled", "someone-elses"])
-async def test_foreign_namespace_is_refused(spawn, emulator, labels):
+@pytest.mark.parametrize(
+    "labels, annotations, owner",
+    [
+        ({}, {}, "not made by workspace-spawner (no app.kubernetes.io/managed-by label)"),
+        ({"app.kubernetes.io/managed-by": "workspace-spawner", "hub.jupyter.org/username": "bob"},
+         {}, "made by workspace-spawner for bob"),
+        ({}, {"openshift.io/requester": "mallory"}, "an OpenShift project requested by mallory"),
+    ],
+    ids=["unlabelled", "someone-elses", "squatted"],
+)
+async def test_foreign_namespace_is_refused(spawn, emulator, labels, annotations, owner):
     emulator.create({"apiVersion": "v1", "kind": "Namespace",
-                     "metadata": {"name": "kube-workspace", "labels": labels}})
+                     "metadata": {"name": "kube-workspace", "labels": labels,
+                                  "annotations": annotations}})
     spawner = spawn("kube")
-    with pytest.raises(KubeError, match="was not made by workspace-spawner for kube"):
+    with pytest.raises(KubeError) as e:
         await spawner._start()
+    assert str(e.value).startswith(
+        f"Project kube-workspace already exists and is {owner}, so it is not used for kube. "
+        "An admin must delete or rename it")
     assert emulator.get("RoleBinding", "workspace-access", "kube-workspace") is None
     assert emulator.get("Pod", spawner.pod_name, "jupyterhub") is None
 

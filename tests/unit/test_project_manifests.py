@@ -145,7 +145,7 @@ def test_user_token_volume_is_a_secret_file():
     volumes = m.pod_volumes(token_secret="notebook-alice-workspace-token")
     assert volumes[1] == {
         "name": "workspace-project-user-token",
-        "secret": {"secretName": "notebook-alice-workspace-token", "defaultMode": 0o400},
+        "secret": {"secretName": "notebook-alice-workspace-token", "defaultMode": 0o444},
     }
     assert m.pod_volume_mounts(token_secret="t")[1] == {
         "name": "workspace-project-user-token",

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes_asyncio.client import ApisApi, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api
+from kubernetes_asyncio.client import (
+    ApisApi,
+    CoreV1Api,
+    CustomObjectsApi,
+    NetworkingV1Api,
+    RbacAuthorizationV1Api,
+)
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from . import kube_error, to_dict, tolerating
 
 __all__ = [
@@ -24,6 +31,7 @@ __all__ = [
     "delete_project",
     "apply_object",
     "delete_object",
+    "is_managed",
 ]
 
 OPENSHIFT_PROJECT_GROUP = "project.openshift.io"
@@ -94,23 +102,47 @@ _METHODS = {
     "ServiceAccount": ("core", "serviceaccounts", "service_account"),
     "Secret": ("core", "secrets", "secret"),
     "RoleBinding": ("rbac", "rolebindings", "role_binding"),
+    "NetworkPolicy": ("networking", "networkpolicies", "network_policy"),
 }
+_GROUPS = {"rbac": "rbac.authorization.k8s.io", "networking": "networking.k8s.io"}
 
 
-def _api(kind: str, core: CoreV1Api, rbac: RbacAuthorizationV1Api):
+def _api(
+    kind: str, core: CoreV1Api, rbac: RbacAuthorizationV1Api, networking: NetworkingV1Api | None
+):
     which, plural, method = _METHODS[kind]
-    return (core if which == "core" else rbac), plural, method
+    api = {"core": core, "rbac": rbac, "networking": networking}[which]
+    if api is None:
+        raise ValueError(f"{kind} needs the {which} API client")
+    return api, plural, method
 
 
 def _resource(kind: str, plural: str) -> str:
-    return f"{plural}.rbac.authorization.k8s.io" if kind == "RoleBinding" else plural
+    group = _GROUPS.get(_METHODS[kind][0])
+    return f"{plural}.{group}" if group else plural
+
+
+def is_managed(obj: Any) -> bool:
+    """True when workspace-spawner made ``obj`` (its managed-by label)."""
+    labels = (to_dict(obj).get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
 
 
 async def apply_object(
-    *, core: CoreV1Api, rbac: RbacAuthorizationV1Api, body: dict[str, Any]
+    *,
+    core: CoreV1Api,
+    rbac: RbacAuthorizationV1Api,
+    networking: NetworkingV1Api | None = None,
+    body: dict[str, Any],
+    keep_unmanaged: bool = False,
 ) -> dict[str, Any]:
-    """Create ``body``, or replace the object of that name so it matches ``body``.
+    """Create ``body``, or bring the object of that name in line with it.
 
+    A ServiceAccount is merge-patched, never replaced: its controllers' fields
+    (``secrets``, ``imagePullSecrets``, OpenShift's dockercfg annotations) stay
+    (https://docs.openshift.com/container-platform/latest/authentication/using-service-accounts-in-applications.html).
+    Other kinds are replaced; with ``keep_unmanaged``, an existing object without
+    workspace-spawner's managed-by label (an admin's) is returned untouched instead.
     A RoleBinding's roleRef cannot change
     (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#clusterrolebinding-example):
     when the role changed, the binding is deleted and made again.
@@ -118,29 +150,46 @@ async def apply_object(
     kind = body["kind"]
     name = body["metadata"]["name"]
     namespace = body["metadata"]["namespace"]
-    api, plural, method = _api(kind, core, rbac)
+    api, plural, method = _api(kind, core, rbac, networking)
     resource = _resource(kind, plural)
     try:
         return to_dict(await getattr(api, f"create_namespaced_{method}")(namespace, body))
     except ApiException as e:
         if e.status != 409:
             raise kube_error(e, action=f"create {resource} {name} in {namespace}") from e
+    again = dict(core=core, rbac=rbac, networking=networking, body=body,
+                 keep_unmanaged=keep_unmanaged)
     try:
+        if kind == "ServiceAccount":
+            patch = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
+            patch["metadata"] = {k: body["metadata"][k] for k in ("labels", "annotations")}
+            return to_dict(await api.patch_namespaced_service_account(
+                name, namespace, patch, _content_type="application/merge-patch+json"))
+        if keep_unmanaged:
+            existing = await getattr(api, f"read_namespaced_{method}")(name, namespace)
+            if not is_managed(existing):
+                return to_dict(existing)
         return to_dict(await getattr(api, f"replace_namespaced_{method}")(name, namespace, body))
     except ApiException as e:
         if e.status == 422 and kind == "RoleBinding":
             await delete_object(core=core, rbac=rbac, kind=kind, name=name, namespace=namespace)
-            return await apply_object(core=core, rbac=rbac, body=body)
+            return await apply_object(**again)
         if e.status == 404:  # deleted between the two requests
-            return await apply_object(core=core, rbac=rbac, body=body)
+            return await apply_object(**again)
         raise kube_error(e, action=f"update {resource} {name} in {namespace}") from e
 
 
 async def delete_object(
-    *, core: CoreV1Api, rbac: RbacAuthorizationV1Api, kind: str, name: str, namespace: str
+    *,
+    core: CoreV1Api,
+    rbac: RbacAuthorizationV1Api,
+    networking: NetworkingV1Api | None = None,
+    kind: str,
+    name: str,
+    namespace: str,
 ) -> bool:
     """Delete one object; False when it was already gone."""
-    api, plural, method = _api(kind, core, rbac)
+    api, plural, method = _api(kind, core, rbac, networking)
     deleted, _ = await tolerating(
         404,
         getattr(api, f"delete_namespaced_{method}")(name, namespace),

@@ -68,12 +68,13 @@ def _metadata(*, name: str, slug: str, username: str, namespace: str | None = No
     return meta
 
 
-def make_namespace(*, name: str, slug: str, username: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": _metadata(name=name, slug=slug, username=username),
-    }
+def make_namespace(
+    *, name: str, slug: str, username: str, extra_labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The project's Namespace; ``extra_labels``: its Pod Security labels (project/security.py)."""
+    meta = _metadata(name=name, slug=slug, username=username)
+    meta["labels"].update(extra_labels or {})
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
 def make_project_request(*, name: str, username: str) -> dict[str, Any]:
@@ -104,6 +105,17 @@ def owner_of(namespace: dict[str, Any]) -> tuple[str | None, str | None]:
     if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
         return None, None
     return labels.get(USERNAME_LABEL), (meta.get("annotations") or {}).get(RAW_USERNAME_ANNOTATION)
+
+
+def describe_owner(namespace: dict[str, Any]) -> str:
+    """Who a namespace is, for the message refusing it: "made by ... for bob", "requested by ..."."""
+    slug, raw = owner_of(namespace)
+    if slug is not None or raw is not None:
+        return f"made by workspace-spawner for {raw or slug}"
+    requester = requester_of(namespace)
+    if requester:
+        return f"an OpenShift project requested by {requester}"
+    return "not made by workspace-spawner (no app.kubernetes.io/managed-by label)"
 
 
 def is_owned_by(namespace: dict[str, Any], *, slug: str, username: str | None) -> bool:
@@ -267,10 +279,15 @@ def pod_volumes(*, token_secret: str | None) -> list[dict[str, Any]]:
         }
     ]
     if token_secret:
+        # 0444: the kubelet makes Secret files root-owned, group fsGroup when one
+        # applies; without one (anyuid, fs_gid None) or under an arbitrary OpenShift
+        # UID, only "other" bits reach the notebook user. The pod is the user's own,
+        # so every process that can read the file is theirs.
+        # https://kubernetes.io/docs/concepts/configuration/secret/#secret-files-permissions
         volumes.append(
             {
                 "name": USER_TOKEN_VOLUME,
-                "secret": {"secretName": token_secret, "defaultMode": 0o400},
+                "secret": {"secretName": token_secret, "defaultMode": 0o444},
             }
         )
     return volumes

@@ -17,11 +17,11 @@ from typing import Any, Awaitable, Callable, ClassVar, TypeVar
 from kubespawner.clients import shared_client
 from traitlets import Bool, Dict, Enum, HasTraits, List, TraitError, Unicode, validate
 
-from ..constants import KUBECONFIG_ANNOTATION
+from ..constants import KUBECONFIG_ANNOTATION, USERNAME_LABEL
 from ..kube import KubeError
 from ..kube import projects as kube_projects
 from ..podspec import add_volume_mounts, add_volumes, notebook_container, set_env
-from . import manifests
+from . import manifests, security
 from .names import (
     PER_SERVER_FIELDS,
     PER_USER_FIELDS,
@@ -195,6 +195,48 @@ class ProjectMixin(HasTraits):
         """,
     )
 
+    workspace_project_pod_security = Dict(
+        {"enforce": "baseline", "warn": "restricted", "audit": "restricted"},
+        config=True,
+        help="""The Pod Security levels of each user's namespace: mode -> level.
+
+        Modes ``enforce`` (pods above the level are rejected), ``warn`` (the user's
+        ``kubectl`` prints a warning) and ``audit`` (the audit log notes it); levels
+        ``baseline`` or ``restricted``
+        (https://kubernetes.io/docs/concepts/security/pod-security-standards/). The
+        default stops privileged, ``hostPID``, ``hostNetwork`` and ``hostPath`` pods,
+        which would make the user root on the node, and tells users what
+        ``restricted`` would refuse. ``privileged`` is refused here: the admission
+        policy in ``helm-values/workspace-admission-policy.yaml`` denies the hub that
+        label, so an admin who wants it labels the namespace by hand. ``{}`` leaves
+        the labels alone. Set as namespace labels (``pod-security.kubernetes.io/*``,
+        version ``latest``) when the project is made, and brought in line on existing
+        projects at the user's next start (a label is never removed). Kubernetes mode
+        only: on OpenShift the label syncer sets these labels from the SCCs, which
+        already refuse such pods, and is left alone. Needs ``patch namespaces``.
+
+        .. versionadded:: 0.2
+        """,
+    )
+
+    workspace_project_network_policy = Bool(
+        True,
+        config=True,
+        help="""Give each user's project a NetworkPolicy ``workspace-isolation``.
+
+        It selects every pod in the project: ingress only from pods of the same
+        project and from the user's own notebook pods; egress anywhere except the
+        cloud metadata endpoint 169.254.169.254, which hands out the node's cloud
+        credentials. Only a network plugin that implements NetworkPolicy enforces it.
+        ``False`` removes it at each user's next start, for admins who ship their own
+        policies (for example in OpenShift's project template). Applied when the
+        project is made and reconciled at every start. Needs
+        ``create``/``update``/``delete networkpolicies``.
+
+        .. versionadded:: 0.2
+        """,
+    )
+
     delete_workspace_project = Bool(
         False,
         config=True,
@@ -247,6 +289,24 @@ class ProjectMixin(HasTraits):
                 "a user's servers share one project. Use {username} instead."
             )
         return template
+
+    @validate("workspace_project_pod_security")
+    def _validate_project_pod_security(self, proposal):
+        levels = dict(proposal["value"])
+        for mode, level in levels.items():
+            if mode not in security.POD_SECURITY_MODES:
+                raise TraitError(
+                    f"workspace_project_pod_security: unknown mode {mode!r}; use "
+                    f"{', '.join(security.POD_SECURITY_MODES)}."
+                )
+            if level not in security.POD_SECURITY_LEVELS:
+                raise TraitError(
+                    f"workspace_project_pod_security[{mode!r}] = {level!r}: use "
+                    f"{' or '.join(security.POD_SECURITY_LEVELS)}. 'privileged' would let "
+                    "anyone with access to the project be root on the node; label the "
+                    "namespace by hand if you must."
+                )
+        return levels
 
     @validate("workspace_project_role")
     def _validate_project_role(self, proposal):
@@ -316,6 +376,10 @@ class ProjectMixin(HasTraits):
         return shared_client("RbacAuthorizationV1Api")
 
     @property
+    def _networking(self):
+        return shared_client("NetworkingV1Api")
+
+    @property
     def _custom(self):
         return shared_client("CustomObjectsApi")
 
@@ -380,9 +444,12 @@ class ProjectMixin(HasTraits):
             created = True
         elif self.workspace_project_mode == "create":
             namespace = await self._check_owner(namespace, openshift=openshift)
+        if not openshift and self.workspace_project_mode == "create":
+            await self._apply_pod_security(namespace)
 
         token = await self._workspace_project_user_token() if self._uses_user_token else None
-        desired = self._workspace_project_desired(token=token)
+        user_subject = await self._workspace_project_user_subject(openshift=openshift)
+        desired = self._workspace_project_desired(token=token, user_subject=user_subject)
         applied = manifests.applied_hash([desired[k] for k in sorted(desired)])
         if not created and applied == self._workspace_project_applied:
             self.emit_progress(f"Using project {name}")
@@ -390,6 +457,22 @@ class ProjectMixin(HasTraits):
         await self._reconcile(name, desired, fresh=created)
         self._workspace_project_applied = applied
         self._workspace_project_kinds = sorted(k for k, v in desired.items() if v is not None)
+
+    async def _apply_pod_security(self, namespace: dict[str, Any]) -> None:
+        """Bring the namespace's Pod Security labels in line (never removing one)."""
+        patch = security.pod_security_patch(namespace, dict(self.workspace_project_pod_security))
+        if patch is None:
+            return
+        name = namespace["metadata"]["name"]
+        level = self.workspace_project_pod_security.get("enforce")
+        self.emit_progress(
+            f"Applying Pod Security level {level} to {name}" if level
+            else f"Applying Pod Security labels to {name}"
+        )
+        await self._api_call(
+            f"patch namespaces {name}",
+            lambda: kube_projects.patch_namespace(core=self._core, name=name, patch=patch),
+        )
 
     async def _wait_until_not_terminating(self, name: str) -> dict[str, Any] | None:
         """Read the namespace; while it is being deleted, wait (up to ``start_timeout``)."""
@@ -440,7 +523,12 @@ class ProjectMixin(HasTraits):
                 f"patch namespaces {name}",
                 lambda: kube_projects.patch_namespace(core=self._core, name=name, patch=patch),
             )
-        body = manifests.make_namespace(name=name, slug=slug, username=username)
+        body = manifests.make_namespace(
+            name=name,
+            slug=slug,
+            username=username,
+            extra_labels=security.pod_security_labels(dict(self.workspace_project_pod_security)),
+        )
         namespace = await self._api_call(
             f"create namespaces {name}",
             lambda: kube_projects.create_namespace(core=self._core, body=body),
@@ -468,17 +556,21 @@ class ProjectMixin(HasTraits):
                 f"patch namespaces {name}",
                 lambda: kube_projects.patch_namespace(core=self._core, name=name, patch=patch),
             )
+        owner = manifests.describe_owner(namespace)
         self.log.warning(
-            "Refusing namespace %s for user %s: its owner labels are %s",
+            "Refusing namespace %s for user %s: it is %s (labels %s)",
             name,
             username,
+            owner,
             (namespace.get("metadata") or {}).get("labels"),
         )
         raise KubeError(
-            f"Project {name} already exists and was not made by workspace-spawner for {username}, so it "
-            "is not used. An admin must delete or rename it, or label it for this user "
-            f"(app.kubernetes.io/managed-by=workspace-spawner, hub.jupyter.org/username={slug}), or "
-            "set workspace_project_mode = 'existing'."
+            f"Project {name} already exists and is {owner}, so it is not used for {username}. "
+            "An admin must delete or rename it, or give this user another project "
+            "(workspace_project_template), or, if it really is theirs, label it "
+            f"(app.kubernetes.io/managed-by=workspace-spawner, hub.jupyter.org/username={slug}, "
+            f"annotation hub.jupyter.org/username={username}), or set "
+            "workspace_project_mode = 'existing'."
         )
 
     def _made_by_hub(self, namespace: dict[str, Any]) -> bool:
@@ -507,11 +599,29 @@ class ProjectMixin(HasTraits):
             )
         return token
 
-    def _workspace_project_desired(self, *, token: str | None) -> dict[str, dict[str, Any] | None]:
+    async def _workspace_project_user_subject(self, *, openshift: bool) -> str:
+        """The RoleBinding's user name: the template, or OpenShift's exact user name.
+
+        OpenShift user names are case-sensitive and JupyterHub lowercases its
+        usernames, so with the default template the name comes from
+        OAuthenticator's ``auth_state["openshift_user"]`` (the OpenShift User) when
+        it is there (https://oauthenticator.readthedocs.io/en/latest/reference/api/gen/oauthenticator.openshift.html).
+        """
+        template = self.workspace_project_user_subject
+        if openshift and template == type(self).workspace_project_user_subject.default_value:
+            auth_state = await self.user.get_auth_state() or {}
+            user = auth_state.get("openshift_user") or {}
+            exact = (user.get("metadata") or {}).get("name") if isinstance(user, dict) else None
+            if isinstance(exact, str) and exact:
+                return exact
+        return self._expand_user_properties(template, slug_scheme="safe")
+
+    def _workspace_project_desired(
+        self, *, token: str | None, user_subject: str
+    ) -> dict[str, dict[str, Any] | None]:
         """Every object the project feature wants, None for those it wants gone."""
         name, hub_ns = self.workspace_project_name, self.namespace
         slug, username = self._workspace_project_slug, self.user.name
-        user_subject = self._expand_user_properties(self.workspace_project_user_subject, slug_scheme="safe")
         sa = None if self._uses_user_token else self.workspace_project_service_account
         return {
             "ServiceAccount": (
@@ -551,6 +661,15 @@ class ProjectMixin(HasTraits):
                 if self.workspace_project_limit_range
                 else None
             ),
+            "NetworkPolicy": (
+                security.make_network_policy(
+                    namespace=name, hub_namespace=hub_ns,
+                    user_label=self._build_common_labels({})[USERNAME_LABEL], slug=slug,
+                    username=username,
+                )
+                if self.workspace_project_network_policy
+                else None
+            ),
         }
 
     async def _reconcile(self, name: str, desired: dict[str, dict[str, Any] | None], *, fresh: bool) -> None:
@@ -564,15 +683,26 @@ class ProjectMixin(HasTraits):
             ),
             "ResourceQuota": f"Applying quota to {name}",
             "LimitRange": f"Applying limit range to {name}",
+            "NetworkPolicy": f"Isolating {name} on the network",
         }
         previous = self._workspace_project_kinds
-        for kind in ["ServiceAccount", "Secret", "RoleBinding", "ResourceQuota", "LimitRange"]:
+        # in 'existing' mode an admin may have made the binding by hand: it is kept
+        keep_unmanaged = {"RoleBinding"} if self.workspace_project_mode == "existing" else set()
+        for kind in steps:
             body = desired[kind]
             if body is not None:
                 self.emit_progress(steps[kind])
-                await self._api_call(
-                    f"apply {kind}", lambda body=body: kube_projects.apply_object(core=core, rbac=rbac, body=body)
+                result = await self._api_call(
+                    f"apply {kind}",
+                    lambda body=body, kind=kind: kube_projects.apply_object(
+                        core=core, rbac=rbac, networking=self._networking, body=body,
+                        keep_unmanaged=kind in keep_unmanaged,
+                    ),
                 )
+                if not kube_projects.is_managed(result):
+                    self.log.warning("Keeping %s %s in %s: an admin made it", kind,
+                                     body["metadata"]["name"], name)
+                    self.emit_progress(f"Keeping the {kind} an admin made in {name}")
                 continue
             # remove what an earlier start applied; in a project made just now, or
             # when the state says it was never applied, there is nothing to remove
@@ -585,7 +715,8 @@ class ProjectMixin(HasTraits):
             await self._api_call(
                 f"delete {kind}",
                 lambda kind=kind, obj_name=obj_name, ns=ns: kube_projects.delete_object(
-                    core=core, rbac=rbac, kind=kind, name=obj_name, namespace=ns
+                    core=core, rbac=rbac, networking=self._networking, kind=kind, name=obj_name,
+                    namespace=ns,
                 ),
             )
 
@@ -596,6 +727,7 @@ class ProjectMixin(HasTraits):
             "RoleBinding": (manifests.ROLE_BINDING_NAME, project),
             "ResourceQuota": (manifests.QUOTA_NAME, project),
             "LimitRange": (manifests.LIMIT_RANGE_NAME, project),
+            "NetworkPolicy": (security.NETWORK_POLICY_NAME, project),
         }[kind]
 
     # -- the pod -----------------------------------------------------------------------

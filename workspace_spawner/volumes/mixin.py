@@ -25,7 +25,7 @@ from jupyterhub.utils import exponential_backoff
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
 
-from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
+from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, USERNAME_LABEL
 from ..initcontainers import InitContainerChecks, InitContainerFailed, termination_text
 from ..kube import KubeError, to_dict
 from ..kube.volumes import (
@@ -40,6 +40,7 @@ from ..quantity import QuantityError, parse_bytes
 from . import manifests as m
 from .lifecycle import RETRY_STATUSES as _RETRY_STATUSES
 from .lifecycle import StorageLifecycleMixin
+from .ownership import foreign_claim_message
 from .snapshots import NO_SNAPSHOT
 
 
@@ -447,8 +448,12 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             )
             if volume == m.HOME_VOLUME:
                 self._volume_setup["created"] = created
+            if not created:  # made in the meantime, by whoever
+                self._refuse_foreign_claim(pvc, volume=volume)
         else:
             self.log.info("%s: adopting the existing PVC %s", self._log_name, name)
+            # before anything is written to it: another user's claim is left alone
+            self._refuse_foreign_claim(pvc, volume=volume)
             pvc = await self.reclaim_retained_pvc(pvc)
         self._workspace_pvc_names()[volume] = name
         if volume == m.HOME_VOLUME:
@@ -457,6 +462,18 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             self.pvc_name = name
             self._pvc_exists = True
         return pvc
+
+    def _refuse_foreign_claim(self, pvc: dict[str, Any], *, volume: str) -> None:
+        """Fail the start before another user's claim is mounted (see volumes/ownership.py)."""
+        slugs = {
+            self._build_common_labels({})[USERNAME_LABEL],
+            # the label of claims made by KubeSpawner < 7
+            self._expand_user_properties("{escaped_username}"),
+        }
+        message = foreign_claim_message(pvc, username=self.user.name, slugs=slugs, volume=volume)
+        if message:
+            self.log.warning("%s: %s", self._log_name, message)
+            raise KubeError(message)
 
     async def _retrying(self, call, *, what: str):
         """Run ``call`` until it succeeds, retrying while the API is unavailable."""

@@ -84,6 +84,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     Kind("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     Kind("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    # networking.k8s.io/v1 (stored and served; the emulator has no network to enforce it)
+    Kind("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True),
     # storage.k8s.io/v1
     Kind("storage.k8s.io", "v1", "storageclasses", "StorageClass", False),
     # OpenShift: a Project is a view of a Namespace; ProjectRequest is create-only
