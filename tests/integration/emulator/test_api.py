@@ -9,8 +9,6 @@ import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-pytestmark = pytest.mark.emulator_only
-
 
 def cm(name: str, labels: dict | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",
@@ -138,6 +136,7 @@ async def test_patch_types(kube, emulator, content_type, patch):
         "old": "0", "new": "1"}
 
 
+@pytest.mark.emulator_only(reason="tests the emulator's strategic-merge function in process")
 async def test_strategic_merge_merges_containers_by_name(kube, emulator):
     from workspace_spawner_testing.emulator.patch import strategic_merge
     pod = {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]}}
@@ -161,6 +160,7 @@ async def test_watch_streams_changes_and_honours_timeout(kube, emulator):
     assert seen == [("ADDED", "w1"), ("DELETED", "w1")]
 
 
+@pytest.mark.emulator_only(reason="compacts the emulator's store history")
 async def test_watch_from_compacted_version_is_gone(kube, emulator):
     emulator.store.history.clear()
     emulator.store._compacted = emulator.store.rv
@@ -188,6 +188,7 @@ async def test_finalizers_hold_deletion(kube, emulator):
     assert emulator.get("configmaps", "f", kube.namespace) is None
 
 
+@pytest.mark.emulator_only(reason="holds namespace termination, the emulator's own control")
 async def test_namespace_termination_can_be_held(kube, emulator, wait_for):
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}})
     emulator.create(cm("inside"), namespace="gone")
@@ -201,6 +202,7 @@ async def test_namespace_termination_can_be_held(kube, emulator, wait_for):
     assert emulator.get("configmaps", "inside", "gone") is None
 
 
+@pytest.mark.emulator_only(reason="fault injection and the request log")
 async def test_fault_injection_and_request_log(kube, emulator):
     emulator.inject_fault(verb="create", resource="configmaps", status=500)
     emulator.clear_requests()
@@ -215,6 +217,7 @@ async def test_fault_injection_and_request_log(kube, emulator):
     assert emulator.count_writes() == 2
 
 
+@pytest.mark.emulator_only(reason="writes a kubeconfig of the emulator with a wrong token")
 async def test_unknown_token_is_unauthorized(kube, emulator, tmp_path):
     from kubernetes_asyncio import config
     path = emulator.write_kubeconfig(tmp_path / "kc", token="wrong")
@@ -226,6 +229,7 @@ async def test_unknown_token_is_unauthorized(kube, emulator, tmp_path):
     assert error.value.status == 401
 
 
+@pytest.mark.emulator_only(reason="replaces the emulator's authoriser")
 async def test_authorizer_denies_with_forbidden(kube, emulator):
     emulator.authorizer = lambda user, groups, verb, *rest: verb != "delete"
     emulator.create(cm("keep"), namespace=kube.namespace)
@@ -235,6 +239,7 @@ async def test_authorizer_denies_with_forbidden(kube, emulator):
     assert error.value.status == 403
 
 
+@pytest.mark.emulator_only(reason="OpenShift mode: no aggregated projects server yet (issue 13)")
 async def test_discovery_shows_openshift_mode(kube, openshift_emulator):
     async with kube.api_client() as api:
         groups = await client.ApisApi(api).get_api_versions()
@@ -256,6 +261,7 @@ async def test_discovery_shows_openshift_mode(kube, openshift_emulator):
     assert annotations["openshift.io/display-name"] == "Alice"
 
 
+@pytest.mark.emulator_only(reason="compares with the emulator's OpenShift mode")
 async def test_discovery_without_openshift(kube, emulator):
     async with kube.api_client() as api:
         groups = await client.ApisApi(api).get_api_versions()

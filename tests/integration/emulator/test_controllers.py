@@ -11,8 +11,6 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 
-pytestmark = pytest.mark.emulator_only
-
 
 
 
@@ -50,6 +48,7 @@ async def test_pod_runs_with_init_containers_and_events(kube, emulator, wait_for
     assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons
 
 
+@pytest.mark.emulator_only(reason="sets termination messages and exits through the simulated kubelet")
 async def test_termination_messages_of_completed_and_failed_containers(kube, emulator, wait_for):
     def terminated(name: str, key: str = "initContainerStatuses"):
         p = emulator.get("pods", name, kube.namespace)
@@ -88,6 +87,7 @@ async def test_termination_messages_of_completed_and_failed_containers(kube, emu
     assert "message" not in await wait_for(lambda: terminated("r"))
 
 
+@pytest.mark.emulator_only(reason="slows an init container through the simulated kubelet")
 async def test_slow_init_container_holds_the_pod_initializing(kube, emulator, wait_for):
     emulator.kubelet.slow_init_container(kube.namespace, "p", "setup", 0.5)
     emulator.create(pod("p", init=True), namespace=kube.namespace)
@@ -115,6 +115,7 @@ async def test_pod_waits_for_its_claim_to_bind(kube, emulator, wait_for):
     assert claim["spec"]["volumeName"] == f"pvc-{claim['metadata']['uid']}"
 
 
+@pytest.mark.emulator_only(reason="fails an image pull through the simulated kubelet")
 async def test_image_pull_failure(kube, emulator, wait_for):
     emulator.kubelet.fail_image_pull(kube.namespace, "p")
     emulator.create(pod("p"), namespace=kube.namespace)
