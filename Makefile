@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 # more against the newest 5.x in a second environment.
 COMPAT_VENV ?= .venv-jupyterhub5
 PYTEST_ARGS ?=
+# the tiers make test-cluster runs on the real control plane
+CLUSTER_TESTS ?= tests/integration tests/e2e
 DEMO_DATA ?= .demo-data
 
 .PHONY: test test-compat test-cluster hub demo demo-clean docs system-deps clean help
@@ -62,7 +64,7 @@ test-compat: system-deps $(COMPAT_VENV)/.installed
 test-cluster: system-deps $(VENV)/.installed
 	bin=$$(testbed/build.sh) && WORKSPACE_SPAWNER_TESTBED_BIN=$$bin \
 	$(PY) -m workspace_spawner_testing.controlplane run --helm-values helm-values -- \
-	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
 
 # The venv's bin on PATH: the hub starts configurable-http-proxy by name.
 hub: $(VENV)/.installed
