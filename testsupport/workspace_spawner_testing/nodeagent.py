@@ -53,6 +53,10 @@ class Conflict(Exception):
     """409: the object changed (or exists); read it again."""
 
 
+class NotYetRelated(Exception):
+    """403 from the Node authorizer before its graph has the pod's binding: try again."""
+
+
 class Gone(Exception):
     """404 or 410: the object, or the watch's resourceVersion, is gone."""
 
@@ -81,6 +85,8 @@ class Api:
                 raise Conflict(text)
             if answer.status in (404, 410):
                 raise Gone(text)
+            if answer.status == 403 and "no relationship found between node" in text:
+                raise NotYetRelated(text)
             if answer.status >= 400:
                 raise RuntimeError(f"{method} {path}: {answer.status} {text}")
             return json.loads(text) if text else None
@@ -263,15 +269,22 @@ class NodeAgent:
 
     async def update_status(self, pod: dict, **status: Any) -> dict:
         """Write status fields through the status subresource (read, change, replace)."""
+        # the Node authorizer learns of a binding from its own watch, maybe after ours
+        # (plugin/pkg/auth/authorizer/node/graph_populator.go): a short wait, then it allows
+        deadline = asyncio.get_running_loop().time() + 30
         while True:
-            current = await self.api.call("GET", self._path(pod))
-            if current["metadata"]["uid"] != pod["metadata"]["uid"]:
-                raise Gone("replaced")
-            current.setdefault("status", {}).update(status)
             try:
+                current = await self.api.call("GET", self._path(pod))
+                if current["metadata"]["uid"] != pod["metadata"]["uid"]:
+                    raise Gone("replaced")
+                current.setdefault("status", {}).update(status)
                 return await self.api.call("PUT", self._path(pod) + "/status", current)
             except Conflict:
                 continue
+            except NotYetRelated:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
     async def event(self, pod: dict, reason: str, message: str, *, type_: str = "Normal",
                     container: str | None = None) -> None:
@@ -289,7 +302,7 @@ class NodeAgent:
                 "type": type_, "source": {"component": "kubelet", "host": self.node},
                 "reportingComponent": "kubelet", "reportingInstance": self.node,
                 "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1})
-        except (RuntimeError, Gone) as e:  # the namespace is going away
+        except (RuntimeError, Gone, NotYetRelated) as e:  # the namespace is going away
             log.info("event %s not written: %s", reason, e)
 
     def allocate_ip(self, pod: dict) -> str:
