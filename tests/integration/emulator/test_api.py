@@ -10,6 +10,12 @@ from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 
+def ours(items: list) -> list[str]:
+    """The names of the ConfigMaps a test made: a real cluster's controller manager also
+    publishes kube-root-ca.crt in every namespace (the emulator does not)."""
+    return sorted(i.metadata.name for i in items if i.metadata.name != "kube-root-ca.crt")
+
+
 def cm(name: str, labels: dict | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "labels": labels or {}}, "data": {"a": "b"}}
@@ -42,6 +48,8 @@ async def test_error_is_a_status_object(kube, emulator):
                       "code": 404}
 
 
+@pytest.mark.emulator_only(reason="divergence kept (docs/dev/emulator.md): kube-apiserver "
+                             "drops unknown fields with a warning unless fieldValidation=Strict")
 async def test_unknown_field_is_invalid(kube, emulator):
     body = cm("bad")
     body["bogus"] = 1
@@ -95,20 +103,20 @@ async def test_label_selectors(kube, emulator, selector, expected):
     async with kube.api_client() as api:
         found = await client.CoreV1Api(api).list_namespaced_config_map(
             kube.namespace, label_selector=selector)
-    assert sorted(i.metadata.name for i in found.items) == expected
+    assert ours(found.items) == expected
 
 
 @pytest.mark.parametrize("selector,expected", [
     ("metadata.name=a", ["a"]), ("metadata.name!=a", ["b", "c"]),
-    ("metadata.namespace==jupyterhub", ["a", "b", "c"]),
+    ("metadata.namespace=={namespace}", ["a", "b", "c"]),
 ])
 async def test_field_selectors(kube, emulator, selector, expected):
     for name in LABELLED:
         emulator.create(cm(name), namespace=kube.namespace)
     async with kube.api_client() as api:
         found = await client.CoreV1Api(api).list_namespaced_config_map(
-            kube.namespace, field_selector=selector)
-    assert sorted(i.metadata.name for i in found.items) == expected
+            kube.namespace, field_selector=selector.format(namespace=kube.namespace))
+    assert ours(found.items) == expected
 
 
 async def test_unsupported_field_selector_is_bad_request(kube, emulator):
