@@ -77,8 +77,11 @@ class Api:
     async def close(self) -> None:
         await self.session.close()
 
-    async def call(self, method: str, path: str, body: Any = None, **params: str) -> Any:
-        async with self.session.request(method, path, json=body, params=params or None,
+    async def call(self, method: str, path: str, body: Any = None, *,
+                   content_type: str = "application/json", **params: str) -> Any:
+        data = None if body is None else json.dumps(body)
+        async with self.session.request(method, path, data=data, params=params or None,
+                                        headers={"Content-Type": content_type},
                                         timeout=aiohttp.ClientTimeout(total=30)) as answer:
             text = await answer.text()
             if answer.status == 409:
@@ -148,35 +151,35 @@ class NodeAgent:
 
     async def report_node(self) -> None:
         version = (await self.api.call("GET", "/version"))["gitVersion"]
-        while True:
-            node = await self.api.call("GET", f"/api/v1/nodes/{self.node}")
-            old = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
-            conditions = []
-            for type_, ok, reason in (("MemoryPressure", False, "KubeletHasSufficientMemory"),
-                                      ("DiskPressure", False, "KubeletHasNoDiskPressure"),
-                                      ("PIDPressure", False, "KubeletHasSufficientPID"),
-                                      ("Ready", True, "KubeletReady")):
-                condition = _condition(type_, ok, reason)
-                del condition["lastProbeTime"]
-                condition["lastHeartbeatTime"] = now()
-                if type_ in old and old[type_]["status"] == condition["status"]:
-                    condition["lastTransitionTime"] = old[type_]["lastTransitionTime"]
-                conditions.append(condition)
-            node["status"] = {
-                "capacity": CAPACITY, "allocatable": CAPACITY, "conditions": conditions,
-                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                              {"type": "Hostname", "address": self.node}],
-                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-                "nodeInfo": {"kubeletVersion": version, "kubeProxyVersion": "",
-                             "operatingSystem": "linux", "architecture": "amd64",
-                             "containerRuntimeVersion": "workspace-spawner-nodeagent://0",
-                             "osImage": "", "kernelVersion": "", "machineID": "",
-                             "systemUUID": "", "bootID": ""}}
-            try:
-                await self.api.call("PUT", f"/api/v1/nodes/{self.node}/status", node)
-                return
-            except Conflict:
-                continue
+        node = await self.api.call("GET", f"/api/v1/nodes/{self.node}")
+        old = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
+        conditions = []
+        for type_, ok, reason in (("MemoryPressure", False, "KubeletHasSufficientMemory"),
+                                  ("DiskPressure", False, "KubeletHasNoDiskPressure"),
+                                  ("PIDPressure", False, "KubeletHasSufficientPID"),
+                                  ("Ready", True, "KubeletReady")):
+            condition = _condition(type_, ok, reason)
+            del condition["lastProbeTime"]
+            condition["lastHeartbeatTime"] = now()
+            if type_ in old and old[type_]["status"] == condition["status"]:
+                condition["lastTransitionTime"] = old[type_]["lastTransitionTime"]
+            conditions.append(condition)
+        status = {
+            "capacity": CAPACITY, "allocatable": CAPACITY, "conditions": conditions,
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                          {"type": "Hostname", "address": self.node}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {"kubeletVersion": version, "kubeProxyVersion": "",
+                         "operatingSystem": "linux", "architecture": "amd64",
+                         "containerRuntimeVersion": "workspace-spawner-nodeagent://0",
+                         "osImage": "", "kernelVersion": "", "machineID": "",
+                         "systemUUID": "", "bootID": ""}}
+        # a patch of the status alone: a replace would carry the spec as read, and
+        # NodeRestriction refuses a node that "modifies" taints the node lifecycle
+        # controller changed since
+        await self.api.call("PATCH", f"/api/v1/nodes/{self.node}/status",
+                            {"status": status},
+                            content_type="application/merge-patch+json")
 
     async def renew_lease(self) -> None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
