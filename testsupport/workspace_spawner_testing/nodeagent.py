@@ -330,8 +330,9 @@ class NodeAgent:
         status: dict[str, Any] = {
             "phase": "Pending", "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
             "startTime": now(), "containerStatuses": statuses,
-            "conditions": [scheduled, _condition("Initialized", not inits, "ContainersNotInitialized"
-                                                 if inits else None),
+            "conditions": [scheduled,
+                           _condition("Initialized", not inits,
+                                      "ContainersNotInitialized" if inits else None),
                            _condition("ContainersReady", False, "ContainersNotReady"),
                            _condition("Ready", False, "ContainersNotReady")]}
         if inits:
@@ -354,7 +355,7 @@ class NodeAgent:
             await self._start_events(pod, container)
             await self.runtime.start_container(self, pod, container)
         started = now()
-        for status_, container in zip(statuses, spec["containers"]):
+        for status_, container in zip(statuses, spec["containers"], strict=True):
             status_.update(state={"running": {"startedAt": started}}, ready=True, started=True,
                            imageID=_image_id(container),
                            containerID=f"nodeagent://{pod['metadata']['uid']}/{container['name']}")

@@ -11,9 +11,6 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 
-
-
-
 def pod(name: str, *, claim: str | None = None, memory: str | None = None,
         init: bool = False) -> dict:
     container: dict = {"name": "notebook", "image": "jupyter/base:1"}
@@ -48,7 +45,8 @@ async def test_pod_runs_with_init_containers_and_events(kube, emulator, wait_for
     assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons
 
 
-@pytest.mark.emulator_only(reason="sets termination messages and exits through the simulated kubelet")
+@pytest.mark.emulator_only(
+    reason="sets termination messages and exits through the simulated kubelet")
 async def test_termination_messages_of_completed_and_failed_containers(kube, emulator, wait_for):
     def terminated(name: str, key: str = "initContainerStatuses"):
         p = emulator.get("pods", name, kube.namespace)

@@ -8,6 +8,7 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+
 def create(api: client.ApiClient, kind: str, name: str, namespace: str):
     """The create call of `kind` for an object named `name`."""
     meta = {"name": name}

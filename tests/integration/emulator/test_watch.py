@@ -8,6 +8,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from workspace_spawner_testing.emulator import Emulator
 
+
 def cm(name: str, labels: dict | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "labels": labels or {}}}
