@@ -6,6 +6,7 @@ what a person would see (page content), never for a fixed time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 CHROMIUM = os.environ.get("WORKSPACE_SPAWNER_CHROMIUM", "/usr/bin/chromium")
 # The flags Debian's Chromium needs on a machine with no network and no GPU, as root.
@@ -23,6 +26,31 @@ SCREENSHOTS = Path(os.environ.get("WORKSPACE_SPAWNER_SCREENSHOTS",
                                   Path(__file__).resolve().parents[2] / "test-artifacts"
                                   / "screenshots"))
 START_TIMEOUT_MS = 180_000
+# When each line of the spawn page's event log (#progress-log, spawn_pending.html) was added,
+# by the page's own clock, kept in sessionStorage: it outlives the reload into JupyterLab
+# (same origin, same tab). A MutationObserver sees each line as the page's EventSource
+# handler appends it, whatever Playwright is doing meanwhile.
+TIMELINE_KEY = "workspace-spawner-tests:progress-log"
+TIMELINE_SCRIPT = (
+    "(() => { const key = " + json.dumps(TIMELINE_KEY) + ";"
+    + """
+if (!location.pathname.includes("/spawn-pending/")) return;
+new MutationObserver((mutations) => {
+  const added = [];
+  for (const m of mutations) {
+    for (const node of m.addedNodes) {
+      if (node.classList && node.classList.contains("progress-log-event")) {
+        added.push({text: node.textContent, ms: Date.now()});
+      }
+    }
+  }
+  if (added.length) {
+    const seen = JSON.parse(sessionStorage.getItem(key) || "[]");
+    sessionStorage.setItem(key, JSON.stringify(seen.concat(added)));
+  }
+}).observe(document, {childList: true, subtree: true});
+})();"""
+)
 
 
 @contextmanager
@@ -53,6 +81,7 @@ class Person:
         self.page = self.context.new_page()
         self.progress: list[str] = []
         self.page.on("console", self._on_console)
+        self.context.add_init_script(TIMELINE_SCRIPT)
         self._shots = 0
         OPEN.append(self)
 
@@ -145,6 +174,16 @@ class Person:
                 return
             except Exception:  # noqa: BLE001 - the page navigated meanwhile: look again
                 page.wait_for_timeout(100)
+
+    def progress_timeline(self) -> list[tuple[float, str]]:
+        """The spawn page's event log lines since the last call: (seconds, text), by the
+        page's clock, as they appeared on the page."""
+        lines = self.page.evaluate("""(key) => {
+            const seen = JSON.parse(sessionStorage.getItem(key) || "[]");
+            sessionStorage.removeItem(key);
+            return seen;
+        }""", TIMELINE_KEY)
+        return [(line["ms"] / 1000, line["text"]) for line in lines]
 
     def progress_messages(self) -> str:
         return "\n".join(self.progress)
@@ -254,3 +293,32 @@ class Person:
                 return text
             page.wait_for_timeout(200)
         raise AssertionError(f"the terminal did not show {expect!r}; it shows:\n{text}")
+
+
+# -- Fixtures of the browser tests ----------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _stop_reflectors() -> Iterator[None]:
+    """No KubeSpawner runs in this process (the hub is a child process), and the
+    conftest's async clean-up cannot run while Playwright's sync API holds the loop."""
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    failed = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed:
+        for person in list(OPEN):
+            person.shot(f"FAILED-{request.node.name}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        message = f"Debian's Chromium is not at {CHROMIUM} (make system-deps installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with chromium() as browser:
+        yield browser

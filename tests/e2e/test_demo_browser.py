@@ -16,40 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from demo_browser import CHROMIUM, OPEN, Person, chromium
+from demo_browser import Person, _screenshot_on_failure, _stop_reflectors, browser  # noqa: F401 (the browser fixtures)
 from demo_stack import demo, hub_api  # noqa: F401 (the module's fixture)
 
 pytestmark = pytest.mark.slow
 
 NAMESPACE = "jupyterhub"
-
-
-@pytest.fixture(autouse=True)
-def _stop_reflectors() -> Iterator[None]:
-    """No KubeSpawner runs in this process (the hub is a child process), and the
-    conftest's async clean-up cannot run while Playwright's sync API holds the loop."""
-    yield
-
-
-@pytest.fixture(autouse=True)
-def _screenshot_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    failed = request.session.testsfailed
-    yield
-    if request.session.testsfailed > failed:
-        for person in list(OPEN):
-            person.shot(f"FAILED-{request.node.name}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        message = f"Debian's Chromium is not at {CHROMIUM} (make system-deps installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # what a fresh clone has that a build reads, and nothing a local run left behind
 LEFT_BEHIND = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info",
-                                     "__pycache__", ".pytest_cache", ".demo-data", "_build")
+                                     "__pycache__", ".pytest_cache", ".demo-data", "_build",
+                                     "node_modules", "test-artifacts")
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +60,20 @@ def test_wheel_requires_no_test_support(wheel: Path) -> None:
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
     assert any("jupyterhub-kubespawner" in line for line in requires)
     assert [line for line in requires if "testing" in line] == []
+
+
+def test_wheel_metadata_has_the_version_and_entry_points(wheel: Path) -> None:
+    """The version is workspace_spawner/_version.py's; the hub finds the spawner by name."""
+    from workspace_spawner import __version__
+
+    assert wheel.name == f"workspace_spawner-{__version__}-py3-none-any.whl"
+    info = f"workspace_spawner-{__version__}.dist-info"
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read(f"{info}/METADATA").decode()
+        entry_points = archive.read(f"{info}/entry_points.txt").decode()
+        # .dist-info/licenses/ since setuptools 77 (PEP 639), .dist-info/ before
+        licenses = [n for n in archive.namelist() if n.startswith(info) and "LICENSE" in n]
+    assert f"\nVersion: {__version__}\n" in metadata
+    assert "workspace = workspace_spawner:WorkspaceSpawner" in entry_points
+    assert "workspace-admin = workspace_spawner.admin:main" in entry_points
+    assert [n.rsplit("/", 1)[1] for n in licenses] == ["LICENSE"], licenses

@@ -31,6 +31,9 @@ REPO = Path(__file__).resolve().parents[2]
 # the admins' example, which the demo's own config loads first
 EXAMPLE_CONFIG = REPO / "jupyterhub_config.py"
 DEFAULT_CONFIG = Path(__file__).with_name("demo_config.py")
+# configurable-http-proxy, the Node.js proxy JupyterHub and Zero to JupyterHub run,
+# installed by the Makefile from package-lock.json (npm ci)
+NODE_BIN = REPO / "node_modules" / ".bin"
 NAMESPACE = "jupyterhub"
 
 
@@ -80,6 +83,9 @@ class DemoStack:
         return path.read_text().strip()
 
     def start(self, *, timeout: float = 60) -> None:
+        if not (NODE_BIN / "configurable-http-proxy").exists():
+            raise RuntimeError(f"configurable-http-proxy is not in {NODE_BIN}: run "
+                               "`make node_modules/.installed` (npm ci) in the repository")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.emulator = ProcessEmulator(data_dir=self.data_dir, openshift=True,
                                         ip_prefix=self.ip_prefix)
@@ -97,8 +103,9 @@ class DemoStack:
             "WORKSPACE_SPAWNER_DEMO_PROXY_API_PORT": str(free_port()),
             "WORKSPACE_SPAWNER_DEMO_PASSWORD": self.password,
             "WORKSPACE_SPAWNER_DEMO_NAMESPACE": NAMESPACE,
-            # the hub's own scripts (configurable-http-proxy) come from this environment
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+            # the hub starts configurable-http-proxy by name
+            "PATH": os.pathsep.join([str(NODE_BIN), os.path.dirname(sys.executable),
+                                     os.environ.get("PATH", "")]),
             **self.extra_env,
         }
         self.env = env
