@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 # more against the newest 5.x in a second environment.
 COMPAT_VENV ?= .venv-jupyterhub5
 PYTEST_ARGS ?=
+# the tiers make test-cluster runs on the real control plane
+CLUSTER_TESTS ?= tests/integration tests/e2e
 DEMO_DATA ?= .demo-data
 
 # The proxy JupyterHub and Zero to JupyterHub run: Node.js configurable-http-proxy,
@@ -75,7 +77,7 @@ test-compat: system-deps $(COMPAT_VENV)/.installed node_modules/.installed
 test-cluster: system-deps $(VENV)/.installed node_modules/.installed
 	bin=$$(testbed/build.sh) && WORKSPACE_SPAWNER_TESTBED_BIN=$$bin \
 	$(PY) -m workspace_spawner_testing.controlplane run --helm-values helm-values -- \
-	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+	$(PY) -m pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
 
 # ruff's settings are in pyproject.toml, the layer contracts in .importlinter
 # (docs/dev/architecture.md); pre-commit runs the same (.pre-commit-config.yaml).

@@ -4,6 +4,7 @@ harness that starts it, and the node agent, do their job."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -58,7 +59,8 @@ async def test_pod_security_admission_enforces_the_namespace_level(kube, contain
             with pytest.raises(ApiException) as error:
                 await core.create_namespaced_pod(kube.namespace, pod("p", container))
             assert error.value.status == 403
-            assert 'violates PodSecurity "restricted:latest"' in error.value.body
+            message = json.loads(error.value.body)["message"]
+            assert 'violates PodSecurity "restricted:latest"' in message
         else:
             await core.create_namespaced_pod(kube.namespace, pod("p", container))
 
@@ -196,7 +198,8 @@ async def test_node_agent_runs_scheduled_pods_and_removes_deleted_ones(kube):
         assert [c.type for c in current.status.conditions if c.status == "True"] == [
             "PodScheduled", "Initialized", "ContainersReady", "Ready"]
         events = (await core.list_namespaced_event(kube.namespace)).items
-        sources = {(e.reason, e.source.component) for e in events}
+        # the scheduler writes events.k8s.io events: reportingComponent, no source
+        sources = {(e.reason, e.reporting_component or e.source.component) for e in events}
         assert {("Scheduled", "default-scheduler"), ("Started", "kubelet")} <= sources
         await core.delete_namespaced_pod("p", kube.namespace)
 
@@ -218,22 +221,22 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_no_server_outlives_the_harness(tmp_path, how):
     """``up`` is stopped by SIGTERM, or killed: every server it started ends too."""
-    up = subprocess.Popen([sys.executable, "-m", "workspace_spawner_testing.controlplane", "up",
-                           "--dir", str(tmp_path), "--helm-values", str(ROOT / "helm-values")],
-                          stdout=subprocess.PIPE, text=True)
-    try:
-        assert up.stdout is not None
-        assert up.stdout.readline().startswith("export ")
-        children = [int(p) for p in subprocess.run(
-            ["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()]
-        assert len(children) == 5  # etcd, apiserver, controller manager, scheduler, node
-        up.send_signal(how)
-        up.wait(30)
-        deadline = time.monotonic() + 30
-        while any(_alive(p) for p in children) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [p for p in children if _alive(p)] == []
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+    with subprocess.Popen([sys.executable, "-m", "workspace_spawner_testing.controlplane",
+                           "up", "--dir", str(tmp_path),
+                           "--helm-values", str(ROOT / "helm-values")],
+                          stdout=subprocess.PIPE, text=True) as up:
+        try:
+            assert up.stdout is not None
+            assert up.stdout.readline().startswith("export ")
+            children = [int(p) for p in subprocess.run(
+                ["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()]
+            assert len(children) == 5  # etcd, apiserver, controller manager, scheduler, node
+            up.send_signal(how)
+            up.wait(30)
+            deadline = time.monotonic() + 30
+            while any(_alive(p) for p in children) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert [p for p in children if _alive(p)] == []
+        finally:
+            if up.poll() is None:
+                up.kill()

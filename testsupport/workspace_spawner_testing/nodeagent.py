@@ -53,6 +53,10 @@ class Conflict(Exception):
     """409: the object changed (or exists); read it again."""
 
 
+class NotYetRelated(Exception):
+    """403 from the Node authorizer before its graph has the pod's binding: try again."""
+
+
 class Gone(Exception):
     """404 or 410: the object, or the watch's resourceVersion, is gone."""
 
@@ -73,14 +77,19 @@ class Api:
     async def close(self) -> None:
         await self.session.close()
 
-    async def call(self, method: str, path: str, body: Any = None, **params: str) -> Any:
-        async with self.session.request(method, path, json=body, params=params or None,
+    async def call(self, method: str, path: str, body: Any = None, *,
+                   content_type: str = "application/json", **params: str) -> Any:
+        data = None if body is None else json.dumps(body)
+        async with self.session.request(method, path, data=data, params=params or None,
+                                        headers={"Content-Type": content_type},
                                         timeout=aiohttp.ClientTimeout(total=30)) as answer:
             text = await answer.text()
             if answer.status == 409:
                 raise Conflict(text)
             if answer.status in (404, 410):
                 raise Gone(text)
+            if answer.status == 403 and "no relationship found between node" in text:
+                raise NotYetRelated(text)
             if answer.status >= 400:
                 raise RuntimeError(f"{method} {path}: {answer.status} {text}")
             return json.loads(text) if text else None
@@ -142,35 +151,35 @@ class NodeAgent:
 
     async def report_node(self) -> None:
         version = (await self.api.call("GET", "/version"))["gitVersion"]
-        while True:
-            node = await self.api.call("GET", f"/api/v1/nodes/{self.node}")
-            old = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
-            conditions = []
-            for type_, ok, reason in (("MemoryPressure", False, "KubeletHasSufficientMemory"),
-                                      ("DiskPressure", False, "KubeletHasNoDiskPressure"),
-                                      ("PIDPressure", False, "KubeletHasSufficientPID"),
-                                      ("Ready", True, "KubeletReady")):
-                condition = _condition(type_, ok, reason)
-                del condition["lastProbeTime"]
-                condition["lastHeartbeatTime"] = now()
-                if type_ in old and old[type_]["status"] == condition["status"]:
-                    condition["lastTransitionTime"] = old[type_]["lastTransitionTime"]
-                conditions.append(condition)
-            node["status"] = {
-                "capacity": CAPACITY, "allocatable": CAPACITY, "conditions": conditions,
-                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                              {"type": "Hostname", "address": self.node}],
-                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-                "nodeInfo": {"kubeletVersion": version, "kubeProxyVersion": "",
-                             "operatingSystem": "linux", "architecture": "amd64",
-                             "containerRuntimeVersion": "workspace-spawner-nodeagent://0",
-                             "osImage": "", "kernelVersion": "", "machineID": "",
-                             "systemUUID": "", "bootID": ""}}
-            try:
-                await self.api.call("PUT", f"/api/v1/nodes/{self.node}/status", node)
-                return
-            except Conflict:
-                continue
+        node = await self.api.call("GET", f"/api/v1/nodes/{self.node}")
+        old = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
+        conditions = []
+        for type_, ok, reason in (("MemoryPressure", False, "KubeletHasSufficientMemory"),
+                                  ("DiskPressure", False, "KubeletHasNoDiskPressure"),
+                                  ("PIDPressure", False, "KubeletHasSufficientPID"),
+                                  ("Ready", True, "KubeletReady")):
+            condition = _condition(type_, ok, reason)
+            del condition["lastProbeTime"]
+            condition["lastHeartbeatTime"] = now()
+            if type_ in old and old[type_]["status"] == condition["status"]:
+                condition["lastTransitionTime"] = old[type_]["lastTransitionTime"]
+            conditions.append(condition)
+        status = {
+            "capacity": CAPACITY, "allocatable": CAPACITY, "conditions": conditions,
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                          {"type": "Hostname", "address": self.node}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {"kubeletVersion": version, "kubeProxyVersion": "",
+                         "operatingSystem": "linux", "architecture": "amd64",
+                         "containerRuntimeVersion": "workspace-spawner-nodeagent://0",
+                         "osImage": "", "kernelVersion": "", "machineID": "",
+                         "systemUUID": "", "bootID": ""}}
+        # a patch of the status alone: a replace would carry the spec as read, and
+        # NodeRestriction refuses a node that "modifies" taints the node lifecycle
+        # controller changed since
+        await self.api.call("PATCH", f"/api/v1/nodes/{self.node}/status",
+                            {"status": status},
+                            content_type="application/merge-patch+json")
 
     async def renew_lease(self) -> None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
@@ -263,15 +272,22 @@ class NodeAgent:
 
     async def update_status(self, pod: dict, **status: Any) -> dict:
         """Write status fields through the status subresource (read, change, replace)."""
+        # the Node authorizer learns of a binding from its own watch, maybe after ours
+        # (plugin/pkg/auth/authorizer/node/graph_populator.go): a short wait, then it allows
+        deadline = asyncio.get_running_loop().time() + 30
         while True:
-            current = await self.api.call("GET", self._path(pod))
-            if current["metadata"]["uid"] != pod["metadata"]["uid"]:
-                raise Gone("replaced")
-            current.setdefault("status", {}).update(status)
             try:
+                current = await self.api.call("GET", self._path(pod))
+                if current["metadata"]["uid"] != pod["metadata"]["uid"]:
+                    raise Gone("replaced")
+                current.setdefault("status", {}).update(status)
                 return await self.api.call("PUT", self._path(pod) + "/status", current)
             except Conflict:
                 continue
+            except NotYetRelated:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
     async def event(self, pod: dict, reason: str, message: str, *, type_: str = "Normal",
                     container: str | None = None) -> None:
@@ -289,7 +305,7 @@ class NodeAgent:
                 "type": type_, "source": {"component": "kubelet", "host": self.node},
                 "reportingComponent": "kubelet", "reportingInstance": self.node,
                 "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1})
-        except (RuntimeError, Gone) as e:  # the namespace is going away
+        except (RuntimeError, Gone, NotYetRelated) as e:  # the namespace is going away
             log.info("event %s not written: %s", reason, e)
 
     def allocate_ip(self, pod: dict) -> str:
@@ -314,8 +330,9 @@ class NodeAgent:
         status: dict[str, Any] = {
             "phase": "Pending", "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
             "startTime": now(), "containerStatuses": statuses,
-            "conditions": [scheduled, _condition("Initialized", not inits, "ContainersNotInitialized"
-                                                 if inits else None),
+            "conditions": [scheduled,
+                           _condition("Initialized", not inits,
+                                      "ContainersNotInitialized" if inits else None),
                            _condition("ContainersReady", False, "ContainersNotReady"),
                            _condition("Ready", False, "ContainersNotReady")]}
         if inits:
@@ -338,7 +355,7 @@ class NodeAgent:
             await self._start_events(pod, container)
             await self.runtime.start_container(self, pod, container)
         started = now()
-        for status_, container in zip(statuses, spec["containers"]):
+        for status_, container in zip(statuses, spec["containers"], strict=True):
             status_.update(state={"running": {"startedAt": started}}, ready=True, started=True,
                            imageID=_image_id(container),
                            containerID=f"nodeagent://{pod['metadata']['uid']}/{container['name']}")

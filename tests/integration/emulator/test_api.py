@@ -9,7 +9,11 @@ import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-pytestmark = pytest.mark.emulator_only
+
+def ours(items: list) -> list[str]:
+    """The names of the ConfigMaps a test made: a real cluster's controller manager also
+    publishes kube-root-ca.crt in every namespace (the emulator does not)."""
+    return sorted(i.metadata.name for i in items if i.metadata.name != "kube-root-ca.crt")
 
 
 def cm(name: str, labels: dict | None = None) -> dict:
@@ -44,6 +48,8 @@ async def test_error_is_a_status_object(kube, emulator):
                       "code": 404}
 
 
+@pytest.mark.emulator_only(reason="divergence kept (docs/dev/emulator.md): kube-apiserver "
+                             "drops unknown fields with a warning unless fieldValidation=Strict")
 async def test_unknown_field_is_invalid(kube, emulator):
     body = cm("bad")
     body["bogus"] = 1
@@ -97,20 +103,20 @@ async def test_label_selectors(kube, emulator, selector, expected):
     async with kube.api_client() as api:
         found = await client.CoreV1Api(api).list_namespaced_config_map(
             kube.namespace, label_selector=selector)
-    assert sorted(i.metadata.name for i in found.items) == expected
+    assert ours(found.items) == expected
 
 
 @pytest.mark.parametrize("selector,expected", [
     ("metadata.name=a", ["a"]), ("metadata.name!=a", ["b", "c"]),
-    ("metadata.namespace==jupyterhub", ["a", "b", "c"]),
+    ("metadata.namespace=={namespace}", ["a", "b", "c"]),
 ])
 async def test_field_selectors(kube, emulator, selector, expected):
     for name in LABELLED:
         emulator.create(cm(name), namespace=kube.namespace)
     async with kube.api_client() as api:
         found = await client.CoreV1Api(api).list_namespaced_config_map(
-            kube.namespace, field_selector=selector)
-    assert sorted(i.metadata.name for i in found.items) == expected
+            kube.namespace, field_selector=selector.format(namespace=kube.namespace))
+    assert ours(found.items) == expected
 
 
 async def test_unsupported_field_selector_is_bad_request(kube, emulator):
@@ -138,6 +144,7 @@ async def test_patch_types(kube, emulator, content_type, patch):
         "old": "0", "new": "1"}
 
 
+@pytest.mark.emulator_only(reason="tests the emulator's strategic-merge function in process")
 async def test_strategic_merge_merges_containers_by_name(kube, emulator):
     from workspace_spawner_testing.emulator.patch import strategic_merge
     pod = {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]}}
@@ -161,6 +168,7 @@ async def test_watch_streams_changes_and_honours_timeout(kube, emulator):
     assert seen == [("ADDED", "w1"), ("DELETED", "w1")]
 
 
+@pytest.mark.emulator_only(reason="compacts the emulator's store history")
 async def test_watch_from_compacted_version_is_gone(kube, emulator):
     emulator.store.history.clear()
     emulator.store._compacted = emulator.store.rv
@@ -188,6 +196,7 @@ async def test_finalizers_hold_deletion(kube, emulator):
     assert emulator.get("configmaps", "f", kube.namespace) is None
 
 
+@pytest.mark.emulator_only(reason="holds namespace termination, the emulator's own control")
 async def test_namespace_termination_can_be_held(kube, emulator, wait_for):
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}})
     emulator.create(cm("inside"), namespace="gone")
@@ -201,6 +210,7 @@ async def test_namespace_termination_can_be_held(kube, emulator, wait_for):
     assert emulator.get("configmaps", "inside", "gone") is None
 
 
+@pytest.mark.emulator_only(reason="fault injection and the request log")
 async def test_fault_injection_and_request_log(kube, emulator):
     emulator.inject_fault(verb="create", resource="configmaps", status=500)
     emulator.clear_requests()
@@ -215,6 +225,7 @@ async def test_fault_injection_and_request_log(kube, emulator):
     assert emulator.count_writes() == 2
 
 
+@pytest.mark.emulator_only(reason="writes a kubeconfig of the emulator with a wrong token")
 async def test_unknown_token_is_unauthorized(kube, emulator, tmp_path):
     from kubernetes_asyncio import config
     path = emulator.write_kubeconfig(tmp_path / "kc", token="wrong")
@@ -226,6 +237,7 @@ async def test_unknown_token_is_unauthorized(kube, emulator, tmp_path):
     assert error.value.status == 401
 
 
+@pytest.mark.emulator_only(reason="replaces the emulator's authoriser")
 async def test_authorizer_denies_with_forbidden(kube, emulator):
     emulator.authorizer = lambda user, groups, verb, *rest: verb != "delete"
     emulator.create(cm("keep"), namespace=kube.namespace)
@@ -235,6 +247,7 @@ async def test_authorizer_denies_with_forbidden(kube, emulator):
     assert error.value.status == 403
 
 
+@pytest.mark.emulator_only(reason="OpenShift mode: no aggregated projects server yet (issue 13)")
 async def test_discovery_shows_openshift_mode(kube, openshift_emulator):
     async with kube.api_client() as api:
         groups = await client.ApisApi(api).get_api_versions()
@@ -256,6 +269,7 @@ async def test_discovery_shows_openshift_mode(kube, openshift_emulator):
     assert annotations["openshift.io/display-name"] == "Alice"
 
 
+@pytest.mark.emulator_only(reason="compares with the emulator's OpenShift mode")
 async def test_discovery_without_openshift(kube, emulator):
     async with kube.api_client() as api:
         groups = await client.ApisApi(api).get_api_versions()

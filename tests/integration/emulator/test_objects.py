@@ -8,6 +8,7 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+
 def create(api: client.ApiClient, kind: str, name: str, namespace: str):
     """The create call of `kind` for an object named `name`."""
     meta = {"name": name}
@@ -25,6 +26,12 @@ def create(api: client.ApiClient, kind: str, name: str, namespace: str):
     }[kind]()
 
 
+# kube-apiserver 1.37 words these differently ("must not contain dots", "may not contain
+# '/'"): divergence kept (docs/dev/emulator.md), the emulator keeps the older wording
+NEWER_WORDING = pytest.mark.emulator_only(reason="divergence kept (docs/dev/emulator.md): 1.37 "
+                                                 "words this name error differently")
+
+
 LABEL = "lowercase RFC 1123 label"
 DNS1035 = "DNS-1035 label"
 SUBDOMAIN = "lowercase RFC 1123 subdomain"
@@ -35,10 +42,13 @@ SEGMENT = 'may not contain "/" or "%"'
 @pytest.mark.parametrize("kind,name,problem", [
     # namespaces: RFC 1123 labels, 63 characters
     ("namespaces", "a" * 63, None), ("namespaces", "1abc", None),
-    ("namespaces", "a" * 64, TOO_LONG), ("namespaces", "a.b", LABEL),
+    ("namespaces", "a" * 64, TOO_LONG),
+    pytest.param("namespaces", "a.b", LABEL, marks=NEWER_WORDING),
     ("namespaces", "-a", LABEL), ("namespaces", "a-", LABEL), ("namespaces", "Ab", LABEL),
     # services: RFC 1035 labels, starting with a letter
-    ("services", "abc-1", None), ("services", "1abc", DNS1035), ("services", "a.b", DNS1035),
+    ("services", "abc-1", None),
+    pytest.param("services", "1abc", DNS1035, marks=NEWER_WORDING),
+    pytest.param("services", "a.b", DNS1035, marks=NEWER_WORDING),
     ("services", "a" * 64, TOO_LONG),
     # most kinds: RFC 1123 subdomains, 253 characters
     ("configmaps", "a.b-c", None), ("configmaps", "a" * 253, None),
@@ -47,14 +57,18 @@ SEGMENT = 'may not contain "/" or "%"'
     ("pods", "Jupyter", SUBDOMAIN), ("storageclasses", "fast.ssd", None),
     ("storageclasses", "Fast", SUBDOMAIN),
     # RBAC: any path segment
-    ("roles", "system:controller:Thing_1", None), ("roles", "a/b", SEGMENT),
-    ("roles", "..", SEGMENT), ("roles", "a%b", SEGMENT),
+    ("roles", "system:controller:Thing_1", None),
+    pytest.param("roles", "a/b", SEGMENT, marks=NEWER_WORDING),
+    pytest.param("roles", "..", SEGMENT, marks=NEWER_WORDING),
+    pytest.param("roles", "a%b", SEGMENT, marks=NEWER_WORDING),
 ])
 async def test_name_validation(kube, emulator, kind, name, problem):
     async with kube.api_client() as api:
         if problem is None:
             created = await create(api, kind, name, kube.namespace)
             assert created.metadata.name == name
+            if kind in ("namespaces", "storageclasses"):  # cluster-wide: outlive the test
+                emulator.delete(kind, name)
             return
         with pytest.raises(ApiException) as error:
             await create(api, kind, name, kube.namespace)

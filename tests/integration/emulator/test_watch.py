@@ -8,6 +8,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from workspace_spawner_testing.emulator import Emulator
 
+
 def cm(name: str, labels: dict | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "labels": labels or {}}}
@@ -21,6 +22,8 @@ async def collect(func, *args, **kwargs) -> list[tuple[str, dict]]:
     return events
 
 
+@pytest.mark.emulator_only(reason="divergence kept (docs/dev/emulator.md): kube-apiserver sends "
+                             "bookmarks on its own schedule, not when a 1s watch times out")
 async def test_bookmark_carries_the_latest_resource_version(kube, emulator):
     async with kube.api_client() as api:
         v1 = client.CoreV1Api(api)
@@ -50,7 +53,7 @@ async def test_label_selector_reports_leaving_as_deleted(kube, emulator):
         events = await collect(v1.list_namespaced_config_map, kube.namespace,
                                resource_version=rv, label_selector="app=x")
     assert [(t, o["metadata"]["labels"]["app"]) for t, o in events] == [
-        ("ADDED", "x"), ("DELETED", "y"), ("ADDED", "x"), ("DELETED", "x")]
+        ("ADDED", "x"), ("DELETED", "x"), ("ADDED", "x"), ("DELETED", "x")]
 
 
 async def test_field_selector_reports_leaving_as_deleted(kube, emulator, wait_for):
@@ -65,7 +68,8 @@ async def test_field_selector_reports_leaving_as_deleted(kube, emulator, wait_fo
         events = await collect(v1.list_namespaced_pod, kube.namespace, resource_version=rv,
                                field_selector="status.phase=Pending")
     assert events[0][0] == "ADDED"
-    assert (events[-1][0], events[-1][1]["status"]["phase"]) == ("DELETED", "Running")
+    # leaving the selection: its last content that matched
+    assert (events[-1][0], events[-1][1]["status"]["phase"]) == ("DELETED", "Pending")
     assert {t for t, _ in events[1:-1]} <= {"MODIFIED"}
 
 

@@ -6,8 +6,16 @@
     python -m workspace_spawner_testing.controlplane run -- pytest tests/integration
 """
 
-from .cluster import (ADMIN, DEFAULT_STORAGE_CLASS, FIXED_STORAGE_CLASS, NODE_NAME, Client,
-                      ControlPlane, ControlPlaneError, find_binaries)
+from .cluster import (
+                      ADMIN,
+                      DEFAULT_STORAGE_CLASS,
+                      FIXED_STORAGE_CLASS,
+                      NODE_NAME,
+                      Client,
+                      ControlPlane,
+                      ControlPlaneError,
+                      find_binaries,
+)
 from .hub import grant_hub, setup_hub, shipped_rbac
 
 __all__ = ["ADMIN", "DEFAULT_STORAGE_CLASS", "FIXED_STORAGE_CLASS", "NODE_NAME", "Client",

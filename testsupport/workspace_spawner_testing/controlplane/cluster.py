@@ -497,4 +497,5 @@ _PLURALS = {"StorageClass": "storageclasses", "PriorityClass": "priorityclasses"
 
 
 def _api_error(error: urllib.error.HTTPError) -> ControlPlaneError:
-    return ControlPlaneError(f"{error.code} {error.reason}: {error.read().decode(errors='replace')}")
+    body = error.read().decode(errors="replace")
+    return ControlPlaneError(f"{error.code} {error.reason}: {body}")

@@ -370,8 +370,13 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
                 elif now_in:
                     await send("ADDED" if not was_in else change.type, change.obj)
                 elif was_in:
-                    # an object leaving the selection is DELETED for this watcher
-                    await send("DELETED", change.obj)
+                    # an object leaving the selection is DELETED for this watcher, with its
+                    # previous content at the change's resourceVersion, as the watch cache
+                    # sends it (pkg/storage/cacher/cache_watcher.go, convertToWatchEvent)
+                    left = {**change.old, "metadata": {
+                        **change.old["metadata"],
+                        "resourceVersion": change.obj["metadata"]["resourceVersion"]}}
+                    await send("DELETED", left)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if bookmarks:
