@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 40
 HEARTBEAT_SECONDS = 10
+# the bounded, growing wait for the Node authorizer's graph (NodeAgent.update_status)
+UNRELATED_SECONDS = 60.0
+UNRELATED_FIRST_DELAY = 0.1
+UNRELATED_MAX_DELAY = 2.0
 CAPACITY = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 
 
@@ -174,9 +178,14 @@ class NodeAgent:
                          "containerRuntimeVersion": "workspace-spawner-nodeagent://0",
                          "osImage": "", "kernelVersion": "", "machineID": "",
                          "systemUUID": "", "bootID": ""}}
-        # a patch of the status alone: a replace would carry the spec as read, and
-        # NodeRestriction refuses a node that "modifies" taints the node lifecycle
-        # controller changed since
+        # A patch of the status alone, never the spec: NodeRestriction refuses any write
+        # by a node whose taints differ from the stored ones ("not allowed to modify
+        # taints", plugin/pkg/admission/noderestriction/admission.go), and a replace
+        # would carry the taints as read, which the node lifecycle controller may have
+        # changed since (it removes node.kubernetes.io/not-ready once Ready is True:
+        # https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/
+        # #taint-nodes-by-condition). Taints are that controller's (or the admin's)
+        # to write, never this node's.
         await self.api.call("PATCH", f"/api/v1/nodes/{self.node}/status",
                             {"status": status},
                             content_type="application/merge-patch+json")
@@ -272,9 +281,16 @@ class NodeAgent:
 
     async def update_status(self, pod: dict, **status: Any) -> dict:
         """Write status fields through the status subresource (read, change, replace)."""
-        # the Node authorizer learns of a binding from its own watch, maybe after ours
-        # (plugin/pkg/auth/authorizer/node/graph_populator.go): a short wait, then it allows
-        deadline = asyncio.get_running_loop().time() + 30
+        # The GET of one pod is the call the Node authorizer answers from its graph, and
+        # the graph learns of the scheduler's binding from its own informer
+        # (plugin/pkg/auth/authorizer/node/graph_populator.go), maybe after our watch
+        # did: until then it answers 403 "no relationship found between node ...". A
+        # kubelet's status manager retries such a failed sync with a growing wait
+        # (pkg/kubelet/status/status_manager.go); so do we, up to UNRELATED_SECONDS, the
+        # wait doubling from 0.1 s to 2 s so that a slow graph on a loaded machine is
+        # outlasted without hammering the API server.
+        delay = UNRELATED_FIRST_DELAY
+        deadline = asyncio.get_running_loop().time() + UNRELATED_SECONDS
         while True:
             try:
                 current = await self.api.call("GET", self._path(pod))
@@ -285,9 +301,12 @@ class NodeAgent:
             except Conflict:
                 continue
             except NotYetRelated:
-                if asyncio.get_running_loop().time() > deadline:
+                if asyncio.get_running_loop().time() + delay > deadline:
                     raise
-                await asyncio.sleep(0.1)
+                log.info("%s: the Node authorizer has not seen the binding yet; again in "
+                         "%.1fs", pod["metadata"]["name"], delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, UNRELATED_MAX_DELAY)
 
     async def event(self, pod: dict, reason: str, message: str, *, type_: str = "Normal",
                     container: str | None = None) -> None:
