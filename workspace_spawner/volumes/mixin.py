@@ -25,7 +25,7 @@ from jupyterhub.utils import exponential_backoff
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
 
-from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
+from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, USERNAME_LABEL
 from ..initcontainers import InitContainerChecks, InitContainerFailed, termination_text
 from ..kube import KubeError, to_dict
 from ..kube.volumes import (
@@ -249,7 +249,7 @@ class VolumesMixin(InitContainerChecks):
         config=True,
         help="""More per-user volumes: name -> settings.
 
-        Each entry makes one more claim per user (named `<pvc_name>-<name>`), with the
+        Each entry makes one more claim per user (named `<pvc_name>--<name>`), with the
         labels of the workspace volume plus `workspace-spawner.jupyter.org/volume:
         <name>`, mounted in the notebook container. Settings: `mount_path` (required,
         absolute), `capacity` (required, a quantity), `storage_class` (default: the
@@ -330,9 +330,11 @@ class VolumesMixin(InitContainerChecks):
     def load_state(self, state):
         super().load_state(state)
         names = state.get("workspace_pvcs")
-        if isinstance(names, dict):
+        # remember_pvc_name = False: the templates decide every name at every start, as
+        # for KubeSpawner's own pvc_name
+        if isinstance(names, dict) and self.remember_pvc_name:
             self._workspace_pvc_names().update(names)
-            if m.HOME_VOLUME in names and self.remember_pvc_name:
+            if m.HOME_VOLUME in names:
                 self.pvc_name = names[m.HOME_VOLUME]
                 self._pvc_exists = True
 
@@ -345,7 +347,33 @@ class VolumesMixin(InitContainerChecks):
             return known
         if volume == m.HOME_VOLUME:
             return self.pvc_name
-        return f"{self.pvc_name}-{volume}"[:253]
+        return m.extra_pvc_name(home=self._pvc_name_for(m.HOME_VOLUME), volume=volume)
+
+    def _legacy_pvc_name(self, volume: str) -> str | None:
+        """The name an older version gave ``volume``'s claim, to adopt when the new one is missing.
+
+        Home: KubeSpawner 6 named claims with the "escape" slug scheme
+        (``claim-alice-2esmith``) and saved no ``pvc_name``; KubeSpawner 7 looks for that
+        name in the same case (``handle_legacy_names``), which is copied here because
+        the workspace step creates the claim before KubeSpawner's ``_start()`` would.
+        Extra volumes: workspace-spawner 0.1's ``<home>-<volume>`` (adopted only when
+        labelled as this user's volume). Never when the state names the claim, and only
+        for users who started a server before (state loaded).
+        """
+        if (
+            not self.handle_legacy_names
+            or volume in self._workspace_pvc_names()
+            or self._state_kubespawner_version is None
+        ):
+            return None
+        if volume != m.HOME_VOLUME:
+            return m.legacy_extra_pvc_name(home=self._pvc_name_for(m.HOME_VOLUME), volume=volume)
+        if self._pvc_exists or not self.remember_pvc_name:
+            return None
+        if self._state_kubespawner_version != "unknown":
+            return None
+        legacy = self._expand_user_properties(self.pvc_name_template, slug_scheme="escape")
+        return legacy if legacy != self.pvc_name else None
 
     async def delete_forever(self) -> None:
         """JupyterHub deleted the user (or this named server): the extra volumes go with the main one.
@@ -411,10 +439,19 @@ class VolumesMixin(InitContainerChecks):
         self, *, volume: str, capacity: str, storage_class: str | None, access_modes: list[str]
     ) -> dict[str, Any]:
         name = self._pvc_name_for(volume)
-        pvc = await self._retrying(
-            partial(read_pvc, self.api, namespace=self.namespace, name=name),
-            what=f"read PVC {name}",
-        )
+        pvc = await self._read_pvc(name)
+        legacy = self._legacy_pvc_name(volume) if pvc is None else None
+        if legacy is not None:
+            old = await self._read_pvc(legacy)
+            if old is not None and (
+                volume == m.HOME_VOLUME
+                or m.is_volume_of(old, volume=volume, slug=self._username_label())
+            ):
+                self.log.warning(
+                    "%s: adopting %s, the claim an older version made for volume %s",
+                    self._log_name, legacy, volume,
+                )
+                name, pvc = legacy, old
         if pvc is None:
             size = capacity
             self.emit_progress(
@@ -437,6 +474,13 @@ class VolumesMixin(InitContainerChecks):
             if volume == m.HOME_VOLUME:
                 self._volume_setup["created"] = created
         else:
+            other = m.other_volume_label(pvc, volume=volume)
+            if other is not None:
+                raise KubeError(
+                    f"The claim {name} holds the workspace volume {other!r}, not {volume!r}, so it "
+                    f"is not mounted as {volume!r}. An admin can rename the volume in "
+                    "c.WorkspaceSpawner.workspace_volumes, or change pvc_name_template."
+                )
             self.log.info("%s: adopting the existing PVC %s", self._log_name, name)
         self._workspace_pvc_names()[volume] = name
         if volume == m.HOME_VOLUME:
@@ -445,6 +489,16 @@ class VolumesMixin(InitContainerChecks):
             self.pvc_name = name
             self._pvc_exists = True
         return pvc
+
+    async def _read_pvc(self, name: str) -> dict[str, Any] | None:
+        return await self._retrying(
+            partial(read_pvc, self.api, namespace=self.namespace, name=name),
+            what=f"read PVC {name}",
+        )
+
+    def _username_label(self) -> str:
+        """The value of KubeSpawner's username label on this user's objects."""
+        return self._build_common_labels({})[USERNAME_LABEL]
 
     async def _retrying(self, call, *, what: str):
         """Run ``call`` until it succeeds, retrying while the API is unavailable."""
