@@ -326,6 +326,44 @@ def other_volume_label(pvc: dict[str, Any], *, volume: str) -> str | None:
     return label if label and label != volume else None
 
 
+# Access modes under which only one node can mount a claim
+# (https://kubernetes.io/docs/concepts/storage/persistent-volumes/#access-modes)
+SINGLE_NODE_MODES = frozenset({"ReadWriteOnce", "ReadWriteOncePod"})
+
+
+def mounted_by_other_server(
+    *, pvc: dict[str, Any], pods: list[dict[str, Any]], pod_name: str
+) -> dict[str, Any] | None:
+    """Another live pod of ``pods`` that mounts the single-node claim ``pvc``, if any."""
+    modes = set((pvc.get("spec") or {}).get("accessModes") or [])
+    if not modes or not modes <= SINGLE_NODE_MODES:
+        return None
+    claim = pvc["metadata"]["name"]
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("name") == pod_name or meta.get("deletionTimestamp"):
+            continue
+        if ((pod.get("status") or {}).get("phase")) in ("Succeeded", "Failed"):
+            continue
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            if (volume.get("persistentVolumeClaim") or {}).get("claimName") == claim:
+                return pod
+    return None
+
+
+def shared_claim_message(*, claim: str, pod: dict[str, Any], modes: list[str]) -> str:
+    """Why this server cannot start while another of the user's servers has the claim."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    server = labels.get("hub.jupyter.org/servername") or ""
+    which = f"Your server {server!r}" if server else "Your default server"
+    return (
+        f"{which} is running with your workspace volume {claim}, which only one node can "
+        f"mount ({', '.join(modes)}), so this server cannot start next to it. Stop that "
+        "server first, or ask your hub admin to give each server its own volume "
+        "(c.WorkspaceSpawner.pvc_name_template = 'claim-{user_server}')."
+    )
+
+
 def pod_volume_name(pvc_name: str) -> str:
     """The pod volume for a claim: ``volume-`` + the claim's name (KubeSpawner/z2jh style).
 

@@ -32,6 +32,7 @@ from ..kube.volumes import (
     clear_pvc_annotation,
     delete_pvc,
     ensure_pvc,
+    list_pods,
     patch_pvc,
     read_pvc,
     read_pvc_events,
@@ -420,6 +421,7 @@ class VolumesMixin(InitContainerChecks):
                 volume=volume, capacity=capacity, storage_class=storage_class, access_modes=access_modes
             )
             if volume == m.HOME_VOLUME:
+                await self._refuse_a_claim_in_use(pvc)
                 annotations = pvc["metadata"].get("annotations") or {}
                 self._volume_setup["request"] = annotations.get(RESET_REQUEST_ANNOTATION, "")
                 self._volume_setup["request_backup"] = annotations.get(RESET_BACKUP_ANNOTATION, "")
@@ -489,6 +491,33 @@ class VolumesMixin(InitContainerChecks):
             self.pvc_name = name
             self._pvc_exists = True
         return pvc
+
+    async def _refuse_a_claim_in_use(self, pvc: dict[str, Any]) -> None:
+        """Fail at once when another server of the user runs on this single-node claim.
+
+        Named servers share the user's claim by default (``claim-{username}``). A
+        ReadWriteOnce claim can be mounted on one node only: a second server placed on
+        another node would wait for a Multi-Attach error until ``start_timeout``. The
+        start is refused, rather than the pod tied to the first one's node, because
+        that node may have no room for it, a ReadWriteOncePod claim cannot be shared
+        even on one node, and a clear message now beats a pod Pending for minutes.
+        Only asked (one pod list) when the hub knows of another server of the user.
+        """
+        if not any(name != self.name for name in getattr(self.user, "spawners", {}) or {}):
+            return
+        selector = f"component={self.component_label},{USERNAME_LABEL}={self._username_label()}"
+        pods = await self._retrying(
+            partial(list_pods, self.api, namespace=self.namespace, label_selector=selector),
+            what="list the user's pods",
+        )
+        other = m.mounted_by_other_server(pvc=pvc, pods=pods, pod_name=self.pod_name)
+        if other is not None:
+            raise KubeError(
+                m.shared_claim_message(
+                    claim=pvc["metadata"]["name"], pod=other,
+                    modes=list((pvc.get("spec") or {}).get("accessModes") or []),
+                )
+            )
 
     async def _read_pvc(self, name: str) -> dict[str, Any] | None:
         return await self._retrying(

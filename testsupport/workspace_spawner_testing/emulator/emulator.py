@@ -23,6 +23,7 @@ from .kubelet import Kubelet
 from .namespaces import NamespaceController
 from .quota import Quotas
 from .resources import Registry
+from .scc import SccAdmission
 from .selectors import Selector, parse_field_selector, parse_label_selector
 from .storage import DEFAULT_CLASS_ANNOTATION, Storage
 from .store import Store
@@ -73,7 +74,10 @@ class Emulator:
         self.namespaces = NamespaceController(
             self.api, finalize_seconds=self.namespace_finalize_seconds)
         self.kubelet_impl = self.make_kubelet(self.api)
+        self.scc = SccAdmission(self, self.api) if self.openshift else None
         self._built = True
+        if self.scc is not None:
+            self.scc.seed()
         for name in ("default", "kube-system", "kube-public"):
             self.api.create(self.registry.lookup("namespaces"), {"metadata": {"name": name}})
         self.api.create(self.registry.lookup("storageclasses"), {
@@ -259,6 +263,18 @@ class Emulator:
                grace: int | None = None) -> dict:
         return self._call(lambda: self.api.delete(self.registry.lookup(kind), namespace or "",
                                                   name, grace=grace))
+
+    def grant_scc(self, scc: str, *, namespace: str, service_account: str) -> None:
+        """Let a ServiceAccount use an SCC (``oc adm policy add-scc-to-user SCC -z SA -n NS``)."""
+        from .rbac import service_account_user
+
+        def run() -> None:
+            kind = self.registry.lookup("securitycontextconstraints")
+            obj = self.api.get(kind, "", scc)
+            users = list(obj.get("users") or [])
+            users.append(service_account_user(namespace, service_account))
+            self.api.patch(kind, "", scc, {"users": users}, "application/merge-patch+json")
+        self._call(run)
 
     def hold_namespace_termination(self, name: str) -> None:
         self._call(self.namespaces.hold, name)

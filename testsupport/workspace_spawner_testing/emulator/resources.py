@@ -78,6 +78,9 @@ KINDS: tuple[Kind, ...] = (
          openshift=True, schema=False, verbs=_PROJECT_VERBS),
     Kind("project.openshift.io", "v1", "projectrequests", "ProjectRequest", False,
          name_rule="label", openshift=True, schema=False, verbs=("create", "list")),
+    # https://docs.openshift.com/container-platform/latest/rest_api/security_apis/securitycontextconstraints-security-openshift-io-v1.html
+    Kind("security.openshift.io", "v1", "securitycontextconstraints",
+         "SecurityContextConstraints", False, openshift=True, schema=False),
 )
 
 
