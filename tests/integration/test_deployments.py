@@ -267,3 +267,70 @@ async def test_servers_with_their_own_claims_start_side_by_side(make_spawner, ku
     assert claims_of(await read_pod(kube, named)) == {"volume-claim-alice--gpu": "claim-alice--gpu"}
     await named.stop(now=True)
     await default.stop(now=True)
+
+
+# -- case 3: OpenShift's restricted-v2, and what the per-user ServiceAccount inherits --------
+
+PROJECT = {"workspace_project_enabled": True}
+
+
+@pytest.fixture
+def _fresh_project_caches():
+    from workspace_spawner.project.mixin import ProjectMixin
+
+    yield
+    ProjectMixin._workspace_project_openshift_by_host.clear()
+    ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin._workspace_project_pull_secrets_by_account.clear()
+
+
+@pytest.mark.emulator_only
+async def test_per_user_account_keeps_the_pull_secrets_of_the_default_one(
+        make_spawner, kube, emulator, _fresh_project_caches):
+    emulator.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": "default", "namespace": kube.namespace},
+                     "imagePullSecrets": [{"name": "registry-pull"}]})
+    spawner = make_spawner(**PROJECT, image_pull_secrets=["own-pull"])
+    await start(spawner)
+    pod = await read_pod(kube, spawner)
+    assert pod["spec"]["serviceAccountName"] == "notebook-alice-workspace"
+    assert [s["name"] for s in pod["spec"]["imagePullSecrets"]] == ["own-pull", "registry-pull"]
+    await spawner.stop(now=True)
+
+
+@pytest.mark.emulator_only
+@pytest.mark.openshift
+async def test_restricted_v2_rejects_the_charts_uid_and_admits_our_openshift_values(
+        make_spawner, kube, emulator, _fresh_project_caches):
+    charts = make_spawner(uid=1000, fs_gid=100)
+    with pytest.raises(Exception, match="unable to validate against any security context "
+                                        "constraint.*runAsUser: Invalid value: 1000"):
+        await start(charts)
+    await charts.stop(now=True)
+    ours = make_spawner(**PROJECT)  # helm-values/openshift.yaml: no uid, no fsGroup
+    await start(ours)
+    pod = await read_pod(kube, ours)
+    namespace = emulator.get("Namespace", kube.namespace)["metadata"]["annotations"]
+    first = int(namespace["openshift.io/sa.scc.uid-range"].split("/")[0])
+    assert pod["metadata"]["annotations"]["openshift.io/scc"] == "restricted-v2"
+    assert pod["spec"]["securityContext"]["fsGroup"] == first
+    assert {c["securityContext"]["runAsUser"]
+            for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]} == {first}
+    # each project made by a ProjectRequest has a range of its own
+    project = emulator.get("Namespace", "alice-workspace")["metadata"]["annotations"]
+    assert project["openshift.io/sa.scc.uid-range"] != namespace["openshift.io/sa.scc.uid-range"]
+    await ours.stop(now=True)
+
+
+@pytest.mark.emulator_only
+@pytest.mark.openshift
+async def test_anyuid_granted_to_the_hub_namespaces_accounts_reaches_per_user_accounts(
+        make_spawner, kube, emulator, _fresh_project_caches):
+    emulator.grant_scc("anyuid", group=f"system:serviceaccounts:{kube.namespace}")
+    spawner = make_spawner(uid=1000, fs_gid=100, **PROJECT)
+    await start(spawner)
+    pod = await read_pod(kube, spawner)
+    assert pod["spec"]["serviceAccountName"] == "notebook-alice-workspace"
+    assert pod["metadata"]["annotations"]["openshift.io/scc"] == "anyuid"
+    assert pod["spec"]["securityContext"]["fsGroup"] == 100
+    await spawner.stop(now=True)

@@ -31,9 +31,11 @@ LIMITS = [{"type": "Container", "default": {"cpu": "200m"}, "defaultRequest": {"
 def _fresh_caches():
     ProjectMixin._workspace_project_openshift_by_host.clear()
     ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin._workspace_project_pull_secrets_by_account.clear()
     yield
     ProjectMixin._workspace_project_openshift_by_host.clear()
     ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin._workspace_project_pull_secrets_by_account.clear()
 
 
 @pytest.fixture

@@ -264,16 +264,22 @@ class Emulator:
         return self._call(lambda: self.api.delete(self.registry.lookup(kind), namespace or "",
                                                   name, grace=grace))
 
-    def grant_scc(self, scc: str, *, namespace: str, service_account: str) -> None:
-        """Let a ServiceAccount use an SCC (``oc adm policy add-scc-to-user SCC -z SA -n NS``)."""
+    def grant_scc(self, scc: str, *, namespace: str = "", service_account: str = "",
+                  group: str = "") -> None:
+        """Let a ServiceAccount or a group use an SCC, as ``oc adm policy add-scc-to-user
+        SCC -z SA -n NS`` or ``add-scc-to-group SCC GROUP`` do."""
         from .rbac import service_account_user
 
         def run() -> None:
             kind = self.registry.lookup("securitycontextconstraints")
             obj = self.api.get(kind, "", scc)
-            users = list(obj.get("users") or [])
-            users.append(service_account_user(namespace, service_account))
-            self.api.patch(kind, "", scc, {"users": users}, "application/merge-patch+json")
+            patch: dict[str, list[str]] = {}
+            if service_account:
+                user = service_account_user(namespace, service_account)
+                patch["users"] = list(obj.get("users") or []) + [user]
+            if group:
+                patch["groups"] = list(obj.get("groups") or []) + [group]
+            self.api.patch(kind, "", scc, patch, "application/merge-patch+json")
         self._call(run)
 
     def hold_namespace_termination(self, name: str) -> None:

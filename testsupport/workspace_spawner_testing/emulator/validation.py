@@ -110,6 +110,16 @@ def _check_by_hand(kind: Kind, obj: dict) -> None:
     allowed = {
         "Project": {"apiVersion", "kind", "metadata", "spec", "status"},
         "ProjectRequest": {"apiVersion", "kind", "metadata", "displayName", "description"},
+        # https://docs.openshift.com/container-platform/latest/rest_api/security_apis/securitycontextconstraints-security-openshift-io-v1.html
+        "SecurityContextConstraints": {
+            "apiVersion", "kind", "metadata", "priority", "allowPrivilegedContainer",
+            "allowPrivilegeEscalation", "defaultAllowPrivilegeEscalation", "allowHostNetwork",
+            "allowHostPID", "allowHostIPC", "allowHostPorts", "allowHostDirVolumePlugin",
+            "requiredDropCapabilities", "allowedCapabilities", "defaultAddCapabilities",
+            "runAsUser", "fsGroup", "supplementalGroups", "seLinuxContext", "seccompProfiles",
+            "volumes", "users", "groups", "readOnlyRootFilesystem", "allowedFlexVolumes",
+            "allowedUnsafeSysctls", "forbiddenSysctls",
+        },
     }[kind.kind]
     name = obj.get("metadata", {}).get("name", "")
     unknown = sorted(set(obj) - allowed)
