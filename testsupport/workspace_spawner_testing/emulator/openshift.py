@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import validation
 from .errors import ApiError, already_exists, not_found
+from .selectors import query_selector
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from .emulator import Emulator
-    from .server import Target
+    from .resources import Target
 
 REQUESTER = "openshift.io/requester"
 DISPLAY_NAME = "openshift.io/display-name"
@@ -45,9 +46,8 @@ def serve(emulator: Emulator, request: web.Request, target: Target, verb: str,
             raise not_found("projects", name, group="project.openshift.io")
         return project_of(ns), 200
     if verb == "list":
-        from .server import _selector
         items = [project_of(ns) for ns in api.list(namespaces, None,
-                                                   _selector(request, target.kind))]
+                                                   query_selector(request.query, supports=target.kind.supports_field))]
         return {"kind": "ProjectList", "apiVersion": "project.openshift.io/v1",
                 "metadata": {"resourceVersion": str(api.store.rv)}, "items": items}, 200
     if verb == "delete":
