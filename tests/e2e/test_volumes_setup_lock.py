@@ -12,10 +12,9 @@ import os
 import shutil
 
 import pytest
+from volumes_pod import SetupContainer, new_pod_files, remove_pod_files, snapshot
 
 from workspace_spawner.kube import to_dict
-
-from volumes_pod import SetupContainer, new_pod_files, remove_pod_files, snapshot
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("setpriv") is None,

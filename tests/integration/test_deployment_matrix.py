@@ -46,7 +46,8 @@ DEPLOYMENTS = [Deployment(p, s) for p in ("kubernetes", "openshift")
 
 def _params():
     for d in DEPLOYMENTS:
-        marks = [pytest.mark.emulator_only, pytest.mark.openshift] if d.platform == "openshift" else []
+        openshift = d.platform == "openshift"
+        marks = [pytest.mark.emulator_only, pytest.mark.openshift] if openshift else []
         yield pytest.param(d, marks=marks, id=d.id)
 
 

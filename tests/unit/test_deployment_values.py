@@ -12,10 +12,10 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from workspace_spawner_testing import openshift_scc
 from z2jh_support import Z2JH, chart_values, spawner_traits
 
 from workspace_spawner.kube import to_dict
+from workspace_spawner_testing import openshift_scc
 
 pytestmark = pytest.mark.skipif(not (Z2JH / "values.yaml").exists(),
                                 reason="the z2jh chart data is not beside this checkout")

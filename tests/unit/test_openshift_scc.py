@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from workspace_spawner_testing import openshift_scc as scc
 
 NS = scc.namespace_annotations(5)
@@ -63,7 +64,8 @@ def test_admitted(case):
     assert verdict.scc == expected_scc
     admitted = verdict.pod
     assert admitted["metadata"]["annotations"][scc.SCC_ANNOTATION] == expected_scc
-    psc, csc = admitted["spec"]["securityContext"], admitted["spec"]["containers"][0]["securityContext"]
+    psc = admitted["spec"]["securityContext"]
+    csc = admitted["spec"]["containers"][0]["securityContext"]
     checks = {
         "runAsUser": lambda: csc["runAsUser"],
         "fsGroup": lambda: psc.get("fsGroup"),
@@ -124,7 +126,7 @@ def test_every_namespace_gets_its_own_ranges_and_mcs_label():
     for key in (scc.UID_RANGE_ANNOTATION, scc.MCS_ANNOTATION):
         assert len({a[key] for a in seen}) == 2000
     blocks = [scc.parse_ranges(a[scc.UID_RANGE_ANNOTATION])[0] for a in seen]
-    assert all(a[1] < b[0] for a, b in zip(blocks, blocks[1:]))
+    assert all(a[1] < b[0] for a, b in zip(blocks, blocks[1:], strict=False))
 
 
 @pytest.mark.parametrize(("text", "ranges"), [

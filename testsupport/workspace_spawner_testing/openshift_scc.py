@@ -45,6 +45,7 @@ __all__ = [
     "admit_pod",
     "namespace_annotations",
     "parse_ranges",
+    "service_account_subject",
     "usable_sccs",
 ]
 
@@ -179,6 +180,17 @@ def namespace_annotations(index: int) -> dict[str, str]:
         SUPPLEMENTAL_GROUPS_ANNOTATION: f"{first}/{BLOCK_SIZE}",
         MCS_ANNOTATION: f"s0:c{high},c{low}",
     }
+
+
+def service_account_subject(*, namespace: str, name: str) -> tuple[str, list[str]]:
+    """The user name and groups a ServiceAccount acts as, which SCCs name in users/groups.
+
+    https://kubernetes.io/docs/reference/access-authn-authz/rbac/#referring-to-subjects
+    """
+    return (
+        f"system:serviceaccount:{namespace}:{name}",
+        ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"],
+    )
 
 
 def usable_sccs(

@@ -43,7 +43,9 @@ async def read_namespace(*, core: CoreV1Api, name: str) -> dict[str, Any] | None
     return to_dict(namespace)
 
 
-async def read_service_account(*, core: CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
+async def read_service_account(
+    *, core: CoreV1Api, namespace: str, name: str
+) -> dict[str, Any] | None:
     _, account = await tolerating(
         404,
         core.read_namespaced_service_account(name, namespace),

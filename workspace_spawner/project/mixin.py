@@ -511,14 +511,17 @@ class ProjectMixin(HasTraits):
         try:
             account = await self._api_call(
                 f"get serviceaccounts {name}",
-                lambda: kube_projects.read_service_account(core=self._core, namespace=self.namespace, name=name),
+                lambda: kube_projects.read_service_account(
+                    core=self._core, namespace=self.namespace, name=name
+                ),
             )
         except KubeError as e:
             if e.status != 403:
                 raise
             self.log.warning("Not copying the pull secrets of service account %s: %s", name, e)
             return []
-        cache[key] = [s["name"] for s in (account or {}).get("imagePullSecrets") or [] if s.get("name")]
+        secrets = (account or {}).get("imagePullSecrets") or []
+        cache[key] = [s["name"] for s in secrets if s.get("name")]
         return cache[key]
 
     @property

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from .. import openshift_scc
 from .apiserver import ApiServer
 from .faults import WRITE_VERBS, Fault, RequestRecord
 from .kubelet import Kubelet
@@ -38,6 +39,10 @@ ADMIN_GROUPS = ("system:masters", "system:authenticated")
 def allow_all(user: str, groups: list[str], verb: str, api_group: str, resource: str | None,
               subresource: str | None, namespace: str | None, name: str | None) -> bool:
     return True
+
+
+# what SCC admission asks before it lets RBAC grant SCCs (``use``)
+allow_all.allows_everything = True  # type: ignore[attr-defined]
 
 
 class Emulator:
@@ -266,14 +271,13 @@ class Emulator:
                   group: str = "") -> None:
         """Let a ServiceAccount or a group use an SCC, as ``oc adm policy add-scc-to-user
         SCC -z SA -n NS`` or ``add-scc-to-group SCC GROUP`` do."""
-        from .rbac import service_account_user
-
         def run() -> None:
             kind = self.registry.lookup("securitycontextconstraints")
             obj = self.api.get(kind, "", scc)
             patch: dict[str, list[str]] = {}
             if service_account:
-                user = service_account_user(namespace, service_account)
+                user, _ = openshift_scc.service_account_subject(namespace=namespace,
+                                                                name=service_account)
                 patch["users"] = list(obj.get("users") or []) + [user]
             if group:
                 patch["groups"] = list(obj.get("groups") or []) + [group]
