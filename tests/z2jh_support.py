@@ -9,7 +9,9 @@ cloud-metadata iptables init container, the dynamic home volume, and hub.config.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +86,42 @@ def spawner_traits(values: dict[str, Any]) -> dict[str, Any]:
         traits.setdefault("storage_pvc_ensure", False)
     traits.update(((values.get("hub") or {}).get("config") or {}).get("WorkspaceSpawner") or {})
     return traits
+
+
+@contextlib.contextmanager
+def user_namespace_rights(kube: Any) -> Iterator[None]:
+    """On a real cluster, the hub's rights in user namespaces while the block runs.
+
+    helm-values/user-namespaces-cluster-role.yaml, applied by the admin as the docs say
+    (the emulator authorises everything unless a test installs RBAC).
+    """
+    if not kube.real:
+        yield
+        return
+    from workspace_spawner_testing.controlplane import Client
+
+    admin = Client.from_kubeconfig(kube.admin_kubeconfig)
+    path = ROOT / "helm-values" / "user-namespaces-cluster-role.yaml"
+    objects = [o for o in yaml.safe_load_all(path.read_text()) if o]
+    hub_namespace = _hub_namespace(kube)
+    for obj in objects:
+        for subject in obj.get("subjects", []):
+            subject["namespace"] = hub_namespace
+        admin.apply(obj)
+    try:
+        yield
+    finally:
+        for obj in objects:
+            admin.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/"
+                                    f"{obj['kind'].lower()}s/{obj['metadata']['name']}")
+
+
+def _hub_namespace(kube: Any) -> str:
+    """The namespace of the hub's ServiceAccount, from its kubeconfig's user name."""
+    config = yaml.safe_load(Path(kube.kubeconfig).read_text())
+    user = config["contexts"][0]["context"].get("user", "")
+    names = [u["name"] for u in config.get("users", [])]
+    for name in [user, *names]:
+        if name.startswith("system:serviceaccount:"):
+            return name.split(":")[2]
+    return "jupyterhub"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 from kubernetes_asyncio import client
-from z2jh_support import Z2JH, chart_values, spawner_traits
+from z2jh_support import Z2JH, chart_values, spawner_traits, user_namespace_rights
 
 from workspace_spawner.constants import RESET_REQUEST_ANNOTATION, USERNAME_LABEL, VOLUME_NAME_LABEL
 
@@ -70,8 +70,8 @@ class Hub:
     def spawner(self, state: dict | None = None):
         return self._make(USER, servername=self.server, state=state, **self.traits)
 
-    async def core(self, call):
-        async with self.kube.api_client() as api:
+    async def core(self, call, *, admin: bool = False):
+        async with self.kube.api_client(admin=admin and self.kube.real) as api:
             return api.sanitize_for_serialization(await call(client.CoreV1Api(api)))
 
     async def claims(self) -> dict[str, dict]:
@@ -91,22 +91,27 @@ class Hub:
         if self.namespace == self.kube.namespace:
             return
         try:
-            await self.core(lambda c: c.create_namespace({"metadata": {"name": self.namespace}}))
+            await self.core(lambda c: c.create_namespace({"metadata": {"name": self.namespace}}),
+                            admin=True)
         except client.ApiException as e:
             if e.status != 409:
                 raise
 
     async def cleanup(self) -> None:
         if self.namespace != self.kube.namespace:
-            await self.core(lambda c: c.delete_namespace(self.namespace))
+            await self.core(lambda c: c.delete_namespace(self.namespace), admin=True)
 
 
 @pytest.fixture
 async def hub(request, kube, make_spawner):
     deployment = request.param
     hub = Hub(deployment, kube, make_spawner)
-    yield hub
-    await hub.cleanup()
+    if deployment.shape != "user-namespaces":
+        yield hub
+        return
+    with user_namespace_rights(kube):
+        yield hub
+        await hub.cleanup()
 
 
 def mounted_claims(pod: dict) -> set[str]:

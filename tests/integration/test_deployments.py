@@ -12,6 +12,7 @@ import logging
 
 import pytest
 from kubernetes_asyncio import client
+from z2jh_support import user_namespace_rights
 
 from workspace_spawner.constants import USERNAME_LABEL, VOLUME_NAME_LABEL
 from workspace_spawner.kube import KubeError
@@ -75,20 +76,26 @@ async def test_user_namespaces_first_start_creates_the_namespace_before_the_clai
     namespace = f"{kube.namespace}-u-alice"
     assert spawner.namespace == namespace
     try:
-        await start(spawner)
-        assert await list_pvc_names(kube, namespace) == ["claim-alice"]
-        pod = await read_pod(kube, spawner)
-        assert claims_of(pod) == {"volume-claim-alice": "claim-alice"}
-        await spawner.stop(now=True)
-        # a restart finds the namespace (KubeSpawner's 409 is tolerated) and the claim
-        again = make_spawner(enable_user_namespaces=True, user_namespace_template=template,
-                             state=spawner.get_state())
-        await start(again)
-        assert await list_pvc_names(kube, namespace) == ["claim-alice"]
-        await again.stop(now=True)
+        with user_namespace_rights(kube):
+            await _start_twice(make_spawner, spawner, kube, namespace, template)
     finally:
-        async with kube.api_client() as api:
+        async with kube.api_client(admin=kube.real) as api:
             await client.CoreV1Api(api).delete_namespace(namespace)
+
+
+async def _start_twice(make_spawner, spawner, kube, namespace: str, template: str) -> None:
+    """First start, stop, and a restart from the saved state."""
+    await start(spawner)
+    assert await list_pvc_names(kube, namespace) == ["claim-alice"]
+    pod = await read_pod(kube, spawner)
+    assert claims_of(pod) == {"volume-claim-alice": "claim-alice"}
+    await spawner.stop(now=True)
+    # a restart finds the namespace (KubeSpawner's 409 is tolerated) and the claim
+    again = make_spawner(enable_user_namespaces=True, user_namespace_template=template,
+                         state=spawner.get_state())
+    await start(again)
+    assert await list_pvc_names(kube, namespace) == ["claim-alice"]
+    await again.stop(now=True)
 
 
 # -- case 2: upgrades -------------------------------------------------------------------
