@@ -125,3 +125,18 @@ def _hub_namespace(kube: Any) -> str:
         if name.startswith("system:serviceaccount:"):
             return name.split(":")[2]
     return "jupyterhub"
+
+
+# A real control plane on a shared machine starts pods slower than the emulator.
+REAL_START_TIMEOUT = 240
+
+
+def patient(make_spawner: Any, kube: Any) -> Any:
+    """``make_spawner`` with a start_timeout a real control plane's pods can meet."""
+
+    def make(*args: Any, **traits: Any) -> Any:
+        if kube.real:
+            traits.setdefault("start_timeout", REAL_START_TIMEOUT)
+        return make_spawner(*args, **traits)
+
+    return make

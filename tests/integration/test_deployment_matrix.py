@@ -18,7 +18,14 @@ from dataclasses import dataclass
 
 import pytest
 from kubernetes_asyncio import client
-from z2jh_support import Z2JH, chart_values, spawner_traits, user_namespace_rights
+from z2jh_support import (
+    REAL_START_TIMEOUT,
+    Z2JH,
+    chart_values,
+    patient,
+    spawner_traits,
+    user_namespace_rights,
+)
 
 from workspace_spawner.constants import RESET_REQUEST_ANNOTATION, USERNAME_LABEL, VOLUME_NAME_LABEL
 
@@ -105,7 +112,7 @@ class Hub:
 @pytest.fixture
 async def hub(request, kube, make_spawner):
     deployment = request.param
-    hub = Hub(deployment, kube, make_spawner)
+    hub = Hub(deployment, kube, patient(make_spawner, kube))
     if deployment.shape != "user-namespaces":
         yield hub
         return
@@ -120,7 +127,7 @@ def mounted_claims(pod: dict) -> set[str]:
 
 
 async def start(spawner):
-    return await asyncio.wait_for(spawner.start(), 60)
+    return await asyncio.wait_for(spawner.start(), REAL_START_TIMEOUT + 30)
 
 
 HOME = f"claim-{SAFE}"

@@ -12,7 +12,7 @@ import logging
 
 import pytest
 from kubernetes_asyncio import client
-from z2jh_support import user_namespace_rights
+from z2jh_support import REAL_START_TIMEOUT, patient, user_namespace_rights
 
 from workspace_spawner.constants import USERNAME_LABEL, VOLUME_NAME_LABEL
 from workspace_spawner.kube import KubeError
@@ -21,8 +21,13 @@ from workspace_spawner.kube import KubeError
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-async def start(spawner, timeout: float = 30):
-    return await asyncio.wait_for(spawner.start(), timeout)
+@pytest.fixture
+def make_spawner(make_spawner, kube):
+    return patient(make_spawner, kube)
+
+
+async def start(spawner):
+    return await asyncio.wait_for(spawner.start(), REAL_START_TIMEOUT + 30)
 
 
 async def read_pvc(kube, name: str, namespace: str | None = None) -> dict | None:
