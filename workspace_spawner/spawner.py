@@ -22,6 +22,17 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
     and all ``c.KubeSpawner.*`` settings apply to it through the class hierarchy.
     """
 
+    @classmethod
+    def reset_caches(cls) -> None:
+        """Forget what this hub process learned, as a restarted hub would.
+
+        The features keep a few facts for the life of the hub process: whether the API
+        server is OpenShift, the hub's own user there, which conda ConfigMaps are
+        current. Tests call this to act as a new hub process.
+        """
+        ProjectMixin.reset_caches()
+        CondaMixin.reset_caches()
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._progress_log = ProgressLog()

@@ -290,10 +290,9 @@ PROJECT = {"workspace_project_enabled": True}
 def _fresh_project_caches():
     from workspace_spawner.project.mixin import ProjectMixin
 
+    ProjectMixin.reset_caches()
     yield
-    ProjectMixin._workspace_project_openshift_by_host.clear()
-    ProjectMixin._workspace_project_hub_users.clear()
-    ProjectMixin._workspace_project_pull_secrets_by_account.clear()
+    ProjectMixin.reset_caches()
 
 
 @pytest.mark.emulator_only

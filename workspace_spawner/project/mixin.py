@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, ClassVar, TypeVar
 
 from kubernetes_asyncio.client import V1LocalObjectReference
 from kubespawner.clients import shared_client
@@ -212,19 +212,30 @@ class ProjectMixin(HasTraits):
 
     # hub process caches: API server host -> True on OpenShift; the hub's own user
     # names, learned from the requester of the projects it asked for
-    _workspace_project_openshift_by_host: dict[str, bool] = {}
-    _workspace_project_hub_users: set[str] = set()
-    # (API server host, namespace, account) -> its imagePullSecrets, read once per hub process
-    _workspace_project_pull_secrets_by_account: dict[tuple[str, str, str], list[str]] = {}
+    # (reset_caches() forgets them); (API server host, namespace, account) -> its
+    # imagePullSecrets, read once per hub process
+    _workspace_project_openshift_by_host: ClassVar[dict[str, bool]] = {}
+    _workspace_project_hub_users: ClassVar[set[str]] = set()
+    _workspace_project_pull_secrets_by_account: ClassVar[
+        dict[tuple[str, str, str], list[str]]
+    ] = {}
 
-    # names and hash saved in state (see get_state)
-    _workspace_project_name: str | None = None
-    _workspace_project_sa: str | None = None
-    _workspace_project_applied: str | None = None
-    _workspace_project_kinds: list[str] | None = None
-    _workspace_project_api_kind: str | None = None
+    @classmethod
+    def reset_caches(cls) -> None:
+        """Forget what this hub process learned about projects, as a restarted hub would."""
+        ProjectMixin._workspace_project_openshift_by_host.clear()
+        ProjectMixin._workspace_project_hub_users.clear()
+        ProjectMixin._workspace_project_pull_secrets_by_account.clear()
+
+    # per-instance state, as traits without config=True (one idiom in every feature):
+    # the names and hash saved in state (see get_state)
+    _workspace_project_name = Unicode(None, allow_none=True)
+    _workspace_project_sa = Unicode(None, allow_none=True)
+    _workspace_project_applied = Unicode(None, allow_none=True)
+    _workspace_project_kinds = List(Unicode(), default_value=None, allow_none=True)
+    _workspace_project_api_kind = Unicode(None, allow_none=True)
     # this start's imagePullSecrets of the account the pod would run as without the feature
-    _workspace_project_pull_secrets: list[str] = []
+    _workspace_project_pull_secrets = List(Unicode())
 
     @validate("workspace_project_template")
     def _validate_project_template(self, proposal):

@@ -323,7 +323,8 @@ class VolumesMixin(InitContainerChecks):
         except ValueError as e:
             raise TraitError(str(e)) from e
 
-    # -- per-instance bookkeeping (traits, as HasTraits mixins have no __init__ of their own)
+    # -- per-instance state: traits without config=True, the idiom of every feature (a
+    # HasTraits mixin has no __init__ of its own, and a mutable class attribute is shared)
 
     # volume -> the name of its claim, once created or adopted (saved in the state)
     _workspace_pvcs = Dict()
