@@ -38,14 +38,12 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._progress_log = ProgressLog()
-        self._user_options_loaded = False
 
     # -- the recipe -----------------------------------------------------------------
 
     def start(self):
-        # a fresh log and fresh user options for every start
+        # a fresh log for every start
         self._progress_log = ProgressLog()
-        self._user_options_loaded = False
         return super().start()
 
     async def _start(self):
@@ -54,9 +52,11 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
         Each step is a method a subclass can override or extend.
         """
         # The workspace steps depend on the profile the user chose (it may set
-        # storage_capacity, image, ...), so the options are applied first;
-        # KubeSpawner's _start() calls load_user_options() again, which is a no-op then.
+        # storage_capacity, image, namespace, ...), so the options are applied first.
+        # KubeSpawner's _start() applies them again: applying the same options twice
+        # sets the same values, as in KubeSpawner's own code and tests.
         await self.load_user_options()
+        await self.ensure_user_namespace()
         await self.ensure_workspace_project()
         await self.ensure_workspace_volumes()
         await self.ensure_conda_startup()
@@ -76,12 +76,15 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
         self.apply_conda_startup_to_pod(pod)
         return pod
 
-    async def load_user_options(self) -> None:
-        """Apply the user's options (profile overrides) once per start."""
-        if self._user_options_loaded:
-            return
-        await super().load_user_options()
-        self._user_options_loaded = True
+    async def ensure_user_namespace(self) -> None:
+        """With ``enable_user_namespaces``, create the user's namespace before the claims in it.
+
+        KubeSpawner does this first thing in its ``_start()``; the workspace steps run
+        before that and create objects in ``self.namespace``. KubeSpawner's own call
+        then finds the namespace there (409, which it tolerates).
+        """
+        if self.enable_user_namespaces:
+            await self._ensure_namespace()
 
     # -- progress -------------------------------------------------------------------
 

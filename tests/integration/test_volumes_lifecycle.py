@@ -241,25 +241,25 @@ async def test_extra_and_shared_volumes(make_spawner, emulator):
         shared_volumes={"courses": {"claim": "courses-rwx", "mount_path": "/shared/courses"}},
     )
     await start(spawner)
-    datasets = emulator.get("PersistentVolumeClaim", "claim-alice-datasets", NS)
+    datasets = emulator.get("PersistentVolumeClaim", "claim-alice--datasets", NS)
     assert datasets["metadata"]["labels"][VOLUME_NAME_LABEL] == "datasets"
     assert datasets["metadata"]["labels"]["hub.jupyter.org/username"] == "alice"
     assert datasets["metadata"]["labels"]["component"] == "singleuser-storage"
     assert datasets["spec"]["resources"]["requests"]["storage"] == "50Gi"
-    models = emulator.get("PersistentVolumeClaim", "claim-alice-models", NS)
+    models = emulator.get("PersistentVolumeClaim", "claim-alice--models", NS)
     assert models["spec"]["accessModes"] == ["ReadWriteMany"]
     pod = emulator.get("Pod", spawner.pod_name, NS)
     mounts = pod["spec"]["containers"][0]["volumeMounts"]
-    assert {"name": "volume-claim-alice-datasets", "mountPath": "/home/jovyan/datasets"} in mounts
-    assert {"name": "volume-claim-alice-models", "mountPath": "/models", "subPath": "m"} in mounts
+    assert {"name": "volume-claim-alice--datasets", "mountPath": "/home/jovyan/datasets"} in mounts
+    assert {"name": "volume-claim-alice--models", "mountPath": "/models", "subPath": "m"} in mounts
     assert {"name": "shared-courses", "mountPath": "/shared/courses", "readOnly": True} in mounts
     assert {"name": "shared-courses", "persistentVolumeClaim": {"claimName": "courses-rwx", "readOnly": True}} in pod["spec"]["volumes"]
     # the shared claim is never touched
     assert emulator.get("PersistentVolumeClaim", "courses-rwx", NS)["metadata"].get("labels") in (None, {})
     assert spawner.get_state()["workspace_pvcs"] == {
         "home": "claim-alice",
-        "datasets": "claim-alice-datasets",
-        "models": "claim-alice-models",
+        "datasets": "claim-alice--datasets",
+        "models": "claim-alice--models",
     }
     await spawner.stop(now=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workspace_spawner.conda import manifests
+from workspace_spawner.quantity import parse_bytes
 
 PATTERN = r"^((docker\.io|quay\.io)/)?jupyter/"
 
@@ -148,7 +149,8 @@ def test_init_container():
     ("resources", "limit", "result"),
     [
         (None, None, {}),
-        (None, 4 * 2**30, {"limits": {"memory": str(4 * 2**30)}}),
+        # no request: 0, not the limit (which the API server would copy into it)
+        (None, 4 * 2**30, {"limits": {"memory": str(4 * 2**30)}, "requests": {"memory": "0"}}),
         (
             {"limits": {"memory": "1G", "cpu": "1"}, "requests": {"memory": "512Mi"}},
             4 * 2**30,
@@ -163,6 +165,41 @@ def test_init_container():
 )
 def test_with_memory_limit(resources, limit, result):
     assert manifests.with_memory_limit(resources, limit) == result
+
+
+def _effective_memory_request(pod_spec: dict) -> int:
+    """A pod's memory request as the scheduler counts it, after the API server's defaulting.
+
+    A container with a limit and no request gets the limit as request; the pod's request
+    is the larger of the largest init container's and the containers' sum
+    (https://kubernetes.io/docs/concepts/workloads/pods/init-containers/#resource-sharing-within-containers).
+    """
+    def request(container: dict) -> int:
+        resources = container.get("resources") or {}
+        value = (resources.get("requests") or {}).get("memory")
+        if value is None:
+            value = (resources.get("limits") or {}).get("memory", "0")
+        return parse_bytes(value)
+
+    init = max((request(c) for c in pod_spec.get("initContainers") or []), default=0)
+    return max(init, sum(request(c) for c in pod_spec["containers"]))
+
+
+@pytest.mark.parametrize(
+    ("notebook", "expected"),
+    [
+        ({}, 0),
+        ({"requests": {"memory": "1Gi"}, "limits": {"memory": "2Gi"}}, 2**30),
+        ({"limits": {"memory": "2Gi"}}, 2 * 2**30),
+    ],
+)
+def test_the_clone_limit_never_becomes_the_pods_request(notebook, expected):
+    """Issue 12 case 8: the 4Gi clone limit is not what the server reserves for its life."""
+    clone = {"name": "conda-env-create",
+             "resources": manifests.with_memory_limit(notebook, 4 * 2**30)}
+    spec = {"initContainers": [clone], "containers": [{"name": "notebook", "resources": notebook}]}
+    assert _effective_memory_request(spec) == expected
+    assert parse_bytes(clone["resources"]["limits"]["memory"]) == 4 * 2**30
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -18,36 +17,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from z2jh_support import ROOT, Z2JH, helm_merge
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _find_chart_data() -> Path:
-    """shared/anchors/z2jh beside the checkout (CI's clone) or beside a parent (a git worktree)."""
-    for parent in ROOT.parents:
-        candidate = parent / "shared" / "anchors" / "z2jh"
-        if candidate.exists():
-            return candidate
-    return ROOT.parent / "shared" / "anchors" / "z2jh"
-
-
-Z2JH = _find_chart_data()
 HELM_VALUES = sorted((ROOT / "helm-values").glob("*.yaml"))
 KUBERNETES_VERSION = "1.37.0"
-
-
-def helm_merge(base: Any, override: Any) -> Any:
-    if not isinstance(base, dict) or not isinstance(override, dict):
-        return copy.deepcopy(override)
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if value is None:
-            merged.pop(key, None)
-        elif key in merged:
-            merged[key] = helm_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def _documents(path: Path) -> list[Any]:

@@ -174,13 +174,23 @@ def init_container(
 
 
 def with_memory_limit(resources: dict[str, Any] | None, limit: int | None) -> dict[str, Any]:
-    """``resources`` with the memory limit set to ``limit`` (the request kept at or below it)."""
+    """``resources`` with the memory limit set to ``limit``, and the request never raised by it.
+
+    A container with a limit and no request is given a request equal to its limit
+    (https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#requests-and-limits),
+    and a pod's effective request is the largest of its init containers' and the sum of
+    its containers' (https://kubernetes.io/docs/concepts/workloads/pods/init-containers/#resource-sharing-within-containers).
+    So the request is set explicitly: the notebook's own (capped at the limit), else 0,
+    and the clone's limit never becomes what the server reserves for its whole life.
+    """
     result = {k: dict(v) for k, v in (resources or {}).items() if v}
     if limit is None:
         return result
     result.setdefault("limits", {})["memory"] = str(limit)
-    requests = result.get("requests", {})
-    if "memory" in requests and parse_bytes(requests["memory"]) > limit:
+    requests = result.setdefault("requests", {})
+    if "memory" not in requests:
+        requests["memory"] = "0"
+    elif parse_bytes(requests["memory"]) > limit:
         requests["memory"] = str(limit)
     return result
 

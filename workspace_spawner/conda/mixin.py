@@ -206,7 +206,9 @@ class CondaMixin(InitContainerChecks):
 
         Cloning a large base environment can need more than 4 GiB. Init containers run
         before the server, so this limit does not add to what the running server is
-        given, but a namespace's LimitRange or ResourceQuota must allow it. The clone
+        given, but a namespace's LimitRange or ResourceQuota must allow it. The
+        container's memory request is the notebook's (0 when it has none), never this
+        limit, so the pod reserves no more memory than the server asks for. The clone
         refuses to start, saying so, when the container's limit is lower. None: the
         notebook container's resources.
 

@@ -51,6 +51,17 @@ async def read_namespace(*, core: CoreV1Api, name: str) -> dict[str, Any] | None
     return to_dict(namespace)
 
 
+async def read_service_account(
+    *, core: CoreV1Api, namespace: str, name: str
+) -> dict[str, Any] | None:
+    _, account = await tolerating(
+        404,
+        core.read_namespaced_service_account(name, namespace),
+        action=f"get serviceaccounts {name} in {namespace}",
+    )
+    return to_dict(account)
+
+
 async def create_namespace(*, core: CoreV1Api, body: dict[str, Any]) -> dict[str, Any] | None:
     """Create the Namespace; None when it was already there (the caller reads it)."""
     _, namespace = await tolerating(

@@ -1,7 +1,7 @@
 """PersistentVolumeClaims and their events: read, create, patch.
 
 Rights (in the hub's namespace, or each user namespace): get/create on
-persistentvolumeclaims (in Zero to JupyterHub's hub Role), patch on
+persistentvolumeclaims and list on pods (in Zero to JupyterHub's hub Role), patch on
 persistentvolumeclaims for expansion and for clearing a reset request (not in it:
 helm-values/rbac-volumes.yaml), list on events (in it).
 """
@@ -22,6 +22,7 @@ __all__ = [
     "clear_pvc_annotation",
     "read_pvc_events",
     "delete_pvc",
+    "list_pods",
 ]
 
 
@@ -115,3 +116,12 @@ async def delete_pvc(api: CoreV1Api, *, namespace: str, name: str) -> bool:
         action=f"delete PVC {name} in {namespace}",
     )
     return deleted
+
+
+async def list_pods(api: CoreV1Api, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+    """The pods matching ``label_selector`` (a user's servers, to see who mounts a claim)."""
+    try:
+        pods = await api.list_namespaced_pod(namespace=namespace, label_selector=label_selector)
+    except ApiException as e:
+        raise kube_error(e, action=f"list pods ({label_selector}) in {namespace}") from e
+    return to_dict(pods).get("items") or []

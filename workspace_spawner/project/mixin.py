@@ -14,6 +14,7 @@ import random
 import time
 from typing import Any, Awaitable, Callable, ClassVar, TypeVar
 
+from kubernetes_asyncio.client import V1LocalObjectReference
 from kubespawner.clients import shared_client
 from traitlets import Bool, Dict, Enum, HasTraits, List, TraitError, Unicode, validate
 
@@ -253,15 +254,20 @@ class ProjectMixin(HasTraits):
 
     # hub process caches: API server host -> True on OpenShift; the hub's own user
     # names, learned from the requester of the projects it asked for
-    # (reset_caches() forgets them)
+    # (reset_caches() forgets them); (API server host, namespace, account) -> its
+    # imagePullSecrets, read once per hub process
     _workspace_project_openshift_by_host: ClassVar[dict[str, bool]] = {}
     _workspace_project_hub_users: ClassVar[set[str]] = set()
+    _workspace_project_pull_secrets_by_account: ClassVar[
+        dict[tuple[str, str, str], list[str]]
+    ] = {}
 
     @classmethod
     def reset_caches(cls) -> None:
         """Forget what this hub process learned about projects, as a restarted hub would."""
         ProjectMixin._workspace_project_openshift_by_host.clear()
         ProjectMixin._workspace_project_hub_users.clear()
+        ProjectMixin._workspace_project_pull_secrets_by_account.clear()
 
     # per-instance state, as traits without config=True (one idiom in every feature):
     # the names and hash saved in state (see get_state)
@@ -270,6 +276,8 @@ class ProjectMixin(HasTraits):
     _workspace_project_applied = Unicode(None, allow_none=True)
     _workspace_project_kinds = List(Unicode(), default_value=None, allow_none=True)
     _workspace_project_api_kind = Unicode(None, allow_none=True)
+    # this start's imagePullSecrets of the account the pod would run as without the feature
+    _workspace_project_pull_secrets = List(Unicode())
 
     @validate("workspace_project_template")
     def _validate_project_template(self, proposal):
@@ -449,6 +457,8 @@ class ProjectMixin(HasTraits):
 
         token = await self._workspace_project_user_token() if self._uses_user_token else None
         user_subject = await self._workspace_project_user_subject(openshift=openshift)
+        if not self._uses_user_token:
+            self._workspace_project_pull_secrets = await self._inherited_pull_secrets()
         desired = self._workspace_project_desired(token=token, user_subject=user_subject)
         applied = manifests.applied_hash([desired[k] for k in sorted(desired)])
         if not created and applied == self._workspace_project_applied:
@@ -584,6 +594,38 @@ class ProjectMixin(HasTraits):
         return requester.startswith(prefix) and not requester[len(prefix):].startswith(
             notebook_service_account_name("")
         )
+
+    async def _inherited_pull_secrets(self) -> list[str]:
+        """The imagePullSecrets of the account the pod ran as before (``service_account``).
+
+        Switching the pod to its per-user ServiceAccount would otherwise drop the pull
+        secrets an admin linked to that account (``oc secrets link default ... --for=pull``),
+        and the image would fail to pull. SCCs are not inherited: grant them to the group
+        of all ServiceAccounts of the hub's namespace (docs/admin/deployments.md). Needs
+        ``get serviceaccounts`` in the hub's namespace; without it (RBAC of 0.1) the pod
+        keeps only its own ``image_pull_secrets`` and the hub log says why. Read once
+        per hub process: secrets linked later apply after a hub restart.
+        """
+        name = self.service_account or "default"
+        key = (self.api.api_client.configuration.host, self.namespace, name)
+        cache = ProjectMixin._workspace_project_pull_secrets_by_account
+        if key in cache:
+            return cache[key]
+        try:
+            account = await self._api_call(
+                f"get serviceaccounts {name}",
+                lambda: kube_projects.read_service_account(
+                    core=self._core, namespace=self.namespace, name=name
+                ),
+            )
+        except KubeError as e:
+            if e.status != 403:
+                raise
+            self.log.warning("Not copying the pull secrets of service account %s: %s", name, e)
+            return []
+        secrets = (account or {}).get("imagePullSecrets") or []
+        cache[key] = [s["name"] for s in secrets if s.get("name")]
+        return cache[key]
 
     @property
     def _uses_user_token(self) -> bool:
@@ -744,6 +786,12 @@ class ProjectMixin(HasTraits):
             token_file = f"{manifests.SA_TOKEN_DIR}/token"
             pod.spec.service_account_name = self.workspace_project_service_account
             pod.spec.automount_service_account_token = True
+            known = {s.name for s in pod.spec.image_pull_secrets or []}
+            pod.spec.image_pull_secrets = list(pod.spec.image_pull_secrets or []) + [
+                V1LocalObjectReference(name=name)
+                for name in self._workspace_project_pull_secrets
+                if name not in known
+            ] or None
         pod.metadata.annotations = dict(pod.metadata.annotations or {})
         pod.metadata.annotations[KUBECONFIG_ANNOTATION] = manifests.make_kubeconfig(
             namespace=name, token_file=token_file

@@ -16,7 +16,9 @@ import re
 from importlib.resources import files
 from typing import Any
 
-from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, VOLUME_NAME_LABEL
+from kubespawner.slugs import strip_and_hash
+
+from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, USERNAME_LABEL, VOLUME_NAME_LABEL
 from ..initcontainers import init_container_status
 from ..quantity import parse_bytes
 
@@ -32,6 +34,16 @@ REQUEST_DONE_TEXT = "[reset request {request} done]"
 
 # A volume's key becomes part of a PVC name (a DNS-1123 label) and of a pod volume name.
 _VOLUME_KEY = re.compile(r"^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$")
+# Between a claim's name and a volume key in the name of that volume's claim. KubeSpawner's
+# safe slugs never hold "--" (kubespawner.slugs: "never more than one hyphen in a row";
+# hashed ones end in exactly "---" and 8 hex digits), so "claim-alice--data" is never the
+# home claim of any user (a user "alice-data" has "claim-alice-data"). Keys hold no "--"
+# and neither start nor end with "-", so a claim's name splits back into one base and key.
+VOLUME_SEPARATOR = "--"
+# Limits of the names: a PVC's is a DNS-1123 subdomain, a pod volume's a DNS-1123 label
+# (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/)
+MAX_PVC_NAME = 253
+MAX_POD_VOLUME_NAME = 63
 
 
 # -- checks (raise ValueError with the fix in the message) ------------------------------
@@ -68,10 +80,15 @@ def check_file_name(name: str | None, *, setting: str) -> str:
 
 
 def check_volume_key(key: str, *, setting: str) -> None:
-    if not isinstance(key, str) or not _VOLUME_KEY.match(key) or key == HOME_VOLUME:
+    if (
+        not isinstance(key, str)
+        or not _VOLUME_KEY.match(key)
+        or VOLUME_SEPARATOR in key
+        or key == HOME_VOLUME
+    ):
         raise ValueError(
             f"{setting}: {key!r} cannot name a volume: use 1-30 lowercase letters, digits or "
-            f"'-' (it becomes part of the PVC's name), and not {HOME_VOLUME!r}"
+            f"single '-' (it becomes part of the PVC's name), and not {HOME_VOLUME!r}"
         )
 
 
@@ -262,9 +279,97 @@ def waits_for_first_consumer(events: list[dict[str, Any]]) -> bool:
 # -- the pod ----------------------------------------------------------------------------
 
 
+def fit_name(name: str, *, max_length: int) -> str:
+    """``name`` if it fits, else kubespawner's ``<safe prefix>---<8 hex of sha256(name)>``.
+
+    Cutting names to the limit would give two long names with one prefix the same
+    name; the hash of the whole name keeps them apart.
+    """
+    if len(name) <= max_length:
+        return name
+    return strip_and_hash(name, max_length=max_length)
+
+
+def extra_pvc_name(*, home: str, volume: str) -> str:
+    """The claim of ``workspace_volumes[volume]``: ``<home claim>--<volume>``.
+
+    Distinct from every user's home claim and from the other volumes' claims (see
+    :data:`VOLUME_SEPARATOR`).
+    """
+    return fit_name(f"{home}{VOLUME_SEPARATOR}{volume}", max_length=MAX_PVC_NAME)
+
+
+def legacy_extra_pvc_name(*, home: str, volume: str) -> str:
+    """The name workspace-spawner 0.1 gave that claim (``<home claim>-<volume>``).
+
+    It may be another user's home claim (``claim-alice-data`` of a user ``alice-data``),
+    so it is adopted only when its labels say it is this user's volume ``volume``.
+    """
+    return f"{home}-{volume}"[:MAX_PVC_NAME]
+
+
+def is_volume_of(pvc: dict[str, Any], *, volume: str, slug: str) -> bool:
+    """The claim's labels name this user (safe slug) and this workspace volume."""
+    labels = (pvc.get("metadata") or {}).get("labels") or {}
+    return labels.get(VOLUME_NAME_LABEL) == volume and labels.get(USERNAME_LABEL) == slug
+
+
+def other_volume_label(pvc: dict[str, Any], *, volume: str) -> str | None:
+    """The other workspace volume a claim found by name is labelled as, if any.
+
+    A claim made by workspace-spawner for another of the user's volumes (say the home
+    claim of a named server, under a per-server template) must not be mounted as this
+    one; a claim without the label (made by KubeSpawner or an admin) is adopted.
+    """
+    labels = (pvc.get("metadata") or {}).get("labels") or {}
+    label = labels.get(VOLUME_NAME_LABEL)
+    return label if label and label != volume else None
+
+
+# Access modes under which only one node can mount a claim
+# (https://kubernetes.io/docs/concepts/storage/persistent-volumes/#access-modes)
+SINGLE_NODE_MODES = frozenset({"ReadWriteOnce", "ReadWriteOncePod"})
+
+
+def mounted_by_other_server(
+    *, pvc: dict[str, Any], pods: list[dict[str, Any]], pod_name: str
+) -> dict[str, Any] | None:
+    """Another live pod of ``pods`` that mounts the single-node claim ``pvc``, if any."""
+    modes = set((pvc.get("spec") or {}).get("accessModes") or [])
+    if not modes or not modes <= SINGLE_NODE_MODES:
+        return None
+    claim = pvc["metadata"]["name"]
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("name") == pod_name or meta.get("deletionTimestamp"):
+            continue
+        if ((pod.get("status") or {}).get("phase")) in ("Succeeded", "Failed"):
+            continue
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            if (volume.get("persistentVolumeClaim") or {}).get("claimName") == claim:
+                return pod
+    return None
+
+
+def shared_claim_message(*, claim: str, pod: dict[str, Any], modes: list[str]) -> str:
+    """Why this server cannot start while another of the user's servers has the claim."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    server = labels.get("hub.jupyter.org/servername") or ""
+    which = f"Your server {server!r}" if server else "Your default server"
+    return (
+        f"{which} is running with your workspace volume {claim}, which only one node can "
+        f"mount ({', '.join(modes)}), so this server cannot start next to it. Stop that "
+        "server first, or ask your hub admin to give each server its own volume "
+        "(c.WorkspaceSpawner.pvc_name_template = 'claim-{user_server}')."
+    )
+
+
 def pod_volume_name(pvc_name: str) -> str:
-    """The pod volume for a claim: ``volume-`` + the claim's name (KubeSpawner/z2jh style)."""
-    return f"volume-{pvc_name}"[:63].rstrip("-")
+    """The pod volume for a claim: ``volume-`` + the claim's name (KubeSpawner/z2jh style).
+
+    Hashed when longer than a DNS label, so two claims never share a pod volume name.
+    """
+    return fit_name(f"volume-{pvc_name}", max_length=MAX_POD_VOLUME_NAME)
 
 
 def make_pvc_volume(*, name: str, claim: str, read_only: bool = False) -> dict[str, Any]:

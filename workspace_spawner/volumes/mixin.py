@@ -31,6 +31,7 @@ from ..kube import KubeError, to_dict
 from ..kube.volumes import (
     clear_pvc_annotation,
     ensure_pvc,
+    list_pods,
     patch_pvc,
     read_pvc,
     read_pvc_events,
@@ -263,7 +264,7 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
         config=True,
         help="""More per-user volumes: name -> settings.
 
-        Each entry makes one more claim per user (named `<pvc_name>-<name>`), with the
+        Each entry makes one more claim per user (named `<pvc_name>--<name>`), with the
         labels of the workspace volume plus `workspace-spawner.jupyter.org/volume:
         <name>`, mounted in the notebook container. Settings: `mount_path` (required,
         absolute), `capacity` (required, a quantity), `storage_class` (default: the
@@ -345,9 +346,11 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
     def load_state(self, state):
         super().load_state(state)
         names = state.get("workspace_pvcs")
-        if isinstance(names, dict):
+        # remember_pvc_name = False: the templates decide every name at every start, as
+        # for KubeSpawner's own pvc_name
+        if isinstance(names, dict) and self.remember_pvc_name:
             self._workspace_pvc_names().update(names)
-            if m.HOME_VOLUME in names and self.remember_pvc_name:
+            if m.HOME_VOLUME in names:
                 self.pvc_name = names[m.HOME_VOLUME]
                 self._pvc_exists = True
 
@@ -360,7 +363,33 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             return known
         if volume == m.HOME_VOLUME:
             return self.pvc_name
-        return f"{self.pvc_name}-{volume}"[:253]
+        return m.extra_pvc_name(home=self._pvc_name_for(m.HOME_VOLUME), volume=volume)
+
+    def _legacy_pvc_name(self, volume: str) -> str | None:
+        """The name an older version gave ``volume``'s claim, to adopt when the new one is missing.
+
+        Home: KubeSpawner 6 named claims with the "escape" slug scheme
+        (``claim-alice-2esmith``) and saved no ``pvc_name``; KubeSpawner 7 looks for that
+        name in the same case (``handle_legacy_names``), which is copied here because
+        the workspace step creates the claim before KubeSpawner's ``_start()`` would.
+        Extra volumes: workspace-spawner 0.1's ``<home>-<volume>`` (adopted only when
+        labelled as this user's volume). Never when the state names the claim, and only
+        for users who started a server before (state loaded).
+        """
+        if (
+            not self.handle_legacy_names
+            or volume in self._workspace_pvc_names()
+            or self._state_kubespawner_version is None
+        ):
+            return None
+        if volume != m.HOME_VOLUME:
+            return m.legacy_extra_pvc_name(home=self._pvc_name_for(m.HOME_VOLUME), volume=volume)
+        if self._pvc_exists or not self.remember_pvc_name:
+            return None
+        if self._state_kubespawner_version != "unknown":
+            return None
+        legacy = self._expand_user_properties(self.pvc_name_template, slug_scheme="escape")
+        return legacy if legacy != self.pvc_name else None
 
     async def delete_forever(self) -> None:
         """JupyterHub deleted the user (or this named server): the extra volumes go with the main one.
@@ -403,6 +432,7 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
                 volume=volume, capacity=capacity, storage_class=storage_class, access_modes=access_modes
             )
             if volume == m.HOME_VOLUME:
+                await self._refuse_a_claim_in_use(pvc)
                 annotations = pvc["metadata"].get("annotations") or {}
                 self._volume_setup["request"] = annotations.get(RESET_REQUEST_ANNOTATION, "")
                 self._volume_setup["request_backup"] = annotations.get(RESET_BACKUP_ANNOTATION, "")
@@ -423,10 +453,19 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
         self, *, volume: str, capacity: str, storage_class: str | None, access_modes: list[str]
     ) -> dict[str, Any]:
         name = self._pvc_name_for(volume)
-        pvc = await self._retrying(
-            partial(read_pvc, self.api, namespace=self.namespace, name=name),
-            what=f"read PVC {name}",
-        )
+        pvc = await self._read_pvc(name)
+        legacy = self._legacy_pvc_name(volume) if pvc is None else None
+        if legacy is not None:
+            old = await self._read_pvc(legacy)
+            if old is not None and (
+                volume == m.HOME_VOLUME
+                or m.is_volume_of(old, volume=volume, slug=self._username_label())
+            ):
+                self.log.warning(
+                    "%s: adopting %s, the claim an older version made for volume %s",
+                    self._log_name, legacy, volume,
+                )
+                name, pvc = legacy, old
         if pvc is None:
             size = capacity
             self.emit_progress(
@@ -451,6 +490,13 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             if not created:  # made in the meantime, by whoever
                 self._refuse_foreign_claim(pvc, volume=volume)
         else:
+            other = m.other_volume_label(pvc, volume=volume)
+            if other is not None:
+                raise KubeError(
+                    f"The claim {name} holds the workspace volume {other!r}, not {volume!r}, so it "
+                    f"is not mounted as {volume!r}. An admin can rename the volume in "
+                    "c.WorkspaceSpawner.workspace_volumes, or change pvc_name_template."
+                )
             self.log.info("%s: adopting the existing PVC %s", self._log_name, name)
             # before anything is written to it: another user's claim is left alone
             self._refuse_foreign_claim(pvc, volume=volume)
@@ -466,7 +512,7 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
     def _refuse_foreign_claim(self, pvc: dict[str, Any], *, volume: str) -> None:
         """Fail the start before another user's claim is mounted (see volumes/ownership.py)."""
         slugs = {
-            self._build_common_labels({})[USERNAME_LABEL],
+            self._username_label(),
             # the label of claims made by KubeSpawner < 7
             self._expand_user_properties("{escaped_username}"),
         }
@@ -474,6 +520,43 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
         if message:
             self.log.warning("%s: %s", self._log_name, message)
             raise KubeError(message)
+
+    async def _refuse_a_claim_in_use(self, pvc: dict[str, Any]) -> None:
+        """Fail at once when another server of the user runs on this single-node claim.
+
+        Named servers share the user's claim by default (``claim-{username}``). A
+        ReadWriteOnce claim can be mounted on one node only: a second server placed on
+        another node would wait for a Multi-Attach error until ``start_timeout``. The
+        start is refused, rather than the pod tied to the first one's node, because
+        that node may have no room for it, a ReadWriteOncePod claim cannot be shared
+        even on one node, and a clear message now beats a pod Pending for minutes.
+        Only asked (one pod list) when the hub knows of another server of the user.
+        """
+        if not any(name != self.name for name in getattr(self.user, "spawners", {}) or {}):
+            return
+        selector = f"component={self.component_label},{USERNAME_LABEL}={self._username_label()}"
+        pods = await self._retrying(
+            partial(list_pods, self.api, namespace=self.namespace, label_selector=selector),
+            what="list the user's pods",
+        )
+        other = m.mounted_by_other_server(pvc=pvc, pods=pods, pod_name=self.pod_name)
+        if other is not None:
+            raise KubeError(
+                m.shared_claim_message(
+                    claim=pvc["metadata"]["name"], pod=other,
+                    modes=list((pvc.get("spec") or {}).get("accessModes") or []),
+                )
+            )
+
+    async def _read_pvc(self, name: str) -> dict[str, Any] | None:
+        return await self._retrying(
+            partial(read_pvc, self.api, namespace=self.namespace, name=name),
+            what=f"read PVC {name}",
+        )
+
+    def _username_label(self) -> str:
+        """The value of KubeSpawner's username label on this user's objects."""
+        return self._build_common_labels({})[USERNAME_LABEL]
 
     async def _retrying(self, call, *, what: str):
         """Run ``call`` until it succeeds, retrying while the API is unavailable."""

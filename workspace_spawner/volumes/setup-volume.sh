@@ -18,6 +18,7 @@
 #   WORKSPACE_SNAPSHOT_BEFORE_RESET "1": a reset needs a snapshot first (exit 3 without)
 #   WORKSPACE_SNAPSHOT_TAKEN  the VolumeSnapshot the spawner took for this reset, or empty;
 #                             "-": none could be taken, so no reset at this start
+#   WORKSPACE_LOCK_TIMEOUT    seconds to wait for another run on this volume (default 600)
 #
 # Rules (the user's files are never lost without a reset request):
 # - Nothing that exists in the target is deleted or overwritten, except by a reset.
@@ -29,6 +30,8 @@
 #   away and redone, an interrupted move is finished.
 # - A reset is recorded in .setup-volume/reset before anything is touched, so an
 #   interrupted reset resumes instead of leaving half a volume behind.
+# - One run at a time per volume (two servers starting on one shared claim): the
+#   second waits for the first's lock (.setup-volume/lock), then finds its work done.
 # Output: a few lines, and one summary line (files, bytes, seconds), which is also
 # the container's termination message that the spawner shows on the spawn page; the
 # termination message has one more line, the volume's usage (statfs), for the spawner.
@@ -148,13 +151,41 @@ fi
 mkdir -p -- "$S"
 # our state is never a link: one planted there is removed (the link, not its target),
 # so no state file is read or written through it
-for f in reset copied reset-request-done tree trash backup-dir-entry; do
+for f in reset copied reset-request-done tree trash backup-dir-entry lock lock.d; do
     if [ -L "$S/$f" ]; then
         rm -f -- "$S/$f"
     fi
 done
 if [ -n "$SRC" ] && ! realdir "$SRC"; then
     fail "the populate source $SRC is not a directory in the image"
+fi
+
+# -- one run at a time on this volume ----------------------------------------------------
+# flock(1) (util-linux) holds the lock as long as this process lives, so a run that was
+# killed never leaves it behind; without flock, an atomic mkdir, taken over once older
+# than the timeout.
+LOCK_TIMEOUT=${WORKSPACE_LOCK_TIMEOUT:-600}
+lock_busy="another setup-volume run on this volume (another of your servers starting?) did not finish within $LOCK_TIMEOUT s; start again once it has"
+if command -v flock >/dev/null 2>&1; then
+    exec 9>>"$S/lock"
+    if ! flock -n 9; then
+        say "waiting for another run on this volume to finish"
+        flock -w "$LOCK_TIMEOUT" 9 || fail "$lock_busy"
+    fi
+else
+    waited=0
+    until mkdir -- "$S/lock.d" 2>/dev/null; do
+        if [ -n "$(find "$S/lock.d" -maxdepth 0 -mmin +$((LOCK_TIMEOUT / 60 + 1)) 2>/dev/null)" ]; then
+            say "taking over a lock left by an interrupted run"
+            rmdir -- "$S/lock.d" 2>/dev/null || true
+            continue
+        fi
+        [ "$waited" -lt "$LOCK_TIMEOUT" ] || fail "$lock_busy"
+        [ "$waited" -gt 0 ] || say "waiting for another run on this volume to finish"
+        sleep 1
+        waited=$((waited + 1))
+    done
+    trap 'rmdir -- "$S/lock.d" 2>/dev/null || true' EXIT
 fi
 
 if exists "$S/trash"; then

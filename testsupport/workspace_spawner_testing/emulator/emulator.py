@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from .. import openshift_scc
 from .apiserver import ApiServer
 from .faults import WRITE_VERBS, Fault, RequestRecord
 from .kubelet import Kubelet
@@ -25,6 +26,7 @@ from .namespaces import NamespaceController
 from .quota import Quotas
 from .resources import Registry
 from .snapshots import DEFAULT_SNAPSHOT_CLASS_ANNOTATION, SnapshotController, SnapshotData
+from .scc import SccAdmission
 from .selectors import Selector, parse_field_selector, parse_label_selector
 from .server import make_app
 from .storage import DEFAULT_CLASS_ANNOTATION, Storage
@@ -38,6 +40,10 @@ ADMIN_GROUPS = ("system:masters", "system:authenticated")
 def allow_all(user: str, groups: list[str], verb: str, api_group: str, resource: str | None,
               subresource: str | None, namespace: str | None, name: str | None) -> bool:
     return True
+
+
+# what SCC admission asks before it lets RBAC grant SCCs (``use``)
+allow_all.allows_everything = True  # type: ignore[attr-defined]
 
 
 class Emulator:
@@ -84,7 +90,10 @@ class Emulator:
         self.kubelet_impl = self.make_kubelet(self.api)
         self.snapshot_controller = SnapshotController(
             self.api, data=self.snapshot_data()) if self.snapshots else None
+        self.scc = SccAdmission(self, self.api) if self.openshift else None
         self._built = True
+        if self.scc is not None:
+            self.scc.seed()
         for name in ("default", "kube-system", "kube-public"):
             self.api.create(self.registry.lookup("namespaces"), {"metadata": {"name": name}})
         self.api.create(self.registry.lookup("storageclasses"), {
@@ -280,6 +289,23 @@ class Emulator:
                grace: int | None = None) -> dict:
         return self._call(lambda: self.api.delete(self.registry.lookup(kind), namespace or "",
                                                   name, grace=grace))
+
+    def grant_scc(self, scc: str, *, namespace: str = "", service_account: str = "",
+                  group: str = "") -> None:
+        """Let a ServiceAccount or a group use an SCC, as ``oc adm policy add-scc-to-user
+        SCC -z SA -n NS`` or ``add-scc-to-group SCC GROUP`` do."""
+        def run() -> None:
+            kind = self.registry.lookup("securitycontextconstraints")
+            obj = self.api.get(kind, "", scc)
+            patch: dict[str, list[str]] = {}
+            if service_account:
+                user, _ = openshift_scc.service_account_subject(namespace=namespace,
+                                                                name=service_account)
+                patch["users"] = list(obj.get("users") or []) + [user]
+            if group:
+                patch["groups"] = list(obj.get("groups") or []) + [group]
+            self.api.patch(kind, "", scc, patch, "application/merge-patch+json")
+        self._call(run)
 
     def hold_namespace_termination(self, name: str) -> None:
         self._call(self.namespaces.hold, name)

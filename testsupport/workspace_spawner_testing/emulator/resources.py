@@ -103,6 +103,9 @@ KINDS: tuple[Kind, ...] = (
          subresources=("status",), snapshots=True, schema=False),
     Kind(_SNAPSHOT_GROUP, "v1", "volumesnapshotclasses", "VolumeSnapshotClass", False,
          snapshots=True, schema=False),
+    # https://docs.openshift.com/container-platform/latest/rest_api/security_apis/securitycontextconstraints-security-openshift-io-v1.html
+    Kind("security.openshift.io", "v1", "securitycontextconstraints",
+         "SecurityContextConstraints", False, openshift=True, schema=False),
 )
 
 

@@ -114,6 +114,16 @@ def _check_by_hand(kind: Kind, obj: dict) -> None:
         "VolumeSnapshotContent": {"apiVersion", "kind", "metadata", "spec", "status"},
         "VolumeSnapshotClass": {"apiVersion", "kind", "metadata", "driver", "deletionPolicy",
                                 "parameters"},
+        # https://docs.openshift.com/container-platform/latest/rest_api/security_apis/securitycontextconstraints-security-openshift-io-v1.html
+        "SecurityContextConstraints": {
+            "apiVersion", "kind", "metadata", "priority", "allowPrivilegedContainer",
+            "allowPrivilegeEscalation", "defaultAllowPrivilegeEscalation", "allowHostNetwork",
+            "allowHostPID", "allowHostIPC", "allowHostPorts", "allowHostDirVolumePlugin",
+            "requiredDropCapabilities", "allowedCapabilities", "defaultAddCapabilities",
+            "runAsUser", "fsGroup", "supplementalGroups", "seLinuxContext", "seccompProfiles",
+            "volumes", "users", "groups", "readOnlyRootFilesystem", "allowedFlexVolumes",
+            "allowedUnsafeSysctls", "forbiddenSysctls",
+        },
     }[kind.kind]
     name = obj.get("metadata", {}).get("name", "")
     unknown = sorted(set(obj) - allowed)
