@@ -26,7 +26,7 @@ import json
 import logging
 import signal
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -261,15 +261,17 @@ class NodeAgent:
                 old = self.tasks.pop(uid, None)
                 if old:
                     old.cancel()
-                task = asyncio.create_task(self._guard(self.terminate(pod)))
+                task = asyncio.create_task(self._guard(self.terminate, pod))
                 task.terminating = True  # type: ignore[attr-defined]
                 self.tasks[uid] = task
         elif uid not in self.tasks and pod.get("status", {}).get("phase", "Pending") == "Pending":
-            self.tasks[uid] = asyncio.create_task(self._guard(self.run_pod(pod)))
+            self.tasks[uid] = asyncio.create_task(self._guard(self.run_pod, pod))
 
-    async def _guard(self, coroutine: Any) -> None:
+    async def _guard(self, step: Callable[[dict], Awaitable[None]], pod: dict) -> None:
+        # the coroutine is made here, in the task: a task cancelled before it ran (the
+        # pod was deleted at once) leaves no coroutine that was never awaited
         try:
-            await coroutine
+            await step(pod)
         except (asyncio.CancelledError, Gone):
             pass
         except Exception:
