@@ -187,8 +187,11 @@ class OpenShift:
         self.cp.apply(admission.scc_crd())
         self._wait(lambda: self.cp.request("GET", admission.SCC_PATH) is not None,
                    "SecurityContextConstraints served", timeout=30)
+        existing = {s["metadata"]["name"]
+                    for s in self.cp.request("GET", admission.SCC_PATH)["items"]}
         for scc in openshift_scc.DEFAULT_SCCS:
-            self.cp.apply(scc)
+            if scc["metadata"]["name"] not in existing:
+                self.cp.request("POST", admission.SCC_PATH, scc)
         for obj in admission.webhook_configurations(
                 url=self.url, ca_bundle_b64=self.ca_bundle_b64, exempt=(NAMESPACE,)):
             self.cp.apply(obj)
