@@ -18,6 +18,7 @@ TLS with a CA of its own, and registers it:
 from __future__ import annotations
 
 import base64
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class ControlPlaneLike(Protocol):
     def admin_token(self) -> str: ...
 
     def apply(self, obj: dict) -> dict: ...
+
+    def write_kubeconfig(self, path: str | Path, *, user: str = ...) -> Path: ...
 
     def request(self, method: str, path: str, body: dict | None = None) -> Any: ...
 
@@ -237,22 +240,48 @@ class OpenShift:
             condition = str(e)
         raise RuntimeError(f"{what}: not after {timeout}s ({condition}; last error: {last})")
 
+    def write_description(self, directory: Path, *, users: tuple[str, ...]) -> Path:
+        """``openshift.json`` in ``directory``, for tests in another process: this
+        server's URL and CA, the front-proxy CA, a kubeconfig per static token user
+        (OpenShift's OAuth users stand-ins). Its path is what
+        WORKSPACE_SPAWNER_TEST_OPENSHIFT names."""
+        assert self.cp.directory is not None
+        pki_dir = self.cp.directory / "pki"
+        kubeconfigs = {user: str(self.cp.write_kubeconfig(directory / f"{user}.kubeconfig",
+                                                          user=user))
+                       for user in users}
+        path = directory / "openshift.json"
+        path.write_text(json.dumps({
+            "url": self.url, "ca": str(pki_dir / "openshift" / "openshift-ca.crt"),
+            "front_proxy_ca": {"cert": str(pki_dir / "front-proxy-ca.crt"),
+                               "key": str(pki_dir / "front-proxy-ca.key")},
+            "user_kubeconfigs": kubeconfigs}, indent=1))
+        return path
+
     # -- what admins do with oc ---------------------------------------------------------
 
     def add_scc_to_user(self, scc: str, *, namespace: str, service_account: str) -> None:
-        """``oc adm policy add-scc-to-user <scc> -z <service_account> -n <namespace>``:
-        a RoleBinding to the ``use`` role of that SCC."""
-        if scc not in SCCS:
-            raise ValueError(f"unknown SCC {scc!r}: one of {', '.join(SCCS)}")
-        role = f"system:openshift:scc:{scc}"
-        self.cp.apply(_binding(
-            "RoleBinding", f"{role}:{service_account}", role,
-            [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
-            namespace=namespace))
+        """``oc adm policy add-scc-to-user <scc> -z <service_account> -n <namespace>``."""
+        self.cp.apply(scc_grant(scc, namespace=namespace, service_account=service_account))
 
     def add_role_to_user(self, role: str, *, user: str, project: str) -> None:
         """``oc adm policy add-role-to-user <role> <user> -n <project>``."""
-        self.cp.apply(_binding(
-            "RoleBinding", f"{role}-{user}", role,
-            [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-            namespace=project))
+        self.cp.apply(role_grant(role, user=user, project=project))
+
+
+def scc_grant(scc: str, *, namespace: str, service_account: str) -> dict:
+    """What ``oc adm policy add-scc-to-user <scc> -z <sa> -n <namespace>`` makes: a
+    RoleBinding to the ``use`` role of that SCC (OpenShift 4)."""
+    if scc not in SCCS:
+        raise ValueError(f"unknown SCC {scc!r}: one of {', '.join(SCCS)}")
+    role = f"system:openshift:scc:{scc}"
+    return _binding("RoleBinding", f"{role}:{service_account}", role,
+                    [{"kind": "ServiceAccount", "name": service_account,
+                      "namespace": namespace}], namespace=namespace)
+
+
+def role_grant(role: str, *, user: str, project: str) -> dict:
+    """What ``oc adm policy add-role-to-user <role> <user> -n <project>`` makes."""
+    return _binding("RoleBinding", f"{role}-{user}", role,
+                    [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+                    namespace=project)
