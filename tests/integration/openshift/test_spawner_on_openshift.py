@@ -49,7 +49,7 @@ def user_token(layer):
 
 @pytest.fixture
 def project(admin):
-    """A fresh project name; its namespace is deleted afterwards."""
+    """A fresh project name for alice; its namespace is deleted afterwards."""
     ProjectMixin._workspace_project_openshift_by_host.clear()
     ProjectMixin._workspace_project_hub_users.clear()
     name = f"alice-ws-{uuid.uuid4().hex[:8]}"
@@ -63,12 +63,16 @@ def project(admin):
             raise
 
 
+def _template(project: str) -> str:
+    return "{username}" + project.removeprefix("alice")
+
+
 async def test_user_token_mode_gives_the_notebook_the_users_own_project_list(
         make_spawner, kube, admin, user_token, project):
     from workspace_spawner_testing.controlplane import Client
 
     spawner = make_spawner("alice", workspace_project_enabled=True,
-                           workspace_project_template=project,
+                           workspace_project_template=_template(project),
                            workspace_project_credentials="user-token",
                            workspace_project_quota=QUOTA)
 
@@ -105,11 +109,11 @@ async def test_user_token_mode_gives_the_notebook_the_users_own_project_list(
 async def test_a_second_start_finds_the_project_and_changes_nothing(
         make_spawner, admin, project):
     spawner = make_spawner("alice", workspace_project_enabled=True,
-                           workspace_project_template=project)
+                           workspace_project_template=_template(project))
     await spawner.ensure_workspace_project()
     before = admin.request("GET", f"/api/v1/namespaces/{project}")
     again = make_spawner("alice", workspace_project_enabled=True,
-                         workspace_project_template=project, state=spawner.get_state())
+                         workspace_project_template=_template(project), state=spawner.get_state())
     await again.ensure_workspace_project()
     after = admin.request("GET", f"/api/v1/namespaces/{project}")
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
