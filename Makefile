@@ -11,13 +11,14 @@ COMPAT_VENV ?= .venv-jupyterhub5
 PYTEST_ARGS ?=
 DEMO_DATA ?= .demo-data
 
-.PHONY: test test-compat hub demo demo-clean docs system-deps clean help
+.PHONY: test test-compat test-cluster hub demo demo-clean docs system-deps clean help
 
 help:
 	@echo "make demo         the whole system on this machine: emulator, pod runner, JupyterHub (root)"
 	@echo "make demo-clean   remove the demo's data ($(DEMO_DATA))"
 	@echo "make test         run the whole test suite (sets up $(VENV))"
 	@echo "make test-compat  run the suite against the newest JupyterHub 5.x ($(COMPAT_VENV))"
+	@echo "make test-cluster the integration and e2e tiers on a real control plane (needs Go >= 1.26)"
 	@echo "make hub          run jupyterhub -f jupyterhub_config.py against the cluster in KUBECONFIG"
 	@echo "make docs         build the documentation into docs/_build/html"
 
@@ -53,6 +54,15 @@ test: system-deps $(VENV)/.installed
 test-compat: system-deps $(COMPAT_VENV)/.installed
 	$(COMPAT_VENV)/bin/python -c "import jupyterhub; assert jupyterhub.__version__.startswith('5.'), jupyterhub.__version__; print('JupyterHub', jupyterhub.__version__)"
 	$(COMPAT_VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The integration and e2e tiers against a real control plane: etcd, kube-apiserver,
+# kube-controller-manager and kube-scheduler built from Kubernetes' Go modules by
+# testbed/build.sh (needs Go >= 1.26; cached outside the repo, built once per go.sum), and
+# our node agent. The hub runs as a ServiceAccount holding exactly the RBAC of helm-values/.
+test-cluster: system-deps $(VENV)/.installed
+	bin=$$(testbed/build.sh) && WORKSPACE_SPAWNER_TESTBED_BIN=$$bin \
+	$(PY) -m workspace_spawner_testing.controlplane run --helm-values helm-values -- \
+	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
 # The venv's bin on PATH: the hub starts configurable-http-proxy by name.
 hub: $(VENV)/.installed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import urllib.error
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,12 @@ from types import SimpleNamespace
 from typing import Any
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="workspace-spawner-tests-"))
+# make test-cluster: the hub ServiceAccount's kubeconfig (what the spawner uses) and the
+# admin's (who sets up each test's namespace), from workspace_spawner_testing.controlplane
 REAL_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_KUBECONFIG")
+REAL_ADMIN_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG",
+                                       REAL_KUBECONFIG)
+HELM_VALUES = Path(__file__).resolve().parent.parent / "helm-values"
 KUBECONFIG = Path(REAL_KUBECONFIG) if REAL_KUBECONFIG else _SESSION_DIR / "kubeconfig"
 os.environ["KUBECONFIG"] = str(KUBECONFIG)
 
@@ -36,6 +42,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The emulator does not enforce Pod Security, admission policies or RBAC escalation
     # checks, so a test whose point is one of them would pass for the wrong reason there.
     if REAL_KUBECONFIG:
+        # a test that never reaches a cluster (its own demo stack, pure functions) proves
+        # nothing more here than in make test
+        off = pytest.mark.skip(reason="does not use the cluster (no kube fixture): make test "
+                                      "runs it")
+        for item in items:
+            if ("kube" not in getattr(item, "fixturenames", ())
+                    and not item.get_closest_marker("real_cluster")):
+                item.add_marker(off)
         return
     skip = pytest.mark.skip(reason="needs a real kube-apiserver's enforcement: make test-cluster")
     for item in items:
@@ -49,13 +63,17 @@ class Kube:
     kubeconfig: Path
     emulator: Any  # Emulator | None
     real: bool
+    admin_kubeconfig: Path | None = None
 
     @asynccontextmanager
-    async def api_client(self) -> AsyncIterator[Any]:
+    async def api_client(self, *, admin: bool = False) -> AsyncIterator[Any]:
+        """With the spawner's identity; ``admin=True``: the cluster admin's (the same on
+        the emulator)."""
         from kubernetes_asyncio import client, config
 
+        kubeconfig = self.admin_kubeconfig if admin and self.admin_kubeconfig else self.kubeconfig
         configuration = client.Configuration()
-        await config.load_kube_config(config_file=str(self.kubeconfig),
+        await config.load_kube_config(config_file=str(kubeconfig),
                                       client_configuration=configuration)
         async with client.ApiClient(configuration) as api:
             yield api
@@ -80,16 +98,12 @@ async def kube(request: pytest.FixtureRequest, _session_emulator: Any) -> AsyncI
 
     load_config.cache_clear()
     if _session_emulator is None:
-        if request.node.get_closest_marker("emulator_only"):
-            pytest.skip("needs the emulator")
-        kube = Kube(f"wstest-{uuid.uuid4().hex[:8]}", KUBECONFIG, None, True)
-        async with kube.api_client() as api:
-            from kubernetes_asyncio import client
-            await client.CoreV1Api(api).create_namespace({"metadata": {"name": kube.namespace}})
-        yield kube
-        async with kube.api_client() as api:
-            from kubernetes_asyncio import client
-            await client.CoreV1Api(api).delete_namespace(kube.namespace)
+        marker = request.node.get_closest_marker("emulator_only")
+        if marker:
+            pytest.skip("needs the emulator: " + marker.kwargs.get(
+                "reason", "its own controls (request log, faults, simulated kubelet)"))
+        async for kube in _real_namespace():
+            yield kube
         return
     openshift = bool(request.node.get_closest_marker("openshift")) or getattr(
         request, "param", None) == "openshift"
@@ -99,10 +113,28 @@ async def kube(request: pytest.FixtureRequest, _session_emulator: Any) -> AsyncI
     yield Kube(HUB_NAMESPACE, KUBECONFIG, _session_emulator, False)
 
 
+async def _real_namespace() -> AsyncIterator[Kube]:
+    """A fresh namespace the admin makes, with the hub's shipped roles bound in it."""
+    from workspace_spawner_testing.controlplane import Client, grant_hub
+
+    assert REAL_ADMIN_KUBECONFIG
+    admin = Client.from_kubeconfig(REAL_ADMIN_KUBECONFIG)
+    namespace = f"wstest-{uuid.uuid4().hex[:8]}"
+    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    grant_hub(admin, helm_values=HELM_VALUES, namespace=namespace)
+    yield Kube(namespace, KUBECONFIG, None, True, Path(REAL_ADMIN_KUBECONFIG))
+    try:
+        admin.request("DELETE", f"/api/v1/namespaces/{namespace}")
+    except urllib.error.HTTPError as e:
+        if e.code != 404:  # the test deleted it itself
+            raise
+
+
 @pytest.fixture
 def emulator(kube: Kube) -> Any:
     if kube.emulator is None:
-        pytest.skip("needs the emulator")
+        pytest.skip("needs the emulator: the test steers or reads it (its store, kubelet, "
+                    "request log or faults)")
     return kube.emulator
 
 

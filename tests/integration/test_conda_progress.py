@@ -11,7 +11,8 @@ import pytest
 
 from workspace_spawner.conda.mixin import CondaStartFailed
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="the simulated kubelet's termination messages of init containers (set_termination_message)")
 
 CHECK = "conda-env-check"
 CREATE = "conda-env-create"

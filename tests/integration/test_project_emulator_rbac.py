@@ -4,7 +4,8 @@ import pytest
 
 from workspace_spawner_testing.emulator.rbac import Rbac
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="tests the emulator's own RBAC authoriser class, in process")
 
 SA = "system:serviceaccount:jupyterhub:nb"
 SA_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:jupyterhub", "system:authenticated"]

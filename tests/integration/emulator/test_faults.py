@@ -9,7 +9,8 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="fault injection is the emulator's own control")
 
 
 def cm(name: str) -> dict:

@@ -7,7 +7,8 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="steers the emulator's simulated kubelet (logs, exits, slow and unready pods)")
 
 
 def pod(name: str, *containers: str, restart_policy: str | None = None,

@@ -6,7 +6,8 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="holds namespace termination (its own control) or serves OpenShift projects")
 
 PROJECTS = ("project.openshift.io", "v1", "projects")
 

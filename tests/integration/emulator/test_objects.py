@@ -8,23 +8,18 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-pytestmark = pytest.mark.emulator_only
-
-NS = "jupyterhub"
-
-
-def create(api: client.ApiClient, kind: str, name: str):
+def create(api: client.ApiClient, kind: str, name: str, namespace: str):
     """The create call of `kind` for an object named `name`."""
     meta = {"name": name}
     v1, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
     return {
         "namespaces": lambda: v1.create_namespace({"metadata": meta}),
         "services": lambda: v1.create_namespaced_service(
-            NS, {"metadata": meta, "spec": {"ports": [{"port": 80}]}}),
-        "configmaps": lambda: v1.create_namespaced_config_map(NS, {"metadata": meta}),
+            namespace, {"metadata": meta, "spec": {"ports": [{"port": 80}]}}),
+        "configmaps": lambda: v1.create_namespaced_config_map(namespace, {"metadata": meta}),
         "pods": lambda: v1.create_namespaced_pod(
-            NS, {"metadata": meta, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}),
-        "roles": lambda: rbac.create_namespaced_role(NS, {"metadata": meta}),
+            namespace, {"metadata": meta, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}),
+        "roles": lambda: rbac.create_namespaced_role(namespace, {"metadata": meta}),
         "storageclasses": lambda: client.StorageV1Api(api).create_storage_class(
             {"metadata": meta, "provisioner": "example.com/x"}),
     }[kind]()
@@ -58,11 +53,11 @@ SEGMENT = 'may not contain "/" or "%"'
 async def test_name_validation(kube, emulator, kind, name, problem):
     async with kube.api_client() as api:
         if problem is None:
-            created = await create(api, kind, name)
+            created = await create(api, kind, name, kube.namespace)
             assert created.metadata.name == name
             return
         with pytest.raises(ApiException) as error:
-            await create(api, kind, name)
+            await create(api, kind, name, kube.namespace)
     status = json.loads(error.value.body)
     assert (status["code"], status["reason"]) == (422, "Invalid")
     assert status["details"]["causes"][0]["field"] == "metadata.name"

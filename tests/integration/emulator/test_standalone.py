@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 from kubernetes_asyncio import client, config
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.emulator_only(
+    reason="the emulator's own command and its /_emulator/ control API")
 
 
 async def _api(kubeconfig) -> client.ApiClient:

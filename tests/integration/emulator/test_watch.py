@@ -8,9 +8,6 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from workspace_spawner_testing.emulator import Emulator
 
-pytestmark = pytest.mark.emulator_only
-
-
 def cm(name: str, labels: dict | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "labels": labels or {}}}
@@ -72,6 +69,7 @@ async def test_field_selector_reports_leaving_as_deleted(kube, emulator, wait_fo
     assert {t for t, _ in events[1:-1]} <= {"MODIFIED"}
 
 
+@pytest.mark.emulator_only(reason="starts an emulator of its own with a 3-event history")
 async def test_watch_past_the_kept_history_is_gone(tmp_path):
     emulator = Emulator(history=3)
     await emulator.start()

@@ -1,0 +1,417 @@
+"""An API-driven node agent: what a kubelet does through the Kubernetes API, over HTTP.
+
+It registers a Node (capacity, allocatable, a Ready condition), keeps it alive (a
+Lease in kube-node-lease and the Ready condition's heartbeat, which the node
+lifecycle controller watches), watches the pods bound to it (``spec.nodeName``),
+"runs" them and writes their status through the status subresource, and events,
+as the kubelet does (reasons and messages of pkg/kubelet/events/event.go). Deleted
+pods are stopped and then removed with a zero grace period, as the kubelet
+finishes a graceful deletion.
+
+The status-only runtime is what the emulator's simulated kubelet does: init
+containers end with 0, containers run and are ready, nothing executes. It runs
+with the node's identity (``system:node:<name>`` in ``system:nodes``), so the
+Node authorizer and NodeRestriction confine it as they confine a kubelet.
+
+    python -m workspace_spawner_testing.nodeagent --kubeconfig node.kubeconfig --node n1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import signal
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from .kubeconfig import Credentials
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 40
+HEARTBEAT_SECONDS = 10
+CAPACITY = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_micro() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Conflict(Exception):
+    """409: the object changed (or exists); read it again."""
+
+
+class Gone(Exception):
+    """404 or 410: the object, or the watch's resourceVersion, is gone."""
+
+
+class Api:
+    """The few REST calls a node agent makes."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        ssl_context: ssl.SSLContext | bool = False
+        if credentials.server.startswith("https:"):
+            ssl_context = ssl.create_default_context(cafile=credentials.ca_file)
+        self.session = aiohttp.ClientSession(
+            base_url=credentials.server, connector=aiohttp.TCPConnector(ssl=ssl_context),
+            headers={"Authorization": f"Bearer {credentials.token}",
+                     "Accept": "application/json"})
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def call(self, method: str, path: str, body: Any = None, **params: str) -> Any:
+        async with self.session.request(method, path, json=body, params=params or None,
+                                        timeout=aiohttp.ClientTimeout(total=30)) as answer:
+            text = await answer.text()
+            if answer.status == 409:
+                raise Conflict(text)
+            if answer.status in (404, 410):
+                raise Gone(text)
+            if answer.status >= 400:
+                raise RuntimeError(f"{method} {path}: {answer.status} {text}")
+            return json.loads(text) if text else None
+
+    async def watch(self, path: str, **params: str) -> AsyncIterator[dict]:
+        params = {**params, "watch": "true", "allowWatchBookmarks": "true"}
+        async with self.session.get(path, params=params,
+                                    timeout=aiohttp.ClientTimeout(total=None,
+                                                                  sock_read=None)) as answer:
+            if answer.status == 410:
+                raise Gone(await answer.text())
+            answer.raise_for_status()
+            async for line in answer.content:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def _condition(type_: str, ok: bool = True, reason: str | None = None) -> dict:
+    condition = {"type": type_, "status": "True" if ok else "False",
+                 "lastTransitionTime": now(), "lastProbeTime": None}
+    if reason:
+        condition["reason"] = reason
+    return condition
+
+
+class StatusRuntime:
+    """Containers that "run" without executing anything: the simulated kubelet's runtime."""
+
+    async def run_init_container(self, agent: NodeAgent, pod: dict, container: dict) -> int:
+        return 0
+
+    async def start_container(self, agent: NodeAgent, pod: dict, container: dict) -> None:
+        pass
+
+    async def kill_pod(self, agent: NodeAgent, pod: dict, grace: float) -> None:
+        pass
+
+
+class NodeAgent:
+    def __init__(self, api: Api, *, node: str, runtime: StatusRuntime | None = None,
+                 ip_prefix: str = "127.0.0") -> None:
+        self.api = api
+        self.node = node
+        self.runtime = runtime or StatusRuntime()
+        self.ip_prefix = ip_prefix
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.ips: dict[str, str] = {}
+
+    # -- the node ---------------------------------------------------------------------
+
+    async def register(self) -> None:
+        labels = {"kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux",
+                  "kubernetes.io/arch": "amd64"}
+        with contextlib.suppress(Conflict):
+            await self.api.call("POST", "/api/v1/nodes", {
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": self.node, "labels": labels}})
+        await self.report_node()
+
+    async def report_node(self) -> None:
+        version = (await self.api.call("GET", "/version"))["gitVersion"]
+        while True:
+            node = await self.api.call("GET", f"/api/v1/nodes/{self.node}")
+            old = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
+            conditions = []
+            for type_, ok, reason in (("MemoryPressure", False, "KubeletHasSufficientMemory"),
+                                      ("DiskPressure", False, "KubeletHasNoDiskPressure"),
+                                      ("PIDPressure", False, "KubeletHasSufficientPID"),
+                                      ("Ready", True, "KubeletReady")):
+                condition = _condition(type_, ok, reason)
+                del condition["lastProbeTime"]
+                condition["lastHeartbeatTime"] = now()
+                if type_ in old and old[type_]["status"] == condition["status"]:
+                    condition["lastTransitionTime"] = old[type_]["lastTransitionTime"]
+                conditions.append(condition)
+            node["status"] = {
+                "capacity": CAPACITY, "allocatable": CAPACITY, "conditions": conditions,
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                              {"type": "Hostname", "address": self.node}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                "nodeInfo": {"kubeletVersion": version, "kubeProxyVersion": "",
+                             "operatingSystem": "linux", "architecture": "amd64",
+                             "containerRuntimeVersion": "workspace-spawner-nodeagent://0",
+                             "osImage": "", "kernelVersion": "", "machineID": "",
+                             "systemUUID": "", "bootID": ""}}
+            try:
+                await self.api.call("PUT", f"/api/v1/nodes/{self.node}/status", node)
+                return
+            except Conflict:
+                continue
+
+    async def renew_lease(self) -> None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
+        spec = {"holderIdentity": self.node, "leaseDurationSeconds": LEASE_SECONDS,
+                "renewTime": now_micro()}
+        try:
+            lease = await self.api.call("GET", path)
+        except Gone:
+            await self.api.call("POST", path.rsplit("/", 1)[0], {
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": self.node, "namespace": "kube-node-lease"},
+                "spec": spec})
+            return
+        lease["spec"] = spec
+        with contextlib.suppress(Conflict):
+            await self.api.call("PUT", path, lease)
+
+    async def heartbeat(self) -> None:
+        while True:
+            try:
+                await self.renew_lease()
+                await self.report_node()
+            except (aiohttp.ClientError, RuntimeError, asyncio.TimeoutError) as e:
+                log.warning("heartbeat failed: %s", e)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    # -- the pods ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.register()
+        await self.renew_lease()
+        heartbeat = asyncio.create_task(self.heartbeat())
+        try:
+            await self.watch_pods()
+        finally:
+            heartbeat.cancel()
+            for task in self.tasks.values():
+                task.cancel()
+
+    async def watch_pods(self) -> None:
+        selector = f"spec.nodeName={self.node}"
+        while True:
+            listing = await self.api.call("GET", "/api/v1/pods", fieldSelector=selector)
+            for pod in listing["items"]:
+                self.on_pod("ADDED", pod)
+            version = listing["metadata"]["resourceVersion"]
+            try:
+                while True:
+                    async for event in self.api.watch("/api/v1/pods", fieldSelector=selector,
+                                                      resourceVersion=version):
+                        if event["type"] == "ERROR":
+                            raise Gone(event["object"].get("message", ""))
+                        version = event["object"]["metadata"]["resourceVersion"]
+                        if event["type"] != "BOOKMARK":
+                            self.on_pod(event["type"], event["object"])
+            except (Gone, aiohttp.ClientError, asyncio.TimeoutError) as e:
+                log.info("pod watch ended (%s): listing again", e)
+                await asyncio.sleep(0.5)
+
+    def on_pod(self, type_: str, pod: dict) -> None:
+        uid = pod["metadata"]["uid"]
+        if type_ == "DELETED":
+            self.ips.pop(uid, None)
+            task = self.tasks.pop(uid, None)
+            if task:
+                task.cancel()
+            return
+        if "deletionTimestamp" in pod["metadata"]:
+            if uid not in self.tasks or not getattr(self.tasks[uid], "terminating", False):
+                old = self.tasks.pop(uid, None)
+                if old:
+                    old.cancel()
+                task = asyncio.create_task(self._guard(self.terminate(pod)))
+                task.terminating = True  # type: ignore[attr-defined]
+                self.tasks[uid] = task
+        elif uid not in self.tasks and pod.get("status", {}).get("phase", "Pending") == "Pending":
+            self.tasks[uid] = asyncio.create_task(self._guard(self.run_pod(pod)))
+
+    async def _guard(self, coroutine: Any) -> None:
+        try:
+            await coroutine
+        except (asyncio.CancelledError, Gone):
+            pass
+        except Exception:
+            log.exception("pod task failed")
+
+    def _path(self, pod: dict) -> str:
+        meta = pod["metadata"]
+        return f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
+
+    async def update_status(self, pod: dict, **status: Any) -> dict:
+        """Write status fields through the status subresource (read, change, replace)."""
+        while True:
+            current = await self.api.call("GET", self._path(pod))
+            if current["metadata"]["uid"] != pod["metadata"]["uid"]:
+                raise Gone("replaced")
+            current.setdefault("status", {}).update(status)
+            try:
+                return await self.api.call("PUT", self._path(pod) + "/status", current)
+            except Conflict:
+                continue
+
+    async def event(self, pod: dict, reason: str, message: str, *, type_: str = "Normal",
+                    container: str | None = None) -> None:
+        meta = pod["metadata"]
+        involved = {"kind": "Pod", "apiVersion": "v1", "namespace": meta["namespace"],
+                    "name": meta["name"], "uid": meta["uid"]}
+        if container:
+            involved["fieldPath"] = f"spec.containers{{{container}}}"
+        stamp = now()
+        try:
+            await self.api.call("POST", f"/api/v1/namespaces/{quote(meta['namespace'])}/events", {
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+                "involvedObject": involved, "reason": reason, "message": message,
+                "type": type_, "source": {"component": "kubelet", "host": self.node},
+                "reportingComponent": "kubelet", "reportingInstance": self.node,
+                "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1})
+        except (RuntimeError, Gone) as e:  # the namespace is going away
+            log.info("event %s not written: %s", reason, e)
+
+    def allocate_ip(self, pod: dict) -> str:
+        uid = pod["metadata"]["uid"]
+        if uid not in self.ips:
+            used = set(self.ips.values())
+            free = next((f"{self.ip_prefix}.{n}" for n in range(2, 255)
+                         if f"{self.ip_prefix}.{n}" not in used), None)
+            if free is None:
+                raise RuntimeError("no free pod address")
+            self.ips[uid] = free
+        return self.ips[uid]
+
+    async def run_pod(self, pod: dict) -> None:
+        """Init containers in order, then the containers; Running and Ready."""
+        spec = pod["spec"]
+        inits = spec.get("initContainers", [])
+        init_statuses = [_waiting(c, "PodInitializing") for c in inits]
+        statuses = [_waiting(c, "PodInitializing" if inits else "ContainerCreating")
+                    for c in spec["containers"]]
+        scheduled = _condition("PodScheduled")
+        status: dict[str, Any] = {
+            "phase": "Pending", "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
+            "startTime": now(), "containerStatuses": statuses,
+            "conditions": [scheduled, _condition("Initialized", not inits, "ContainersNotInitialized"
+                                                 if inits else None),
+                           _condition("ContainersReady", False, "ContainersNotReady"),
+                           _condition("Ready", False, "ContainersNotReady")]}
+        if inits:
+            status["initContainerStatuses"] = init_statuses
+        await self.update_status(pod, **status)
+        for index, container in enumerate(inits):
+            await self._start_events(pod, container)
+            init_statuses[index].update(state={"running": {"startedAt": now()}}, started=True,
+                                        imageID=_image_id(container))
+            await self.update_status(pod, initContainerStatuses=init_statuses)
+            code = await self.runtime.run_init_container(self, pod, container)
+            init_statuses[index].update(state={"terminated": _terminated(code)},
+                                        ready=code == 0, started=False)
+            if code != 0:
+                extra = {"phase": "Failed"} if spec.get("restartPolicy") == "Never" else {}
+                await self.update_status(pod, initContainerStatuses=init_statuses, **extra)
+                return
+            await self.update_status(pod, initContainerStatuses=init_statuses)
+        for container in spec["containers"]:
+            await self._start_events(pod, container)
+            await self.runtime.start_container(self, pod, container)
+        started = now()
+        for status_, container in zip(statuses, spec["containers"]):
+            status_.update(state={"running": {"startedAt": started}}, ready=True, started=True,
+                           imageID=_image_id(container),
+                           containerID=f"nodeagent://{pod['metadata']['uid']}/{container['name']}")
+        ip = self.allocate_ip(pod)
+        await self.update_status(
+            pod, phase="Running", podIP=ip, podIPs=[{"ip": ip}], containerStatuses=statuses,
+            conditions=[scheduled, _condition("Initialized"), _condition("ContainersReady"),
+                        _condition("Ready")])
+
+    async def _start_events(self, pod: dict, container: dict) -> None:
+        name, image = container["name"], container.get("image", "")
+        await self.event(pod, "Pulling", f'Pulling image "{image}"', container=name)
+        await self.event(pod, "Pulled", f'Successfully pulled image "{image}" in 12ms (12ms '
+                         "including waiting). Image size: 0 bytes.", container=name)
+        await self.event(pod, "Created", f"Created container: {name}", container=name)
+        await self.event(pod, "Started", f"Started container {name}", container=name)
+
+    async def terminate(self, pod: dict) -> None:
+        """Stop the containers within the grace period, then remove the pod."""
+        for container in pod["spec"].get("containers", []):
+            await self.event(pod, "Killing", f"Stopping container {container['name']}",
+                             container=container["name"])
+        grace = pod["metadata"].get("deletionGracePeriodSeconds", 30)
+        await self.runtime.kill_pod(self, pod, grace)
+        await self.api.call("DELETE", self._path(pod), {
+            "apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+            "preconditions": {"uid": pod["metadata"]["uid"]}})
+
+
+def _image_id(container: dict) -> str:
+    import hashlib
+
+    image = container.get("image", "")
+    return f"{image.split(':')[0]}@sha256:" + hashlib.sha256(image.encode()).hexdigest()
+
+
+def _waiting(container: dict, reason: str) -> dict:
+    return {"name": container["name"], "image": container.get("image", ""), "imageID": "",
+            "ready": False, "restartCount": 0, "started": False,
+            "state": {"waiting": {"reason": reason}}}
+
+
+def _terminated(code: int) -> dict:
+    stamp = now()
+    return {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+            "startedAt": stamp, "finishedAt": stamp}
+
+
+async def serve(*, kubeconfig: str, node: str) -> None:
+    api = Api(Credentials.from_kubeconfig(kubeconfig))
+    task = asyncio.create_task(NodeAgent(api, node=node).run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await api.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m workspace_spawner_testing.nodeagent",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--runner", choices=["status"], default="status",
+                        help="status: containers are reported, nothing runs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    asyncio.run(serve(kubeconfig=args.kubeconfig, node=args.node))
+
+
+if __name__ == "__main__":
+    main()
