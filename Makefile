@@ -11,12 +11,13 @@ COMPAT_VENV ?= .venv-jupyterhub5
 PYTEST_ARGS ?=
 DEMO_DATA ?= .demo-data
 
-.PHONY: test test-compat test-cluster hub demo demo-clean docs system-deps clean help
+.PHONY: test test-compat test-cluster lint hub demo demo-clean docs system-deps clean help
 
 help:
 	@echo "make demo         the whole system on this machine: emulator, pod runner, JupyterHub (root)"
 	@echo "make demo-clean   remove the demo's data ($(DEMO_DATA))"
 	@echo "make test         run the whole test suite (sets up $(VENV))"
+	@echo "make lint         ruff (lint, format check) and the import-linter layer contracts"
 	@echo "make test-compat  run the suite against the newest JupyterHub 5.x ($(COMPAT_VENV))"
 	@echo "make test-cluster the integration and e2e tiers on a real control plane (needs Go >= 1.26)"
 	@echo "make hub          run jupyterhub -f jupyterhub_config.py against the cluster in KUBECONFIG"
@@ -67,6 +68,13 @@ test-cluster: system-deps $(VENV)/.installed
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS) && \
 	$(PY) -m workspace_spawner_testing.controlplane run --openshift --helm-values helm-values -- \
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+# ruff's settings are in pyproject.toml, the layer contracts in .importlinter
+# (docs/dev/architecture.md); pre-commit runs the same (.pre-commit-config.yaml).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # The venv's bin on PATH: the hub starts configurable-http-proxy by name.
 hub: $(VENV)/.installed

@@ -57,7 +57,8 @@ def _changed_defaults_table() -> str:
         for name in sorted(vars(cls).get("_trait_default_generators", {})):
             if name in parent_traits and name not in {r[0] for r in rows}:
                 generator = vars(cls)["_trait_default_generators"][name]
-                doc = (generator.__doc__ or "").strip().splitlines()
+                # @default wraps the method in a DefaultHandler: the docstring is its func's
+                doc = (getattr(generator, "func", generator).__doc__ or "").strip().splitlines()
                 rows.append((name, doc[0] if doc else ""))
     if not rows:
         return "workspace-spawner changes no KubeSpawner default."

@@ -3,9 +3,9 @@
     python -m workspace_spawner_testing.demo [--data-dir .demo-data] [--port 8000]
 
 The emulator (OpenShift mode) runs in this process with the pod runner as its
-kubelet; JupyterHub runs as a child process with the repository's
-``jupyterhub_config.py`` and ``WORKSPACE_SPAWNER_DEMO=1``, which turns on its demo
-section. Ctrl-C stops the hub (which stops the users' servers), then the pods that
+kubelet; JupyterHub runs as a child process with :file:`demo_config.py` (next to
+this module), which loads the repository's ``jupyterhub_config.py``, the admins'
+example, and adds what the demo needs. Ctrl-C stops the hub (which stops the users' servers), then the pods that
 are left, then the emulator. The volumes and the hub's database stay in the data
 dir for the next run.
 """
@@ -28,7 +28,9 @@ from pathlib import Path
 from .podrunner import ProcessEmulator, SandboxUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO / "jupyterhub_config.py"
+# the admins' example, which the demo's own config loads first
+EXAMPLE_CONFIG = REPO / "jupyterhub_config.py"
+DEFAULT_CONFIG = Path(__file__).with_name("demo_config.py")
 NAMESPACE = "jupyterhub"
 
 
@@ -88,7 +90,7 @@ class DemoStack:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
-            "WORKSPACE_SPAWNER_DEMO": "1",
+            "WORKSPACE_SPAWNER_DEMO_EXAMPLE_CONFIG": str(EXAMPLE_CONFIG),
             "WORKSPACE_SPAWNER_DEMO_DATA": str(self.data_dir),
             "WORKSPACE_SPAWNER_DEMO_URL": self.url,
             "WORKSPACE_SPAWNER_DEMO_HUB_PORT": str(free_port()),

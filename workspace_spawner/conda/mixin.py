@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from jupyterhub.traitlets import ByteSpecification
-from kubespawner.utils import get_k8s_model
 from kubernetes_asyncio.client import V1Container
 from traitlets import Bool, CaselessStrEnum, Integer, TraitError, Unicode, default, validate
 
@@ -45,6 +44,13 @@ class CondaStartFailed(InitContainerFailed):
 
 
 class CondaMixin(InitContainerChecks):
+    """The conda feature: conda envs and pip user installs on the volume, ``workspace`` active.
+
+    Traits ``conda_*`` and ``persist_pip_user``; steps :meth:`ensure_conda_startup` (before the pod) and
+    :meth:`apply_conda_startup_to_pod` (on the pod); the builders are in
+    :mod:`workspace_spawner.conda.manifests`. See docs/admin/conda.md.
+    """
+
     conda_workspace_env = Bool(
         True,
         config=True,
@@ -496,6 +502,11 @@ class CondaMixin(InitContainerChecks):
 
     @default("options_form")
     def _conda_options_form_default(self):
+        """KubeSpawner's form, plus a checkbox to create the ``workspace`` env from base.
+
+        Only with ``conda_workspace_env`` and ``conda_allow_create_from_form``; a callable
+        ``profile_list`` form gets the checkbox when it is rendered.
+        """
         parent = super()._options_form_default()
         if not (self.conda_workspace_env and self.conda_allow_create_from_form):
             return parent
@@ -511,6 +522,7 @@ class CondaMixin(InitContainerChecks):
 
     @default("options_from_form")
     def _conda_options_from_form_default(self):
+        """KubeSpawner's form parsing, plus the create-the-env checkbox of the conda feature."""
         return self._conda_options_from_form
 
     def _conda_options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:

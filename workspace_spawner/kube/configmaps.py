@@ -64,10 +64,3 @@ async def ensure_configmap(
         action=f"write ConfigMap {name} in {namespace} (other writers keep changing it)",
     )
 
-
-async def delete_configmap(api: CoreV1Api, *, namespace: str, name: str) -> bool:
-    """Delete the ConfigMap; False when it was already gone."""
-    deleted, _ = await tolerating(
-        404, api.delete_namespaced_config_map(name, namespace), action=f"delete ConfigMap {name} in {namespace}"
-    )
-    return deleted

@@ -87,7 +87,7 @@ async def delete_project(
     return deleted
 
 
-# kind -> (api, plural as RBAC names it, create, replace, delete method names)
+# kind -> (api, plural as RBAC names it, the suffix of its create/replace/delete methods)
 _METHODS = {
     "ResourceQuota": ("core", "resourcequotas", "resource_quota"),
     "LimitRange": ("core", "limitranges", "limit_range"),

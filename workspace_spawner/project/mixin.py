@@ -38,6 +38,13 @@ _TRANSIENT = {429, 500, 502, 503, 504}
 
 
 class ProjectMixin(HasTraits):
+    """The project feature: each user's ``{username}-workspace`` project or namespace.
+
+    Traits ``workspace_project_*``; steps :meth:`ensure_workspace_project` (before the
+    pod) and :meth:`apply_workspace_project_to_pod` (on the pod); the builders are in
+    :mod:`workspace_spawner.project.manifests`. See docs/admin/projects.md.
+    """
+
     workspace_project_enabled = Bool(
         False,
         config=True,

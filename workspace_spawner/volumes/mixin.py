@@ -62,18 +62,31 @@ class VolumeSetupFailed(InitContainerFailed):
 
 
 class VolumesMixin(InitContainerChecks):
+    """The volumes feature: each user's own PVC, filled from the image and kept across restarts.
+
+    Traits ``workspace_*``, ``volume_*``, ``shared_volumes``; steps :meth:`ensure_workspace_volumes` (before
+    the pod) and :meth:`apply_workspace_volumes_to_pod` (on the pod); the builders are in
+    :mod:`workspace_spawner.volumes.manifests`. See docs/admin/volumes.md.
+    """
+
     # -- KubeSpawner's own traits, with the defaults of a persistent workspace -------------
 
     @default("storage_pvc_ensure")
     def _default_storage_pvc_ensure(self) -> bool:
+        """``True``: every user gets their own PVC (KubeSpawner's default: ``False``)."""
         return True
 
     @default("storage_capacity")
     def _default_storage_capacity(self) -> str:
+        """``"10Gi"``: the size requested for each user's PVC (KubeSpawner's: none, no PVC)."""
         return "10Gi"
 
     @default("pvc_name_template")
     def _default_pvc_name_template(self) -> str:
+        """``"claim-{username}"``: one PVC per user, shared by their named servers.
+
+        KubeSpawner's default, ``claim-{user_server}``, gives each named server its own.
+        """
         # one volume per user, shared by their named servers; a template with
         # {servername} (or {user_server}) gives each named server its own
         return "claim-{username}"

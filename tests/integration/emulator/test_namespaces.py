@@ -94,8 +94,10 @@ async def test_a_users_project_list_shows_only_the_projects_they_may_get(kube, o
 
     from workspace_spawner_testing.emulator.rbac import Rbac
 
-    rbac = Rbac.install(openshift_emulator)
-    tokens = {user: rbac.user_token(user) for user in ("alice", "bob")}
+    Rbac.install(openshift_emulator)
+    tokens = {user: f"{user}-token" for user in ("alice", "bob")}
+    for user, token in tokens.items():
+        openshift_emulator.add_token(token, user=user)
     openshift_emulator.create({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
         "metadata": {"name": "self-provisioner"},

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import secrets
-import string
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import validation
-from .errors import ApiError, already_exists, conflict, forbidden, invalid, not_found
+from .errors import ApiError, already_exists, conflict, forbidden, not_found
 from .patch import apply_patch
 from .resources import Kind, Registry
 from .selectors import Selector

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp import web
 
 from .apiserver import ApiServer
 from .faults import WRITE_VERBS, Fault, RequestRecord
@@ -24,6 +25,7 @@ from .namespaces import NamespaceController
 from .quota import Quotas
 from .resources import Registry
 from .selectors import Selector, parse_field_selector, parse_label_selector
+from .server import make_app
 from .storage import DEFAULT_CLASS_ANNOTATION, Storage
 from .store import Store
 
@@ -88,10 +90,6 @@ class Emulator:
         return Kubelet(api)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        from aiohttp import web
-
-        from .server import make_app
-
         if not host.startswith("127."):
             raise ValueError("the emulator only listens on loopback addresses")
         self._loop = asyncio.get_running_loop()

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import validation
 from .errors import ApiError, already_exists, not_found
+from .selectors import query_selector
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from .emulator import Emulator
-    from .server import Target
+    from .resources import Target
 
 REQUESTER = "openshift.io/requester"
 DISPLAY_NAME = "openshift.io/display-name"
@@ -45,12 +46,11 @@ def serve(emulator: Emulator, request: web.Request, target: Target, verb: str,
             raise not_found("projects", name, group="project.openshift.io")
         return project_of(ns), 200
     if verb == "list":
-        from .server import _selector
         # only the namespaces the caller may get, as OpenShift's project list
         # (its authorization cache reviews "get namespaces" in each)
         user, groups = _caller(emulator, request)
-        items = [project_of(ns) for ns in api.list(namespaces, None,
-                                                   _selector(request, target.kind))
+        selector = query_selector(request.query, supports=target.kind.supports_field)
+        items = [project_of(ns) for ns in api.list(namespaces, None, selector)
                  if emulator.authorizer(user, groups, "get", "", "namespaces", None,
                                         ns["metadata"]["name"], ns["metadata"]["name"])]
         return {"kind": "ProjectList", "apiVersion": "project.openshift.io/v1",

@@ -110,11 +110,6 @@ class Rbac:
                                 groups=service_account_groups(namespace))
         return token
 
-    def user_token(self, user: str, groups: list[str] | None = None) -> str:
-        token = secrets.token_urlsafe(24)
-        self.emulator.add_token(token, user=user, groups=groups)
-        return token
-
     # -- the authoriser hook ---------------------------------------------------------
 
     def __call__(self, user: str, groups: list[str], verb: str, api_group: str,

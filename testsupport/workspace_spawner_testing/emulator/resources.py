@@ -47,6 +47,16 @@ class Kind:
         )
 
 
+@dataclass
+class Target:
+    """What a request's URL names: the kind, and the namespace, name and subresource if any."""
+
+    kind: Kind
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
 _EVENT_FIELDS = ("involvedObject.*", "reason", "type", "source", "reportingComponent")
 _PROJECT_VERBS = ("delete", "get", "list", "watch")
 

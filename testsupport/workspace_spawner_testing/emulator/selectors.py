@@ -7,7 +7,7 @@ https://kubernetes.io/docs/concepts/overview/working-with-objects/field-selector
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .errors import ApiError
@@ -114,3 +114,11 @@ class Selector:
             if (actual == value) != (op == "="):
                 return False
         return True
+
+
+def query_selector(query: Mapping[str, str], *, supports: Callable[[str], bool]) -> Selector:
+    """The selector of a list or watch request: its ``labelSelector`` and ``fieldSelector``."""
+    return Selector(
+        tuple(parse_label_selector(query.get("labelSelector"))),
+        tuple(parse_field_selector(query.get("fieldSelector"), supports=supports)),
+    )

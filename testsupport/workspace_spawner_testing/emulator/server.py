@@ -8,15 +8,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from . import openshift
+from .control import handle_control
 from .errors import ApiError, already_exists, status_object
 from .faults import Fault, RequestRecord
-from .resources import Kind
-from .selectors import Selector, parse_field_selector, parse_label_selector
+from .resources import Kind, Target
+from .selectors import Selector, query_selector
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -25,14 +26,6 @@ K8S_VERSION = {"major": "1", "minor": "37", "gitVersion": "v1.37.0-emulator",
                "platform": "linux/amd64", "goVersion": "go1.24", "compiler": "gc"}
 # how long a hanging fault holds a request open at most
 HANG_SECONDS = 30.0
-
-
-@dataclass
-class Target:
-    kind: Kind
-    namespace: str | None
-    name: str | None
-    subresource: str | None
 
 
 EMULATOR_KEY = web.AppKey("emulator", object)
@@ -59,7 +52,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
     emulator = request.app[EMULATOR_KEY]
     path = request.path.rstrip("/") or "/"
     if path.startswith("/_emulator"):
-        from .control import handle_control
         return await handle_control(emulator, request, path)
     started = time.monotonic()
     record = RequestRecord(verb="", method=request.method, path=path,
@@ -78,8 +70,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         record.subresource = target.subresource
         record.verb = _verb(request, target)
         if record.verb not in target.kind.verbs and target.subresource is None:
-            raise ApiError(405, f"the server does not allow this method on the requested "
-                                f"resource", reason="MethodNotAllowed")
+            raise ApiError(405, "the server does not allow this method on the requested "
+                                "resource", reason="MethodNotAllowed")
         if not emulator.authorizer(record.user, groups, record.verb, target.kind.group,
                                    target.kind.plural, target.subresource, target.namespace,
                                    target.name):
@@ -264,16 +256,11 @@ async def _body(request: web.Request) -> Any:
 
 
 def _selector(request: web.Request, kind: Kind) -> Selector:
-    return Selector(
-        tuple(parse_label_selector(request.query.get("labelSelector"))),
-        tuple(parse_field_selector(request.query.get("fieldSelector"),
-                                   supports=kind.supports_field)))
+    return query_selector(request.query, supports=kind.supports_field)
 
 
 async def _serve(emulator: Emulator, request: web.Request, target: Target,
                  verb: str) -> web.StreamResponse:
-    from . import openshift
-
     body = await _body(request) if request.method in ("POST", "PUT", "PATCH", "DELETE") else None
     api, kind = emulator.api, target.kind
     if kind.openshift:
@@ -324,7 +311,7 @@ def list_response(emulator: Emulator, request: web.Request, target: Target) -> d
     match = request.query.get("resourceVersionMatch")
     if match == "Exact" and rv not in (None, "", "0", str(emulator.store.rv)):
         # no snapshots are kept: an exact older version is gone
-        raise ApiError(410, f"The resourceVersion for the provided list is too old.",
+        raise ApiError(410, "The resourceVersion for the provided list is too old.",
                        reason="Gone")
     items = emulator.api.list(kind, target.namespace, _selector(request, kind))
     return {"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
