@@ -123,7 +123,7 @@ class SccWebhooks:
                                   resource="securitycontextconstraints",
                                   namespace=namespace, name=s["metadata"]["name"])
             for s in others))
-        usable += [s for s, ok in zip(others, granted) if ok]
+        usable += [s for s, ok in zip(others, granted, strict=True) if ok]
         return openshift_scc.admit_pod(
             pod, namespace_annotations=(ns.get("metadata") or {}).get("annotations") or {},
             sccs=usable)

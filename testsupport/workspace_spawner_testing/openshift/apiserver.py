@@ -238,7 +238,7 @@ class ProjectAPI:
             self.allowed(caller, "get", "namespaces", group="",
                          namespace=ns["metadata"]["name"], name=ns["metadata"]["name"])
             for ns in items))
-        projects = [project_of(ns) for ns, ok in zip(items, visible) if ok]
+        projects = [project_of(ns) for ns, ok in zip(items, visible, strict=True) if ok]
         return web.json_response({
             "kind": "ProjectList", "apiVersion": GROUP_VERSION,
             "metadata": {"resourceVersion": namespaces.get("metadata", {}).get(
