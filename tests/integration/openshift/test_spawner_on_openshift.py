@@ -117,3 +117,59 @@ async def test_a_second_start_finds_the_project_and_changes_nothing(
     await again.ensure_workspace_project()
     after = admin.request("GET", f"/api/v1/namespaces/{project}")
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+async def test_deleting_the_user_deletes_the_project_through_the_project_api(
+        make_spawner, admin, project):
+    """The hub holds no right to delete namespaces on OpenShift: it deletes the Project,
+    as the admin the project template made it."""
+    traits = {"workspace_project_enabled": True, "delete_workspace_project": True,
+              "workspace_project_template": _template(project)}
+    spawner = make_spawner("alice", **traits)
+    await spawner.ensure_workspace_project()
+    await make_spawner("alice", state=spawner.get_state(), **traits).delete_forever()
+    try:
+        namespace = admin.request("GET", f"/api/v1/namespaces/{project}")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+    else:
+        assert namespace["status"]["phase"] == "Terminating"
+
+
+def _uid_range(admin, namespace: str) -> range:
+    first, size = admin.request("GET", f"/api/v1/namespaces/{namespace}")["metadata"][
+        "annotations"]["openshift.io/sa.scc.uid-range"].split("/")
+    return range(int(first), int(first) + int(size))
+
+
+async def test_the_servers_pod_is_admitted_under_restricted_v2(make_spawner, kube, admin):
+    """The spawner's pod, its setup-volume init container included, passes SCC admission
+    with nothing set by the admin: the uid comes from the namespace's range. Created
+    by the hub as the spawner would (admission is all this is about; running it is the
+    node agent's part, tested in the plain pass)."""
+    from kubernetes_asyncio.client import CoreV1Api
+
+    spawner = make_spawner("alice")
+    manifest = await spawner.get_pod_manifest()
+    async with kube.api_client() as api:  # the hub's ServiceAccount
+        created = await CoreV1Api(api).create_namespaced_pod(
+            kube.namespace, api.sanitize_for_serialization(manifest))
+        pod = api.sanitize_for_serialization(created)
+    assert pod["metadata"]["annotations"]["openshift.io/scc"] == "restricted-v2"
+    containers = pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
+    assert {c["name"] for c in containers} >= {"notebook", "setup-volume"}
+    uids = _uid_range(admin, kube.namespace)
+    for container in containers:
+        assert container["securityContext"]["runAsUser"] in uids, container["name"]
+    assert pod["spec"]["securityContext"]["fsGroup"] in uids
+
+
+async def test_z2jh_uid_and_fs_gid_are_refused_by_restricted_v2(make_spawner, kube):
+    """Zero to JupyterHub's singleuser uid 1000 and fsGid 100, kept on OpenShift: the pod
+    is refused, and the message names the SCC and the range to use."""
+    spawner = make_spawner("alice", uid=1000, fs_gid=100)
+    with pytest.raises(Exception) as raised:
+        await spawner.start()
+    # as JupyterHub does after a failed start
+    await spawner.stop(now=True)
+    assert "restricted-v2" in str(raised.value)
