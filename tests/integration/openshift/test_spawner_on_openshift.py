@@ -167,9 +167,14 @@ async def test_the_servers_pod_is_admitted_under_restricted_v2(make_spawner, kub
 async def test_z2jh_uid_and_fs_gid_are_refused_by_restricted_v2(make_spawner, kube):
     """Zero to JupyterHub's singleuser uid 1000 and fsGid 100, kept on OpenShift: the pod
     is refused, and the message names the SCC and the range to use."""
-    spawner = make_spawner("alice", uid=1000, fs_gid=100)
-    with pytest.raises(Exception) as raised:
-        await spawner.start()
-    # as JupyterHub does after a failed start
-    await spawner.stop(now=True)
-    assert "restricted-v2" in str(raised.value)
+    from kubernetes_asyncio.client import CoreV1Api
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    manifest = await make_spawner("alice", uid=1000, fs_gid=100).get_pod_manifest()
+    async with kube.api_client() as api:  # the hub's ServiceAccount
+        with pytest.raises(ApiException) as raised:
+            await CoreV1Api(api).create_namespaced_pod(
+                kube.namespace, api.sanitize_for_serialization(manifest))
+    assert raised.value.status == 403
+    message = json.loads(raised.value.body)["message"]
+    assert "restricted-v2" in message and "1000" in message and "must be in the ranges" in message
