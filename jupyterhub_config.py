@@ -76,6 +76,25 @@ c.WorkspaceSpawner.volume_reset_backups_keep = 2
 #     "courses": {"claim": "courses-rwx", "mount_path": "/home/jovyan/courses", "read_only": True},
 # }
 
+# -- Storage lifecycle (docs/admin/storage-lifecycle.md) ---------------------------
+# Needs helm-values/rbac-storage-lifecycle.yaml. The spawn page warns a user whose
+# volume is this full (measured with statfs at every start; 0: never):
+# c.WorkspaceSpawner.volume_usage_warn_percent = 90
+#
+# Keep a deleted user's volumes this long (e.g. "7d"; "0": delete at once, as
+# KubeSpawner's delete_pvc does); a user of the same name created again gets them back.
+# c.WorkspaceSpawner.volume_retention = "7d"
+# ... and purge the expired ones daily, as a hub service (it gets JUPYTERHUB_API_TOKEN
+# and JUPYTERHUB_API_URL from the hub; read:users to keep a returning user's volumes):
+# c.JupyterHub.services = [{
+#     "name": "workspace-purge",
+#     "command": ["sh", "-c", 'while :; do workspace-admin purge -f jupyterhub_config.py '
+#                 '--hub-url "$JUPYTERHUB_API_URL"; sleep 86400; done'],
+# }]
+# c.JupyterHub.load_roles = [
+#     {"name": "workspace-purge", "scopes": ["read:users"], "services": ["workspace-purge"]},
+# ]
+
 # -- The persistent conda environment (docs/admin/conda.md) ------------------------
 # Use the user's conda env "workspace" in {home}/.conda/envs when it holds the server;
 # {home} is the container's $HOME at start.

@@ -77,7 +77,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--dir", default=None, help="where to build the trees (default: a temp dir)")
+    parser.add_argument(
+        "--dir", default=None, help="where to build the trees (default: a temp dir)"
+    )
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="copy-throughput-", dir=args.dir))
@@ -111,10 +113,18 @@ def main() -> None:
             shutil.rmtree(dest)
             shutil.rmtree(volume)
         cp_median, setup_median = statistics.median(cp_times), statistics.median(setup_times)
-        print(f"tree: {args.files} files, {args.size_mb} MiB, {args.rounds} rounds, {os.cpu_count()} CPUs")
-        print(f"cp -a          median {cp_median:7.2f} s  min {min(cp_times):6.2f} s  runs {', '.join(f'{t:.2f}' for t in cp_times)}")
-        print(f"setup-volume   median {setup_median:7.2f} s  min {min(setup_times):6.2f} s  runs {', '.join(f'{t:.2f}' for t in setup_times)}")
-        print(f"ratio setup-volume / cp -a: {setup_median / cp_median:.2f} (medians), {min(setup_times) / min(cp_times):.2f} (minima)")
+        print(
+            f"tree: {args.files} files, {args.size_mb} MiB, {args.rounds} rounds, {os.cpu_count()} CPUs"
+        )
+        print(
+            f"cp -a          median {cp_median:7.2f} s  min {min(cp_times):6.2f} s  runs {', '.join(f'{t:.2f}' for t in cp_times)}"
+        )
+        print(
+            f"setup-volume   median {setup_median:7.2f} s  min {min(setup_times):6.2f} s  runs {', '.join(f'{t:.2f}' for t in setup_times)}"
+        )
+        print(
+            f"ratio setup-volume / cp -a: {setup_median / cp_median:.2f} (medians), {min(setup_times) / min(cp_times):.2f} (minima)"
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

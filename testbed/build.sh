@@ -26,7 +26,7 @@ ldflags="$ldflags -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:
 tmp="$out.tmp.$$"
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT
-export CGO_ENABLED=0 GOFLAGS=-mod=mod
+export CGO_ENABLED=0
 echo "building ${bins[*]} ($K8S_VERSION) into $out" >&2
 go build -trimpath -ldflags "$ldflags" -o "$tmp/etcd" ./etcd
 for b in kube-apiserver kube-controller-manager kube-scheduler; do

@@ -244,7 +244,7 @@ def _fresh_conda_configmap_cache() -> Iterator[None]:
     yield
     from workspace_spawner.conda import CondaMixin
 
-    CondaMixin._conda_configmaps_current.clear()
+    CondaMixin.reset_caches()
 
 
 # The workspace volume as Zero to JupyterHub mounts it: the user's PVC at the home.

@@ -35,3 +35,21 @@ PROJECT_COMPONENT = "workspace-project"
 # the project as the default namespace of kubectl/oc (no token: it points at the
 # mounted token file).
 KUBECONFIG_ANNOTATION = "workspace-spawner.jupyter.org/kubeconfig"
+
+# On a PVC: the volume's size and use, as statfs(2) saw them at the last start
+# (JSON: {"size": bytes, "used": bytes, "available": bytes, "measured": ISO 8601 UTC}).
+USAGE_ANNOTATION = "workspace-spawner.jupyter.org/usage"
+
+# On a PVC kept after its user was deleted (volume_retention): the label marks it,
+# the annotations say when it was deleted and from when `workspace-admin purge` may
+# delete it (ISO 8601 UTC), the label keeps the username label's value it had.
+DELETED_LABEL = "workspace-spawner.jupyter.org/deleted"
+DELETED_AT_ANNOTATION = "workspace-spawner.jupyter.org/deleted-at"
+PURGE_AFTER_ANNOTATION = "workspace-spawner.jupyter.org/purge-after"
+DELETED_USERNAME_LABEL = "workspace-spawner.jupyter.org/deleted-username"
+
+# On a VolumeSnapshot the spawner took before a reset: the claim it is of (an
+# annotation: claim names can be longer than label values).
+SNAPSHOT_OF_ANNOTATION = "workspace-spawner.jupyter.org/snapshot-of"
+# ... and why it was taken (the reset's reason, as setup-volume gave it).
+SNAPSHOT_REASON_ANNOTATION = "workspace-spawner.jupyter.org/snapshot-reason"

@@ -90,13 +90,17 @@ async def merge_progress(
                     yield event
                     parent_next = asyncio.ensure_future(anext(parent))
     finally:
-        if parent_next is not None and not parent_next.done():
-            parent_next.cancel()
-            try:
-                await parent_next
-            except (asyncio.CancelledError, StopAsyncIteration):
-                pass
-        # close the parent generator, stopping its sleep loop
-        aclose = getattr(parent, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await _close(parent, pending=parent_next)
+
+
+async def _close(parent: AsyncIterator[ProgressEvent], *, pending: asyncio.Future | None) -> None:
+    """Cancel the parent's pending ``anext()`` and close the parent generator (its sleep loop)."""
+    if pending is not None and not pending.done():
+        pending.cancel()
+        try:
+            await pending
+        except (asyncio.CancelledError, StopAsyncIteration):
+            pass
+    aclose = getattr(parent, "aclose", None)
+    if aclose is not None:
+        await aclose()

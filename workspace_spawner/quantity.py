@@ -29,20 +29,25 @@ __all__ = ["QuantityError", "format_quantity", "parse_bytes", "parse_quantity"]
 
 BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 DECIMAL_SUFFIXES = {
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9),
-    "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
 }
-_QUANTITY = re.compile(
-    r"([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?"
-)
+_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?")
 # What people write instead ("10 GB", "10gi", "500MiB"): the number and the
 # letter of the unit they meant, to suggest the quantity in the message.
 _NEAR_MISS = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*(?:([kmgtpe])i?b?)?\s*", re.IGNORECASE)
 
 
 class QuantityError(ValueError):
-    """A value that is not a Kubernetes quantity (or not one that fits); the message says the fix."""
+    """A value that is not a Kubernetes quantity (or not one that fits); the message says how."""
 
 
 def parse_quantity(value: str | int | float | Decimal) -> Decimal:
@@ -112,5 +117,7 @@ def _not_a_quantity(value: object) -> str:
     if near and near.group(2):
         number, letter = near.group(1), near.group(2)
         # binary (what sizes usually mean) first; "k" is the one lower-case decimal suffix
-        examples = f"{number}{letter.upper()}i or {number}{'k' if letter in 'kK' else letter.upper()}"
+        examples = (
+            f"{number}{letter.upper()}i or {number}{'k' if letter in 'kK' else letter.upper()}"
+        )
     return f"{value!r} is not a Kubernetes quantity: write a number with a suffix, like {examples}"

@@ -13,6 +13,7 @@ from .conda import CondaMixin
 from .progress import ProgressLog, merge_progress
 from .project import ProjectMixin
 from .volumes import VolumesMixin
+from .volumes.lifecycle import SnapshotBeforeReset
 
 
 class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
@@ -21,6 +22,18 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
     With every workspace feature switched off it behaves exactly like KubeSpawner,
     and all ``c.KubeSpawner.*`` settings apply to it through the class hierarchy.
     """
+
+    @classmethod
+    def reset_caches(cls) -> None:
+        """Forget what this hub process learned, as a restarted hub would.
+
+        The features keep a few facts for the life of the hub process: whether the API
+        server is OpenShift, the hub's own user there, which conda ConfigMaps are
+        current, whether the snapshot API was checked. Tests call this to act as a new hub process.
+        """
+        ProjectMixin.reset_caches()
+        CondaMixin.reset_caches()
+        VolumesMixin.reset_caches()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -47,7 +60,13 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
         await self.ensure_workspace_project()
         await self.ensure_workspace_volumes()
         await self.ensure_conda_startup()
-        return await super()._start()
+        try:
+            return await super()._start()
+        except SnapshotBeforeReset as needed:
+            # setup-volume is to reset the volume and changed nothing yet: a snapshot
+            # first (volume_snapshot_class), then the pod again
+            await self.snapshot_before_reset(needed)
+            return await super()._start()
 
     async def get_pod_manifest(self):
         """KubeSpawner's pod, with what each workspace feature adds to it."""

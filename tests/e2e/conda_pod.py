@@ -109,7 +109,10 @@ def run_container(
     workdir = container.get("workingDir") or env.get("HOME", "/")
     lines += [
         f"cd {q(workdir)}",
-        "exec env -i " + " ".join(q(f"{k}={v}") for k, v in env.items()) + " " + " ".join(q(a) for a in argv),
+        "exec env -i "
+        + " ".join(q(f"{k}={v}") for k, v in env.items())
+        + " "
+        + " ".join(q(a) for a in argv),
     ]
     program = "\n".join(lines) + "\n"
     result = subprocess.run(

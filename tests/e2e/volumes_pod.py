@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workspace_spawner.volumes.manifests import SETUP_CONTAINER_NAME
+from workspace_spawner.volumes.usage import VolumeUsage, split_usage
 
 # Builds the container's root and execs the command ("$@": env assignments, then argv).
 _RUNNER = r"""
@@ -92,7 +93,9 @@ class SetupContainer:
 class Run:
     returncode: int
     output: str
+    # what the spawn page shows: the termination message without its usage line
     termination_message: str
+    usage: VolumeUsage | None = None
 
 
 class PodFiles:
@@ -146,7 +149,8 @@ class PodFiles:
             self.command(container, **user),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
         )  # fmt: skip
-        return Run(proc.returncode, proc.stdout, self.termlog.read_text().strip())
+        message, usage = split_usage(self.termlog.read_text(), measured="")
+        return Run(proc.returncode, proc.stdout, message, usage)
 
     def start(self, container: SetupContainer, **user: int) -> subprocess.Popen:
         self.termlog.write_text("")

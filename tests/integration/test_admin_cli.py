@@ -395,6 +395,13 @@ def test_list_shows_servers_volumes_resets_and_projects(hub: Hub) -> None:
         "created": "",
         "reset_requested": None,
         "reset_backup": False,
+        # no usage measured: the stand-in kubelet runs no setup-volume script
+        "used": "",
+        "used_bytes": None,
+        "size_bytes": None,
+        "use_percent": None,
+        "usage_measured": "",
+        "usage_age": "",
     }
     # the project the spawner made, with the quota from the config
     assert anna["project"]["name"] == "anna-workspace"

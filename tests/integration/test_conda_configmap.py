@@ -40,7 +40,7 @@ async def test_one_configmap_written_once_then_no_request(kube, emulator, make_s
 async def test_a_new_hub_process_reads_once_and_leaves_it_alone(kube, emulator, make_spawner):
     await make_spawner().ensure_conda_startup()
     version = emulator.get("ConfigMap", NAME, kube.namespace)["metadata"]["resourceVersion"]
-    CondaMixin._conda_configmaps_current.clear()  # a restarted hub
+    CondaMixin.reset_caches()  # a restarted hub
     emulator.clear_requests()
     await make_spawner().ensure_conda_startup()
     assert configmap_requests(emulator) == [("get", NAME)]

@@ -29,11 +29,9 @@ LIMITS = [{"type": "Container", "default": {"cpu": "200m"}, "defaultRequest": {"
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    ProjectMixin._workspace_project_openshift_by_host.clear()
-    ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin.reset_caches()
     yield
-    ProjectMixin._workspace_project_openshift_by_host.clear()
-    ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin.reset_caches()
 
 
 @pytest.fixture
@@ -231,7 +229,7 @@ async def test_a_failed_start_does_not_block_the_next(spawn, emulator, resource,
         await spawner.ensure_workspace_project()
     emulator.faults.clear()
     # a new hub process: nothing remembered but what the cluster says
-    ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin.reset_caches()
     spawner = spawn()
     await spawner.ensure_workspace_project()
     ns = emulator.get("Namespace", "alice-workspace")

@@ -9,7 +9,12 @@ import pytest
 from workspace_spawner.admin.hub import server_state, server_status
 from workspace_spawner.admin.table import format_table
 from workspace_spawner.admin.workspaces import Workspace, age_of, username_label
-from workspace_spawner.constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, VOLUME_NAME_LABEL
+from workspace_spawner.constants import (
+    RESET_BACKUP_ANNOTATION,
+    RESET_REQUEST_ANNOTATION,
+    USAGE_ANNOTATION,
+    VOLUME_NAME_LABEL,
+)
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -62,7 +67,12 @@ def _workspace() -> Workspace:
                     "name": "claim-alice",
                     "creationTimestamp": "2026-11-19T12:00:00Z",
                     "labels": {VOLUME_NAME_LABEL: "home"},
-                    "annotations": {RESET_REQUEST_ANNOTATION: "2026-11-21T10:00:00Z", RESET_BACKUP_ANNOTATION: "true"},
+                    "annotations": {
+                        RESET_REQUEST_ANNOTATION: "2026-11-21T10:00:00Z",
+                        RESET_BACKUP_ANNOTATION: "true",
+                        USAGE_ANNOTATION: '{"available":8589934592,"measured":"2026-11-21T09:00:00Z",'
+                        '"size":10737418240,"used":2147483648}',
+                    },
                 },
                 "spec": {"resources": {"requests": {"storage": "10Gi"}}, "storageClassName": "fast"},
                 "status": {"phase": "Bound", "capacity": {"storage": "10Gi"}},
@@ -92,6 +102,12 @@ def test_workspace_as_dict() -> None:
                 "age": "2d",
                 "reset_requested": "2026-11-21T10:00:00Z",
                 "reset_backup": True,
+                "used": "2.0Gi",
+                "used_bytes": 2147483648,
+                "size_bytes": 10737418240,
+                "use_percent": 20,
+                "usage_measured": "2026-11-21T09:00:00Z",
+                "usage_age": "3h",
             },
             {
                 "name": "claim-alice-data",
@@ -104,6 +120,12 @@ def test_workspace_as_dict() -> None:
                 "age": "",
                 "reset_requested": None,
                 "reset_backup": False,
+                "used": "",
+                "used_bytes": None,
+                "size_bytes": None,
+                "use_percent": None,
+                "usage_measured": "",
+                "usage_age": "",
             },
         ],
         "project": {
@@ -124,11 +146,11 @@ def test_a_project_in_state_that_is_gone_shows_missing() -> None:
 def test_format_table() -> None:
     bob = {"user": "bob", "server": "running", "pvcs": [], "project": None}
     assert format_table([_workspace().as_dict(now=NOW), bob]).splitlines() == [
-        "USER   SERVER   PVC               REQUESTED  CAPACITY  PHASE  CLASS  AGE  RESET                         "
-        "PROJECT          PROJECT PHASE  QUOTA USED/HARD",
-        "alice  stopped  claim-alice       10Gi       10Gi      Bound  fast   2d   2026-11-21T10:00:00Z +backup  "
-        "alice-workspace  Active         pods 1/4, requests.cpu 0/2",
+        "USER   SERVER   PVC               REQUESTED  CAPACITY  USED          USE%  PHASE  CLASS  AGE  "
+        "RESET                         PROJECT          PROJECT PHASE  QUOTA USED/HARD",
+        "alice  stopped  claim-alice       10Gi       10Gi      2.0Gi 3h ago  20%   Bound  fast   2d   "
+        "2026-11-21T10:00:00Z +backup  alice-workspace  Active         pods 1/4, requests.cpu 0/2",
         "                claim-alice-data  1Gi",
-        "bob    running  -                                                                                       -",
+        "bob    running  -" + " " * 107 + "-",
     ]
     assert format_table([]) == "No users."

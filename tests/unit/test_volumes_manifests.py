@@ -11,7 +11,11 @@ from workspace_spawner.volumes import manifests as m
 
 @pytest.mark.parametrize(
     "path, expected",
-    [("/home/jovyan", "/home/jovyan"), ("/home/jovyan/", "/home/jovyan"), ("/opt//app-root/./src", "/opt/app-root/src")],
+    [
+        ("/home/jovyan", "/home/jovyan"),
+        ("/home/jovyan/", "/home/jovyan"),
+        ("/opt//app-root/./src", "/opt/app-root/src"),
+    ],
 )
 def test_check_absolute_path(path, expected):
     assert m.check_absolute_path(path, setting="x") == expected
@@ -30,7 +34,9 @@ def test_check_absolute_path_refuses(path, message):
         m.check_absolute_path(path, setting="x")
 
 
-@pytest.mark.parametrize("path, expected", [("", ""), ("workspace", "workspace"), ("a/./b/", "a/b")])
+@pytest.mark.parametrize(
+    "path, expected", [("", ""), ("workspace", "workspace"), ("a/./b/", "a/b")]
+)
 def test_check_sub_path(path, expected):
     assert m.check_sub_path(path, setting="s") == expected
 
@@ -42,7 +48,13 @@ def test_check_sub_path_refuses(path):
 
 
 @pytest.mark.parametrize(
-    "value, expected", [(None, None), ("", ""), ("/home/jovyan/", "/home/jovyan"), ("/opt/app-root/src", "/opt/app-root/src")]
+    "value, expected",
+    [
+        (None, None),
+        ("", ""),
+        ("/home/jovyan/", "/home/jovyan"),
+        ("/opt/app-root/src", "/opt/app-root/src"),
+    ],
 )
 def test_check_populate_source(value, expected):
     assert m.check_populate_source(value) == expected
@@ -69,10 +81,31 @@ def test_check_file_name_refuses(name):
 
 def test_check_workspace_volumes_normalises():
     assert m.check_workspace_volumes(
-        {"datasets": {"mount_path": "/data/", "capacity": "50Gi"}, "models": {"mount_path": "/models", "capacity": "1Ti", "storage_class": "fast", "access_modes": ["ReadWriteMany"], "sub_path": "m/"}}
+        {
+            "datasets": {"mount_path": "/data/", "capacity": "50Gi"},
+            "models": {
+                "mount_path": "/models",
+                "capacity": "1Ti",
+                "storage_class": "fast",
+                "access_modes": ["ReadWriteMany"],
+                "sub_path": "m/",
+            },
+        }
     ) == {
-        "datasets": {"mount_path": "/data", "capacity": "50Gi", "storage_class": None, "access_modes": ["ReadWriteOnce"], "sub_path": ""},
-        "models": {"mount_path": "/models", "capacity": "1Ti", "storage_class": "fast", "access_modes": ["ReadWriteMany"], "sub_path": "m"},
+        "datasets": {
+            "mount_path": "/data",
+            "capacity": "50Gi",
+            "storage_class": None,
+            "access_modes": ["ReadWriteOnce"],
+            "sub_path": "",
+        },
+        "models": {
+            "mount_path": "/models",
+            "capacity": "1Ti",
+            "storage_class": "fast",
+            "access_modes": ["ReadWriteMany"],
+            "sub_path": "m",
+        },
     }
 
 
@@ -95,21 +128,38 @@ def test_check_workspace_volumes_refuses(volumes, message):
 
 
 def test_check_shared_volumes_defaults_to_read_only():
-    assert m.check_shared_volumes({"courses": {"claim": "courses-rwx", "mount_path": "/shared/courses"}}) == {
-        "courses": {"claim": "courses-rwx", "mount_path": "/shared/courses", "read_only": True, "sub_path": ""}
+    assert m.check_shared_volumes(
+        {"courses": {"claim": "courses-rwx", "mount_path": "/shared/courses"}}
+    ) == {
+        "courses": {
+            "claim": "courses-rwx",
+            "mount_path": "/shared/courses",
+            "read_only": True,
+            "sub_path": "",
+        }
     }
 
 
 @pytest.mark.parametrize(
     "workspace, shared, message",
     [
-        ({"data": {"mount_path": "/home/jovyan"}}, {}, "workspace_volumes\\['data'\\] and workspace_mount_path are both mounted at /home/jovyan"),
-        ({"a": {"mount_path": "/x"}}, {"b": {"mount_path": "/x"}}, "shared_volumes\\['b'\\] and workspace_volumes\\['a'\\]"),
+        (
+            {"data": {"mount_path": "/home/jovyan"}},
+            {},
+            "workspace_volumes\\['data'\\] and workspace_mount_path are both mounted at /home/jovyan",
+        ),
+        (
+            {"a": {"mount_path": "/x"}},
+            {"b": {"mount_path": "/x"}},
+            "shared_volumes\\['b'\\] and workspace_volumes\\['a'\\]",
+        ),
     ],
 )
 def test_check_mount_paths_refuses_two_volumes_on_one_path(workspace, shared, message):
     with pytest.raises(ValueError, match=message):
-        m.check_mount_paths(workspace_mount_path="/home/jovyan", workspace_volumes=workspace, shared_volumes=shared)
+        m.check_mount_paths(
+            workspace_mount_path="/home/jovyan", workspace_volumes=workspace, shared_volumes=shared
+        )
 
 
 # -- PVCs -----------------------------------------------------------------------------------
@@ -119,16 +169,32 @@ BASE_PVC = {
     "kind": "PersistentVolumeClaim",
     "metadata": {
         "name": "claim-alice",
-        "labels": {"hub.jupyter.org/username": "alice", "component": "singleuser-storage", "app.kubernetes.io/component": "singleuser-server"},
-        "annotations": {"hub.jupyter.org/username": "alice", "volume.beta.kubernetes.io/storage-class": "old"},
+        "labels": {
+            "hub.jupyter.org/username": "alice",
+            "component": "singleuser-storage",
+            "app.kubernetes.io/component": "singleuser-server",
+        },
+        "annotations": {
+            "hub.jupyter.org/username": "alice",
+            "volume.beta.kubernetes.io/storage-class": "old",
+        },
     },
-    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}, "storageClassName": "old"},
+    "spec": {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "10Gi"}},
+        "storageClassName": "old",
+    },
 }
 
 
 def test_make_workspace_pvc_for_an_extra_volume():
     assert m.make_workspace_pvc(
-        BASE_PVC, name="claim-alice-datasets", volume="datasets", capacity="50Gi", storage_class=None, access_modes=["ReadWriteMany"]
+        BASE_PVC,
+        name="claim-alice-datasets",
+        volume="datasets",
+        capacity="50Gi",
+        storage_class=None,
+        access_modes=["ReadWriteMany"],
     ) == {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -150,14 +216,31 @@ def test_make_workspace_pvc_for_an_extra_volume():
 
 
 def test_make_workspace_pvc_with_a_storage_class():
-    pvc = m.make_workspace_pvc(BASE_PVC, name="claim-alice", volume="home", capacity="10Gi", storage_class="fast", access_modes=["ReadWriteOnce"])
-    assert pvc["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}, "storageClassName": "fast"}
+    pvc = m.make_workspace_pvc(
+        BASE_PVC,
+        name="claim-alice",
+        volume="home",
+        capacity="10Gi",
+        storage_class="fast",
+        access_modes=["ReadWriteOnce"],
+    )
+    assert pvc["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "10Gi"}},
+        "storageClassName": "fast",
+    }
     assert pvc["metadata"]["labels"]["workspace-spawner.jupyter.org/volume"] == "home"
 
 
 @pytest.mark.parametrize(
     "current, wanted, change",
-    [("10Gi", "20Gi", "grow"), ("10Gi", "10240Mi", "same"), ("20Gi", "10Gi", "shrink"), (None, "1Gi", "grow"), ("1G", "1Gi", "grow")],
+    [
+        ("10Gi", "20Gi", "grow"),
+        ("10Gi", "10240Mi", "same"),
+        ("20Gi", "10Gi", "shrink"),
+        (None, "1Gi", "grow"),
+        ("1G", "1Gi", "grow"),
+    ],
 )
 def test_capacity_change(current, wanted, change):
     assert m.capacity_change(current=current, wanted=wanted) == change
@@ -170,9 +253,21 @@ def test_expansion_patch():
 @pytest.mark.parametrize(
     "status, message, reason",
     [
-        (403, 'persistentvolumeclaims "claim-alice" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize', "its StorageClass does not allow volume expansion (allowVolumeExpansion)"),
-        (403, 'User "system:serviceaccount:jhub:hub" cannot patch resource "persistentvolumeclaims"', "the hub may not patch PersistentVolumeClaims (grant it with helm-values/rbac-volumes.yaml)"),
-        (422, "spec.resources.requests.storage: Forbidden", "the API server rejected the new size: spec.resources.requests.storage: Forbidden"),
+        (
+            403,
+            'persistentvolumeclaims "claim-alice" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize',
+            "its StorageClass does not allow volume expansion (allowVolumeExpansion)",
+        ),
+        (
+            403,
+            'User "system:serviceaccount:jhub:hub" cannot patch resource "persistentvolumeclaims"',
+            "the hub may not patch PersistentVolumeClaims (grant it with helm-values/rbac-volumes.yaml)",
+        ),
+        (
+            422,
+            "spec.resources.requests.storage: Forbidden",
+            "the API server rejected the new size: spec.resources.requests.storage: Forbidden",
+        ),
         (503, "Service Unavailable", "the API server did not answer (Service Unavailable)"),
     ],
 )
@@ -182,7 +277,12 @@ def test_expansion_refused_reason(status, message, reason):
 
 def test_pending_pvc_message_without_a_storage_class():
     pvc = {"metadata": {"name": "claim-alice"}, "spec": {}}
-    events = [{"reason": "FailedBinding", "message": "no persistent volumes available for this claim and no storage class is set"}]
+    events = [
+        {
+            "reason": "FailedBinding",
+            "message": "no persistent volumes available for this claim and no storage class is set",
+        }
+    ]
     assert m.pending_pvc_message(pvc=pvc, events=events, waited=120.4) == (
         "The volume claim claim-alice is still Pending after 120 s (no persistent volumes available for this "
         "claim and no storage class is set). It names no StorageClass and the cluster seems to have no default "
@@ -221,7 +321,11 @@ def test_pod_volume_and_mounts():
         "mountPath": "/opt/app-root",
         "subPath": "workspace",
     }
-    assert m.make_volume_mount(name="s", mount_path="/shared", read_only=True) == {"name": "s", "mountPath": "/shared", "readOnly": True}
+    assert m.make_volume_mount(name="s", mount_path="/shared", read_only=True) == {
+        "name": "s",
+        "mountPath": "/shared",
+        "readOnly": True,
+    }
 
 
 def test_setup_env_with_a_sub_path():
@@ -250,7 +354,12 @@ def test_setup_env_with_a_sub_path():
 
 
 def test_setup_security_context_never_adds_privilege():
-    notebook = {"runAsUser": 1000, "runAsGroup": 100, "privileged": True, "allowPrivilegeEscalation": True}
+    notebook = {
+        "runAsUser": 1000,
+        "runAsGroup": 100,
+        "privileged": True,
+        "allowPrivilegeEscalation": True,
+    }
     assert m.setup_security_context(notebook) == {
         "runAsUser": 1000,
         "runAsGroup": 100,
@@ -258,7 +367,10 @@ def test_setup_security_context_never_adds_privilege():
         "capabilities": {"drop": ["ALL"]},
     }
     # OpenShift: no user set, the namespace's arbitrary UID applies
-    assert m.setup_security_context({}) == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert m.setup_security_context({}) == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 def test_make_setup_container():
@@ -295,7 +407,9 @@ def _pod(state=None, last=None):
     status = {"name": "setup-volume", "state": state or {}}
     if last:
         status["lastState"] = last
-    return {"status": {"initContainerStatuses": [{"name": "other", "state": {"running": {}}}, status]}}
+    return {
+        "status": {"initContainerStatuses": [{"name": "other", "state": {"running": {}}}, status]}
+    }
 
 
 @pytest.mark.parametrize(
@@ -305,11 +419,20 @@ def _pod(state=None, last=None):
         ({"status": {}}, ("", "")),
         (_pod({"waiting": {"reason": "PodInitializing"}}), ("waiting", "")),
         (_pod({"running": {"startedAt": "t"}}), ("running", "")),
-        (_pod({"terminated": {"exitCode": 0, "message": "Copying ...: 3 files\n"}}), ("done", "Copying ...: 3 files")),
+        (
+            _pod({"terminated": {"exitCode": 0, "message": "Copying ...: 3 files\n"}}),
+            ("done", "Copying ...: 3 files"),
+        ),
         (_pod({"terminated": {"exitCode": 0}}), ("done", "")),
         (_pod({"terminated": {"exitCode": 1, "message": "ERROR: x"}}), ("failed", "ERROR: x")),
         (_pod({"terminated": {"exitCode": 2, "reason": "Error"}}), ("failed", "Error")),
-        (_pod({"waiting": {"reason": "CrashLoopBackOff"}}, {"terminated": {"exitCode": 1, "message": "ERROR: y"}}), ("failed", "ERROR: y")),
+        (
+            _pod(
+                {"waiting": {"reason": "CrashLoopBackOff"}},
+                {"terminated": {"exitCode": 1, "message": "ERROR: y"}},
+            ),
+            ("failed", "ERROR: y"),
+        ),
     ],
 )
 def test_setup_container_state(pod, expected):
@@ -320,11 +443,28 @@ def test_find_mount():
     pod = {
         "spec": {
             "containers": [
-                {"name": "notebook", "volumeMounts": [{"name": "home", "mountPath": "/home/jovyan/", "subPath": "w"}, {"name": "tmp", "mountPath": "/tmp"}]}
+                {
+                    "name": "notebook",
+                    "volumeMounts": [
+                        {"name": "home", "mountPath": "/home/jovyan/", "subPath": "w"},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                    ],
+                }
             ],
-            "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-alice"}}, {"name": "tmp", "emptyDir": {}}],
+            "volumes": [
+                {"name": "home", "persistentVolumeClaim": {"claimName": "claim-alice"}},
+                {"name": "tmp", "emptyDir": {}},
+            ],
         }
     }
-    assert m.find_mount(pod=pod, container="notebook", mount_path="/home/jovyan") == {"volume": "home", "claim": "claim-alice", "sub_path": "w"}
-    assert m.find_mount(pod=pod, container="notebook", mount_path="/tmp") == {"volume": "tmp", "claim": None, "sub_path": ""}
+    assert m.find_mount(pod=pod, container="notebook", mount_path="/home/jovyan") == {
+        "volume": "home",
+        "claim": "claim-alice",
+        "sub_path": "w",
+    }
+    assert m.find_mount(pod=pod, container="notebook", mount_path="/tmp") == {
+        "volume": "tmp",
+        "claim": None,
+        "sub_path": "",
+    }
     assert m.find_mount(pod=pod, container="notebook", mount_path="/data") is None

@@ -26,6 +26,8 @@ from .delete_project import DeleteProjectCommand
 from .delete_volume import DeleteVolumeCommand
 from .expand import ExpandCommand
 from .list import ListCommand
+from .purge import PurgeCommand
+from .snapshots import SnapshotsCommand
 from .reset import ResetCommand
 from .stop import StopCommand
 
@@ -39,6 +41,8 @@ COMMANDS: list[tuple[str, type[AdminCommand]]] = [
     ("expand", ExpandCommand),
     ("delete-volume", DeleteVolumeCommand),
     ("delete-project", DeleteProjectCommand),
+    ("purge", PurgeCommand),
+    ("snapshots", SnapshotsCommand),
 ]
 
 
@@ -65,6 +69,9 @@ workspace-admin reset alice --now --backup
 workspace-admin expand alice 20Gi
 workspace-admin delete-volume alice --stop --yes
 workspace-admin delete-project alice --dry-run
+workspace-admin list --deleted
+workspace-admin purge --dry-run
+workspace-admin snapshots alice
 workspace-admin delete-volume --help
 """
     subcommands = {name: (cls, cls.description.splitlines()[0]) for name, cls in COMMANDS}

@@ -9,6 +9,7 @@ from traitlets import Bool, Unicode
 
 from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, USERNAME_LABEL
 from ..kube.projects import delete_project, detect_openshift, read_namespace
+from ..project.manifests import is_owned_by
 from .command import (
     COMMON_ALIASES,
     COMMON_FLAGS,
@@ -67,9 +68,8 @@ workspace-admin delete-project alice --project alice-workspace-old --dry-run
         )
         if ns is None:
             return []
-        labels = ns["metadata"].get("labels") or {}
         slug = ws.project_slug
-        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE or labels.get(USERNAME_LABEL) != slug:
+        if not is_owned_by(ns, slug=slug, username=None):
             raise Refused(
                 f"namespace {name} is not labelled as made for {ws.user} "
                 f"({MANAGED_BY_LABEL}={MANAGED_BY_VALUE}, {USERNAME_LABEL}={slug}): "

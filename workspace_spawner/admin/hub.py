@@ -30,7 +30,7 @@ class UserNotFound(HubError):
 
 
 def server_status(user: dict[str, Any]) -> str:
-    """``running``, ``pending`` or ``stopped``: the user's default server, from the hub's user model.
+    """``running``, ``pending`` or ``stopped``: the default server, from the hub's user model.
 
     ``servers[""]`` is there for an active server (and, with
     ``include_stopped_servers``, for a stopped one, with ``stopped: true``);
@@ -55,13 +55,17 @@ def server_state(user: dict[str, Any]) -> dict[str, Any]:
 class HubClient:
     """A few calls of the hub's REST API over one aiohttp session."""
 
-    def __init__(self, *, url: str, token: str, session: aiohttp.ClientSession, request_timeout: float = 30) -> None:
+    def __init__(
+        self, *, url: str, token: str, session: aiohttp.ClientSession, request_timeout: float = 30
+    ) -> None:
         self.url = url.rstrip("/")
         self._token = token
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
 
-    async def _request(self, method: str, path: str, *, params: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def _request(
+        self, method: str, path: str, *, params: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         url = f"{self.url}{path}"
         headers = {
             "Authorization": f"token {self._token}",
@@ -83,10 +87,12 @@ class HubClient:
             ) from e
         if status in (401, 403):
             message = body.get("message", "") if isinstance(body, dict) else ""
+            said = f": {message}" if message else ""
             raise HubError(
-                f"The hub rejected the token for {method} {path} (HTTP {status}{': ' + message if message else ''}): "
+                f"The hub rejected the token for {method} {path} (HTTP {status}{said}): "
                 "use an admin's token or a service token with the scopes list:users, read:users, "
-                "read:servers, servers and admin:server_state (JUPYTERHUB_API_TOKEN or --token-file)."
+                "read:servers, servers and admin:server_state "
+                "(JUPYTERHUB_API_TOKEN or --token-file)."
             )
         return status, body
 
@@ -102,7 +108,9 @@ class HubClient:
         if status == 404:
             raise UserNotFound(f"No user {name!r} in the hub at {self.url}.")
         if status != 200:
-            raise HubError(f"Could not get user {name!r} from the hub: HTTP {status} {self._message(body)}")
+            raise HubError(
+                f"Could not get user {name!r} from the hub: HTTP {status} {self._message(body)}"
+            )
         return body
 
     async def list_users(self) -> list[dict[str, Any]]:
@@ -113,7 +121,9 @@ class HubClient:
             params = {"include_stopped_servers": "1", "offset": str(offset), "limit": "200"}
             status, body = await self._request("GET", "/users", params=params)
             if status != 200:
-                raise HubError(f"Could not list the hub's users: HTTP {status} {self._message(body)}")
+                raise HubError(
+                    f"Could not list the hub's users: HTTP {status} {self._message(body)}"
+                )
             if isinstance(body, list):  # a hub that does not paginate
                 return body
             users.extend(body["items"])
@@ -145,7 +155,10 @@ class HubClient:
     async def wait_for_status(
         self, name: str, want: str, *, timeout: float, interval: float = 0.5
     ) -> dict[str, Any]:
-        """Poll the user until their server is ``want`` (``stopped`` or ``running``); TimeoutError after ``timeout``."""
+        """Poll the user until their server is ``want`` (``stopped`` or ``running``).
+
+        TimeoutError after ``timeout`` seconds.
+        """
         deadline = time.monotonic() + timeout
         while True:
             user = await self.get_user(name)
@@ -154,7 +167,9 @@ class HubClient:
                 return user
             if want == "running" and status == "stopped":
                 # the start was accepted (pending) and then failed
-                raise HubError(f"{name}'s server failed to start: see the hub's log or the spawn page.")
+                raise HubError(
+                    f"{name}'s server failed to start: see the hub's log or the spawn page."
+                )
             if time.monotonic() >= deadline:
                 verb = "stop" if want == "stopped" else "start"
                 raise TimeoutError(

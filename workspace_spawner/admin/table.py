@@ -12,6 +12,8 @@ COLUMNS = (
     "PVC",
     "REQUESTED",
     "CAPACITY",
+    "USED",
+    "USE%",
     "PHASE",
     "CLASS",
     "AGE",
@@ -26,6 +28,13 @@ def _quota(quota: dict[str, dict[str, str]]) -> str:
     return ", ".join(f"{resource} {q['used']}/{q['hard']}" for resource, q in sorted(quota.items()))
 
 
+def _used(pvc: dict[str, Any]) -> str:
+    """USED with the age of the measurement ("1.2Gi 3h ago"): it is from the volume's last start."""
+    if not pvc.get("used"):
+        return ""
+    return f"{pvc['used']} {pvc['usage_age']} ago" if pvc.get("usage_age") else pvc["used"]
+
+
 def _lines(workspace: dict[str, Any]) -> list[tuple[str, ...]]:
     """One line per PVC (at least one per user); the user and project only on the first."""
     project = workspace.get("project") or {}
@@ -36,7 +45,7 @@ def _lines(workspace: dict[str, Any]) -> list[tuple[str, ...]]:
     project_cells = (project.get("name", "-"), project.get("phase", ""), _quota(project.get("quota") or {}))
     pvcs = workspace.get("pvcs") or []
     if not pvcs:
-        return [head + ("-", "", "", "", "", "", "") + project_cells]
+        return [head + ("-", "", "", "", "", "", "", "", "") + project_cells]
     lines = []
     for i, pvc in enumerate(pvcs):
         reset = ""
@@ -46,6 +55,8 @@ def _lines(workspace: dict[str, Any]) -> list[tuple[str, ...]]:
             pvc["name"],
             pvc["requested"],
             pvc["capacity"],
+            _used(pvc),
+            f"{pvc['use_percent']}%" if pvc.get("use_percent") is not None else "",
             pvc["phase"],
             pvc["storage_class"],
             pvc["age"],

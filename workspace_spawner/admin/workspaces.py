@@ -21,7 +21,12 @@ from typing import Any
 from jupyterhub.spawner import Spawner
 from jupyterhub.traitlets import EntryPointType
 from kubernetes_asyncio.client import Configuration, CoreV1Api
-from kubernetes_asyncio.config import ConfigException, kube_config, load_incluster_config, load_kube_config
+from kubernetes_asyncio.config import (
+    ConfigException,
+    kube_config,
+    load_incluster_config,
+    load_kube_config,
+)
 from kubespawner import KubeSpawner
 from kubespawner.slugs import is_valid_label, safe_slug
 from traitlets import HasTraits
@@ -29,8 +34,6 @@ from traitlets.config import Config
 from traitlets.config.loader import load_pyconfig_files
 
 from ..constants import (
-    MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
     RESET_BACKUP_ANNOTATION,
     RESET_REQUEST_ANNOTATION,
     STORAGE_COMPONENT,
@@ -40,7 +43,10 @@ from ..constants import (
 from ..kube import KubeError
 from ..kube.admin import list_namespaces, list_pvcs, list_resource_quotas
 from ..kube.projects import read_namespace
+from ..kube.selectors import label_selector
 from ..kube.volumes import read_pvc
+from ..project.manifests import owner_labels
+from ..volumes.usage import format_bytes, usage_from_pvc
 from .hub import server_state, server_status
 
 __all__ = [
@@ -196,6 +202,7 @@ class Workspace:
         for pvc in self.pvcs:
             meta, spec, status = pvc["metadata"], pvc.get("spec") or {}, pvc.get("status") or {}
             annotations = meta.get("annotations") or {}
+            usage = usage_from_pvc(pvc)
             rows.append(
                 {
                     "name": meta["name"],
@@ -208,6 +215,15 @@ class Workspace:
                     "age": age_of(meta.get("creationTimestamp"), now=now),
                     "reset_requested": annotations.get(RESET_REQUEST_ANNOTATION),
                     "reset_backup": annotations.get(RESET_BACKUP_ANNOTATION) == "true",
+                    # as the volume's last start measured it (volume_usage_warn_percent)
+                    "used": format_bytes(usage.used) if usage else "",
+                    "used_bytes": usage.used if usage else None,
+                    "size_bytes": usage.size if usage else None,
+                    "use_percent": usage.percent if usage else None,
+                    "usage_measured": usage.measured if usage else "",
+                    "usage_age": (
+                        age_of(usage.measured, now=now) if usage and usage.measured else ""
+                    ),
                 }
             )
         return rows
@@ -264,8 +280,9 @@ async def find_workspace(
     )
 
     slug = username_label(user["name"])
-    labels = ",".join(filter(None, [f"component={STORAGE_COMPONENT}", f"{USERNAME_LABEL}={slug}", selector]))
-    found = {pvc["metadata"]["name"]: pvc for pvc in await list_pvcs(core, namespace=namespace, label_selector=labels)}
+    labels = label_selector({"component": STORAGE_COMPONENT, USERNAME_LABEL: slug}, extra=selector)
+    pvcs = await list_pvcs(core, namespace=namespace, label_selector=labels)
+    found = {pvc["metadata"]["name"]: pvc for pvc in pvcs}
     saved = state.get(PVCS_STATE_KEY)
     named = [home_pvc, *(saved.values() if isinstance(saved, dict) else [])]
     for name in dict.fromkeys(named):
@@ -292,7 +309,7 @@ async def _find_project(core: CoreV1Api, *, ws: Workspace, name: str | None, sel
         ws.project = name
         ws.project_namespace = await read_namespace(core=core, name=name)
     else:
-        labels = ",".join(filter(None, [f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}", f"{USERNAME_LABEL}={slug}", selector]))
+        labels = label_selector(owner_labels(slug=slug), extra=selector)
         try:
             namespaces = await list_namespaces(core, label_selector=labels)
         except KubeError as e:

@@ -231,9 +231,16 @@ class CondaMixin(InitContainerChecks):
 
     # Hub-process cache of the ConfigMaps known to be current:
     # (API server, namespace, name, content hash). A warm start makes no request.
+    # (reset_caches() forgets them)
     _conda_configmaps_current: ClassVar[set[tuple[str, str, str, str]]] = set()
+
+    @classmethod
+    def reset_caches(cls) -> None:
+        """Forget which ConfigMaps this hub process knows are current, as a restarted hub would."""
+        CondaMixin._conda_configmaps_current.clear()
+    # per-instance state, a trait without config=True (one idiom in every feature):
     # set by ensure_conda_startup() when the hub lacks the rights to the ConfigMap
-    _conda_off_for_this_start = False
+    _conda_off_for_this_start = Bool(False)
 
     @validate("conda_workspace_env_name")
     def _validate_env_name(self, proposal):
@@ -376,8 +383,11 @@ class CondaMixin(InitContainerChecks):
         set_env(container, env)
         if mode == "wrap":
             container.args = manifests.wrap_args(server_args)
-        if not self.conda_workspace_env:
-            return
+        if self.conda_workspace_env:
+            add_init_containers(pod, self._conda_init_containers(container, env), first=False)
+
+    def _conda_init_containers(self, container, env: dict[str, str]) -> list[dict[str, Any]]:
+        """The init containers that create (when asked in the form) and check the env."""
         # the init containers see what the server sees: its mounts (the workspace
         # volume included), user and image; not the hook file, nor the server's env
         mounts = [
@@ -413,7 +423,7 @@ class CondaMixin(InitContainerChecks):
                     **common,
                 )
             )
-        add_init_containers(pod, init, first=False)
+        return init
 
     # -- one start's timeout, failure and messages -----------------------------------
 

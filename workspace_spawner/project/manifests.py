@@ -106,9 +106,15 @@ def owner_of(namespace: dict[str, Any]) -> tuple[str | None, str | None]:
     return labels.get(USERNAME_LABEL), (meta.get("annotations") or {}).get(RAW_USERNAME_ANNOTATION)
 
 
-def is_owned_by(namespace: dict[str, Any], *, slug: str, username: str) -> bool:
-    """True when ``namespace`` was made by workspace-spawner for this very user."""
-    return owner_of(namespace) == (slug, username)
+def is_owned_by(namespace: dict[str, Any], *, slug: str, username: str | None) -> bool:
+    """True when ``namespace`` was made by workspace-spawner for this very user.
+
+    The ownership labels name the user's slug; with ``username``, the raw-name
+    annotation must name the user too (the spawner's check). ``None`` checks the
+    labels alone, which is what ``workspace-admin delete-project`` documents.
+    """
+    owner_slug, owner_name = owner_of(namespace)
+    return owner_slug == slug and (username is None or owner_name == username)
 
 
 def requester_of(namespace: dict[str, Any]) -> str | None:

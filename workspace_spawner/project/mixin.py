@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, ClassVar, TypeVar
 
 from kubespawner.clients import shared_client
 from traitlets import Bool, Dict, Enum, HasTraits, List, TraitError, Unicode, validate
@@ -211,15 +211,23 @@ class ProjectMixin(HasTraits):
 
     # hub process caches: API server host -> True on OpenShift; the hub's own user
     # names, learned from the requester of the projects it asked for
-    _workspace_project_openshift_by_host: dict[str, bool] = {}
-    _workspace_project_hub_users: set[str] = set()
+    # (reset_caches() forgets them)
+    _workspace_project_openshift_by_host: ClassVar[dict[str, bool]] = {}
+    _workspace_project_hub_users: ClassVar[set[str]] = set()
 
-    # names and hash saved in state (see get_state)
-    _workspace_project_name: str | None = None
-    _workspace_project_sa: str | None = None
-    _workspace_project_applied: str | None = None
-    _workspace_project_kinds: list[str] | None = None
-    _workspace_project_api_kind: str | None = None
+    @classmethod
+    def reset_caches(cls) -> None:
+        """Forget what this hub process learned about projects, as a restarted hub would."""
+        ProjectMixin._workspace_project_openshift_by_host.clear()
+        ProjectMixin._workspace_project_hub_users.clear()
+
+    # per-instance state, as traits without config=True (one idiom in every feature):
+    # the names and hash saved in state (see get_state)
+    _workspace_project_name = Unicode(None, allow_none=True)
+    _workspace_project_sa = Unicode(None, allow_none=True)
+    _workspace_project_applied = Unicode(None, allow_none=True)
+    _workspace_project_kinds = List(Unicode(), default_value=None, allow_none=True)
+    _workspace_project_api_kind = Unicode(None, allow_none=True)
 
     @validate("workspace_project_template")
     def _validate_project_template(self, proposal):

@@ -30,7 +30,6 @@ from ..initcontainers import InitContainerChecks, InitContainerFailed, terminati
 from ..kube import KubeError, to_dict
 from ..kube.volumes import (
     clear_pvc_annotation,
-    delete_pvc,
     ensure_pvc,
     patch_pvc,
     read_pvc,
@@ -39,9 +38,10 @@ from ..kube.volumes import (
 from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container
 from ..quantity import QuantityError, parse_bytes
 from . import manifests as m
+from .lifecycle import RETRY_STATUSES as _RETRY_STATUSES
+from .lifecycle import StorageLifecycleMixin
+from .snapshots import NO_SNAPSHOT
 
-# API answers worth retrying: the server is busy or briefly away
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 _MOUNT_CHECKS = {
@@ -61,7 +61,7 @@ class VolumeSetupFailed(InitContainerFailed):
     """The ``setup-volume`` init container failed; the message is for the user on the spawn page."""
 
 
-class VolumesMixin(InitContainerChecks):
+class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
     """The volumes feature: each user's own PVC, filled from the image and kept across restarts.
 
     Traits ``workspace_*``, ``volume_*``, ``shared_volumes``; steps :meth:`ensure_workspace_volumes` (before
@@ -322,7 +322,8 @@ class VolumesMixin(InitContainerChecks):
         except ValueError as e:
             raise TraitError(str(e)) from e
 
-    # -- per-instance bookkeeping (traits, as HasTraits mixins have no __init__ of their own)
+    # -- per-instance state: traits without config=True, the idiom of every feature (a
+    # HasTraits mixin has no __init__ of its own, and a mutable class attribute is shared)
 
     # volume -> the name of its claim, once created or adopted (saved in the state)
     _workspace_pvcs = Dict()
@@ -372,18 +373,14 @@ class VolumesMixin(InitContainerChecks):
         if not self.delete_pvc or (self.name and "{user_server}" not in self.pvc_name_template):
             return
         for key in self.workspace_volumes:
-            name = self._pvc_name_for(key)
-            self.log.info("%s: deleting PVC %s of volume %s", self._log_name, name, key)
-            await self._retrying(
-                partial(delete_pvc, self.api, namespace=self.namespace, name=name),
-                what=f"delete PVC {name}",
-            )
+            # deleted, or kept with volume_retention as the main claim is
+            await self.dispose_workspace_pvc(self._pvc_name_for(key))
 
     # -- the recipe step before the pod -------------------------------------------------
 
     async def ensure_workspace_volumes(self) -> None:
         """Create or adopt the user's claims, grow them, and wait until they can bind."""
-        self._volume_setup = {"created": False, "request": "", "request_backup": ""}
+        self._volume_setup = {"created": False, "request": "", "request_backup": "", "snapshot": ""}
         home_active = bool(self.storage_pvc_ensure)
         if not home_active and not self.workspace_volumes:
             return
@@ -413,6 +410,7 @@ class VolumesMixin(InitContainerChecks):
             await self._wait_for_bound(self._pvc_name_for(volume))
 
         if home_active and self.volume_populate_source is not None:
+            await self.check_snapshot_api_once()
             if self._volume_setup["request"]:
                 self.emit_progress(
                     "An administrator asked for a reset of the workspace volume: "
@@ -451,6 +449,7 @@ class VolumesMixin(InitContainerChecks):
                 self._volume_setup["created"] = created
         else:
             self.log.info("%s: adopting the existing PVC %s", self._log_name, name)
+            pvc = await self.reclaim_retained_pvc(pvc)
         self._workspace_pvc_names()[volume] = name
         if volume == m.HOME_VOLUME:
             # KubeSpawner then neither creates a PVC nor looks for legacy names, and
@@ -604,6 +603,7 @@ class VolumesMixin(InitContainerChecks):
             reset_request=setup.get("request", ""),
             reset_request_backup=setup.get("request_backup", ""),
         )
+        env.update(self.snapshot_setup_env())
         return m.make_setup_container(
             image=notebook.image,
             image_pull_policy=notebook.image_pull_policy,
@@ -648,9 +648,15 @@ class VolumesMixin(InitContainerChecks):
                 shown_running = True
                 self.emit_progress(running)
             elif state == "done":
+                message = await self.record_volume_usage(
+                    message=message, pvc_name=self._pvc_name_for(m.HOME_VOLUME)
+                )
                 self.emit_progress(message or "The workspace volume is ready")
-                if setup["request"]:
+                if setup["request"] and setup.get("snapshot") != NO_SNAPSHOT:
                     await self._clear_reset_request(setup["request"])
+                return
+            elif state == "failed" and self.snapshot_needed(message):
+                # not a failure: the start goes on with a snapshot (snapshot_before_reset)
                 return
             elif state == "failed":
                 self.emit_progress(
@@ -666,6 +672,9 @@ class VolumesMixin(InitContainerChecks):
         """The start fails with the script's own message when ``setup-volume`` failed."""
         if name != m.SETUP_CONTAINER_NAME:
             return super().init_container_failure(name, terminated)
+        needed = self.snapshot_needed(termination_text(terminated))
+        if needed is not None:
+            return needed
         text = termination_text(terminated).removeprefix("ERROR: ").rstrip(".")
         return VolumeSetupFailed(
             f"The workspace volume could not be prepared: {text}. Start your server again "

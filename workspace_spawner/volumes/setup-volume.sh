@@ -15,6 +15,9 @@
 #   WORKSPACE_BACKUP_DIR      name of the backups directory inside the target
 #   WORKSPACE_RESET_REQUEST   an admin's reset request (the PVC annotation's value), or empty
 #   WORKSPACE_RESET_REQUEST_BACKUP  "true"/"false"/"": backup choice of that request
+#   WORKSPACE_SNAPSHOT_BEFORE_RESET "1": a reset needs a snapshot first (exit 3 without)
+#   WORKSPACE_SNAPSHOT_TAKEN  the VolumeSnapshot the spawner took for this reset, or empty;
+#                             "-": none could be taken, so no reset at this start
 #
 # Rules (the user's files are never lost without a reset request):
 # - Nothing that exists in the target is deleted or overwritten, except by a reset.
@@ -27,7 +30,8 @@
 # - A reset is recorded in .setup-volume/reset before anything is touched, so an
 #   interrupted reset resumes instead of leaving half a volume behind.
 # Output: a few lines, and one summary line (files, bytes, seconds), which is also
-# the container's termination message that the spawner shows on the spawn page.
+# the container's termination message that the spawner shows on the spawn page; the
+# termination message has one more line, the volume's usage (statfs), for the spawner.
 
 set -eu
 umask 0007
@@ -177,6 +181,24 @@ elif [ -n "$REQUEST" ] && [ "$(cat "$S/reset-request-done" 2>/dev/null || true)"
     esac
 fi
 
+# With volume_snapshot_class the spawner snapshots the volume before any reset: a new
+# reset without a snapshot taken changes nothing here and asks for one (an interrupted
+# reset resumes: its snapshot was taken before it began).
+if [ -n "$reset_why" ] && ! exists "$S/reset" && [ "${WORKSPACE_SNAPSHOT_BEFORE_RESET:-}" = 1 ] \
+        && [ -z "${WORKSPACE_SNAPSHOT_TAKEN:-}" ]; then
+    say "a snapshot of the volume comes first ($reset_why): nothing was changed"
+    report "workspace-spawner-snapshot-needed: $reset_why"
+    exit 3
+fi
+if [ -n "$reset_why" ] && ! exists "$S/reset" && [ "${WORKSPACE_SNAPSHOT_TAKEN:-}" = - ]; then
+    # the spawner could not take the snapshot: no reset this time, the marker stays
+    say "no reset at this start ($reset_why): the snapshot before it could not be taken"
+    reset_why=""
+    REQUEST=""
+elif [ -n "$reset_why" ] && [ -n "${WORKSPACE_SNAPSHOT_TAKEN:-}" ]; then
+    say "the volume as it was is in the snapshot ${WORKSPACE_SNAPSHOT_TAKEN}"
+fi
+
 if [ -n "$reset_why" ]; then
     if ! exists "$S/reset"; then
         if [ "$backup" = 1 ]; then
@@ -310,3 +332,16 @@ if [ -n "$REQUEST" ]; then
 fi
 say "$summary"
 report "$summary"
+
+# -- usage ------------------------------------------------------------------------------
+# The file system's size and use from statfs(2) (stat -f: the file system's own
+# counters, not a walk of the tree), as a line of the termination message the spawner
+# stores on the claim: fundamental block size, total, free and (for non-root)
+# available blocks. Not fatal: a volume is usable without it.
+if usage=$(stat -f -c '%S %b %f %a' -- "$T" 2>/dev/null); then
+    set -- $usage
+    if [ "$#" = 4 ]; then
+        printf 'workspace-spawner-usage: size=%s used=%s available=%s\n' \
+            "$(($1 * $2))" "$(($1 * ($2 - $3)))" "$(($1 * $4))" >> "$TERMINATION_LOG" 2>/dev/null || true
+    fi
+fi

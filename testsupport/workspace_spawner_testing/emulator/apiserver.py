@@ -56,6 +56,9 @@ class ApiServer:
     # uids of pods whose containers the kubelet has stopped: removed once their finalizers
     # are (by uid: a new pod of the same name has not stopped yet)
     pods_terminated: set[str] = field(default_factory=set)
+    # asked before a claim binds: None, or why it cannot bind yet (a claim restored from
+    # a snapshot that is not ready)
+    bind_checks: list[Callable[[dict], str | None]] = field(default_factory=list)
 
     # -- reading --------------------------------------------------------------------
 
@@ -133,10 +136,20 @@ class ApiServer:
         return self.store.put(kind, obj)
 
     def delete(self, kind: Kind, namespace: str, name: str, *,
-               grace: int | None = None) -> dict:
+               grace: int | None = None, preconditions: dict | None = None) -> dict:
         """Delete or start deleting; returns what the API answers with."""
         obj = self.get(kind, namespace, name)
         meta = obj["metadata"]
+        # DeleteOptions.preconditions: the object must still be the one the client read
+        # https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/delete-options/
+        for key, field_name in (("uid", "uid"), ("resourceVersion", "resourceVersion")):
+            wanted = (preconditions or {}).get(key)
+            if wanted and wanted != meta.get(field_name):
+                raise ApiError(409, (
+                    f"Operation cannot be fulfilled on {kind.key} \"{name}\": the {key} in the "
+                    f"precondition ({wanted}) does not match the {key} in record "
+                    f"({meta.get(field_name)}). The object might have been modified"),
+                    reason="Conflict")
         if kind.plural == "namespaces":
             # https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/
             if "deletionTimestamp" not in meta:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .errors import ApiError
+from .faults import Fault
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -33,7 +34,6 @@ async def handle_control(emulator: Emulator, request: web.Request,
             emulator._requests.clear()
             return web.json_response({})
         if parts == ["faults"] and request.method == "POST":
-            from .faults import Fault
             emulator.faults.append(Fault(**{"verb": None, "resource": None, **body}))
             return web.json_response({})
         if parts == ["reset"] and request.method == "POST":

@@ -24,6 +24,7 @@ from .kubelet import Kubelet
 from .namespaces import NamespaceController
 from .quota import Quotas
 from .resources import Registry
+from .snapshots import DEFAULT_SNAPSHOT_CLASS_ANNOTATION, SnapshotController, SnapshotData
 from .selectors import Selector, parse_field_selector, parse_label_selector
 from .server import make_app
 from .storage import DEFAULT_CLASS_ANNOTATION, Storage
@@ -41,8 +42,11 @@ def allow_all(user: str, groups: list[str], verb: str, api_group: str, resource:
 
 class Emulator:
     def __init__(self, *, openshift: bool = False, namespace_finalize_seconds: float = 0.2,
-                 provision_seconds: float = 0.01, history: int = 5000) -> None:
+                 provision_seconds: float = 0.01, history: int = 5000,
+                 snapshots: bool = True) -> None:
         self.openshift = openshift
+        # serve the VolumeSnapshot CRDs, with a snapshot controller (snapshots.py)
+        self.snapshots = snapshots
         self.namespace_finalize_seconds = namespace_finalize_seconds
         self.provision_seconds = provision_seconds
         self.history = history
@@ -59,6 +63,7 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self._runner: Any = None
         self._built = False
+        self.snapshot_controller: SnapshotController | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -67,7 +72,9 @@ class Emulator:
         if self._built:
             self.kubelet_impl.reset()
             self.namespaces.cancel()
-        self.registry = Registry(openshift=self.openshift)
+            if self.snapshot_controller is not None:
+                self.snapshot_controller.cancel()
+        self.registry = Registry(openshift=self.openshift, snapshots=self.snapshots)
         self.store = Store(history=self.history)
         self.api = ApiServer(registry=self.registry, store=self.store)
         self.quotas = Quotas(self.api)
@@ -75,6 +82,8 @@ class Emulator:
         self.namespaces = NamespaceController(
             self.api, finalize_seconds=self.namespace_finalize_seconds)
         self.kubelet_impl = self.make_kubelet(self.api)
+        self.snapshot_controller = SnapshotController(
+            self.api, data=self.snapshot_data()) if self.snapshots else None
         self._built = True
         for name in ("default", "kube-system", "kube-public"):
             self.api.create(self.registry.lookup("namespaces"), {"metadata": {"name": name}})
@@ -84,10 +93,20 @@ class Emulator:
                          "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
             "provisioner": "emulator.local/hostpath", "allowVolumeExpansion": True,
             "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
+        if self.snapshots:
+            self.api.create(self.registry.lookup("volumesnapshotclasses"), {
+                "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+                "metadata": {"name": "standard-snapshots",
+                             "annotations": {DEFAULT_SNAPSHOT_CLASS_ANNOTATION: "true"}},
+                "driver": "emulator.local/hostpath", "deletionPolicy": "Delete"})
 
     def make_kubelet(self, api: ApiServer) -> Kubelet:
         """Override to run pods differently (the demo's process runner)."""
         return Kubelet(api)
+
+    def snapshot_data(self) -> SnapshotData | None:
+        """Override to copy claims' data into snapshots and back (the process runner does)."""
+        return None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         if not host.startswith("127."):
@@ -190,11 +209,15 @@ class Emulator:
     def add_token(self, token: str, *, user: str, groups: list[str] | None = None) -> None:
         self.tokens[token] = (user, list(groups or []) + ["system:authenticated"])
 
-    def reset(self, *, openshift: bool | None = None) -> None:
-        """Empty the store, the request log and the faults; seed the defaults again."""
+    def reset(self, *, openshift: bool | None = None, snapshots: bool = True) -> None:
+        """Empty the store, the request log and the faults; seed the defaults again.
+
+        ``snapshots=False``: a cluster without the VolumeSnapshot CRDs, until the next reset.
+        """
         def run() -> None:
             if openshift is not None:
                 self.openshift = openshift
+            self.snapshots = snapshots
             self.faults.clear()
             self._requests.clear()
             self.authorizer = allow_all
@@ -263,6 +286,13 @@ class Emulator:
 
     def release_namespace_termination(self, name: str) -> None:
         self._call(self.namespaces.release, name)
+
+    @property
+    def snapshotter(self) -> Any:
+        """The snapshot controller (None without the CRDs); its methods run on the loop."""
+        if self.snapshot_controller is None:
+            return None
+        return _OnLoop(self, self.snapshot_controller)
 
     @property
     def kubelet(self) -> Any:

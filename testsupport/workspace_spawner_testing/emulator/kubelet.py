@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .apiserver import ApiServer, now_iso
@@ -44,6 +45,8 @@ class Kubelet:
         self.faults: dict[tuple[str, str], PodFaults] = {}
         self.logs: dict[tuple[str, str, str], str] = {}
         self.termination_messages: dict[tuple[str, str, str], str] = {}
+        # stand-ins for init containers' programs: manifest -> (exit code, termination message)
+        self.programs: dict[tuple[str, str, str], Callable[[dict], tuple[int, str]]] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._ips: dict[str, str] = {}
         api.store.listeners.append(self.on_change)
@@ -84,6 +87,15 @@ class Kubelet:
         """
         self.termination_messages[(namespace, name, container)] = message
 
+    def run_init_with(self, namespace: str, name: str, container: str,
+                      program: Callable[[dict], tuple[int, str]]) -> None:
+        """Run ``program(container manifest)`` as the init container of every pod of this name.
+
+        It answers (exit code, termination message), so a test can act out a script's
+        contract from the environment the pod gives it (each new pod runs it again).
+        """
+        self.programs[(namespace, name, container)] = program
+
     def reset(self) -> None:
         for task in self._tasks.values():
             task.cancel()
@@ -92,6 +104,7 @@ class Kubelet:
         self.faults.clear()
         self.logs.clear()
         self.termination_messages.clear()
+        self.programs.clear()
 
     # -- the loop -------------------------------------------------------------------
 
@@ -239,6 +252,10 @@ class Kubelet:
         """Run one init container to completion; its exit code."""
         faults = self._faults(pod["metadata"]["namespace"], pod["metadata"]["name"])
         await asyncio.sleep(faults.init_seconds.get(container["name"], self.init_seconds))
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"], container["name"])
+        if key in self.programs:
+            code, self.termination_messages[key] = self.programs[key](container)
+            return code
         return faults.init_exit.get(container["name"], 0)
 
     async def start_container(self, pod: dict, container: dict) -> None:

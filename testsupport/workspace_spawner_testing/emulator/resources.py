@@ -25,6 +25,8 @@ class Kind:
     subresources: tuple[str, ...] = ()
     field_labels: tuple[str, ...] = ()
     openshift: bool = False
+    # the VolumeSnapshot CRDs (external-snapshotter), served unless switched off
+    snapshots: bool = False
     # kinds without a published schema are validated by hand (OpenShift's)
     schema: bool = True
     verbs: tuple[str, ...] = (
@@ -57,6 +59,8 @@ class Target:
     subresource: str | None
 
 
+_SNAPSHOT_GROUP = "snapshot.storage.k8s.io"
+
 _EVENT_FIELDS = ("involvedObject.*", "reason", "type", "source", "reportingComponent")
 _PROJECT_VERBS = ("delete", "get", "list", "watch")
 
@@ -88,15 +92,26 @@ KINDS: tuple[Kind, ...] = (
          openshift=True, schema=False, verbs=_PROJECT_VERBS),
     Kind("project.openshift.io", "v1", "projectrequests", "ProjectRequest", False,
          name_rule="label", openshift=True, schema=False, verbs=("create", "list")),
+    # snapshot.storage.k8s.io/v1: CRDs of kubernetes-csi/external-snapshotter, which a
+    # cluster has only when installed; their controller is emulated in snapshots.py
+    # https://kubernetes.io/docs/concepts/storage/volume-snapshots/
+    Kind(_SNAPSHOT_GROUP, "v1", "volumesnapshots", "VolumeSnapshot", True,
+         subresources=("status",), snapshots=True, schema=False),
+    Kind(_SNAPSHOT_GROUP, "v1", "volumesnapshotcontents", "VolumeSnapshotContent", False,
+         subresources=("status",), snapshots=True, schema=False),
+    Kind(_SNAPSHOT_GROUP, "v1", "volumesnapshotclasses", "VolumeSnapshotClass", False,
+         snapshots=True, schema=False),
 )
 
 
 class Registry:
     """Look kinds up by URL parts, by Kind name or by plural, in one mode."""
 
-    def __init__(self, *, openshift: bool) -> None:
+    def __init__(self, *, openshift: bool, snapshots: bool = True) -> None:
         self.openshift = openshift
-        self.kinds = [k for k in KINDS if openshift or not k.openshift]
+        self.snapshots = snapshots
+        self.kinds = [k for k in KINDS
+                      if (openshift or not k.openshift) and (snapshots or not k.snapshots)]
         self._by_path = {(k.group, k.version, k.plural): k for k in self.kinds}
 
     def by_path(self, group: str, version: str, plural: str) -> Kind | None:

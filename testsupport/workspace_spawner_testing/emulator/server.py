@@ -14,7 +14,7 @@ from aiohttp import web
 
 from . import openshift
 from .control import handle_control
-from .errors import ApiError, already_exists, status_object
+from .errors import ApiError, already_exists, conflict, status_object
 from .faults import Fault, RequestRecord
 from .resources import Kind, Target
 from .selectors import Selector, query_selector
@@ -149,7 +149,6 @@ def _fault_error(fault: Fault, target: Target, name: str | None) -> ApiError:
     if fault.status == 409:
         if fault.verb == "create":
             return already_exists(target.kind.plural, name, group=target.kind.group)
-        from .errors import conflict
         return conflict(target.kind.plural, name, group=target.kind.group)
     if fault.status == 429:
         return ApiError(429, fault.message or "Too many requests, please try again later.",
@@ -293,8 +292,10 @@ async def _serve(emulator: Emulator, request: web.Request, target: Target,
         grace = request.query.get("gracePeriodSeconds")
         if grace is None and isinstance(body, dict):
             grace = body.get("gracePeriodSeconds")
+        preconditions = body.get("preconditions") if isinstance(body, dict) else None
         result = api.delete(kind, ns, target.name or "",
-                            grace=int(grace) if grace is not None else None)
+                            grace=int(grace) if grace is not None else None,
+                            preconditions=preconditions)
         return _json(result)
     if verb == "deletecollection":
         for obj in api.list(kind, target.namespace, _selector(request, kind)):

@@ -130,6 +130,18 @@ class Storage:
                 record_event(self.api, involved=pvc, reason=reason, message=message,
                              type_="Warning", component="persistentvolume-controller")
             return
+        for check in self.api.bind_checks:
+            why = check(pvc)
+            if why is not None:
+                uid = pvc["metadata"]["uid"]
+                if uid not in self._warned:
+                    self._warned.add(uid)
+                    record_event(self.api, involved=pvc, reason="ProvisioningFailed",
+                                 message=why, type_="Warning",
+                                 component=sc.get("provisioner", "emulator"))
+                asyncio.get_running_loop().call_later(
+                    max(self.provision_seconds, 0.05), self.reconcile, namespace, name)
+                return
         status.update({
             "phase": "Bound",
             "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),

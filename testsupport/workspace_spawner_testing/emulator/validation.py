@@ -106,16 +106,30 @@ def check_schema(kind: Kind, obj: dict) -> None:
 
 
 def _check_by_hand(kind: Kind, obj: dict) -> None:
-    """OpenShift kinds have no schema in kubernetes-validate: the fields we know."""
+    """OpenShift kinds and CRDs have no schema in kubernetes-validate: the fields we know."""
     allowed = {
         "Project": {"apiVersion", "kind", "metadata", "spec", "status"},
         "ProjectRequest": {"apiVersion", "kind", "metadata", "displayName", "description"},
+        "VolumeSnapshot": {"apiVersion", "kind", "metadata", "spec", "status"},
+        "VolumeSnapshotContent": {"apiVersion", "kind", "metadata", "spec", "status"},
+        "VolumeSnapshotClass": {"apiVersion", "kind", "metadata", "driver", "deletionPolicy",
+                                "parameters"},
     }[kind.kind]
     name = obj.get("metadata", {}).get("name", "")
     unknown = sorted(set(obj) - allowed)
     if unknown:
         raise invalid(kind.kind, name, [("", f'unknown field "{f}"') for f in unknown],
                       group=kind.group)
+    if kind.kind == "VolumeSnapshot":
+        # the CRD's rule: exactly one source
+        # https://github.com/kubernetes-csi/external-snapshotter/blob/master/client/config/crd/snapshot.storage.k8s.io_volumesnapshots.yaml
+        source = (obj.get("spec") or {}).get("source") or {}
+        given = [k for k in ("persistentVolumeClaimName", "volumeSnapshotContentName")
+                 if k in source]
+        if len(given) != 1:
+            raise invalid(kind.kind, name, [(
+                "spec.source", "Invalid value: exactly one of persistentVolumeClaimName and "
+                "volumeSnapshotContentName must be set")], group=kind.group)
     for text_field in ("displayName", "description"):
         if text_field in obj and not isinstance(obj[text_field], str):
             raise invalid(kind.kind, name, [(text_field, "must be a string")], group=kind.group)

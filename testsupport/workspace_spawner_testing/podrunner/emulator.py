@@ -40,6 +40,10 @@ class ProcessEmulator(Emulator):
         return PodRunner(api, data_dir=self.data_dir, images=self.images,
                          ip_prefix=self.ip_prefix, add_token=self._add_token)
 
+    def snapshot_data(self) -> PodRunner:
+        # the runner keeps each claim's files: snapshots and restores copy them
+        return self.kubelet_impl
+
     @property
     def runner(self) -> PodRunner:
         return self.kubelet_impl

@@ -137,6 +137,26 @@ class PodRunner(Kubelet):
     def claim_dir(self, namespace: str, claim: str) -> Path:
         return self.data_dir / "volumes" / namespace / claim
 
+    def snapshot_dir(self, content: str) -> Path:
+        return self.data_dir / "snapshots" / content
+
+    # -- the snapshot controller's data (emulator.snapshots.SnapshotData) ----------------
+    # cp -a keeps modes, owners, times, links and any name, as a CSI snapshot keeps blocks
+
+    def snapshot(self, *, namespace: str, claim: str, content: str) -> None:
+        source, target = self.claim_dir(namespace, claim), self.snapshot_dir(content)
+        target.mkdir(parents=True, exist_ok=True)
+        if source.exists():
+            subprocess.run(["cp", "-a", "--", f"{source}/.", str(target)], check=True)
+
+    def restore(self, *, content: str, namespace: str, claim: str) -> None:
+        source, target = self.snapshot_dir(content), self.claim_dir(namespace, claim)
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", "--", f"{source}/.", str(target)], check=True)
+
+    def remove(self, *, content: str) -> None:
+        shutil.rmtree(self.snapshot_dir(content), ignore_errors=True)
+
     def pod_dir(self, pod: dict) -> Path:
         return self.data_dir / "pods" / pod["metadata"]["uid"]
 
