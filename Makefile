@@ -74,9 +74,13 @@ test-compat: system-deps $(COMPAT_VENV)/.installed node_modules/.installed
 # kube-controller-manager and kube-scheduler built from Kubernetes' Go modules by
 # testbed/build.sh (needs Go >= 1.26; cached outside the repo, built once per go.sum), and
 # our node agent. The hub runs as a ServiceAccount holding exactly the RBAC of helm-values/.
+# Two passes: plain Kubernetes, then with OpenShift's project API and SCC admission
+# (the tests marked or parametrized openshift; tests/conftest.py picks them).
 test-cluster: system-deps $(VENV)/.installed node_modules/.installed
-	bin=$$(testbed/build.sh) && WORKSPACE_SPAWNER_TESTBED_BIN=$$bin \
+	bin=$$(testbed/build.sh) && export WORKSPACE_SPAWNER_TESTBED_BIN=$$bin && \
 	$(PY) -m workspace_spawner_testing.controlplane run --helm-values helm-values -- \
+	$(PY) -m pytest $(CLUSTER_TESTS) $(PYTEST_ARGS) && \
+	$(PY) -m workspace_spawner_testing.controlplane run --openshift --helm-values helm-values -- \
 	$(PY) -m pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
 
 # ruff's settings are in pyproject.toml, the layer contracts in .importlinter

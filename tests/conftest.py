@@ -25,6 +25,9 @@ REAL_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_KUBECONFIG")
 REAL_ADMIN_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG",
                                        REAL_KUBECONFIG)
 HELM_VALUES = Path(__file__).resolve().parent.parent / "helm-values"
+# the OpenShift pass of make test-cluster: the control plane carries OpenShift's project
+# API and SCC admission (workspace_spawner_testing.openshift); this names its description
+REAL_OPENSHIFT = os.environ.get("WORKSPACE_SPAWNER_TEST_OPENSHIFT")
 KUBECONFIG = Path(REAL_KUBECONFIG) if REAL_KUBECONFIG else _SESSION_DIR / "kubeconfig"
 os.environ["KUBECONFIG"] = str(KUBECONFIG)
 
@@ -35,7 +38,15 @@ HUB_NAMESPACE = "jupyterhub"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "openshift: run the test with the emulator in "
-                                       "OpenShift mode")
+                                       "OpenShift mode, and in the OpenShift pass of "
+                                       "make test-cluster")
+
+
+def wants_openshift(item: pytest.Item) -> bool:
+    """Marked ``openshift``, or run with ``kube`` parametrized to "openshift"."""
+    callspec = getattr(item, "callspec", None)
+    return bool(item.get_closest_marker("openshift")) or (
+        callspec is not None and callspec.params.get("kube") == "openshift")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -50,6 +61,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if ("kube" not in getattr(item, "fixturenames", ())
                     and not item.get_closest_marker("real_cluster")):
                 item.add_marker(off)
+        # each test runs on the control plane of its own kind: plain Kubernetes, or
+        # with OpenShift's pieces (the second pass); the other pass leaves it out
+        selected = [i for i in items if wants_openshift(i) == bool(REAL_OPENSHIFT)]
+        if len(selected) != len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in selected])
+            items[:] = selected
         return
     skip = pytest.mark.skip(reason="needs a real kube-apiserver's enforcement: make test-cluster")
     for item in items:

@@ -83,3 +83,51 @@ async def test_projects_are_not_served_outside_openshift_mode(kube, emulator):
         with pytest.raises(ApiException) as error:
             await client.CustomObjectsApi(api).list_cluster_custom_object(*PROJECTS)
     assert error.value.status == 404
+
+
+async def test_a_users_project_list_shows_only_the_projects_they_may_get(kube, openshift_emulator,
+                                                                        tmp_path):
+    """As OpenShift's project list (and our aggregated server on the real control
+    plane): a ProjectRequest makes the requester the project's admin, and the list is
+    the namespaces the caller may get."""
+    from kubernetes_asyncio import config
+
+    from workspace_spawner_testing.emulator.rbac import Rbac
+
+    Rbac.install(openshift_emulator)
+    tokens = {user: f"{user}-token" for user in ("alice", "bob")}
+    for user, token in tokens.items():
+        openshift_emulator.add_token(token, user=user)
+    openshift_emulator.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "self-provisioner"},
+        "rules": [{"apiGroups": ["project.openshift.io"],
+                   "resources": ["projectrequests", "projects"],
+                   "verbs": ["create", "list"]}]})
+    openshift_emulator.create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "self-provisioners"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "self-provisioner"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                      "name": "system:authenticated"}]})
+
+    async def as_user(user: str):
+        path = tmp_path / f"{user}.kubeconfig"
+        openshift_emulator.write_kubeconfig(path, token=tokens[user])
+        configuration = client.Configuration()
+        await config.load_kube_config(config_file=str(path),
+                                      client_configuration=configuration)
+        return client.ApiClient(configuration)
+
+    for user in ("alice", "bob"):
+        async with await as_user(user) as api:
+            await client.CustomObjectsApi(api).create_cluster_custom_object(
+                "project.openshift.io", "v1", "projectrequests",
+                {"apiVersion": "project.openshift.io/v1", "kind": "ProjectRequest",
+                 "metadata": {"name": f"{user}-project"}})
+    binding = openshift_emulator.get("RoleBinding", "admin", "alice-project")
+    assert binding["subjects"][0]["name"] == "alice"
+    async with await as_user("alice") as api:
+        seen = await client.CustomObjectsApi(api).list_cluster_custom_object(*PROJECTS)
+    assert [p["metadata"]["name"] for p in seen["items"]] == ["alice-project"]

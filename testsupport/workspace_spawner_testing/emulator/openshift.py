@@ -46,8 +46,13 @@ def serve(emulator: Emulator, request: web.Request, target: Target, verb: str,
             raise not_found("projects", name, group="project.openshift.io")
         return project_of(ns), 200
     if verb == "list":
-        items = [project_of(ns) for ns in api.list(namespaces, None,
-                                                   query_selector(request.query, supports=target.kind.supports_field))]
+        # only the namespaces the caller may get, as OpenShift's project list
+        # (its authorization cache reviews "get namespaces" in each)
+        user, groups = _caller(emulator, request)
+        selector = query_selector(request.query, supports=target.kind.supports_field)
+        items = [project_of(ns) for ns in api.list(namespaces, None, selector)
+                 if emulator.authorizer(user, groups, "get", "", "namespaces", None,
+                                        ns["metadata"]["name"], ns["metadata"]["name"])]
         return {"kind": "ProjectList", "apiVersion": "project.openshift.io/v1",
                 "metadata": {"resourceVersion": str(api.store.rv)}, "items": items}, 200
     if verb == "delete":
@@ -77,9 +82,23 @@ def request_project(emulator: Emulator, body: Any, *, user: str) -> dict:
                    DESCRIPTION: body.get("description", "")}
     ns = emulator.api.create(namespaces, {"metadata": {"name": name,
                                                        "annotations": annotations}})
+    if user:
+        # the default project template makes the requester the project's admin
+        # (oc adm create-bootstrap-project-template)
+        emulator.api.create(emulator.registry.lookup("rolebindings"), {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "admin", "namespace": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                          "name": user}]})
     return project_of(ns)
 
 
 def _user(emulator: Emulator, request: web.Request) -> str:
+    return _caller(emulator, request)[0]
+
+
+def _caller(emulator: Emulator, request: web.Request) -> tuple[str, list[str]]:
     header = request.headers.get("Authorization", "")
-    return emulator.tokens.get(header[7:], ("", []))[0]
+    return emulator.tokens.get(header[7:], ("", []))
