@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from jupyterhub.utils import exponential_backoff
+from kubespawner.slugs import escape_slug, is_valid_label, safe_slug
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
 
@@ -511,10 +512,15 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
 
     def _refuse_foreign_claim(self, pvc: dict[str, Any], *, volume: str) -> None:
         """Fail the start before another user's claim is mounted (see volumes/ownership.py)."""
+        name = self.user.name
         slugs = {
             self._username_label(),
-            # the label of claims made by KubeSpawner < 7
-            self._expand_user_properties("{escaped_username}"),
+            # every slug KubeSpawner has put in this label for this user: 7.x's label
+            # scheme, its DNS-label scheme ({username} in names), and < 7's "escape"
+            # https://github.com/jupyterhub/kubespawner/blob/7.1.0/kubespawner/slugs.py
+            safe_slug(name, is_valid=is_valid_label),
+            safe_slug(name),
+            escape_slug(name),
         }
         message = foreign_claim_message(pvc, username=self.user.name, slugs=slugs, volume=volume)
         if message:
