@@ -7,6 +7,7 @@ talks to that cluster instead (a fresh namespace per test) and emulator-only tes
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import urllib.error
@@ -175,6 +176,18 @@ async def _stop_reflectors() -> AsyncIterator[None]:
 
     await KubeSpawner._stop_all_reflectors()
     KubeSpawner.reflectors.clear()
+    # kubespawner.clients.shared_client keeps one client per event loop and closes it
+    # when its close_client_task is cancelled, which it leaves to JupyterHub's shutdown.
+    # Each test has its own loop: close them here, or their sockets to the API server
+    # are garbage-collected open (ResourceWarning, an error here) in a later test.
+    closers = [
+        task for task in asyncio.all_tasks()
+        if task.get_coro().__qualname__.endswith("close_client_task")
+    ]
+    for task in closers:
+        task.cancel()
+    await asyncio.gather(*closers, return_exceptions=True)
+    await asyncio.sleep(0)
 
 
 class _User:
