@@ -30,8 +30,9 @@ def main() -> None:
     parser.add_argument("--ip-prefix", default="127.88.8")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="demo-bench-") as data:
-        stack = DemoStack(data, port=free_port(), ip_prefix=args.ip_prefix,
-                          hub_log=Path(data) / "hub.log")
+        stack = DemoStack(
+            data, port=free_port(), ip_prefix=args.ip_prefix, hub_log=Path(data) / "hub.log"
+        )
         stack.start(timeout=120)
         try:
             with chromium() as browser:
@@ -47,8 +48,10 @@ def main() -> None:
                 person.close()
         finally:
             stack.stop()
-    print(f"median of {len(times)}: {statistics.median(times):.1f}s "
-          f"(min {min(times):.1f}s, max {max(times):.1f}s)")
+    print(
+        f"median of {len(times)}: {statistics.median(times):.1f}s "
+        f"(min {min(times):.1f}s, max {max(times):.1f}s)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ from workspace_spawner import WorkspaceSpawner  # noqa: E402
 from workspace_spawner_testing.emulator import Emulator  # noqa: E402
 
 
-
 class _User:
     """What a Spawner reads of JupyterHub's User."""
 
@@ -51,6 +50,7 @@ class _User:
     def progress_url(self, server_name: str = "") -> str:
         return f"/hub/api/users/{self.name}/servers/{server_name}/progress"
 
+
 QUOTA = {"pods": "10", "requests.cpu": "4"}
 LIMITS = [{"type": "Container", "default": {"cpu": "500m"}}]
 
@@ -60,9 +60,15 @@ def make(cls, username, uid, **traits):
     cfg[cls.__name__].namespace = "jupyterhub"
     cfg[cls.__name__].start_timeout = 30
     user = _User(username, uid)
-    return cls(config=cfg, user=user, hub=Hub(ip="127.0.0.1", port=8081, base_url="/hub/"),
-               server=Server(ip="127.0.0.1", port=8888, base_url=user.url), api_token="t",
-               oauth_client_id=f"jupyterhub-user-{username}", **traits)
+    return cls(
+        config=cfg,
+        user=user,
+        hub=Hub(ip="127.0.0.1", port=8081, base_url="/hub/"),
+        server=Server(ip="127.0.0.1", port=8888, base_url=user.url),
+        api_token="t",
+        oauth_client_id=f"jupyterhub-user-{username}",
+        **traits,
+    )
 
 
 async def measure(emulator, cls, username, uid, **traits):
@@ -89,11 +95,15 @@ async def measure(emulator, cls, username, uid, **traits):
 VARIANTS = [
     ("KubeSpawner", KubeSpawner, {}),
     ("WorkspaceSpawner, project off", WorkspaceSpawner, {}),
-    ("WorkspaceSpawner, project on", WorkspaceSpawner, dict(
-        workspace_project_enabled=True,
-        workspace_project_quota=QUOTA,
-        workspace_project_limit_range=LIMITS,
-    )),
+    (
+        "WorkspaceSpawner, project on",
+        WorkspaceSpawner,
+        dict(
+            workspace_project_enabled=True,
+            workspace_project_quota=QUOTA,
+            workspace_project_limit_range=LIMITS,
+        ),
+    ),
 ]
 
 

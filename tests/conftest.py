@@ -23,8 +23,7 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="workspace-spawner-tests-"))
 # make test-cluster: the hub ServiceAccount's kubeconfig (what the spawner uses) and the
 # admin's (who sets up each test's namespace), from workspace_spawner_testing.controlplane
 REAL_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_KUBECONFIG")
-REAL_ADMIN_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG",
-                                       REAL_KUBECONFIG)
+REAL_ADMIN_KUBECONFIG = os.environ.get("WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG", REAL_KUBECONFIG)
 HELM_VALUES = Path(__file__).resolve().parent.parent / "helm-values"
 # the OpenShift pass of make test-cluster: the control plane carries OpenShift's project
 # API and SCC admission (workspace_spawner_testing.openshift); this names its description
@@ -38,16 +37,20 @@ HUB_NAMESPACE = "jupyterhub"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "openshift: run the test with the emulator in "
-                                       "OpenShift mode, and in the OpenShift pass of "
-                                       "make test-cluster")
+    config.addinivalue_line(
+        "markers",
+        "openshift: run the test with the emulator in "
+        "OpenShift mode, and in the OpenShift pass of "
+        "make test-cluster",
+    )
 
 
 def wants_openshift(item: pytest.Item) -> bool:
     """Marked ``openshift``, or run with ``kube`` parametrized to "openshift"."""
     callspec = getattr(item, "callspec", None)
     return bool(item.get_closest_marker("openshift")) or (
-        callspec is not None and callspec.params.get("kube") == "openshift")
+        callspec is not None and callspec.params.get("kube") == "openshift"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,11 +59,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if REAL_KUBECONFIG:
         # a test that never reaches a cluster (its own demo stack, pure functions) proves
         # nothing more here than in make test
-        off = pytest.mark.skip(reason="does not use the cluster (no kube fixture): make test "
-                                      "runs it")
+        off = pytest.mark.skip(
+            reason="does not use the cluster (no kube fixture): make test runs it"
+        )
         for item in items:
-            if ("kube" not in getattr(item, "fixturenames", ())
-                    and not item.get_closest_marker("real_cluster")):
+            if "kube" not in getattr(item, "fixturenames", ()) and not item.get_closest_marker(
+                "real_cluster"
+            ):
                 item.add_marker(off)
         # each test runs on the control plane of its own kind: plain Kubernetes, or
         # with OpenShift's pieces (the second pass); the other pass leaves it out
@@ -91,8 +96,9 @@ class Kube:
 
         kubeconfig = self.admin_kubeconfig if admin and self.admin_kubeconfig else self.kubeconfig
         configuration = client.Configuration()
-        await config.load_kube_config(config_file=str(kubeconfig),
-                                      client_configuration=configuration)
+        await config.load_kube_config(
+            config_file=str(kubeconfig), client_configuration=configuration
+        )
         async with client.ApiClient(configuration) as api:
             yield api
 
@@ -118,16 +124,23 @@ async def kube(request: pytest.FixtureRequest, _session_emulator: Any) -> AsyncI
     if _session_emulator is None:
         marker = request.node.get_closest_marker("emulator_only")
         if marker:
-            pytest.skip("needs the emulator: " + marker.kwargs.get(
-                "reason", "its own controls (request log, faults, simulated kubelet)"))
+            pytest.skip(
+                "needs the emulator: "
+                + marker.kwargs.get(
+                    "reason", "its own controls (request log, faults, simulated kubelet)"
+                )
+            )
         async for kube in _real_namespace():
             yield kube
         return
-    openshift = bool(request.node.get_closest_marker("openshift")) or getattr(
-        request, "param", None) == "openshift"
+    openshift = (
+        bool(request.node.get_closest_marker("openshift"))
+        or getattr(request, "param", None) == "openshift"
+    )
     _session_emulator.reset(openshift=openshift)
-    _session_emulator.create({"apiVersion": "v1", "kind": "Namespace",
-                              "metadata": {"name": HUB_NAMESPACE}})
+    _session_emulator.create(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": HUB_NAMESPACE}}
+    )
     yield Kube(HUB_NAMESPACE, KUBECONFIG, _session_emulator, False)
 
 
@@ -151,21 +164,23 @@ async def _real_namespace() -> AsyncIterator[Kube]:
 @pytest.fixture
 def emulator(kube: Kube) -> Any:
     if kube.emulator is None:
-        pytest.skip("needs the emulator: the test steers or reads it (its store, kubelet, "
-                    "request log or faults)")
+        pytest.skip(
+            "needs the emulator: the test steers or reads it (its store, kubelet, "
+            "request log or faults)"
+        )
     return kube.emulator
 
 
 @pytest.fixture
-def openshift_emulator(request: pytest.FixtureRequest, _session_emulator: Any,
-                       kube: Kube) -> Any:
+def openshift_emulator(request: pytest.FixtureRequest, _session_emulator: Any, kube: Kube) -> Any:
     """The emulator in OpenShift mode (projects served, discovery shows them)."""
     if kube.emulator is None:
         pytest.skip("needs the emulator")
     if not kube.emulator.openshift:
         kube.emulator.reset(openshift=True)
-        kube.emulator.create({"apiVersion": "v1", "kind": "Namespace",
-                              "metadata": {"name": HUB_NAMESPACE}})
+        kube.emulator.create(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": HUB_NAMESPACE}}
+        )
     return kube.emulator
 
 
@@ -181,7 +196,8 @@ async def _stop_reflectors() -> AsyncIterator[None]:
     # Each test has its own loop: close them here, or their sockets to the API server
     # are garbage-collected open (ResourceWarning, an error here) in a later test.
     closers = [
-        task for task in asyncio.all_tasks()
+        task
+        for task in asyncio.all_tasks()
         if task.get_coro().__qualname__.endswith("close_client_task")
     ]
     for task in closers:
@@ -227,9 +243,15 @@ def make_spawner(kube: Kube) -> Any:
 
     counter = iter(range(1, 10_000))
 
-    def make(username: str = "alice", *, spawner_class: type = WorkspaceSpawner,
-             servername: str = "", config: Config | None = None,
-             state: dict | None = None, **trait_values: Any) -> Any:
+    def make(
+        username: str = "alice",
+        *,
+        spawner_class: type = WorkspaceSpawner,
+        servername: str = "",
+        config: Config | None = None,
+        state: dict | None = None,
+        **trait_values: Any,
+    ) -> Any:
         cfg = Config()
         section = cfg[spawner_class.__name__]
         section.namespace = kube.namespace
@@ -242,12 +264,23 @@ def make_spawner(kube: Kube) -> Any:
         hub = Hub(ip="127.0.0.1", port=8081, base_url="/hub/")
         user = _User(username, next(counter))
         # JupyterHub's ORM row for the server, without a database: name and server
-        orm_spawner = SimpleNamespace(name=servername, server=None, last_activity=None,
-                                      user=None, state=None, user_options=None)
+        orm_spawner = SimpleNamespace(
+            name=servername,
+            server=None,
+            last_activity=None,
+            user=None,
+            state=None,
+            user_options=None,
+        )
         spawner = spawner_class(
-            config=cfg, user=user, orm_spawner=orm_spawner, hub=hub,
-            api_token="test-token", oauth_client_id=f"jupyterhub-user-{username}",
-            **trait_values)
+            config=cfg,
+            user=user,
+            orm_spawner=orm_spawner,
+            hub=hub,
+            api_token="test-token",
+            oauth_client_id=f"jupyterhub-user-{username}",
+            **trait_values,
+        )
         if state is not None:
             spawner.load_state(state)
         return spawner

@@ -60,20 +60,39 @@ def spawner_traits(values: dict[str, Any]) -> dict[str, Any]:
     single = values["singleuser"]
     traits: dict[str, Any] = {}
     # set_config_if_not_none: a null (deleted) value leaves KubeSpawner's default (None)
-    for key, trait in (("uid", "uid"), ("fsGid", "fs_gid"),
-                       ("allowPrivilegeEscalation", "allow_privilege_escalation")):
+    for key, trait in (
+        ("uid", "uid"),
+        ("fsGid", "fs_gid"),
+        ("allowPrivilegeEscalation", "allow_privilege_escalation"),
+    ):
         if single.get(key) is not None:
             traits[trait] = single[key]
     if single["cloudMetadata"]["blockWithIptables"]:
         ip = single["cloudMetadata"]["ip"]
-        traits["init_containers"] = [{
-            "name": "block-cloud-metadata",
-            "image": "quay.io/jupyterhub/k8s-network-tools:4.3.1",
-            "command": ["iptables", "--append", "OUTPUT", "--protocol", "tcp",
-                        "--destination", ip, "--destination-port", "80", "--jump", "DROP"],
-            "securityContext": {"privileged": True, "runAsUser": 0,
-                                "capabilities": {"add": ["NET_ADMIN"]}},
-        }]
+        traits["init_containers"] = [
+            {
+                "name": "block-cloud-metadata",
+                "image": "quay.io/jupyterhub/k8s-network-tools:4.3.1",
+                "command": [
+                    "iptables",
+                    "--append",
+                    "OUTPUT",
+                    "--protocol",
+                    "tcp",
+                    "--destination",
+                    ip,
+                    "--destination-port",
+                    "80",
+                    "--jump",
+                    "DROP",
+                ],
+                "securityContext": {
+                    "privileged": True,
+                    "runAsUser": 0,
+                    "capabilities": {"add": ["NET_ADMIN"]},
+                },
+            }
+        ]
     storage = single["storage"]
     if storage["type"] == "dynamic":
         traits["storage_pvc_ensure"] = True
@@ -112,8 +131,11 @@ def user_namespace_rights(kube: Any) -> Iterator[None]:
         yield
     finally:
         for obj in objects:
-            admin.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/"
-                                    f"{obj['kind'].lower()}s/{obj['metadata']['name']}")
+            admin.request(
+                "DELETE",
+                f"/apis/rbac.authorization.k8s.io/v1/"
+                f"{obj['kind'].lower()}s/{obj['metadata']['name']}",
+            )
 
 
 def _hub_namespace(kube: Any) -> str:

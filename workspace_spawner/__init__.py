@@ -15,5 +15,6 @@ def __getattr__(name: str) -> Any:
     # standalone for the demo) starts without loading kubespawner and JupyterHub.
     if name == "WorkspaceSpawner":
         from .spawner import WorkspaceSpawner
+
         return WorkspaceSpawner
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

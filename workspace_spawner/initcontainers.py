@@ -26,7 +26,12 @@ from typing import Any
 
 from traitlets import HasTraits
 
-__all__ = ["InitContainerChecks", "InitContainerFailed", "failed_init_containers", "termination_text"]
+__all__ = [
+    "InitContainerChecks",
+    "InitContainerFailed",
+    "failed_init_containers",
+    "termination_text",
+]
 
 
 class InitContainerFailed(Exception):
@@ -78,7 +83,9 @@ def termination_text(terminated: dict[str, Any]) -> str:
 class InitContainerChecks(HasTraits):
     """KubeSpawner's ``is_pod_running``, failing the start when a feature's init container failed."""
 
-    def init_container_failure(self, name: str, terminated: dict[str, Any]) -> InitContainerFailed | None:
+    def init_container_failure(
+        self, name: str, terminated: dict[str, Any]
+    ) -> InitContainerFailed | None:
         """The error for the failed init container ``name``, if a workspace feature added it.
 
         Features override this for their own containers and call ``super()`` for

@@ -19,12 +19,22 @@ import pytest
 
 CHROMIUM = os.environ.get("WORKSPACE_SPAWNER_CHROMIUM", "/usr/bin/chromium")
 # The flags Debian's Chromium needs on a machine with no network and no GPU, as root.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(os.environ.get("WORKSPACE_SPAWNER_SCREENSHOTS",
-                                  Path(__file__).resolve().parents[2] / "test-artifacts"
-                                  / "screenshots"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(
+    os.environ.get(
+        "WORKSPACE_SPAWNER_SCREENSHOTS",
+        Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots",
+    )
+)
 START_TIMEOUT_MS = 180_000
 # When each line of the spawn page's event log (#progress-log, spawn_pending.html) was added,
 # by the page's own clock, kept in sessionStorage: it outlives the reload into JupyterLab
@@ -32,7 +42,9 @@ START_TIMEOUT_MS = 180_000
 # handler appends it, whatever Playwright is doing meanwhile.
 TIMELINE_KEY = "workspace-spawner-tests:progress-log"
 TIMELINE_SCRIPT = (
-    "(() => { const key = " + json.dumps(TIMELINE_KEY) + ";"
+    "(() => { const key = "
+    + json.dumps(TIMELINE_KEY)
+    + ";"
     + """
 if (!location.pathname.includes("/spawn-pending/")) return;
 new MutationObserver((mutations) => {
@@ -178,11 +190,14 @@ class Person:
     def progress_timeline(self) -> list[tuple[float, str]]:
         """The spawn page's event log lines since the last call: (seconds, text), by the
         page's clock, as they appeared on the page."""
-        lines = self.page.evaluate("""(key) => {
+        lines = self.page.evaluate(
+            """(key) => {
             const seen = JSON.parse(sessionStorage.getItem(key) || "[]");
             sessionStorage.removeItem(key);
             return seen;
-        }""", TIMELINE_KEY)
+        }""",
+            TIMELINE_KEY,
+        )
         return [(line["ms"] / 1000, line["text"]) for line in lines]
 
     def progress_messages(self) -> str:
@@ -226,7 +241,9 @@ class Person:
         """A new notebook from the launcher with one code cell, saved as ``name``."""
         page = self.page
         self.launcher()
-        page.locator(".jp-Launcher:visible .jp-LauncherCard[data-category='Notebook']").first.click()
+        page.locator(
+            ".jp-Launcher:visible .jp-LauncherCard[data-category='Notebook']"
+        ).first.click()
         panel = page.locator(".jp-NotebookPanel").last
         panel.wait_for()
         editor = panel.locator(".jp-Cell .cm-content").first
@@ -252,14 +269,17 @@ class Person:
         xterm.js draws on a canvas; in screen reader mode it also keeps the text in an
         accessibility tree, which is what these steps read (as a screen reader does).
         """
-        status = self.page.evaluate("""async (user) => {
+        status = self.page.evaluate(
+            """async (user) => {
             const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || "";
             const r = await fetch(`/user/${user}/lab/api/settings/@jupyterlab/terminal-extension:plugin`,
                 {method: "PUT", headers: {"X-XSRFToken": decodeURIComponent(xsrf),
                  "Content-Type": "application/json"},
                  body: JSON.stringify({raw: '{"screenReaderMode": true}'})});
             return r.status;
-        }""", self.name)
+        }""",
+            self.name,
+        )
         assert status == 204, status
         # JupyterLab applies it to terminals it opens after a reload
         self.page.reload()
@@ -270,8 +290,9 @@ class Person:
         page = self.page
         self.terminal_screen_reader_mode()
         self.launcher()
-        page.locator(".jp-Launcher:visible .jp-LauncherCard[data-category='Other']",
-                     has_text="Terminal").first.click()
+        page.locator(
+            ".jp-Launcher:visible .jp-LauncherCard[data-category='Other']", has_text="Terminal"
+        ).first.click()
         terminal = page.locator(".jp-Terminal").last
         terminal.wait_for()
         page.locator(".jp-Terminal .xterm-accessibility-tree").last.wait_for(state="attached")
@@ -296,6 +317,7 @@ class Person:
 
 
 # -- Fixtures of the browser tests ----------------------------------------------------
+
 
 @pytest.fixture(autouse=True)
 def _stop_reflectors() -> Iterator[None]:

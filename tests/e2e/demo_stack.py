@@ -6,7 +6,6 @@ import os
 import random
 import secrets
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,15 +46,19 @@ def processes_of(data_dir: Path) -> list[str]:
             environ = (proc / "environ").read_bytes().decode(errors="replace")
         except OSError:
             continue  # gone, or a kernel thread
-        if marker in cmdline or any(p.startswith(marker) for p in places) or \
-                f"WORKSPACE_SPAWNER_DEMO_DATA={marker}\0" in environ:
+        if (
+            marker in cmdline
+            or any(p.startswith(marker) for p in places)
+            or f"WORKSPACE_SPAWNER_DEMO_DATA={marker}\0" in environ
+        ):
             left.append(f"{proc.name}: {cmdline}")
     return left
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-         ) -> Iterator[DemoStack]:
+def demo(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[DemoStack]:
     require_demo()
     data_dir = tmp_path_factory.mktemp("demo")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -65,8 +68,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
     token = secrets.token_hex(16)
     # a loopback /24 of its own: other test runs on this machine use 127.0.0.x
     prefix = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}"
-    stack = DemoStack(data_dir, port=free_port(), ip_prefix=prefix, hub_log=hub_log,
-                      api_token=token)
+    stack = DemoStack(
+        data_dir, port=free_port(), ip_prefix=prefix, hub_log=hub_log, api_token=token
+    )
     try:
         stack.start(timeout=120)
         yield stack
@@ -83,7 +87,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
 def hub_api(stack: DemoStack, method: str, path: str, **kwargs):  # type: ignore[no-untyped-def]
     import requests
 
-    response = requests.request(method, f"{stack.url}/hub/api{path}", timeout=30,
-                                headers={"Authorization": f"token {stack.api_token}"},
-                                **kwargs)
+    response = requests.request(
+        method,
+        f"{stack.url}/hub/api{path}",
+        timeout=30,
+        headers={"Authorization": f"token {stack.api_token}"},
+        **kwargs,
+    )
     return response

@@ -51,7 +51,9 @@ def world(tmp_path: Path):
     write_executable(usr_local_bin / "start.sh", START_SH)
     write_executable(usr_local_bin / "run-hooks.sh", RUN_HOOKS_SH)
     # docker-stacks' CMD: in a hub it runs jupyterhub-singleuser
-    write_executable(usr_local_bin / "start-notebook.py", '#!/bin/sh\nexec jupyterhub-singleuser "$@"\n')
+    write_executable(
+        usr_local_bin / "start-notebook.py", '#!/bin/sh\nexec jupyterhub-singleuser "$@"\n'
+    )
     (usr_local_bin / "before-notebook.d").mkdir()
     return tmp_path
 
@@ -70,7 +72,9 @@ def image_for(world: Path, name: str, *, conda: bool = True) -> Image:
         env.update(PATH=f"/opt/server:{path}")
     if name == DOCKER_STACKS:
         # docker-stacks: ENTRYPOINT ["tini", "-g", "--", "start.sh"], CMD ["start-notebook.py"]
-        return Image(files=files, entrypoint=["/usr/local/bin/start.sh"], cmd=["start-notebook.py"], env=env)
+        return Image(
+            files=files, entrypoint=["/usr/local/bin/start.sh"], cmd=["start-notebook.py"], env=env
+        )
     return Image(files=files, entrypoint=[], cmd=["jupyterhub-singleuser"], env=env)
 
 
@@ -95,7 +99,9 @@ def container(pod: dict, name: str) -> dict:
     raise KeyError(name)
 
 
-def make_env(home: Path, *, server: bool = True, history: str = "==> 2026-01-01 00:00:00 <==\n") -> Path:
+def make_env(
+    home: Path, *, server: bool = True, history: str = "==> 2026-01-01 00:00:00 <==\n"
+) -> Path:
     prefix = home / ".conda/envs/workspace"
     (prefix / "conda-meta").mkdir(parents=True)
     if history is not None:
@@ -126,8 +132,10 @@ async def test_good_env_is_activated_and_first_on_path(world, conda_spawner, ima
     prefix = make_env(world / "home")
     pod, configmap = await pod_for(conda_spawner, image=image, conda_startup_mode=mode)
     run = run_container(
-        container(pod, "notebook"), image=image_for(world, image),
-        volumes=volumes_for(world, configmap), scratch=world / "run",
+        container(pod, "notebook"),
+        image=image_for(world, image),
+        volumes=volumes_for(world, configmap),
+        scratch=world / "run",
     )
     out = output_of(run)
     assert out["SERVER"] == f"{ENV_DIR}/bin/jupyterhub-singleuser"
@@ -150,8 +158,10 @@ async def test_good_env_is_activated_and_first_on_path(world, conda_spawner, ima
 async def test_no_env_starts_from_base(world, conda_spawner, image, mode):
     pod, configmap = await pod_for(conda_spawner, image=image, conda_startup_mode=mode)
     run = run_container(
-        container(pod, "notebook"), image=image_for(world, image),
-        volumes=volumes_for(world, configmap), scratch=world / "run",
+        container(pod, "notebook"),
+        image=image_for(world, image),
+        volumes=volumes_for(world, configmap),
+        scratch=world / "run",
     )
     out = output_of(run)
     assert out["SERVER"] == "/opt/conda/bin/jupyterhub-singleuser"
@@ -168,11 +178,18 @@ BROKEN = [
 
 @pytest.mark.parametrize(("image", "mode"), MODES)
 @pytest.mark.parametrize(("env", "said"), BROKEN)
-async def test_broken_env_starts_from_base_and_says_how_to_repair(world, conda_spawner, image, mode, env, said):
+async def test_broken_env_starts_from_base_and_says_how_to_repair(
+    world, conda_spawner, image, mode, env, said
+):
     make_env(world / "home", **env)
     pod, configmap = await pod_for(conda_spawner, image=image, conda_startup_mode=mode)
     volumes = volumes_for(world, configmap)
-    run = run_container(container(pod, "notebook"), image=image_for(world, image), volumes=volumes, scratch=world / "run")
+    run = run_container(
+        container(pod, "notebook"),
+        image=image_for(world, image),
+        volumes=volumes,
+        scratch=world / "run",
+    )
     out = output_of(run)
     assert out["SERVER"] == "/opt/conda/bin/jupyterhub-singleuser"
     assert said in run.stderr
@@ -181,11 +198,15 @@ async def test_broken_env_starts_from_base_and_says_how_to_repair(world, conda_s
     assert "conda env remove -n workspace" in run.stderr
     # the init container says the same on the spawn page, through its termination message
     check = run_container(
-        container(pod, manifests.CHECK_CONTAINER), image=image_for(world, image),
-        volumes=volumes, scratch=world / "check",
+        container(pod, manifests.CHECK_CONTAINER),
+        image=image_for(world, image),
+        volumes=volumes,
+        scratch=world / "check",
     )
     assert check.returncode == 0, check.stderr
-    state, text = manifests.verdict_of({"state": {"terminated": {"exitCode": 0, "message": check.message}}})
+    state, text = manifests.verdict_of(
+        {"state": {"terminated": {"exitCode": 0, "message": check.message}}}
+    )
     assert state in ("no-server", "half-made")
     assert said.replace("is incomplete", "is incomplete") in text or "has no" in text
     assert "Created without --clone base?" in text
@@ -195,8 +216,10 @@ async def test_check_reports_a_good_env(world, conda_spawner):
     make_env(world / "home")
     pod, configmap = await pod_for(conda_spawner, image=OTHER_IMAGE)
     check = run_container(
-        container(pod, manifests.CHECK_CONTAINER), image=image_for(world, OTHER_IMAGE),
-        volumes=volumes_for(world, configmap), scratch=world / "check",
+        container(pod, manifests.CHECK_CONTAINER),
+        image=image_for(world, OTHER_IMAGE),
+        volumes=volumes_for(world, configmap),
+        scratch=world / "check",
     )
     assert check.message.startswith("good: Using your persistent conda environment 'workspace'")
 
@@ -207,8 +230,10 @@ async def test_server_command_from_cmd_must_be_in_the_env(world, conda_spawner):
     write_executable(world / "image-conda/bin/jupyter-lab-hub", SERVER_STUB)
     pod, configmap = await pod_for(conda_spawner, image=OTHER_IMAGE, cmd=["jupyter-lab-hub"])
     run = run_container(
-        container(pod, "notebook"), image=image_for(world, OTHER_IMAGE),
-        volumes=volumes_for(world, configmap), scratch=world / "run",
+        container(pod, "notebook"),
+        image=image_for(world, OTHER_IMAGE),
+        volumes=volumes_for(world, configmap),
+        scratch=world / "run",
     )
     out = output_of(run)
     assert out["SERVER"] == "/opt/conda/bin/jupyter-lab-hub"
@@ -233,21 +258,27 @@ CONDARC = [
 
 
 @pytest.mark.parametrize(("before", "after", "written"), CONDARC)
-async def test_condarc_gets_the_envs_dir_with_conda_config_only_when_missing(world, conda_spawner, before, after, written):
+async def test_condarc_gets_the_envs_dir_with_conda_config_only_when_missing(
+    world, conda_spawner, before, after, written
+):
     condarc = world / "home/.condarc"
     if before is not None:
         condarc.write_text(before)
     pod, configmap = await pod_for(conda_spawner, image=DOCKER_STACKS)
     for attempt in ("first", "second"):
         run = run_container(
-            container(pod, "notebook"), image=image_for(world, DOCKER_STACKS),
-            volumes=volumes_for(world, configmap), scratch=world / attempt,
+            container(pod, "notebook"),
+            image=image_for(world, DOCKER_STACKS),
+            volumes=volumes_for(world, configmap),
+            scratch=world / attempt,
         )
         output_of(run)
         assert condarc.read_text() == after
     prepends = [c for c in calls(world) if "--prepend envs_dirs" in c]
     # conda's own command, once at most: the second start finds the dir there
-    assert prepends == ([f"config --file {HOME}/.condarc --prepend envs_dirs {HOME}/.conda/envs"] if written else [])
+    assert prepends == (
+        [f"config --file {HOME}/.condarc --prepend envs_dirs {HOME}/.conda/envs"] if written else []
+    )
 
 
 @pytest.mark.parametrize("image", [DOCKER_STACKS, OTHER_IMAGE])
@@ -255,17 +286,23 @@ async def test_image_without_conda_starts_normally(world, conda_spawner, image):
     pod, configmap = await pod_for(conda_spawner, image=image)
     volumes = volumes_for(world, configmap)
     run = run_container(
-        container(pod, "notebook"), image=image_for(world, image, conda=False),
-        volumes=volumes, scratch=world / "run",
+        container(pod, "notebook"),
+        image=image_for(world, image, conda=False),
+        volumes=volumes,
+        scratch=world / "run",
     )
     out = output_of(run)
     assert out["SERVER"] == "/opt/server/jupyterhub-singleuser"
     notes = [line for line in run.stderr.splitlines() if line.startswith("workspace-env:")]
-    assert notes == ["workspace-env: no conda in this image: starting without the persistent conda environment"]
+    assert notes == [
+        "workspace-env: no conda in this image: starting without the persistent conda environment"
+    ]
     assert not (world / "home/.condarc").exists()
     check = run_container(
-        container(pod, manifests.CHECK_CONTAINER), image=image_for(world, image, conda=False),
-        volumes=volumes, scratch=world / "check",
+        container(pod, manifests.CHECK_CONTAINER),
+        image=image_for(world, image, conda=False),
+        volumes=volumes,
+        scratch=world / "check",
     )
     assert check.returncode == 0
     assert check.message.startswith("no-conda: ")
@@ -273,10 +310,14 @@ async def test_image_without_conda_starts_normally(world, conda_spawner, image):
 
 async def test_pip_user_base_alone(world, conda_spawner):
     pod, configmap = await pod_for(conda_spawner, image=OTHER_IMAGE, conda_workspace_env=False)
-    assert manifests.CHECK_CONTAINER not in [c["name"] for c in pod["spec"].get("initContainers", [])]
+    assert manifests.CHECK_CONTAINER not in [
+        c["name"] for c in pod["spec"].get("initContainers", [])
+    ]
     run = run_container(
-        container(pod, "notebook"), image=image_for(world, OTHER_IMAGE),
-        volumes=volumes_for(world, configmap), scratch=world / "run",
+        container(pod, "notebook"),
+        image=image_for(world, OTHER_IMAGE),
+        volumes=volumes_for(world, configmap),
+        scratch=world / "run",
     )
     out = output_of(run)
     assert out["PYTHONUSERBASE"] == f"{HOME}/.local"
@@ -301,34 +342,50 @@ async def test_create_clones_base_offline_then_the_server_uses_it(world, conda_s
     pod, configmap = await create_pod(conda_spawner)
     volumes = volumes_for(world, configmap)
     create = run_container(
-        container(pod, manifests.CREATE_CONTAINER), image=image_for(world, DOCKER_STACKS),
-        volumes=volumes, scratch=world / "create", cgroup_memory_max="max",
+        container(pod, manifests.CREATE_CONTAINER),
+        image=image_for(world, DOCKER_STACKS),
+        volumes=volumes,
+        scratch=world / "create",
+        cgroup_memory_max="max",
     )
     assert create.returncode == 0, create.stderr
-    assert create.message.startswith("created: Created your persistent conda environment 'workspace'")
+    assert create.message.startswith(
+        "created: Created your persistent conda environment 'workspace'"
+    )
     assert [c for c in calls(world) if c.startswith("create")] == [
         f"create --yes --quiet --prefix {ENV_DIR} --clone /opt/conda --offline"
     ]
     assert not (world / "home/.conda/envs/workspace.creating").exists()
-    run = run_container(container(pod, "notebook"), image=image_for(world, DOCKER_STACKS), volumes=volumes, scratch=world / "run")
+    run = run_container(
+        container(pod, "notebook"),
+        image=image_for(world, DOCKER_STACKS),
+        volumes=volumes,
+        scratch=world / "run",
+    )
     assert output_of(run)["SERVER"] == f"{ENV_DIR}/bin/jupyterhub-singleuser"
     # the next start with the option again: nothing to do
     again = run_container(
-        container(pod, manifests.CREATE_CONTAINER), image=image_for(world, DOCKER_STACKS),
-        volumes=volumes, scratch=world / "again",
+        container(pod, manifests.CREATE_CONTAINER),
+        image=image_for(world, DOCKER_STACKS),
+        volumes=volumes,
+        scratch=world / "again",
     )
     assert again.returncode == 0 and again.message.startswith("exists: ")
 
 
-async def test_create_downloads_when_offline_fails_and_redoes_an_interrupted_clone(world, conda_spawner):
+async def test_create_downloads_when_offline_fails_and_redoes_an_interrupted_clone(
+    world, conda_spawner
+):
     (world / "image-conda/stub-offline-fails").write_text("")
     # an earlier clone of ours was interrupted
     make_env(world / "home", server=False, history="")
     (world / "home/.conda/envs/workspace.creating").write_text("")
     pod, configmap = await create_pod(conda_spawner)
     create = run_container(
-        container(pod, manifests.CREATE_CONTAINER), image=image_for(world, DOCKER_STACKS),
-        volumes=volumes_for(world, configmap), scratch=world / "create",
+        container(pod, manifests.CREATE_CONTAINER),
+        image=image_for(world, DOCKER_STACKS),
+        volumes=volumes_for(world, configmap),
+        scratch=world / "create",
     )
     assert create.returncode == 0, create.stderr
     assert "removing the incomplete clone" in create.stderr
@@ -343,8 +400,10 @@ async def test_create_leaves_a_users_env_alone(world, conda_spawner):
     make_env(world / "home", server=False)
     pod, configmap = await create_pod(conda_spawner)
     create = run_container(
-        container(pod, manifests.CREATE_CONTAINER), image=image_for(world, DOCKER_STACKS),
-        volumes=volumes_for(world, configmap), scratch=world / "create",
+        container(pod, manifests.CREATE_CONTAINER),
+        image=image_for(world, DOCKER_STACKS),
+        volumes=volumes_for(world, configmap),
+        scratch=world / "create",
     )
     assert create.returncode == 0
     assert create.message.startswith("exists: ")
@@ -361,8 +420,10 @@ async def test_create_refuses_when_the_volume_is_too_small(world, conda_spawner)
     )
     pod, configmap = await create_pod(conda_spawner)
     create = run_container(
-        container(pod, manifests.CREATE_CONTAINER), image=image_for(world, DOCKER_STACKS),
-        volumes=volumes_for(world, configmap), scratch=world / "create",
+        container(pod, manifests.CREATE_CONTAINER),
+        image=image_for(world, DOCKER_STACKS),
+        volumes=volumes_for(world, configmap),
+        scratch=world / "create",
     )
     assert create.returncode == 1
     assert create.message.startswith("no-space: Not enough space for your conda environment")
@@ -374,8 +435,10 @@ async def test_create_refuses_when_the_volume_is_too_small(world, conda_spawner)
 async def test_create_refuses_when_the_memory_limit_is_too_low(world, conda_spawner):
     pod, configmap = await create_pod(conda_spawner)
     create = run_container(
-        container(pod, manifests.CREATE_CONTAINER), image=image_for(world, DOCKER_STACKS),
-        volumes=volumes_for(world, configmap), scratch=world / "create",
+        container(pod, manifests.CREATE_CONTAINER),
+        image=image_for(world, DOCKER_STACKS),
+        volumes=volumes_for(world, configmap),
+        scratch=world / "create",
         cgroup_memory_max=str(2 * 2**30),
     )
     assert create.returncode == 1

@@ -39,9 +39,11 @@ def claim_dir(demo: Any, claim: str) -> Path:  # noqa: F811
 def test_1_first_start_copies_the_image_files(demo: Any, alice: Person) -> None:  # noqa: F811
     seconds = alice.start_server()
     progress = alice.progress_messages()
-    for message in ("Creating project alice-workspace",
-                    "Creating workspace volume claim-alice",
-                    "Copying the image's files into the new volume"):
+    for message in (
+        "Creating project alice-workspace",
+        "Creating workspace volume claim-alice",
+        "Copying the image's files into the new volume",
+    ):
         assert message in progress, progress
     assert alice.file_browser("Welcome.ipynb").is_visible()
     assert alice.file_browser("README.md").is_visible()
@@ -80,8 +82,9 @@ def test_3_delete_volume_resets_to_the_image_files(alice: Person) -> None:
 
 def test_4_project_namespace_in_a_terminal(alice: Person) -> None:
     alice.open_terminal()
-    text = alice.run_in_terminal('echo "project: $PROJECT_NAMESPACE"',
-                                 expect="project: alice-workspace")
+    text = alice.run_in_terminal(
+        'echo "project: $PROJECT_NAMESPACE"', expect="project: alice-workspace"
+    )
     assert "project: alice-workspace" in text
     alice.shot("terminal-project-namespace")
 
@@ -127,9 +130,20 @@ def workspace_admin_list(demo: Any) -> Any:  # noqa: F811
     except ImportError:
         return None  # the admin command has not landed on this branch
     result = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "workspace-admin"), "list", "--json",
-         "--hub-url", f"{demo.url}/hub/api", "-f", str(demo.config)],
-        env={**demo.env, "JUPYTERHUB_API_TOKEN": demo.api_token}, cwd=demo.data_dir,
-        capture_output=True, text=True, timeout=120)
+        [
+            os.path.join(os.path.dirname(sys.executable), "workspace-admin"),
+            "list",
+            "--json",
+            "--hub-url",
+            f"{demo.url}/hub/api",
+            "-f",
+            str(demo.config),
+        ],
+        env={**demo.env, "JUPYTERHUB_API_TOKEN": demo.api_token},
+        cwd=demo.data_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from demo_stack import demo, hub_api, processes_of  # noqa: F401 (the module's fixture)
 
 pytestmark = pytest.mark.slow
@@ -65,11 +64,15 @@ def test_ten_users_start_at_once_and_stop_cleanly(demo: Any) -> None:  # noqa: F
         return all(not users[n]["servers"] for n in USERS)
 
     wait_until(stopped, timeout=120, what="ten servers to stop")
-    wait_until(lambda: not demo.emulator.list("pods", NAMESPACE), timeout=60,
-               what="the pods to be gone")
+    wait_until(
+        lambda: not demo.emulator.list("pods", NAMESPACE), timeout=60, what="the pods to be gone"
+    )
     # no container process is left: only the hub and its proxy remain
-    left = [p for p in processes_of(demo.data_dir)
-            if not p.startswith(f"{demo.hub.pid}: ") and "configurable-http-proxy" not in p]
+    left = [
+        p
+        for p in processes_of(demo.data_dir)
+        if not p.startswith(f"{demo.hub.pid}: ") and "configurable-http-proxy" not in p
+    ]
     assert not left, left
     # the volumes stay for the next start
     for name in USERS:

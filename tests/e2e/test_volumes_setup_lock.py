@@ -59,7 +59,8 @@ async def test_two_runs_at_once_both_succeed_and_copy_once(make_spawner, pod_fil
     volume = snapshot(pod_files.volume, skip=(".setup-volume", "lost+found"))
     image = snapshot(pod_files.image)
     assert {k: v[:2] for k, v in volume.items() if v[0] == "file"} == {
-        k: v[:2] for k, v in image.items() if v[0] == "file"}
+        k: v[:2] for k, v in image.items() if v[0] == "file"
+    }
     assert not (pod_files.volume / ".setup-volume" / "tree").exists()
 
 

@@ -15,10 +15,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from workspace_spawner.constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
-from workspace_spawner.kube import to_dict
-
 from volumes_pod import (
     PodFiles,
     SetupContainer,
@@ -26,6 +22,9 @@ from volumes_pod import (
     remove_pod_files,
     snapshot,
 )
+
+from workspace_spawner.constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
+from workspace_spawner.kube import to_dict
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("setpriv") is None,
@@ -35,7 +34,9 @@ pytestmark = pytest.mark.skipif(
 STATE = (".setup-volume",)
 
 
-async def manifest_container(make_spawner, emulator=None, *, annotations=None, **traits) -> SetupContainer:
+async def manifest_container(
+    make_spawner, emulator=None, *, annotations=None, **traits
+) -> SetupContainer:
     """The setup-volume container of the pod a spawner makes (docker-stacks user by default)."""
     settings_ = {"uid": 1000, "gid": 100, "fs_gid": 100, **traits}
     spawner = make_spawner(**settings_)
@@ -44,8 +45,15 @@ async def manifest_container(make_spawner, emulator=None, *, annotations=None, *
             {
                 "apiVersion": "v1",
                 "kind": "PersistentVolumeClaim",
-                "metadata": {"name": spawner.pvc_name, "namespace": spawner.namespace, "annotations": annotations},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}},
+                "metadata": {
+                    "name": spawner.pvc_name,
+                    "namespace": spawner.namespace,
+                    "annotations": annotations,
+                },
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "10Gi"}},
+                },
             }
         )
         await spawner.ensure_workspace_volumes()
@@ -229,12 +237,16 @@ async def test_reset_without_backup_restores_the_image(make_spawner, pod_files):
     run = pod_files.run(c)
     assert run.returncode == 0, run.output
     assert user_view(pod_files) == image_view(pod_files)
-    assert run.termination_message.startswith("Resetting the volume: .delete-volume was found: 8 files")
+    assert run.termination_message.startswith(
+        "Resetting the volume: .delete-volume was found: 8 files"
+    )
 
 
 @pytest.mark.slow
 async def test_reset_with_backups_keeps_the_newest(make_spawner, pod_files):
-    c = await manifest_container(make_spawner, volume_reset_backup=True, volume_reset_backups_keep=2)
+    c = await manifest_container(
+        make_spawner, volume_reset_backup=True, volume_reset_backups_keep=2
+    )
     first_copy(pod_files, c)
     write(pod_files.volume / ".volume-backups/my-notes.txt", "not a backup")
     for round_ in range(3):
@@ -258,7 +270,10 @@ async def test_reset_with_backups_keeps_the_newest(make_spawner, pod_files):
 
 
 async def test_admin_reset_request_is_done_once(make_spawner, emulator, pod_files):
-    annotations = {RESET_REQUEST_ANNOTATION: "2026-11-21T10:00:00Z", RESET_BACKUP_ANNOTATION: "true"}
+    annotations = {
+        RESET_REQUEST_ANNOTATION: "2026-11-21T10:00:00Z",
+        RESET_BACKUP_ANNOTATION: "true",
+    }
     c = await manifest_container(make_spawner, emulator, annotations=annotations)
     assert c.env["WORKSPACE_RESET_REQUEST"] == "2026-11-21T10:00:00Z"
     assert c.env["WORKSPACE_RESET_REQUEST_BACKUP"] == "true"
@@ -271,7 +286,9 @@ async def test_admin_reset_request_is_done_once(make_spawner, emulator, pod_file
     assert "an administrator asked for it" in run.termination_message
     assert run.termination_message.endswith("[reset request 2026-11-21T10:00:00Z done]")
     assert not (pod_files.volume / "old.txt").exists()
-    assert [p.name for p in (pod_files.volume / ".volume-backups").iterdir()][0].startswith("reset-")
+    assert [p.name for p in (pod_files.volume / ".volume-backups").iterdir()][0].startswith(
+        "reset-"
+    )
     # the same pod started again (the annotation not yet cleared): no second reset
     write(pod_files.volume / "new.txt", "new work")
     hand_to_user(pod_files)
@@ -314,9 +331,15 @@ ATTACKS = {
     # name: (planted in the volume after the first copy, extra env, expect reset)
     "delete-marker-to-outside-file": ({".delete-volume": "/outside/victim.txt"}, {}),
     "sync-marker-to-outside-file": ({".sync-volume": "/outside/victim.txt"}, {}),
-    "backups-dir-to-outside": ({".delete-volume": None, ".volume-backups": "/outside"}, {"WORKSPACE_BACKUP": "1"}),
+    "backups-dir-to-outside": (
+        {".delete-volume": None, ".volume-backups": "/outside"},
+        {"WORKSPACE_BACKUP": "1"},
+    ),
     "state-dir-to-outside": ({".setup-volume": "/outside", ".sync-volume": None}, {}),
-    "tmp-tree-to-outside": ({".setup-volume/tree": "/outside/victim-dir", ".setup-volume/copied": None}, {}),
+    "tmp-tree-to-outside": (
+        {".setup-volume/tree": "/outside/victim-dir", ".setup-volume/copied": None},
+        {},
+    ),
     "request-record-to-outside": (
         {".setup-volume/reset-request-done": "/outside/victim.txt"},
         {"WORKSPACE_RESET_REQUEST": "r1"},
@@ -373,13 +396,21 @@ async def test_a_target_that_is_a_symlink_is_refused(make_spawner, pod_files):
 
 names = st.sampled_from(["a", "b", "c", "notebooks", "data", ".hidden", "x y", "README.md"])
 paths = st.lists(names, min_size=1, max_size=3).map("/".join)
-trees = st.dictionaries(paths, st.one_of(st.binary(max_size=64), st.sampled_from(["->README.md", "->/outside/x"])), max_size=12)
+trees = st.dictionaries(
+    paths,
+    st.one_of(st.binary(max_size=64), st.sampled_from(["->README.md", "->/outside/x"])),
+    max_size=12,
+)
 
 
 def plant_tree(root: Path, tree: dict) -> None:
     for rel, content in sorted(tree.items()):
         path = root / rel
-        if any(p.is_symlink() or p.is_file() for p in [*path.parents][: len(Path(rel).parts) - 1] if p != root):
+        if any(
+            p.is_symlink() or p.is_file()
+            for p in [*path.parents][: len(Path(rel).parts) - 1]
+            if p != root
+        ):
             continue  # a parent is already a file or a link
         if path.exists() or path.is_symlink():
             continue
@@ -391,9 +422,19 @@ def plant_tree(root: Path, tree: dict) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(image=trees, user=trees, image_later=trees, restarts=st.integers(min_value=1, max_value=3), sync=st.booleans())
-async def test_restarts_without_a_reset_lose_nothing(make_spawner, image, user, image_later, restarts, sync):
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    image=trees,
+    user=trees,
+    image_later=trees,
+    restarts=st.integers(min_value=1, max_value=3),
+    sync=st.booleans(),
+)
+async def test_restarts_without_a_reset_lose_nothing(
+    make_spawner, image, user, image_later, restarts, sync
+):
     c = await manifest_container(make_spawner)
     files = new_pod_files()
     try:

@@ -18,8 +18,11 @@ def running_pods(data_dir: Path, image: Image) -> Iterator[ProcessEmulator]:
         if os.environ.get("CI"):
             pytest.fail("the pod runner needs root")
         pytest.skip("the pod runner needs root")
-    emulator = ProcessEmulator(data_dir=data_dir, images={"*": image},
-                               ip_prefix=f"127.{random.randint(100, 250)}.{random.randint(1, 250)}")
+    emulator = ProcessEmulator(
+        data_dir=data_dir,
+        images={"*": image},
+        ip_prefix=f"127.{random.randint(100, 250)}.{random.randint(1, 250)}",
+    )
     emulator.start_in_thread()
     yield emulator
     emulator.stop_thread()

@@ -14,8 +14,11 @@ REPO = Path(__file__).resolve().parents[2]
 RBAC_YAML = REPO / "helm-values" / "workspace-project-rbac.yaml"
 # Kubernetes mode only: the hub makes and deletes Namespaces
 KUBERNETES_RBAC_YAML = REPO / "helm-values" / "workspace-project-rbac-kubernetes.yaml"
-OTHER_RBAC_YAMLS = sorted(p for p in (REPO / "helm-values").glob("*rbac*.yaml")
-                          if p not in (RBAC_YAML, KUBERNETES_RBAC_YAML))
+OTHER_RBAC_YAMLS = sorted(
+    p
+    for p in (REPO / "helm-values").glob("*rbac*.yaml")
+    if p not in (RBAC_YAML, KUBERNETES_RBAC_YAML)
+)
 
 # Zero to JupyterHub 4.x templates/hub/rbac.yaml: the hub's Role in its namespace
 CHART_HUB_ROLE = {
@@ -52,8 +55,13 @@ def _objects(path: Path) -> list[dict]:
 def install_hub_rbac(emulator, *, with_project_rbac: bool = True) -> tuple[Rbac, str]:
     """RBAC on, the chart's hub Role and (unless told not to) the project RBAC; the hub's token."""
     rbac = Rbac.install(emulator)
-    emulator.create({"apiVersion": "v1", "kind": "ServiceAccount",
-                     "metadata": {"name": "hub", "namespace": "jupyterhub"}})
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "hub", "namespace": "jupyterhub"},
+        }
+    )
     emulator.create(CHART_HUB_ROLE)
     emulator.create(CHART_HUB_BINDING)
     for path in OTHER_RBAC_YAMLS:

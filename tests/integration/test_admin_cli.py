@@ -39,6 +39,7 @@ from typing import Any
 
 import pytest
 
+from workspace_spawner.admin import main
 from workspace_spawner.constants import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -46,7 +47,6 @@ from workspace_spawner.constants import (
     RESET_REQUEST_ANNOTATION,
     USERNAME_LABEL,
 )
-from workspace_spawner.admin import main
 from workspace_spawner_testing.emulator import allow_all
 
 pytestmark = [pytest.mark.emulator_only, pytest.mark.slow]
@@ -151,7 +151,9 @@ class Hub:
     dir: Path
     emulator: Any
 
-    def api(self, method: str, path: str, body: Any = None, *, token: str | None = None) -> tuple[int, Any]:
+    def api(
+        self, method: str, path: str, body: Any = None, *, token: str | None = None
+    ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
         req.add_header("Authorization", f"token {token or self.setup_token}")
@@ -179,9 +181,15 @@ class Hub:
             server = user["servers"].get("")
             if running and server and server.get("ready"):
                 return user
-            if not running and (server is None or server.get("stopped")) and not user.get("pending"):
+            if (
+                not running
+                and (server is None or server.get("stopped"))
+                and not user.get("pending")
+            ):
                 return user
-            assert time.monotonic() < deadline, f"{name}'s server not {'running' if running else 'stopped'}: {user}"
+            assert time.monotonic() < deadline, (
+                f"{name}'s server not {'running' if running else 'stopped'}: {user}"
+            )
             time.sleep(0.05)  # a spawn or stop on the emulator takes a few tenths of a second
 
     def start(self, name: str) -> dict[str, Any]:
@@ -205,7 +213,10 @@ class Hub:
         if "--hub-url" not in args:
             argv += ["--hub-url", self.url]
         if "--token-file" not in args:
-            argv += ["--token-file", str(self.token_file(self.cli_token if token is None else token))]
+            argv += [
+                "--token-file",
+                str(self.token_file(self.cli_token if token is None else token)),
+            ]
         argv += ["--kubeconfig", str(self.kubeconfig), "-f", str(config or self.config)]
         stdout, stderr = io.StringIO(), io.StringIO()
 
@@ -226,9 +237,15 @@ class Hub:
 
     def run_script(self, *args: str, stdin: Any = subprocess.DEVNULL) -> Result:
         """Run the installed console script, the token and kubeconfig in its environment."""
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "JUPYTERHUB_API_TOKEN": self.cli_token}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "JUPYTERHUB_API_TOKEN": self.cli_token,
+        }
         command = [WORKSPACE_ADMIN, *args, "--hub-url", self.url, "-f", str(self.config)]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, stdin=stdin)
+        result = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=120, stdin=stdin
+        )
         return Result.of(args, result.returncode, result.stdout, result.stderr)
 
     def token_file(self, token: str) -> Path:
@@ -239,7 +256,9 @@ class Hub:
         return path
 
     def cli_writes(self) -> list[Any]:
-        return [r for r in self.emulator.requests if r.user == CLI_KUBE_USER and r.verb in WRITE_VERBS]
+        return [
+            r for r in self.emulator.requests if r.user == CLI_KUBE_USER and r.verb in WRITE_VERBS
+        ]
 
     def pvc(self, name: str) -> dict[str, Any] | None:
         return self.emulator.get("persistentvolumeclaims", name, NAMESPACE)
@@ -254,7 +273,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
     hub_kubeconfig = emulator.write_kubeconfig(directory / "hub-kubeconfig")
     cli_kube_token = secrets.token_urlsafe(16)
     emulator.add_token(cli_kube_token, user=CLI_KUBE_USER)
-    cli_kubeconfig = emulator.write_kubeconfig(directory / "cli-kubeconfig", token=cli_kube_token, user="cli")
+    cli_kubeconfig = emulator.write_kubeconfig(
+        directory / "cli-kubeconfig", token=cli_kube_token, user="cli"
+    )
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
 
     hub_port = _free_port()
@@ -323,8 +344,13 @@ def _stderr(result) -> str:
     return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
 
-def _make_pvc(hub: Hub, name: str, user: str, *, size: str = "1Gi", storage_class: str | None = None) -> None:
-    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+def _make_pvc(
+    hub: Hub, name: str, user: str, *, size: str = "1Gi", storage_class: str | None = None
+) -> None:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+    }
     if storage_class:
         spec["storageClassName"] = storage_class
     hub.emulator.create(
@@ -341,7 +367,9 @@ def _make_pvc(hub: Hub, name: str, user: str, *, size: str = "1Gi", storage_clas
     )
 
 
-def _wait_for(condition: Callable[[], Any], explain: Callable[[], Any], *, timeout: float = 10) -> None:
+def _wait_for(
+    condition: Callable[[], Any], explain: Callable[[], Any], *, timeout: float = 10
+) -> None:
     """Poll ``condition`` until it holds; fail with ``explain()`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -350,7 +378,9 @@ def _wait_for(condition: Callable[[], Any], explain: Callable[[], Any], *, timeo
 
 
 def _wait_bound(hub: Hub, name: str) -> dict[str, Any]:
-    _wait_for(lambda: hub.pvc(name).get("status", {}).get("phase") == "Bound", lambda: hub.pvc(name))
+    _wait_for(
+        lambda: hub.pvc(name).get("status", {}).get("phase") == "Bound", lambda: hub.pvc(name)
+    )
     return hub.pvc(name)
 
 
@@ -358,7 +388,9 @@ def _make_project(hub: Hub, name: str, user: str, *, managed: bool = True) -> No
     labels = {USERNAME_LABEL: user}
     if managed:
         labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
-    hub.emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+    hub.emulator.create(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    )
 
 
 # -- list ----------------------------------------------------------------------------
@@ -411,16 +443,33 @@ def test_list_shows_servers_volumes_resets_and_projects(hub: Hub) -> None:
     assert [p["name"] for p in rows["ben"]["pvcs"]] == ["claim-ben"]
     assert rows["ben"]["project"]["name"] == "ben-workspace"  # from the saved state
     # never started: the name from the config, and no namespace yet
-    assert rows["cleo"]["project"] | {"age": ""} == {"name": "cleo-workspace", "phase": "Missing", "age": "", "quota": {}}
+    assert rows["cleo"]["project"] | {"age": ""} == {
+        "name": "cleo-workspace",
+        "phase": "Missing",
+        "age": "",
+        "quota": {},
+    }
     cleo = rows["cleo"]["pvcs"][0]
-    assert (cleo["name"], cleo["requested"], cleo["reset_requested"]) == ("claim-cleo", "2Gi", "2026-11-20T10:00:00Z")
+    assert (cleo["name"], cleo["requested"], cleo["reset_requested"]) == (
+        "claim-cleo",
+        "2Gi",
+        "2026-11-20T10:00:00Z",
+    )
 
     table = hub.run("list")
     assert table.returncode == 0, _stderr(table)
     lines = table.stdout.splitlines()
     assert lines[0].split()[:4] == ["USER", "SERVER", "PVC", "REQUESTED"]
     anna_line = next(line for line in lines if line.startswith("anna "))
-    assert anna_line.split()[:7] == ["anna", "running", "claim-anna", "1Gi", "1Gi", "Bound", "standard"]
+    assert anna_line.split()[:7] == [
+        "anna",
+        "running",
+        "claim-anna",
+        "1Gi",
+        "1Gi",
+        "Bound",
+        "standard",
+    ]
     assert "anna-workspace" in anna_line and "pods 0/4" in anna_line
 
 
@@ -444,7 +493,9 @@ def test_list_prefers_the_saved_names_over_a_changed_template(hub: Hub) -> None:
 def test_list_selector_filters_volumes(hub: Hub) -> None:
     hub.add_users("fynn")
     _make_pvc(hub, "claim-fynn", "fynn")
-    hub.emulator.patch("persistentvolumeclaims", "claim-fynn", {"metadata": {"labels": {"team": "a"}}}, NAMESPACE)
+    hub.emulator.patch(
+        "persistentvolumeclaims", "claim-fynn", {"metadata": {"labels": {"team": "a"}}}, NAMESPACE
+    )
     match = hub.run("list", "--json", "fynn", "-l", "team=a")
     other = hub.run("list", "--json", "fynn", "--selector", "team=b")
     assert [p["name"] for p in match.json[0]["pvcs"]] == ["claim-fynn"]
@@ -488,7 +539,9 @@ def test_stop_waits_until_stopped_and_dry_run_changes_nothing(hub: Hub) -> None:
         ["nothing to do: the server is stopped"],
     ]
     assert hub.user("hana")["servers"][""]["ready"]
-    assert [r for r in hub.emulator.requests if r.verb in WRITE_VERBS] == []  # not even the hub wrote
+    assert [
+        r for r in hub.emulator.requests if r.verb in WRITE_VERBS
+    ] == []  # not even the hub wrote
 
     result = hub.run("stop", "hana", "--json")
     assert result.returncode == 0, _stderr(result)
@@ -527,7 +580,9 @@ def test_reset_annotates_the_volume_and_dry_run_writes_nothing(hub: Hub) -> None
         "(keeping a backup of the old content)"
     ]
     assert hub.cli_writes() == []
-    assert RESET_REQUEST_ANNOTATION not in (hub.pvc("claim-kai")["metadata"].get("annotations") or {})
+    assert RESET_REQUEST_ANNOTATION not in (
+        hub.pvc("claim-kai")["metadata"].get("annotations") or {}
+    )
 
     result = hub.run("reset", "kai", "--backup", "--json")
     assert result.returncode == 0, _stderr(result)
@@ -555,8 +610,10 @@ def test_reset_now_restarts_a_running_server(hub: Hub) -> None:
     assert after["ready"] and after["started"] != before
     # the spawner did the reset at the restart, and removed the request (its watcher of
     # the setup-volume init container does that beside the start: wait for it)
-    _wait_for(lambda: RESET_REQUEST_ANNOTATION not in hub.pvc("claim-lea")["metadata"]["annotations"],
-              lambda: hub.pvc("claim-lea")["metadata"])
+    _wait_for(
+        lambda: RESET_REQUEST_ANNOTATION not in hub.pvc("claim-lea")["metadata"]["annotations"],
+        lambda: hub.pvc("claim-lea")["metadata"],
+    )
 
 
 # -- expand --------------------------------------------------------------------------
@@ -569,7 +626,9 @@ def test_expand_raises_the_request_and_refuses_a_shrink(hub: Hub) -> None:
     hub.emulator.clear_requests()
     dry = hub.run("expand", "mia", "3Gi", "--dry-run", "--json")
     assert dry.returncode == 0, _stderr(dry)
-    assert dry.json[0]["actions"] == [f"would raise the request of PVC claim-mia in {NAMESPACE} from 1Gi to 3Gi"]
+    assert dry.json[0]["actions"] == [
+        f"would raise the request of PVC claim-mia in {NAMESPACE} from 1Gi to 3Gi"
+    ]
     assert hub.cli_writes() == []
 
     result = hub.run("expand", "mia", "3Gi")
@@ -610,7 +669,9 @@ def test_delete_volume_refuses_a_running_server_and_asks_for_yes(hub: Hub) -> No
     hub.start("olga")
     running = hub.run("delete-volume", "olga", "--yes", "--json")
     assert running.returncode == 1, _stderr(running)
-    assert "the server is running" in running.json[0]["error"] and "--stop" in running.json[0]["error"]
+    assert (
+        "the server is running" in running.json[0]["error"] and "--stop" in running.json[0]["error"]
+    )
     assert hub.pvc("claim-olga") is not None
 
     no_tty = hub.run_script("delete-volume", "olga", "--stop")  # the process's own stdin: none
@@ -675,7 +736,9 @@ def test_delete_volume_all_stopped_with_a_partial_failure(hub: Hub) -> None:
     assert {row["user"] for row in dry.json} == stopped_before
     assert hub.cli_writes() == []
 
-    hub.emulator.inject_fault(verb="delete", resource="persistentvolumeclaims", name="claim-quin", status=500)
+    hub.emulator.inject_fault(
+        verb="delete", resource="persistentvolumeclaims", name="claim-quin", status=500
+    )
     result = hub.run("delete-volume", "--all-stopped", "--yes", "--json")
     assert result.returncode == 1, _stderr(result)
     rows = {row["user"]: row for row in result.json}
@@ -690,8 +753,12 @@ def test_forbidden_names_the_missing_right(hub: Hub) -> None:
     hub.add_users("sven")
     _make_pvc(hub, "claim-sven", "sven")
 
-    def no_pvc_deletes_for_the_cli(user, groups, verb, api_group, resource, subresource, namespace, name):
-        return not (user == CLI_KUBE_USER and verb == "delete" and resource == "persistentvolumeclaims")
+    def no_pvc_deletes_for_the_cli(
+        user, groups, verb, api_group, resource, subresource, namespace, name
+    ):
+        return not (
+            user == CLI_KUBE_USER and verb == "delete" and resource == "persistentvolumeclaims"
+        )
 
     hub.emulator.authorizer = no_pvc_deletes_for_the_cli
     try:

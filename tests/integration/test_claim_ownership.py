@@ -17,16 +17,26 @@ def make_claim(emulator, name: str, *, label: str | None = None, owner: str | No
         meta["labels"]["hub.jupyter.org/username"] = label
     if owner is not None:
         meta["annotations"]["hub.jupyter.org/username"] = owner
-    emulator.create({
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}},
-    })
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": meta,
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "10Gi"}},
+            },
+        }
+    )
 
 
 def claims_mounted(emulator, spawner) -> set[str]:
     pod = emulator.get("Pod", spawner.pod_name, NS)
-    return {v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"]
-            if "persistentVolumeClaim" in v}
+    return {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
 
 
 @pytest.mark.parametrize(
@@ -66,8 +76,9 @@ async def test_a_claim_labelled_for_another_user_is_never_mounted(
         ("alice-x", "alice-2dx", None),
     ],
 )
-async def test_an_unlabelled_or_own_claim_is_adopted(make_spawner, emulator, username, label,
-                                                     owner):
+async def test_an_unlabelled_or_own_claim_is_adopted(
+    make_spawner, emulator, username, label, owner
+):
     make_claim(emulator, f"claim-{username}", label=label, owner=owner)
     spawner = make_spawner(username)
     await asyncio.wait_for(spawner.start(), 30)
@@ -84,12 +95,21 @@ async def test_the_saved_name_wins_but_is_still_checked(make_spawner, emulator):
     assert claims_mounted(emulator, spawner) == {"home-of-alice"}
     await spawner.stop(now=True)
     # the claim was handed to bob since: alice's saved name no longer gives her a home
-    emulator.patch("PersistentVolumeClaim", "home-of-alice", {"metadata": {
-        "labels": {"hub.jupyter.org/username": "bob"},
-        "annotations": {"hub.jupyter.org/username": "bob"}}}, NS)
+    emulator.patch(
+        "PersistentVolumeClaim",
+        "home-of-alice",
+        {
+            "metadata": {
+                "labels": {"hub.jupyter.org/username": "bob"},
+                "annotations": {"hub.jupyter.org/username": "bob"},
+            }
+        },
+        NS,
+    )
     again = make_spawner("alice", state=spawner.get_state())
-    with pytest.raises(KubeError, match="claim home-of-alice in jupyterhub, but that claim "
-                                        "belongs to bob"):
+    with pytest.raises(
+        KubeError, match="claim home-of-alice in jupyterhub, but that claim belongs to bob"
+    ):
         await asyncio.wait_for(again.start(), 30)
 
 

@@ -26,7 +26,9 @@ async def test_one_configmap_written_once_then_no_request(kube, emulator, make_s
     assert configmap_requests(emulator) == [("get", NAME), ("create", None)]
     stored = emulator.get("ConfigMap", NAME, kube.namespace)
     assert stored["data"] == {"workspace-env.sh": manifests.startup_script()}
-    assert stored["metadata"]["annotations"][CONTENT_HASH_ANNOTATION] == manifests.content_hash(stored["data"])
+    assert stored["metadata"]["annotations"][CONTENT_HASH_ANNOTATION] == manifests.content_hash(
+        stored["data"]
+    )
     assert stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "workspace-spawner"
 
     emulator.clear_requests()
@@ -70,7 +72,9 @@ async def test_switched_off_makes_no_request(kube, emulator, make_spawner):
     assert configmap_requests(emulator) == []
 
 
-async def test_missing_right_turns_conda_off_for_the_start_and_says_why(kube, emulator, make_spawner):
+async def test_missing_right_turns_conda_off_for_the_start_and_says_why(
+    kube, emulator, make_spawner
+):
     """Zero to JupyterHub's hub Role grants no ConfigMap rights: the server still starts."""
     emulator.inject_fault(verb="create", resource="configmaps", status=403)
     spawner = make_spawner()
@@ -84,7 +88,9 @@ async def test_missing_right_turns_conda_off_for_the_start_and_says_why(kube, em
     ), messages
     pod = to_dict(await spawner.get_pod_manifest())
     assert "workspace-conda-startup" not in [v["name"] for v in pod["spec"].get("volumes") or []]
-    assert not [c for c in pod["spec"].get("initContainers") or [] if c["name"].startswith("conda-")]
+    assert not [
+        c for c in pod["spec"].get("initContainers") or [] if c["name"].startswith("conda-")
+    ]
 
     # with the right granted, the next start has the conda logic again
     await spawner.ensure_conda_startup()
@@ -94,7 +100,9 @@ async def test_missing_right_turns_conda_off_for_the_start_and_says_why(kube, em
 
 async def test_other_api_errors_fail_the_start(kube, emulator, make_spawner):
     emulator.inject_fault(verb="create", resource="configmaps", status=422)
-    with pytest.raises(KubeError, match=f"Could not create ConfigMap workspace-spawner-conda in {kube.namespace}"):
+    with pytest.raises(
+        KubeError, match=f"Could not create ConfigMap workspace-spawner-conda in {kube.namespace}"
+    ):
         await make_spawner().ensure_conda_startup()
 
 
@@ -109,4 +117,8 @@ async def test_the_pod_with_both_init_containers_is_accepted(kube, emulator, mak
     pod = await spawner.get_pod_manifest()
     created = to_dict(await spawner.api.create_namespaced_pod(kube.namespace, pod))
     # the workspace volume is filled from the image first, then conda works in it
-    assert [c["name"] for c in created["spec"]["initContainers"]] == ["setup-volume", "conda-env-create", "conda-env-check"]
+    assert [c["name"] for c in created["spec"]["initContainers"]] == [
+        "setup-volume",
+        "conda-env-create",
+        "conda-env-check",
+    ]

@@ -12,7 +12,8 @@ import pytest
 from workspace_spawner.conda.mixin import CondaStartFailed
 
 pytestmark = pytest.mark.emulator_only(
-    reason="the simulated kubelet's termination messages of init containers (set_termination_message)")
+    reason="the simulated kubelet's termination messages of init containers (set_termination_message)"
+)
 
 CHECK = "conda-env-check"
 CREATE = "conda-env-create"
@@ -27,7 +28,9 @@ NO_SPACE = (
     "Not enough space for your conda environment: cloning base needs about 2048 MiB, the volume "
     "has 10 MiB free. Free some space or ask your hub admin for a larger volume, then try again."
 )
-CREATED = "Created your persistent conda environment 'workspace' (/home/jovyan/.conda/envs/workspace)."
+CREATED = (
+    "Created your persistent conda environment 'workspace' (/home/jovyan/.conda/envs/workspace)."
+)
 
 
 async def messages_of_start(spawner) -> list[str]:
@@ -64,8 +67,9 @@ async def test_the_check_verdict_is_shown_once(make_spawner, kube, emulator, ver
 async def test_an_image_without_conda_shows_nothing(make_spawner, kube, emulator):
     spawner = make_spawner()
     no_conda = "The image has no conda: the server starts without the persistent conda environment."
-    emulator.kubelet.set_termination_message(kube.namespace, spawner.pod_name, CHECK,
-                                             f"no-conda: {no_conda}")
+    emulator.kubelet.set_termination_message(
+        kube.namespace, spawner.pod_name, CHECK, f"no-conda: {no_conda}"
+    )
     messages = await messages_of_start(spawner)
     assert index_of("Started container notebook", messages) > 0
     assert not [m for m in messages if "persistent conda environment" in m]
@@ -78,13 +82,16 @@ def creating_spawner(make_spawner):
 
 async def test_a_successful_create_then_the_check(make_spawner, kube, emulator):
     spawner = creating_spawner(make_spawner)
-    emulator.kubelet.set_termination_message(kube.namespace, spawner.pod_name, CREATE,
-                                             f"created: {CREATED}")
-    emulator.kubelet.set_termination_message(kube.namespace, spawner.pod_name, CHECK,
-                                             f"good: {GOOD}")
+    emulator.kubelet.set_termination_message(
+        kube.namespace, spawner.pod_name, CREATE, f"created: {CREATED}"
+    )
+    emulator.kubelet.set_termination_message(
+        kube.namespace, spawner.pod_name, CHECK, f"good: {GOOD}"
+    )
     messages = await messages_of_start(spawner)
-    announced = ("Your persistent conda environment will be created (cloning base): "
-                 "this start takes longer.")
+    announced = (
+        "Your persistent conda environment will be created (cloning base): this start takes longer."
+    )
     assert [m for m in messages if m in (announced, CREATED, GOOD)] == [announced, CREATED, GOOD]
     await spawner.stop()
 
@@ -94,12 +101,14 @@ async def test_a_successful_create_then_the_check(make_spawner, kube, emulator):
 # between two reads, after the last event.
 @pytest.mark.parametrize("clone_seconds", [0.01, 1.5], ids=["quick", "longer-than-a-poll"])
 async def test_a_create_without_space_fails_the_start_with_its_message(
-        make_spawner, kube, emulator, clone_seconds):
+    make_spawner, kube, emulator, clone_seconds
+):
     spawner = creating_spawner(make_spawner)
     emulator.kubelet.slow_init_container(kube.namespace, spawner.pod_name, CREATE, clone_seconds)
     emulator.kubelet.fail_init_container(kube.namespace, spawner.pod_name, CREATE, exit_code=1)
-    emulator.kubelet.set_termination_message(kube.namespace, spawner.pod_name, CREATE,
-                                             f"no-space: {NO_SPACE}")
+    emulator.kubelet.set_termination_message(
+        kube.namespace, spawner.pod_name, CREATE, f"no-space: {NO_SPACE}"
+    )
     start = spawner.start()
     messages = [event["message"] async for event in spawner.progress()]
     with pytest.raises(CondaStartFailed) as error:

@@ -20,14 +20,25 @@ pytestmark = pytest.mark.real_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 PAUSE = {"name": "main", "image": "registry.k8s.io/pause:3.10"}
-RESTRICTED_OK = {**PAUSE, "securityContext": {
-    "runAsNonRoot": True, "runAsUser": 1000, "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}
+RESTRICTED_OK = {
+    **PAUSE,
+    "securityContext": {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    },
+}
 
 
 def pod(name: str, container: dict) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"containers": [container], "terminationGracePeriodSeconds": 1}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [container], "terminationGracePeriodSeconds": 1},
+    }
 
 
 async def wait_for(predicate, timeout: float = 60.0):
@@ -44,15 +55,21 @@ async def test_version_is_the_pinned_kubernetes(kube):
     assert version.git_version == (ROOT / "testbed" / "K8S_VERSION").read_text().strip()
 
 
-@pytest.mark.parametrize(("container", "refused"), [
-    ({**PAUSE, "securityContext": {"privileged": True}}, True),
-    (PAUSE, True),  # restricted wants runAsNonRoot, drop ALL, seccomp, no escalation
-    (RESTRICTED_OK, False),
-], ids=["privileged", "defaults", "restricted"])
+@pytest.mark.parametrize(
+    ("container", "refused"),
+    [
+        ({**PAUSE, "securityContext": {"privileged": True}}, True),
+        (PAUSE, True),  # restricted wants runAsNonRoot, drop ALL, seccomp, no escalation
+        (RESTRICTED_OK, False),
+    ],
+    ids=["privileged", "defaults", "restricted"],
+)
 async def test_pod_security_admission_enforces_the_namespace_level(kube, container, refused):
     async with kube.api_client(admin=True) as admin:
-        await client.CoreV1Api(admin).patch_namespace(kube.namespace, {"metadata": {"labels": {
-            "pod-security.kubernetes.io/enforce": "restricted"}}})
+        await client.CoreV1Api(admin).patch_namespace(
+            kube.namespace,
+            {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
+        )
     async with kube.api_client() as api:
         core = client.CoreV1Api(api)
         if refused:
@@ -70,72 +87,122 @@ async def test_validating_admission_policy_is_enforced(kube):
     async with kube.api_client(admin=True) as admin:
         custom = client.CustomObjectsApi(admin)
         group, version = "admissionregistration.k8s.io", "v1"
-        await custom.create_cluster_custom_object(group, version, "validatingadmissionpolicies", {
-            "apiVersion": f"{group}/{version}", "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": name},
-            "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": [{
-                "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
-                "resources": ["configmaps"]}]},
-                "validations": [{"expression": "!has(object.data) || "
-                                               "!('forbidden' in object.data)",
-                                 "message": "no key named forbidden"}]}})
         await custom.create_cluster_custom_object(
-            group, version, "validatingadmissionpolicybindings", {
-                "apiVersion": f"{group}/{version}", "kind": "ValidatingAdmissionPolicyBinding",
+            group,
+            version,
+            "validatingadmissionpolicies",
+            {
+                "apiVersion": f"{group}/{version}",
+                "kind": "ValidatingAdmissionPolicy",
                 "metadata": {"name": name},
-                "spec": {"policyName": name, "validationActions": ["Deny"],
-                         "matchResources": {"namespaceSelector": {"matchLabels": {
-                             "kubernetes.io/metadata.name": kube.namespace}}}}})
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {
+                        "resourceRules": [
+                            {
+                                "apiGroups": [""],
+                                "apiVersions": ["v1"],
+                                "operations": ["CREATE"],
+                                "resources": ["configmaps"],
+                            }
+                        ]
+                    },
+                    "validations": [
+                        {
+                            "expression": "!has(object.data) || !('forbidden' in object.data)",
+                            "message": "no key named forbidden",
+                        }
+                    ],
+                },
+            },
+        )
+        await custom.create_cluster_custom_object(
+            group,
+            version,
+            "validatingadmissionpolicybindings",
+            {
+                "apiVersion": f"{group}/{version}",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": name},
+                "spec": {
+                    "policyName": name,
+                    "validationActions": ["Deny"],
+                    "matchResources": {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": kube.namespace}
+                        }
+                    },
+                },
+            },
+        )
         try:
             core = client.CoreV1Api(admin)
 
             async def refused() -> bool:
                 try:
-                    await core.create_namespaced_config_map(kube.namespace, {
-                        "metadata": {"generateName": "c-"}, "data": {"forbidden": "1"}})
+                    await core.create_namespaced_config_map(
+                        kube.namespace,
+                        {"metadata": {"generateName": "c-"}, "data": {"forbidden": "1"}},
+                    )
                 except ApiException as e:
                     return e.status == 422 and "no key named forbidden" in e.body
                 return False
+
             # the policy takes effect once the API server's informer has it
             assert await wait_for(refused, timeout=30)
-            await core.create_namespaced_config_map(kube.namespace, {
-                "metadata": {"name": "allowed"}, "data": {"fine": "1"}})
+            await core.create_namespaced_config_map(
+                kube.namespace, {"metadata": {"name": "allowed"}, "data": {"fine": "1"}}
+            )
         finally:
             await custom.delete_cluster_custom_object(
-                group, version, "validatingadmissionpolicybindings", name)
+                group, version, "validatingadmissionpolicybindings", name
+            )
             await custom.delete_cluster_custom_object(
-                group, version, "validatingadmissionpolicies", name)
+                group, version, "validatingadmissionpolicies", name
+            )
 
 
 async def test_namespace_lifecycle_refuses_objects_in_a_terminating_namespace(kube):
     async with kube.api_client(admin=True) as admin:
         core = client.CoreV1Api(admin)
-        await core.create_namespaced_config_map(kube.namespace, {"metadata": {
-            "name": "held", "finalizers": ["workspace-spawner.jupyter.org/test"]}})
+        await core.create_namespaced_config_map(
+            kube.namespace,
+            {"metadata": {"name": "held", "finalizers": ["workspace-spawner.jupyter.org/test"]}},
+        )
         await core.delete_namespace(kube.namespace)
         try:
             with pytest.raises(ApiException) as error:
-                await core.create_namespaced_config_map(kube.namespace,
-                                                        {"metadata": {"name": "late"}})
+                await core.create_namespaced_config_map(
+                    kube.namespace, {"metadata": {"name": "late"}}
+                )
             assert error.value.status == 403
             assert "because it is being terminated" in error.value.body
         finally:
-            await core.patch_namespaced_config_map("held", kube.namespace,
-                                                   {"metadata": {"finalizers": None}})
+            await core.patch_namespaced_config_map(
+                "held", kube.namespace, {"metadata": {"finalizers": None}}
+            )
 
 
 @pytest.mark.parametrize(("storage_class", "resizable"), [("standard", True), ("fixed", False)])
 async def test_claims_are_provisioned_and_resized_by_their_class(kube, storage_class, resizable):
     async with kube.api_client() as api:
         core = client.CoreV1Api(api)
-        await core.create_namespaced_persistent_volume_claim(kube.namespace, {
-            "metadata": {"name": "claim"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": storage_class,
-                     "resources": {"requests": {"storage": "1Gi"}}}})
+        await core.create_namespaced_persistent_volume_claim(
+            kube.namespace,
+            {
+                "metadata": {"name": "claim"},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": storage_class,
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        )
 
         async def bound():
             claim = await core.read_namespaced_persistent_volume_claim("claim", kube.namespace)
             return claim if claim.status.phase == "Bound" else None
+
         claim = await wait_for(bound)
     async with kube.api_client(admin=True) as admin:
         volume = await client.CoreV1Api(admin).read_persistent_volume(claim.spec.volume_name)
@@ -144,7 +211,8 @@ async def test_claims_are_provisioned_and_resized_by_their_class(kube, storage_c
     async with kube.api_client() as api:
         # the hub's shipped RBAC (helm-values/rbac-volumes.yaml) allows the patch
         patch = client.CoreV1Api(api).patch_namespaced_persistent_volume_claim(
-            "claim", kube.namespace, grow)
+            "claim", kube.namespace, grow
+        )
         if resizable:
             await patch
         else:
@@ -158,8 +226,11 @@ async def test_hub_service_account_holds_only_the_shipped_rights(kube):
     async with kube.api_client() as api:
         core = client.CoreV1Api(api)
         await core.list_namespaced_pod(kube.namespace)  # z2jh's hub Role
-        for call in (core.list_node, core.list_secret_for_all_namespaces,
-                     lambda: core.list_namespaced_config_map("kube-system")):
+        for call in (
+            core.list_node,
+            core.list_secret_for_all_namespaces,
+            lambda: core.list_namespaced_config_map("kube-system"),
+        ):
             with pytest.raises(ApiException) as error:
                 await call()
             assert error.value.status == 403
@@ -167,14 +238,15 @@ async def test_hub_service_account_holds_only_the_shipped_rights(kube):
 
 @pytest.mark.parametrize(("role", "refused"), [("cluster-admin", True), ("edit", False)])
 async def test_rbac_lets_the_hub_grant_only_the_roles_it_may_bind(kube, role, refused):
-    binding = {"metadata": {"name": "workspace-access"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                           "name": role},
-               "subjects": [{"kind": "User", "name": "alice",
-                             "apiGroup": "rbac.authorization.k8s.io"}]}
+    binding = {
+        "metadata": {"name": "workspace-access"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}],
+    }
     async with kube.api_client() as api:
         create = client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(
-            kube.namespace, binding)
+            kube.namespace, binding
+        )
         if not refused:  # "bind" on edit (helm-values/workspace-project-rbac.yaml)
             await create
             return
@@ -192,11 +264,16 @@ async def test_node_agent_runs_scheduled_pods_and_removes_deleted_ones(kube):
         async def running():
             current = await core.read_namespaced_pod("p", kube.namespace)
             return current if current.status.phase == "Running" else None
+
         current = await wait_for(running)
         assert current.spec.node_name == "testbed-node"
         assert current.status.pod_ip.startswith("127.0.0.")
         assert [c.type for c in current.status.conditions if c.status == "True"] == [
-            "PodScheduled", "Initialized", "ContainersReady", "Ready"]
+            "PodScheduled",
+            "Initialized",
+            "ContainersReady",
+            "Ready",
+        ]
         events = (await core.list_namespaced_event(kube.namespace)).items
         # the scheduler writes events.k8s.io events: reportingComponent, no source
         sources = {(e.reason, e.reporting_component or e.source.component) for e in events}
@@ -205,6 +282,7 @@ async def test_node_agent_runs_scheduled_pods_and_removes_deleted_ones(kube):
 
         async def gone():
             return not (await core.list_namespaced_pod(kube.namespace)).items
+
         await wait_for(gone)
 
 
@@ -221,15 +299,29 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_no_server_outlives_the_harness(tmp_path, how):
     """``up`` is stopped by SIGTERM, or killed: every server it started ends too."""
-    with subprocess.Popen([sys.executable, "-m", "workspace_spawner_testing.controlplane",
-                           "up", "--dir", str(tmp_path),
-                           "--helm-values", str(ROOT / "helm-values")],
-                          stdout=subprocess.PIPE, text=True) as up:
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workspace_spawner_testing.controlplane",
+            "up",
+            "--dir",
+            str(tmp_path),
+            "--helm-values",
+            str(ROOT / "helm-values"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as up:
         try:
             assert up.stdout is not None
             assert up.stdout.readline().startswith("export ")
-            children = [int(p) for p in subprocess.run(
-                ["pgrep", "-P", str(up.pid)], capture_output=True, text=True).stdout.split()]
+            children = [
+                int(p)
+                for p in subprocess.run(
+                    ["pgrep", "-P", str(up.pid)], capture_output=True, text=True
+                ).stdout.split()
+            ]
             assert len(children) == 5  # etcd, apiserver, controller manager, scheduler, node
             up.send_signal(how)
             up.wait(30)

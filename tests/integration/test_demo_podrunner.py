@@ -35,22 +35,49 @@ def wait(predicate: Any, timeout: float = 30) -> Any:
 
 def pod(name: str, *, init: list[str], main: str, grace: int = 30) -> dict:
     volume = [{"name": "data", "mountPath": "/mnt/data"}]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
-            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": grace,
-                     "securityContext": {"fsGroup": 100},
-                     "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": name}}],
-                     "initContainers": [{"name": f"init{i}", "image": "x", "command": ["sh", "-c", c],
-                                         "volumeMounts": volume} for i, c in enumerate(init)],
-                     "containers": [{"name": "main", "image": "x", "command": ["sh", "-c", main],
-                                     "env": [{"name": "WHO", "value": "$(HOSTNAME)"}],
-                                     "volumeMounts": volume}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": grace,
+            "securityContext": {"fsGroup": 100},
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": name}}],
+            "initContainers": [
+                {
+                    "name": f"init{i}",
+                    "image": "x",
+                    "command": ["sh", "-c", c],
+                    "volumeMounts": volume,
+                }
+                for i, c in enumerate(init)
+            ],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "x",
+                    "command": ["sh", "-c", main],
+                    "env": [{"name": "WHO", "value": "$(HOSTNAME)"}],
+                    "volumeMounts": volume,
+                }
+            ],
+        },
+    }
 
 
 def claim(emulator: ProcessEmulator, name: str) -> None:
-    emulator.create({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                     "metadata": {"name": name, "namespace": NS},
-                     "spec": {"accessModes": ["ReadWriteOnce"],
-                              "resources": {"requests": {"storage": "1Gi"}}}})
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
 
 
 def status(emulator: ProcessEmulator, name: str) -> dict:
@@ -59,9 +86,13 @@ def status(emulator: ProcessEmulator, name: str) -> dict:
 
 def test_init_containers_in_order_then_main_as_the_user(runner_emulator: ProcessEmulator) -> None:
     claim(runner_emulator, "p1")
-    runner_emulator.create(pod("p1", init=["echo one >> /mnt/data/order",
-                                           "echo two >> /mnt/data/order"],
-                               main="id -u > /mnt/data/uid; echo $WHO > /mnt/data/who; exit 3"))
+    runner_emulator.create(
+        pod(
+            "p1",
+            init=["echo one >> /mnt/data/order", "echo two >> /mnt/data/order"],
+            main="id -u > /mnt/data/uid; echo $WHO > /mnt/data/who; exit 3",
+        )
+    )
     wait(lambda: status(runner_emulator, "p1").get("phase") == "Failed")
     data = Path(runner_emulator.data_dir) / "volumes" / NS / "p1"
     assert (data / "order").read_text() == "one\ntwo\n"
@@ -76,8 +107,9 @@ def test_init_containers_in_order_then_main_as_the_user(runner_emulator: Process
 
 def test_a_failed_init_container_blocks_the_pod(runner_emulator: ProcessEmulator) -> None:
     claim(runner_emulator, "p2")
-    runner_emulator.create(pod("p2", init=["echo broken > /dev/termination-log; exit 7"],
-                               main="touch /mnt/data/ran"))
+    runner_emulator.create(
+        pod("p2", init=["echo broken > /dev/termination-log; exit 7"], main="touch /mnt/data/ran")
+    )
     wait(lambda: status(runner_emulator, "p2").get("phase") == "Failed")
     init = status(runner_emulator, "p2")["initContainerStatuses"][0]["state"]["terminated"]
     assert init["exitCode"] == 7 and init["message"] == "broken"
@@ -86,16 +118,27 @@ def test_a_failed_init_container_blocks_the_pod(runner_emulator: ProcessEmulator
 
 
 def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(
-        runner_emulator: ProcessEmulator) -> None:
+    runner_emulator: ProcessEmulator,
+) -> None:
     claim(runner_emulator, "p3")
     # ignores SIGTERM, with a child process: only SIGKILL of the namespace ends both
-    runner_emulator.create(pod("p3", init=[], grace=2, main=(
-        "trap 'echo term >> /mnt/data/signals' TERM; sleep 1000 & touch /mnt/data/up; "
-        "while true; do sleep 0.1; done")))
+    runner_emulator.create(
+        pod(
+            "p3",
+            init=[],
+            grace=2,
+            main=(
+                "trap 'echo term >> /mnt/data/signals' TERM; sleep 1000 & touch /mnt/data/up; "
+                "while true; do sleep 0.1; done"
+            ),
+        )
+    )
     wait(lambda: (Path(runner_emulator.data_dir) / "volumes" / NS / "p3" / "up").exists())
     started = time.monotonic()
     runner_emulator.delete("pods", "p3", NS)
     wait(lambda: runner_emulator.get("pods", "p3", NS) is None, timeout=20)
     assert time.monotonic() - started >= 1.5
-    assert "term" in (Path(runner_emulator.data_dir) / "volumes" / NS / "p3" / "signals").read_text()
+    assert (
+        "term" in (Path(runner_emulator.data_dir) / "volumes" / NS / "p3" / "signals").read_text()
+    )
     assert not runner_emulator.runner.processes

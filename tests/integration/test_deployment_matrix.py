@@ -29,8 +29,9 @@ from z2jh_support import (
 
 from workspace_spawner.constants import RESET_REQUEST_ANNOTATION, USERNAME_LABEL, VOLUME_NAME_LABEL
 
-pytestmark = pytest.mark.skipif(not (Z2JH / "values.yaml").exists(),
-                                reason="the z2jh chart data is not beside this checkout")
+pytestmark = pytest.mark.skipif(
+    not (Z2JH / "values.yaml").exists(), reason="the z2jh chart data is not beside this checkout"
+)
 
 USER = "alice.smith"
 SAFE = "alice-smith---63425827"  # KubeSpawner 7's safe slug of alice.smith
@@ -47,8 +48,11 @@ class Deployment:
         return f"{self.platform}-{self.shape}"
 
 
-DEPLOYMENTS = [Deployment(p, s) for p in ("kubernetes", "openshift")
-               for s in ("z2jh", "user-namespaces", "named-servers")]
+DEPLOYMENTS = [
+    Deployment(p, s)
+    for p in ("kubernetes", "openshift")
+    for s in ("z2jh", "user-namespaces", "named-servers")
+]
 
 
 def _params():
@@ -69,8 +73,10 @@ class Hub:
         self.traits = spawner_traits(chart_values(*files))
         self.namespace = kube.namespace
         if deployment.shape == "user-namespaces":
-            self.traits.update(enable_user_namespaces=True,
-                               user_namespace_template=f"{kube.namespace}-{{username}}")
+            self.traits.update(
+                enable_user_namespaces=True,
+                user_namespace_template=f"{kube.namespace}-{{username}}",
+            )
             self.namespace = f"{kube.namespace}-{SAFE}"
         self.server = "gpu" if deployment.shape == "named-servers" else ""
 
@@ -89,17 +95,22 @@ class Hub:
         return await self.core(lambda c: c.read_namespaced_pod(spawner.pod_name, self.namespace))
 
     async def make_claim(self, name: str, labels: dict) -> None:
-        body = {"metadata": {"name": name, "labels": labels},
-                "spec": {"accessModes": ["ReadWriteOnce"],
-                         "resources": {"requests": {"storage": "10Gi"}}}}
+        body = {
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "10Gi"}},
+            },
+        }
         await self.core(lambda c: c.create_namespaced_persistent_volume_claim(self.namespace, body))
 
     async def ensure_namespace(self) -> None:
         if self.namespace == self.kube.namespace:
             return
         try:
-            await self.core(lambda c: c.create_namespace({"metadata": {"name": self.namespace}}),
-                            admin=True)
+            await self.core(
+                lambda c: c.create_namespace({"metadata": {"name": self.namespace}}), admin=True
+            )
         except client.ApiException as e:
             if e.status != 409:
                 raise
@@ -122,8 +133,11 @@ async def hub(request, kube, make_spawner):
 
 
 def mounted_claims(pod: dict) -> set[str]:
-    return {v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"]
-            if "persistentVolumeClaim" in v}
+    return {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
 
 
 async def start(spawner):
@@ -158,12 +172,16 @@ async def test_a_users_life(hub):
     assert set(await hub.claims()) == {HOME, DATASETS}
     await again.stop(now=True)
     # an admin's reset request (workspace-admin reset): done at the next start, then cleared
-    await hub.core(lambda c: c.patch_namespaced_persistent_volume_claim(
-        HOME, hub.namespace, {"metadata": {"annotations": {RESET_REQUEST_ANNOTATION: "r1"}}}))
+    await hub.core(
+        lambda c: c.patch_namespaced_persistent_volume_claim(
+            HOME, hub.namespace, {"metadata": {"annotations": {RESET_REQUEST_ANNOTATION: "r1"}}}
+        )
+    )
     reset = hub.spawner(state=again.get_state())
     await start(reset)
-    setup = next(c for c in (await hub.pod(reset))["spec"]["initContainers"]
-                 if c["name"] == "setup-volume")
+    setup = next(
+        c for c in (await hub.pod(reset))["spec"]["initContainers"] if c["name"] == "setup-volume"
+    )
     env = {e["name"]: e.get("value") for e in setup["env"]}
     assert env["WORKSPACE_RESET_REQUEST"] == "r1"
     assert env["WORKSPACE_RESET_MARKER"] == ".delete-volume"
@@ -184,16 +202,25 @@ LEGACY = {
         f"claim-{ESCAPED}",
     ),
     "kubespawner-7": (
-        {"kubespawner_version": "7.1.0", "pod_name": f"jupyter-{SAFE}",
-         "pvc_name": f"claim-{ESCAPED}"},
+        {
+            "kubespawner_version": "7.1.0",
+            "pod_name": f"jupyter-{SAFE}",
+            "pvc_name": f"claim-{ESCAPED}",
+        },
         {f"claim-{ESCAPED}": {"component": "singleuser-storage", USERNAME_LABEL: SAFE}},
         f"claim-{ESCAPED}",
     ),
     "workspace-spawner-0.1": (
-        {"kubespawner_version": "7.1.0", "pod_name": f"jupyter-{SAFE}", "pvc_name": HOME,
-         "workspace_pvcs": {"home": HOME, "datasets": f"{HOME}-datasets"}},
-        {HOME: {USERNAME_LABEL: SAFE, VOLUME_NAME_LABEL: "home"},
-         f"{HOME}-datasets": {USERNAME_LABEL: SAFE, VOLUME_NAME_LABEL: "datasets"}},
+        {
+            "kubespawner_version": "7.1.0",
+            "pod_name": f"jupyter-{SAFE}",
+            "pvc_name": HOME,
+            "workspace_pvcs": {"home": HOME, "datasets": f"{HOME}-datasets"},
+        },
+        {
+            HOME: {USERNAME_LABEL: SAFE, VOLUME_NAME_LABEL: "home"},
+            f"{HOME}-datasets": {USERNAME_LABEL: SAFE, VOLUME_NAME_LABEL: "datasets"},
+        },
         HOME,
     ),
 }

@@ -34,7 +34,8 @@ async def read_pvc(kube, name: str, namespace: str | None = None) -> dict | None
     async with kube.api_client() as api:
         try:
             pvc = await client.CoreV1Api(api).read_namespaced_persistent_volume_claim(
-                name, namespace or kube.namespace)
+                name, namespace or kube.namespace
+            )
         except client.ApiException as e:
             if e.status == 404:
                 return None
@@ -45,37 +46,41 @@ async def read_pvc(kube, name: str, namespace: str | None = None) -> dict | None
 async def list_pvc_names(kube, namespace: str | None = None) -> list[str]:
     async with kube.api_client() as api:
         pvcs = await client.CoreV1Api(api).list_namespaced_persistent_volume_claim(
-            namespace or kube.namespace)
+            namespace or kube.namespace
+        )
         return sorted(p.metadata.name for p in pvcs.items)
 
 
 async def make_pvc(kube, name: str, *, labels: dict | None = None) -> None:
-    body = {"metadata": {"name": name, "labels": labels or {}},
-            "spec": {"accessModes": ["ReadWriteOnce"],
-                     "resources": {"requests": {"storage": "10Gi"}}}}
+    body = {
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}},
+    }
     async with kube.api_client() as api:
-        await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
-            kube.namespace, body)
+        await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(kube.namespace, body)
 
 
 async def read_pod(kube, spawner) -> dict:
     async with kube.api_client() as api:
-        pod = await client.CoreV1Api(api).read_namespaced_pod(spawner.pod_name,
-                                                              spawner.namespace)
+        pod = await client.CoreV1Api(api).read_namespaced_pod(spawner.pod_name, spawner.namespace)
         return api.sanitize_for_serialization(pod)
 
 
 def claims_of(pod: dict) -> dict[str, str]:
     """pod volume name -> claim name."""
-    return {v["name"]: v["persistentVolumeClaim"]["claimName"]
-            for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v}
+    return {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in pod["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
 
 
 # -- case 1: user namespaces ------------------------------------------------------------
 
 
 async def test_user_namespaces_first_start_creates_the_namespace_before_the_claim(
-        make_spawner, kube):
+    make_spawner, kube
+):
     template = f"{kube.namespace}-u-{{username}}"
     spawner = make_spawner(enable_user_namespaces=True, user_namespace_template=template)
     namespace = f"{kube.namespace}-u-alice"
@@ -96,8 +101,9 @@ async def _start_twice(make_spawner, spawner, kube, namespace: str, template: st
     assert claims_of(pod) == {"volume-claim-alice": "claim-alice"}
     await spawner.stop(now=True)
     # a restart finds the namespace (KubeSpawner's 409 is tolerated) and the claim
-    again = make_spawner(enable_user_namespaces=True, user_namespace_template=template,
-                         state=spawner.get_state())
+    again = make_spawner(
+        enable_user_namespaces=True, user_namespace_template=template, state=spawner.get_state()
+    )
     await start(again)
     assert await list_pvc_names(kube, namespace) == ["claim-alice"]
     await again.stop(now=True)
@@ -110,9 +116,11 @@ KUBESPAWNER_6_STATE = {"pod_name": "jupyter-alice-2esmith"}
 
 
 async def test_kubespawner_6_claim_is_adopted(make_spawner, kube, caplog):
-    await make_pvc(kube, "claim-alice-2esmith",
-                   labels={"component": "singleuser-storage",
-                           USERNAME_LABEL: "alice-2esmith"})
+    await make_pvc(
+        kube,
+        "claim-alice-2esmith",
+        labels={"component": "singleuser-storage", USERNAME_LABEL: "alice-2esmith"},
+    )
     state = dict(KUBESPAWNER_6_STATE, namespace=kube.namespace)
     spawner = make_spawner("alice.smith", state=state)
     assert spawner.pvc_name == "claim-alice-smith---63425827"
@@ -120,7 +128,8 @@ async def test_kubespawner_6_claim_is_adopted(make_spawner, kube, caplog):
         await start(spawner)
     assert await list_pvc_names(kube) == ["claim-alice-2esmith"]
     assert claims_of(await read_pod(kube, spawner))["volume-claim-alice-2esmith"] == (
-        "claim-alice-2esmith")
+        "claim-alice-2esmith"
+    )
     state = spawner.get_state()
     assert state["pvc_name"] == state["workspace_pvcs"]["home"] == "claim-alice-2esmith"
     assert "adopting claim-alice-2esmith" in caplog.text
@@ -128,8 +137,7 @@ async def test_kubespawner_6_claim_is_adopted(make_spawner, kube, caplog):
 
 
 async def test_kubespawner_6_user_without_a_claim_gets_the_new_name(make_spawner, kube):
-    spawner = make_spawner("alice.smith", state=dict(KUBESPAWNER_6_STATE,
-                                                     namespace=kube.namespace))
+    spawner = make_spawner("alice.smith", state=dict(KUBESPAWNER_6_STATE, namespace=kube.namespace))
     await start(spawner)
     assert await list_pvc_names(kube) == ["claim-alice-smith---63425827"]
     await spawner.stop(now=True)
@@ -137,8 +145,11 @@ async def test_kubespawner_6_user_without_a_claim_gets_the_new_name(make_spawner
 
 async def test_handle_legacy_names_false_never_looks_for_the_old_claim(make_spawner, kube):
     await make_pvc(kube, "claim-alice-2esmith")
-    spawner = make_spawner("alice.smith", handle_legacy_names=False,
-                           state=dict(KUBESPAWNER_6_STATE, namespace=kube.namespace))
+    spawner = make_spawner(
+        "alice.smith",
+        handle_legacy_names=False,
+        state=dict(KUBESPAWNER_6_STATE, namespace=kube.namespace),
+    )
     await start(spawner)
     assert await list_pvc_names(kube) == ["claim-alice-2esmith", "claim-alice-smith---63425827"]
     await spawner.stop(now=True)
@@ -146,8 +157,12 @@ async def test_handle_legacy_names_false_never_looks_for_the_old_claim(make_spaw
 
 async def test_remember_pvc_name_false_follows_the_template(make_spawner, kube):
     await make_pvc(kube, "claim-old")
-    state = {"kubespawner_version": "7.1.0", "pvc_name": "claim-old",
-             "workspace_pvcs": {"home": "claim-old"}, "namespace": kube.namespace}
+    state = {
+        "kubespawner_version": "7.1.0",
+        "pvc_name": "claim-old",
+        "workspace_pvcs": {"home": "claim-old"},
+        "namespace": kube.namespace,
+    }
     spawner = make_spawner(remember_pvc_name=False, state=state)
     await start(spawner)
     assert claims_of(await read_pod(kube, spawner)) == {"volume-claim-alice": "claim-alice"}
@@ -165,16 +180,22 @@ DATA = {"data": {"mount_path": "/home/jovyan/data", "capacity": "1Gi"}}
 async def test_workspace_spawner_0_1_claims_are_kept(make_spawner, kube):
     """0.1 named extra claims <home>-<key>; its state names them, so they stay mounted."""
     await make_pvc(kube, "claim-alice")
-    await make_pvc(kube, "claim-alice-data", labels={USERNAME_LABEL: "alice",
-                                                     VOLUME_NAME_LABEL: "data"})
-    state = {"kubespawner_version": "7.1.0", "pvc_name": "claim-alice",
-             "namespace": kube.namespace,
-             "workspace_pvcs": {"home": "claim-alice", "data": "claim-alice-data"}}
+    await make_pvc(
+        kube, "claim-alice-data", labels={USERNAME_LABEL: "alice", VOLUME_NAME_LABEL: "data"}
+    )
+    state = {
+        "kubespawner_version": "7.1.0",
+        "pvc_name": "claim-alice",
+        "namespace": kube.namespace,
+        "workspace_pvcs": {"home": "claim-alice", "data": "claim-alice-data"},
+    }
     spawner = make_spawner(workspace_volumes=DATA, state=state)
     await start(spawner)
     assert await list_pvc_names(kube) == ["claim-alice", "claim-alice-data"]
     assert set(claims_of(await read_pod(kube, spawner)).values()) == {
-        "claim-alice", "claim-alice-data"}
+        "claim-alice",
+        "claim-alice-data",
+    }
     await spawner.stop(now=True)
     # remember_pvc_name = False: the 0.1 name is adopted, as it is labelled alice's "data"
     forgetful = make_spawner(workspace_volumes=DATA, state=state, remember_pvc_name=False)
@@ -193,19 +214,25 @@ async def test_extra_volume_is_never_another_users_home_claim(make_spawner, kube
     await other.stop(now=True)
     assert await list_pvc_names(kube) == ["claim-alice-data"]
     # alice forgot her state (a new hub, or remember_pvc_name False): still her own claim
-    alice = make_spawner("alice", workspace_volumes=DATA,
-                         state={"kubespawner_version": "7.1.0", "namespace": kube.namespace})
+    alice = make_spawner(
+        "alice",
+        workspace_volumes=DATA,
+        state={"kubespawner_version": "7.1.0", "namespace": kube.namespace},
+    )
     await start(alice)
     assert await list_pvc_names(kube) == ["claim-alice", "claim-alice--data", "claim-alice-data"]
     assert set(claims_of(await read_pod(kube, alice)).values()) == {
-        "claim-alice", "claim-alice--data"}
+        "claim-alice",
+        "claim-alice--data",
+    }
     await alice.stop(now=True)
 
 
 async def test_a_claim_labelled_as_another_volume_is_refused(make_spawner, kube):
     """A per-server template's claim-alice--gpu is the home of server gpu, not volume gpu."""
-    await make_pvc(kube, "claim-alice--gpu", labels={USERNAME_LABEL: "alice",
-                                                     VOLUME_NAME_LABEL: "home"})
+    await make_pvc(
+        kube, "claim-alice--gpu", labels={USERNAME_LABEL: "alice", VOLUME_NAME_LABEL: "home"}
+    )
     spawner = make_spawner(workspace_volumes={"gpu": {"mount_path": "/gpu", "capacity": "1Gi"}})
     with pytest.raises(KubeError, match="claim-alice--gpu holds the workspace volume 'home'"):
         await start(spawner)
@@ -217,8 +244,10 @@ LONG = "firstname.lastname@department.university-example.edu"
 
 
 async def test_long_username_with_two_volumes_starts(make_spawner, kube):
-    volumes = {"data": {"mount_path": "/data", "capacity": "1Gi"},
-               "docs": {"mount_path": "/docs", "capacity": "1Gi"}}
+    volumes = {
+        "data": {"mount_path": "/data", "capacity": "1Gi"},
+        "docs": {"mount_path": "/docs", "capacity": "1Gi"},
+    }
     spawner = make_spawner(LONG, workspace_volumes=volumes)
     await start(spawner)
     claims = claims_of(await read_pod(kube, spawner))
@@ -259,8 +288,11 @@ async def test_second_server_on_a_single_node_claim_is_refused_at_once(make_spaw
     named = make_spawner(servername="gpu")
     # the hub knows both of alice's servers (JupyterHub's User.spawners)
     named.user.spawners = {"": default, "gpu": named}
-    with pytest.raises(KubeError, match="Your default server is running with your workspace "
-                                        r"volume claim-alice, .*ReadWriteOnce.*Stop that server"):
+    with pytest.raises(
+        KubeError,
+        match="Your default server is running with your workspace "
+        r"volume claim-alice, .*ReadWriteOnce.*Stop that server",
+    ):
         await start(named)
     await default.stop(now=True)
     # once the other one has stopped, the named server starts on the same claim
@@ -297,10 +329,16 @@ def _fresh_project_caches():
 
 @pytest.mark.emulator_only
 async def test_per_user_account_keeps_the_pull_secrets_of_the_default_one(
-        make_spawner, kube, emulator, _fresh_project_caches):
-    emulator.create({"apiVersion": "v1", "kind": "ServiceAccount",
-                     "metadata": {"name": "default", "namespace": kube.namespace},
-                     "imagePullSecrets": [{"name": "registry-pull"}]})
+    make_spawner, kube, emulator, _fresh_project_caches
+):
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": kube.namespace},
+            "imagePullSecrets": [{"name": "registry-pull"}],
+        }
+    )
     spawner = make_spawner(**PROJECT, image_pull_secrets=["own-pull"])
     await start(spawner)
     pod = await read_pod(kube, spawner)
@@ -312,10 +350,14 @@ async def test_per_user_account_keeps_the_pull_secrets_of_the_default_one(
 @pytest.mark.emulator_only
 @pytest.mark.openshift
 async def test_restricted_v2_rejects_the_charts_uid_and_admits_our_openshift_values(
-        make_spawner, kube, emulator, _fresh_project_caches):
+    make_spawner, kube, emulator, _fresh_project_caches
+):
     charts = make_spawner(uid=1000, fs_gid=100)
-    with pytest.raises(Exception, match="unable to validate against any security context "
-                                        "constraint.*runAsUser: Invalid value: 1000"):
+    with pytest.raises(
+        Exception,
+        match="unable to validate against any security context "
+        "constraint.*runAsUser: Invalid value: 1000",
+    ):
         await start(charts)
     await charts.stop(now=True)
     ours = make_spawner(**PROJECT)  # helm-values/openshift.yaml: no uid, no fsGroup
@@ -325,8 +367,10 @@ async def test_restricted_v2_rejects_the_charts_uid_and_admits_our_openshift_val
     first = int(namespace["openshift.io/sa.scc.uid-range"].split("/")[0])
     assert pod["metadata"]["annotations"]["openshift.io/scc"] == "restricted-v2"
     assert pod["spec"]["securityContext"]["fsGroup"] == first
-    assert {c["securityContext"]["runAsUser"]
-            for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]} == {first}
+    assert {
+        c["securityContext"]["runAsUser"]
+        for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]
+    } == {first}
     # each project made by a ProjectRequest has a range of its own
     project = emulator.get("Namespace", "alice-workspace")["metadata"]["annotations"]
     assert project["openshift.io/sa.scc.uid-range"] != namespace["openshift.io/sa.scc.uid-range"]
@@ -336,7 +380,8 @@ async def test_restricted_v2_rejects_the_charts_uid_and_admits_our_openshift_val
 @pytest.mark.emulator_only
 @pytest.mark.openshift
 async def test_anyuid_granted_to_the_hub_namespaces_accounts_reaches_per_user_accounts(
-        make_spawner, kube, emulator, _fresh_project_caches):
+    make_spawner, kube, emulator, _fresh_project_caches
+):
     emulator.grant_scc("anyuid", group=f"system:serviceaccounts:{kube.namespace}")
     spawner = make_spawner(uid=1000, fs_gid=100, **PROJECT)
     await start(spawner)

@@ -12,7 +12,6 @@ import pytest
 from kubespawner import KubeSpawner
 from traitlets.config import Config
 
-from workspace_spawner import WorkspaceSpawner
 from workspace_spawner.kube import to_dict
 
 pytestmark = pytest.mark.emulator_only
@@ -35,9 +34,13 @@ def kubespawner_config() -> Config:
     c.KubeSpawner.mem_limit = "2G"
     c.KubeSpawner.mem_guarantee = "1G"
     c.KubeSpawner.environment = {"LANG": "C.UTF-8"}
-    c.KubeSpawner.volumes = [{"name": "home", "persistentVolumeClaim": {"claimName": "claim-{username}"}}]
+    c.KubeSpawner.volumes = [
+        {"name": "home", "persistentVolumeClaim": {"claimName": "claim-{username}"}}
+    ]
     c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
-    c.KubeSpawner.init_containers = [{"name": "admin-init", "image": "busybox", "command": ["true"]}]
+    c.KubeSpawner.init_containers = [
+        {"name": "admin-init", "image": "busybox", "command": ["true"]}
+    ]
     c.KubeSpawner.uid = 1000
     c.KubeSpawner.fs_gid = 100
     return c
@@ -63,8 +66,11 @@ async def test_the_pod_manifest_is_kubespawners(make_spawner):
 def api_calls(emulator) -> list[tuple[str, str | None, str | None]]:
     """verb, resource and subresource of each request, without the reflectors' list and watch
     (how often they list and re-watch depends on timing, not on the spawner)."""
-    return [(r.verb, r.resource, r.subresource) for r in emulator.requests
-            if r.verb not in ("list", "watch")]
+    return [
+        (r.verb, r.resource, r.subresource)
+        for r in emulator.requests
+        if r.verb not in ("list", "watch")
+    ]
 
 
 async def start_and_stop_calls(spawner, emulator) -> list[tuple[str, str | None, str | None]]:
@@ -78,13 +84,20 @@ async def start_and_stop_calls(spawner, emulator) -> list[tuple[str, str | None,
 
 async def test_a_start_and_stop_make_kubespawners_api_requests(make_spawner, kube, emulator):
     # the admin's claim that the config mounts (made by KubeSpawner or by hand)
-    emulator.create({
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "claim-alice", "namespace": kube.namespace},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-    })
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "claim-alice", "namespace": kube.namespace},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
     plain = await start_and_stop_calls(
-        make_spawner(spawner_class=KubeSpawner, config=kubespawner_config()), emulator)
+        make_spawner(spawner_class=KubeSpawner, config=kubespawner_config()), emulator
+    )
     workspace = await start_and_stop_calls(make_spawner(config=features_off_config()), emulator)
     assert workspace == plain
     # the comparison means something: the start made the pod and the stop deleted it
@@ -96,7 +109,10 @@ async def test_the_saved_state_is_kubespawners(make_spawner):
     workspace = make_spawner(config=features_off_config())
     assert workspace.get_state() == plain.get_state()
     assert workspace.pvc_name == plain.pvc_name
-    assert (workspace.options_form, workspace.start_timeout) == (plain.options_form, plain.start_timeout)
+    assert (workspace.options_form, workspace.start_timeout) == (
+        plain.options_form,
+        plain.start_timeout,
+    )
 
 
 async def test_without_the_switches_the_pod_is_not_kubespawners(make_spawner):

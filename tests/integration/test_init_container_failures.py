@@ -30,10 +30,15 @@ async def failed_start(spawner) -> BaseException:
 
 async def test_a_failed_setup_volume_fails_the_start_with_its_message(make_spawner, kube, emulator):
     spawner = make_spawner(start_timeout=START_TIMEOUT)
-    emulator.kubelet.fail_init_container(kube.namespace, spawner.pod_name, "setup-volume", exit_code=1)
+    emulator.kubelet.fail_init_container(
+        kube.namespace, spawner.pod_name, "setup-volume", exit_code=1
+    )
     emulator.kubelet.set_termination_message(
-        kube.namespace, spawner.pod_name, "setup-volume",
-        "ERROR: /workspace-volume is a symbolic link; refusing to touch it\n")
+        kube.namespace,
+        spawner.pod_name,
+        "setup-volume",
+        "ERROR: /workspace-volume is a symbolic link; refusing to touch it\n",
+    )
     error = await failed_start(spawner)
     expected = (
         "The workspace volume could not be prepared: /workspace-volume is a symbolic link; "
@@ -47,23 +52,39 @@ async def test_a_failed_setup_volume_fails_the_start_with_its_message(make_spawn
     await spawner.stop(now=True)
 
 
-async def test_a_setup_volume_killed_without_a_message_says_how_it_ended(make_spawner, kube, emulator):
+async def test_a_setup_volume_killed_without_a_message_says_how_it_ended(
+    make_spawner, kube, emulator
+):
     spawner = make_spawner(start_timeout=START_TIMEOUT)
-    emulator.kubelet.fail_init_container(kube.namespace, spawner.pod_name, "setup-volume", exit_code=2)
+    emulator.kubelet.fail_init_container(
+        kube.namespace, spawner.pod_name, "setup-volume", exit_code=2
+    )
     error = await failed_start(spawner)
-    assert str(error).startswith("The workspace volume could not be prepared: Error, exit code 2. Start")
+    assert str(error).startswith(
+        "The workspace volume could not be prepared: Error, exit code 2. Start"
+    )
     await spawner.stop(now=True)
 
 
-async def test_a_failed_conda_env_create_fails_the_start_with_its_message(make_spawner, kube, emulator):
-    spawner = make_spawner(start_timeout=START_TIMEOUT, conda_allow_create_from_form=True,
-                           user_options={"conda_create": True})
-    no_space = ("Not enough space for your conda environment: cloning base needs about 2048 MiB, "
-                "the volume has 10 MiB free. Free some space or ask your hub admin for a larger "
-                "volume, then try again.")
-    emulator.kubelet.fail_init_container(kube.namespace, spawner.pod_name, "conda-env-create", exit_code=1)
-    emulator.kubelet.set_termination_message(kube.namespace, spawner.pod_name, "conda-env-create",
-                                             f"no-space: {no_space}")
+async def test_a_failed_conda_env_create_fails_the_start_with_its_message(
+    make_spawner, kube, emulator
+):
+    spawner = make_spawner(
+        start_timeout=START_TIMEOUT,
+        conda_allow_create_from_form=True,
+        user_options={"conda_create": True},
+    )
+    no_space = (
+        "Not enough space for your conda environment: cloning base needs about 2048 MiB, "
+        "the volume has 10 MiB free. Free some space or ask your hub admin for a larger "
+        "volume, then try again."
+    )
+    emulator.kubelet.fail_init_container(
+        kube.namespace, spawner.pod_name, "conda-env-create", exit_code=1
+    )
+    emulator.kubelet.set_termination_message(
+        kube.namespace, spawner.pod_name, "conda-env-create", f"no-space: {no_space}"
+    )
     error = await failed_start(spawner)
     assert type(error) is CondaStartFailed
     assert str(error) == no_space
@@ -71,13 +92,17 @@ async def test_a_failed_conda_env_create_fails_the_start_with_its_message(make_s
     await spawner.stop(now=True)
 
 
-async def test_an_admins_own_failed_init_container_is_left_to_kubespawner(make_spawner, kube, emulator):
+async def test_an_admins_own_failed_init_container_is_left_to_kubespawner(
+    make_spawner, kube, emulator
+):
     """c.KubeSpawner.init_containers: KubeSpawner's behaviour, the start timeout, is kept."""
     spawner = make_spawner(
         start_timeout=2,
         init_containers=[{"name": "admin-init", "image": "busybox", "command": ["false"]}],
     )
-    emulator.kubelet.fail_init_container(kube.namespace, spawner.pod_name, "admin-init", exit_code=1)
+    emulator.kubelet.fail_init_container(
+        kube.namespace, spawner.pod_name, "admin-init", exit_code=1
+    )
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(spawner.start(), FAILS_WITHIN)
     await spawner.stop(now=True)

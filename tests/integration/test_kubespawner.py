@@ -9,8 +9,9 @@ from kubespawner import KubeSpawner
 
 from workspace_spawner import WorkspaceSpawner
 
-SPAWNERS = pytest.mark.parametrize("spawner_class", [KubeSpawner, WorkspaceSpawner],
-                                   ids=["KubeSpawner", "WorkspaceSpawner"])
+SPAWNERS = pytest.mark.parametrize(
+    "spawner_class", [KubeSpawner, WorkspaceSpawner], ids=["KubeSpawner", "WorkspaceSpawner"]
+)
 
 
 @SPAWNERS
@@ -39,7 +40,7 @@ async def test_restart_from_saved_state(make_spawner, kube, spawner_class):
 async def test_existing_pod_is_replaced(make_spawner, kube, spawner_class):
     first = make_spawner(spawner_class=spawner_class)
     await first.start()
-    uid = (first.pod_reflector.pods[f"{kube.namespace}/{first.pod_name}"]["metadata"]["uid"])
+    uid = first.pod_reflector.pods[f"{kube.namespace}/{first.pod_name}"]["metadata"]["uid"]
     # the hub forgot the server: a new start hits 409 and replaces the old pod
     second = make_spawner(spawner_class=spawner_class)
     await second.start()
@@ -55,8 +56,12 @@ async def test_progress_yields_kubelet_events(make_spawner, kube, spawner_class)
     messages = [event["message"] async for event in spawner.progress()]
     await start
     text = "\n".join(messages)
-    for expected in ("Successfully assigned", "Pulling image", "Created container",
-                     "Started container"):
+    for expected in (
+        "Successfully assigned",
+        "Pulling image",
+        "Created container",
+        "Started container",
+    ):
         assert expected in text
     await spawner.stop()
 

@@ -33,15 +33,19 @@ async def test_a_new_project_gets_pod_security_and_a_network_policy(spawn, emula
         assert pod_security(emulator) == {}
     else:
         assert pod_security(emulator) == {
-            f"{PSA}enforce": "baseline", f"{PSA}enforce-version": "latest",
-            f"{PSA}warn": "restricted", f"{PSA}warn-version": "latest",
-            f"{PSA}audit": "restricted", f"{PSA}audit-version": "latest",
+            f"{PSA}enforce": "baseline",
+            f"{PSA}enforce-version": "latest",
+            f"{PSA}warn": "restricted",
+            f"{PSA}warn-version": "latest",
+            f"{PSA}audit": "restricted",
+            f"{PSA}audit-version": "latest",
         }
     policy = emulator.get("NetworkPolicy", "workspace-isolation", "alice-workspace")
     peers = policy["spec"]["ingress"][0]["from"]
     assert peers[1]["podSelector"]["matchLabels"]["hub.jupyter.org/username"] == "alice"
     assert "Isolating alice-workspace on the network" in [
-        e["message"] for e in spawner._progress_log.events]
+        e["message"] for e in spawner._progress_log.events
+    ]
     await _stop(spawner)
 
 
@@ -72,12 +76,20 @@ async def test_the_service_account_keeps_what_its_controllers_set(spawn, emulato
     await first.start()
     await _stop(first)
     # what the token and image-pull controllers (OpenShift's dockercfg) add
-    emulator.patch("ServiceAccount", "notebook-alice-workspace", {
-        "metadata": {"annotations": {"openshift.io/internal-registry-pull-secret-ref":
-                                     "notebook-alice-workspace-dockercfg-x"}},
-        "secrets": [{"name": "notebook-alice-workspace-dockercfg-x"}],
-        "imagePullSecrets": [{"name": "notebook-alice-workspace-dockercfg-x"}],
-    }, "jupyterhub")
+    emulator.patch(
+        "ServiceAccount",
+        "notebook-alice-workspace",
+        {
+            "metadata": {
+                "annotations": {
+                    "openshift.io/internal-registry-pull-secret-ref": "notebook-alice-workspace-dockercfg-x"
+                }
+            },
+            "secrets": [{"name": "notebook-alice-workspace-dockercfg-x"}],
+            "imagePullSecrets": [{"name": "notebook-alice-workspace-dockercfg-x"}],
+        },
+        "jupyterhub",
+    )
     changed = spawn(workspace_project_groups=["teachers"])  # a change: the start reconciles
     changed.load_state(first.get_state())
     await changed.start()
@@ -90,15 +102,25 @@ async def test_the_service_account_keeps_what_its_controllers_set(spawn, emulato
 
 
 async def test_an_admins_role_binding_is_never_replaced_in_existing_mode(spawn, emulator):
-    emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": "alice-workspace",
-        "labels": {"app.kubernetes.io/managed-by": "workspace-spawner"}}})
-    mine = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "workspace-access", "namespace": "alice-workspace"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "view"},
-            "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
-                          "name": "course-staff"}]}
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": "alice-workspace",
+                "labels": {"app.kubernetes.io/managed-by": "workspace-spawner"},
+            },
+        }
+    )
+    mine = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "workspace-access", "namespace": "alice-workspace"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [
+            {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "course-staff"}
+        ],
+    }
     emulator.create(mine)
     spawner = spawn(workspace_project_mode="existing")
     await spawner.start()
@@ -106,7 +128,8 @@ async def test_an_admins_role_binding_is_never_replaced_in_existing_mode(spawn, 
     assert binding["roleRef"]["name"] == "view"
     assert binding["subjects"] == mine["subjects"]
     assert "Keeping the RoleBinding an admin made in alice-workspace" in [
-        e["message"] for e in spawner._progress_log.events]
+        e["message"] for e in spawner._progress_log.events
+    ]
     await _stop(spawner)
 
 
@@ -119,7 +142,10 @@ async def test_the_openshift_user_subject_is_the_exact_user_name(spawn, emulator
 
     spawner.user.get_auth_state = get_auth_state
     await spawner.ensure_workspace_project()
-    users = [s["name"] for s in emulator.get("RoleBinding", "workspace-access",
-                                             "alice-workspace")["subjects"] if s["kind"] == "User"]
+    users = [
+        s["name"]
+        for s in emulator.get("RoleBinding", "workspace-access", "alice-workspace")["subjects"]
+        if s["kind"] == "User"
+    ]
     # OpenShift's name, case and all; on Kubernetes the template (the hub's username)
     assert users == (["Alice"] if emulator.openshift else ["alice"])

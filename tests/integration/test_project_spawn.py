@@ -10,12 +10,11 @@ import pytest
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner.clients import load_config
+from project_support import HUB_USER, install_hub_rbac
 
 from workspace_spawner.constants import KUBECONFIG_ANNOTATION
 from workspace_spawner.kube import KubeError
 from workspace_spawner.project.mixin import ProjectMixin
-
-from project_support import HUB_USER, install_hub_rbac
 
 pytestmark = [
     pytest.mark.emulator_only,
@@ -69,8 +68,11 @@ def hub_requests(emulator):
 
 
 async def test_first_spawn_makes_project_access_quota_and_limits(spawn, emulator, kube):
-    spawner = spawn(workspace_project_quota=QUOTA, workspace_project_limit_range=LIMITS,
-                    workspace_project_groups=["teachers"])
+    spawner = spawn(
+        workspace_project_quota=QUOTA,
+        workspace_project_limit_range=LIMITS,
+        workspace_project_groups=["teachers"],
+    )
     await spawner.start()
     ns = emulator.get("Namespace", "alice-workspace")
     labels, annotations = ns["metadata"]["labels"], ns["metadata"]["annotations"]
@@ -86,9 +88,12 @@ async def test_first_spawn_makes_project_access_quota_and_limits(spawn, emulator
         {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "teachers"},
         {"kind": "ServiceAccount", "name": "notebook-alice-workspace", "namespace": "jupyterhub"},
     ]
-    assert emulator.get("ResourceQuota", "workspace-quota", "alice-workspace")["spec"]["hard"] == QUOTA
+    assert (
+        emulator.get("ResourceQuota", "workspace-quota", "alice-workspace")["spec"]["hard"] == QUOTA
+    )
     assert emulator.get("LimitRange", "workspace-limits", "alice-workspace")["spec"]["limits"][0][
-        "default"] == {"cpu": "200m"}
+        "default"
+    ] == {"cpu": "200m"}
     assert emulator.get("ServiceAccount", "notebook-alice-workspace", "jupyterhub")
     pod = emulator.get("Pod", spawner.pod_name, "jupyterhub")
     assert pod["spec"]["serviceAccountName"] == "notebook-alice-workspace"
@@ -119,12 +124,23 @@ async def test_warm_restart_reads_once_and_writes_nothing(spawn, make_spawner, e
     second = spawn(workspace_project_quota=QUOTA, workspace_project_limit_range=LIMITS)
     second.load_state(state)
     await second.start()
-    project_requests = [r for r in hub_requests(emulator)
-                        if r.resource in ("namespaces", "projectrequests", "resourcequotas",
-                                          "limitranges", "rolebindings", "serviceaccounts")
-                        or r.path == "/apis"]
+    project_requests = [
+        r
+        for r in hub_requests(emulator)
+        if r.resource
+        in (
+            "namespaces",
+            "projectrequests",
+            "resourcequotas",
+            "limitranges",
+            "rolebindings",
+            "serviceaccounts",
+        )
+        or r.path == "/apis"
+    ]
     assert [(r.verb, r.resource, r.name) for r in project_requests] == [
-        ("get", "namespaces", "alice-workspace")]
+        ("get", "namespaces", "alice-workspace")
+    ]
     await _stop(second)
 
 
@@ -134,14 +150,22 @@ async def test_config_changes_are_reconciled(spawn, emulator):
     await _stop(first)
     state = first.get_state()
 
-    changed = spawn(workspace_project_quota={"pods": "5"}, workspace_project_limit_range=[],
-                    workspace_project_role="view")
+    changed = spawn(
+        workspace_project_quota={"pods": "5"},
+        workspace_project_limit_range=[],
+        workspace_project_role="view",
+    )
     changed.load_state(state)
     await changed.start()
     await _stop(changed)
-    assert emulator.get("ResourceQuota", "workspace-quota", "alice-workspace")["spec"]["hard"] == {"pods": "5"}
+    assert emulator.get("ResourceQuota", "workspace-quota", "alice-workspace")["spec"]["hard"] == {
+        "pods": "5"
+    }
     assert emulator.get("LimitRange", "workspace-limits", "alice-workspace") is None
-    assert emulator.get("RoleBinding", "workspace-access", "alice-workspace")["roleRef"]["name"] == "view"
+    assert (
+        emulator.get("RoleBinding", "workspace-access", "alice-workspace")["roleRef"]["name"]
+        == "view"
+    )
 
     emptied = spawn(workspace_project_quota={})
     emptied.load_state(changed.get_state())
@@ -154,37 +178,55 @@ async def test_config_changes_are_reconciled(spawn, emulator):
     "labels, annotations, owner",
     [
         ({}, {}, "not made by workspace-spawner (no app.kubernetes.io/managed-by label)"),
-        ({"app.kubernetes.io/managed-by": "workspace-spawner", "hub.jupyter.org/username": "bob"},
-         {}, "made by workspace-spawner for bob"),
+        (
+            {
+                "app.kubernetes.io/managed-by": "workspace-spawner",
+                "hub.jupyter.org/username": "bob",
+            },
+            {},
+            "made by workspace-spawner for bob",
+        ),
         ({}, {"openshift.io/requester": "mallory"}, "an OpenShift project requested by mallory"),
     ],
     ids=["unlabelled", "someone-elses", "squatted"],
 )
 async def test_foreign_namespace_is_refused(spawn, emulator, labels, annotations, owner):
-    emulator.create({"apiVersion": "v1", "kind": "Namespace",
-                     "metadata": {"name": "kube-workspace", "labels": labels,
-                                  "annotations": annotations}})
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "kube-workspace", "labels": labels, "annotations": annotations},
+        }
+    )
     spawner = spawn("kube")
     with pytest.raises(KubeError) as e:
         await spawner._start()
     assert str(e.value).startswith(
         f"Project kube-workspace already exists and is {owner}, so it is not used for kube. "
-        "An admin must delete or rename it")
+        "An admin must delete or rename it"
+    )
     assert emulator.get("RoleBinding", "workspace-access", "kube-workspace") is None
     assert emulator.get("Pod", spawner.pod_name, "jupyterhub") is None
 
 
 async def test_existing_mode(spawn, emulator):
     spawner = spawn(workspace_project_mode="existing")
-    with pytest.raises(KubeError, match="Project alice-workspace does not exist.*an admin must create"):
+    with pytest.raises(
+        KubeError, match="Project alice-workspace does not exist.*an admin must create"
+    ):
         await spawner._start()
     assert emulator.get("Namespace", "alice-workspace") is None
-    emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "alice-workspace"}})
+    emulator.create(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "alice-workspace"}}
+    )
     spawner = spawn(workspace_project_mode="existing")
     await spawner.start()
     assert emulator.get("RoleBinding", "workspace-access", "alice-workspace")
-    assert "labels" not in emulator.get("Namespace", "alice-workspace")["metadata"] or \
-        "app.kubernetes.io/managed-by" not in emulator.get("Namespace", "alice-workspace")["metadata"]["labels"]
+    assert (
+        "labels" not in emulator.get("Namespace", "alice-workspace")["metadata"]
+        or "app.kubernetes.io/managed-by"
+        not in emulator.get("Namespace", "alice-workspace")["metadata"]["labels"]
+    )
     await _stop(spawner)
 
 
@@ -197,7 +239,9 @@ async def test_terminating_project_waits_then_starts(spawn, emulator):
     spawner = spawn()
     task = asyncio.ensure_future(spawner.start())
     for _ in range(100):
-        if any("being deleted, try again shortly" in e["message"] for e in spawner._progress_log.events):
+        if any(
+            "being deleted, try again shortly" in e["message"] for e in spawner._progress_log.events
+        ):
             break
         await asyncio.sleep(0.05)
     else:
@@ -205,7 +249,12 @@ async def test_terminating_project_waits_then_starts(spawn, emulator):
     assert not task.done()
     emulator.release_namespace_termination("alice-workspace")
     await task
-    assert emulator.get("Namespace", "alice-workspace")["metadata"]["labels"]["hub.jupyter.org/username"] == "alice"
+    assert (
+        emulator.get("Namespace", "alice-workspace")["metadata"]["labels"][
+            "hub.jupyter.org/username"
+        ]
+        == "alice"
+    )
     await _stop(spawner)
 
 
@@ -229,8 +278,10 @@ async def test_transient_faults_are_retried(spawn, emulator):
     assert emulator.get("RoleBinding", "workspace-access", "alice-workspace")
 
 
-@pytest.mark.parametrize("resource, verb", [("rolebindings", "create"), ("namespaces", "patch"),
-                                            ("serviceaccounts", "create")])
+@pytest.mark.parametrize(
+    "resource, verb",
+    [("rolebindings", "create"), ("namespaces", "patch"), ("serviceaccounts", "create")],
+)
 async def test_a_failed_start_does_not_block_the_next(spawn, emulator, resource, verb):
     if verb == "patch" and not emulator.openshift:
         pytest.skip("namespaces are patched only after an OpenShift ProjectRequest")
@@ -255,7 +306,10 @@ async def test_missing_hub_rights_name_verb_and_resource(make_spawner, kube, emu
     load_config.cache_clear()
     try:
         spawner = make_spawner(**PROJECT, workspace_project_api="kubernetes")
-        with pytest.raises(KubeError, match='Could not get namespaces alice-workspace: .*cannot get resource "namespaces"'):
+        with pytest.raises(
+            KubeError,
+            match='Could not get namespaces alice-workspace: .*cannot get resource "namespaces"',
+        ):
             await spawner.ensure_workspace_project()
     finally:
         kube.kubeconfig.write_text(admin)
@@ -269,9 +323,16 @@ async def _api_as(emulator, tmp_path, token):
     return client.ApiClient(configuration)
 
 
-POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "worker"},
-       "spec": {"containers": [{"name": "c", "image": "busybox",
-                                "resources": {"requests": {"cpu": "100m"}}}]}}
+POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "worker"},
+    "spec": {
+        "containers": [
+            {"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "100m"}}}
+        ]
+    },
+}
 
 
 async def test_notebook_account_acts_only_in_its_project(spawn, emulator, hub, tmp_path):
@@ -286,9 +347,10 @@ async def test_notebook_account_acts_only_in_its_project(spawn, emulator, hub, t
             with pytest.raises(ApiException) as e:
                 await core.create_namespaced_pod(namespace, POD)
             assert e.value.status == 403
-            assert (f'pods is forbidden: User "system:serviceaccount:jupyterhub:notebook-alice-workspace" '
-                    f'cannot create resource "pods" in API group "" in the namespace "{namespace}"'
-                    ) == json.loads(e.value.body)["message"]
+            assert (
+                f'pods is forbidden: User "system:serviceaccount:jupyterhub:notebook-alice-workspace" '
+                f'cannot create resource "pods" in API group "" in the namespace "{namespace}"'
+            ) == json.loads(e.value.body)["message"]
 
 
 async def test_quota_is_enforced_on_workloads(spawn, emulator, hub, tmp_path):
@@ -299,7 +361,9 @@ async def test_quota_is_enforced_on_workloads(spawn, emulator, hub, tmp_path):
         core = client.CoreV1Api(api)
         await core.create_namespaced_pod("alice-workspace", POD)
         with pytest.raises(ApiException) as e:
-            await core.create_namespaced_pod("alice-workspace", {**POD, "metadata": {"name": "worker-2"}})
+            await core.create_namespaced_pod(
+                "alice-workspace", {**POD, "metadata": {"name": "worker-2"}}
+            )
         assert e.value.status == 403 and "exceeded quota" in e.value.body
 
 
@@ -336,7 +400,12 @@ async def test_user_token_is_a_secret_volume(spawn, emulator):
     pod = emulator.get("Pod", spawner.pod_name, "jupyterhub")
     assert "sha256~secret-oauth-token" not in json.dumps(pod)
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    assert volumes["workspace-project-user-token"]["secret"]["secretName"] == "notebook-alice-workspace-token"
+    assert (
+        volumes["workspace-project-user-token"]["secret"]["secretName"]
+        == "notebook-alice-workspace-token"
+    )
     kubeconfig = json.loads(pod["metadata"]["annotations"][KUBECONFIG_ANNOTATION])
-    assert kubeconfig["users"][0]["user"] == {"tokenFile": "/var/run/secrets/workspace-spawner/user-token/token"}
+    assert kubeconfig["users"][0]["user"] == {
+        "tokenFile": "/var/run/secrets/workspace-spawner/user-token/token"
+    }
     await _stop(spawner)

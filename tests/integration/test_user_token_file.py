@@ -24,32 +24,58 @@ IMAGE = Image(uid=1000, gid=100, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessEmulator]:
     for emulator in running_pods(tmp_path_factory.mktemp("token"), IMAGE):
-        emulator.create({"apiVersion": "v1", "kind": "Secret",
-                         "metadata": {"name": SECRET, "namespace": NS},
-                         "stringData": {"token": "sha256~the-users-token"}})
+        emulator.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": SECRET, "namespace": NS},
+                "stringData": {"token": "sha256~the-users-token"},
+            }
+        )
         yield emulator
 
 
-@pytest.mark.parametrize("context", [
-    {"runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100},  # z2jh: fsGid 100
-    {"runAsUser": 1000, "runAsGroup": 100},  # fs_gid None, or anyuid
-    {"runAsUser": 1000680000, "runAsGroup": 0},  # OpenShift: an arbitrary UID in group 0
-], ids=["fsGroup", "no-fsGroup", "openshift-uid"])
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"runAsUser": 1000, "runAsGroup": 100, "fsGroup": 100},  # z2jh: fsGid 100
+        {"runAsUser": 1000, "runAsGroup": 100},  # fs_gid None, or anyuid
+        {"runAsUser": 1000680000, "runAsGroup": 0},  # OpenShift: an arbitrary UID in group 0
+    ],
+    ids=["fsGroup", "no-fsGroup", "openshift-uid"],
+)
 def test_the_notebook_user_reads_the_token(runner: ProcessEmulator, context: dict) -> None:
     name = f"token-{random.randint(0, 10**6)}"
     token_file = f"{m.USER_TOKEN_DIR}/token"
     volumes = [v for v in m.pod_volumes(token_secret=SECRET) if v["name"] == m.USER_TOKEN_VOLUME]
-    mounts = [v for v in m.pod_volume_mounts(token_secret=SECRET)
-              if v["name"] == m.USER_TOKEN_VOLUME]
-    runner.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
-                   "spec": {"restartPolicy": "Never", "securityContext": context,
-                            "volumes": volumes,
-                            "containers": [{"name": "notebook", "image": "x", "command": [
-                                "sh", "-c", f"cat {token_file}; echo; id -u"],
-                                "volumeMounts": mounts}]}})
+    mounts = [
+        v for v in m.pod_volume_mounts(token_secret=SECRET) if v["name"] == m.USER_TOKEN_VOLUME
+    ]
+    runner.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {
+                "restartPolicy": "Never",
+                "securityContext": context,
+                "volumes": volumes,
+                "containers": [
+                    {
+                        "name": "notebook",
+                        "image": "x",
+                        "command": ["sh", "-c", f"cat {token_file}; echo; id -u"],
+                        "volumeMounts": mounts,
+                    }
+                ],
+            },
+        }
+    )
     deadline = time.monotonic() + 30
     while (runner.get("pods", name, NS) or {}).get("status", {}).get("phase") not in (
-            "Succeeded", "Failed"):
+        "Succeeded",
+        "Failed",
+    ):
         assert time.monotonic() < deadline, "the pod did not finish"
         time.sleep(0.1)
     log = runner.runner.log(NS, name, "notebook")

@@ -22,7 +22,9 @@ NS = "jupyterhub"
 
 
 def pvc_writes(emulator, verb: str) -> list:
-    return [r for r in emulator.requests if r.resource == "persistentvolumeclaims" and r.verb == verb]
+    return [
+        r for r in emulator.requests if r.resource == "persistentvolumeclaims" and r.verb == verb
+    ]
 
 
 def messages(spawner) -> list[str]:
@@ -38,7 +40,9 @@ async def start_and_stop(spawner) -> None:
     await spawner.stop(now=True)
 
 
-def make_pvc(emulator, name: str, *, storage: str = "10Gi", annotations=None, storage_class=None) -> None:
+def make_pvc(
+    emulator, name: str, *, storage: str = "10Gi", annotations=None, storage_class=None
+) -> None:
     spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}}
     if storage_class:
         spec["storageClassName"] = storage_class
@@ -72,15 +76,27 @@ async def test_first_start_creates_the_labelled_pvc_and_mounts_it(make_spawner, 
     assert labels[MANAGED_BY_LABEL] == "workspace-spawner"
     assert labels[VOLUME_NAME_LABEL] == "home"
     assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
-    assert [p["metadata"]["name"] for p in emulator.list("PersistentVolumeClaim", NS, label_selector="component=singleuser-storage,hub.jupyter.org/username=alice")] == ["claim-alice"]
+    assert [
+        p["metadata"]["name"]
+        for p in emulator.list(
+            "PersistentVolumeClaim",
+            NS,
+            label_selector="component=singleuser-storage,hub.jupyter.org/username=alice",
+        )
+    ] == ["claim-alice"]
 
     pod = emulator.get("Pod", spawner.pod_name, NS)
-    assert {"name": "volume-claim-alice", "persistentVolumeClaim": {"claimName": "claim-alice"}} in pod["spec"]["volumes"]
+    assert {
+        "name": "volume-claim-alice",
+        "persistentVolumeClaim": {"claimName": "claim-alice"},
+    } in pod["spec"]["volumes"]
     notebook = pod["spec"]["containers"][0]
     assert {"name": "volume-claim-alice", "mountPath": "/home/jovyan"} in notebook["volumeMounts"]
     (setup,) = [c for c in pod["spec"]["initContainers"] if c["name"] == "setup-volume"]
     assert setup["image"] == notebook["image"]
-    assert setup["volumeMounts"] == [{"name": "volume-claim-alice", "mountPath": "/workspace-volume"}]
+    assert setup["volumeMounts"] == [
+        {"name": "volume-claim-alice", "mountPath": "/workspace-volume"}
+    ]
     assert setup["securityContext"]["runAsUser"] == 1000
     assert setup["securityContext"]["runAsGroup"] == 100
     assert pod["spec"]["securityContext"]["fsGroup"] == 100
@@ -105,7 +121,11 @@ async def test_the_spawn_page_follows_the_init_container(make_spawner, emulator)
     reader = asyncio.ensure_future(read_progress())
     await start(spawner)
     await asyncio.wait_for(reader, 10)
-    expected = ["Creating workspace volume claim-alice (10Gi)", "Copying the image's files into the new volume", summary]
+    expected = [
+        "Creating workspace volume claim-alice (10Gi)",
+        "Copying the image's files into the new volume",
+        summary,
+    ]
     # in this order, among KubeSpawner's pod events (and "Waiting for the volume to be bound")
     assert [m for m in seen if m in expected] == expected
     await spawner.stop(now=True)
@@ -115,7 +135,11 @@ async def test_sub_path_mount(make_spawner, emulator):
     spawner = make_spawner(workspace_mount_path="/opt/app-root", workspace_sub_path="workspace")
     await start(spawner)
     pod = emulator.get("Pod", spawner.pod_name, NS)
-    assert {"name": "volume-claim-alice", "mountPath": "/opt/app-root", "subPath": "workspace"} in pod["spec"]["containers"][0]["volumeMounts"]
+    assert {
+        "name": "volume-claim-alice",
+        "mountPath": "/opt/app-root",
+        "subPath": "workspace",
+    } in pod["spec"]["containers"][0]["volumeMounts"]
     env = {e["name"]: e["value"] for e in pod["spec"]["initContainers"][0]["env"]}
     assert env["WORKSPACE_SOURCE"] == "/opt/app-root"
     assert env["WORKSPACE_TARGET"] == "/workspace-volume/workspace"
@@ -125,12 +149,16 @@ async def test_sub_path_mount(make_spawner, emulator):
 async def test_the_charts_own_home_volume_for_the_claim_is_used_as_it_is(make_spawner, emulator):
     # Zero to JupyterHub with singleuser.storage.type: dynamic mounts {pvc_name} itself
     spawner = make_spawner(
-        volumes=[{"name": "volume-{username}", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}],
+        volumes=[
+            {"name": "volume-{username}", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}
+        ],
         volume_mounts=[{"name": "volume-{username}", "mountPath": "/home/jovyan"}],
     )
     await start(spawner)
     pod = emulator.get("Pod", spawner.pod_name, NS)
-    assert [v["name"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v] == ["volume-alice"]
+    assert [v["name"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v] == [
+        "volume-alice"
+    ]
     setup = [c for c in pod["spec"]["initContainers"] if c["name"] == "setup-volume"][0]
     assert setup["volumeMounts"] == [{"name": "volume-alice", "mountPath": "/workspace-volume"}]
     await spawner.stop(now=True)
@@ -141,7 +169,10 @@ async def test_another_volume_on_the_mount_path_is_refused_with_the_fix(make_spa
         volumes=[{"name": "scratch", "emptyDir": {}}],
         volume_mounts=[{"name": "scratch", "mountPath": "/home/jovyan"}],
     )
-    with pytest.raises(ValueError, match="Volume 'scratch' is already mounted at /home/jovyan.*singleuser.storage.type: none"):
+    with pytest.raises(
+        ValueError,
+        match="Volume 'scratch' is already mounted at /home/jovyan.*singleuser.storage.type: none",
+    ):
         await spawner.get_pod_manifest()
 
 
@@ -155,7 +186,10 @@ async def test_restart_adopts_the_pvc_and_never_creates_a_second(make_spawner, e
     await start(again)
     assert pvc_writes(emulator, "create") == []
     pod = emulator.get("Pod", again.pod_name, NS)
-    assert {"name": "volume-claim-alice", "persistentVolumeClaim": {"claimName": "claim-alice"}} in pod["spec"]["volumes"]
+    assert {
+        "name": "volume-claim-alice",
+        "persistentVolumeClaim": {"claimName": "claim-alice"},
+    } in pod["spec"]["volumes"]
     assert not any(m.startswith("Creating") for m in messages(again))
     await again.stop(now=True)
     # a hub that lost its state adopts the claim by name
@@ -201,7 +235,12 @@ async def test_a_class_that_cannot_expand_keeps_the_size_and_says_why(make_spawn
     await start_and_stop(make_spawner(storage_class="fixed"))
     spawner = make_spawner(storage_class="fixed", storage_capacity="20Gi")
     await start(spawner)
-    assert emulator.get("PersistentVolumeClaim", "claim-alice", NS)["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert (
+        emulator.get("PersistentVolumeClaim", "claim-alice", NS)["spec"]["resources"]["requests"][
+            "storage"
+        ]
+        == "10Gi"
+    )
     assert (
         "Volume claim-alice stays at 10Gi: its StorageClass does not allow volume expansion (allowVolumeExpansion)"
         in messages(spawner)
@@ -223,8 +262,16 @@ async def test_a_lower_capacity_never_shrinks(make_spawner, emulator, caplog):
     with caplog.at_level(logging.WARNING):
         await start(spawner)
     assert pvc_writes(emulator, "patch") == []
-    assert emulator.get("PersistentVolumeClaim", "claim-alice", NS)["spec"]["resources"]["requests"]["storage"] == "20Gi"
-    assert "PVC claim-alice requests 20Gi, more than the configured 10Gi: claims never shrink" in caplog.text
+    assert (
+        emulator.get("PersistentVolumeClaim", "claim-alice", NS)["spec"]["resources"]["requests"][
+            "storage"
+        ]
+        == "20Gi"
+    )
+    assert (
+        "PVC claim-alice requests 20Gi, more than the configured 10Gi: claims never shrink"
+        in caplog.text
+    )
     await spawner.stop(now=True)
 
 
@@ -236,7 +283,12 @@ async def test_extra_and_shared_volumes(make_spawner, emulator):
     spawner = make_spawner(
         workspace_volumes={
             "datasets": {"mount_path": "/home/jovyan/datasets", "capacity": "50Gi"},
-            "models": {"mount_path": "/models", "capacity": "5Gi", "access_modes": ["ReadWriteMany"], "sub_path": "m"},
+            "models": {
+                "mount_path": "/models",
+                "capacity": "5Gi",
+                "access_modes": ["ReadWriteMany"],
+                "sub_path": "m",
+            },
         },
         shared_volumes={"courses": {"claim": "courses-rwx", "mount_path": "/shared/courses"}},
     )
@@ -253,9 +305,15 @@ async def test_extra_and_shared_volumes(make_spawner, emulator):
     assert {"name": "volume-claim-alice--datasets", "mountPath": "/home/jovyan/datasets"} in mounts
     assert {"name": "volume-claim-alice--models", "mountPath": "/models", "subPath": "m"} in mounts
     assert {"name": "shared-courses", "mountPath": "/shared/courses", "readOnly": True} in mounts
-    assert {"name": "shared-courses", "persistentVolumeClaim": {"claimName": "courses-rwx", "readOnly": True}} in pod["spec"]["volumes"]
+    assert {
+        "name": "shared-courses",
+        "persistentVolumeClaim": {"claimName": "courses-rwx", "readOnly": True},
+    } in pod["spec"]["volumes"]
     # the shared claim is never touched
-    assert emulator.get("PersistentVolumeClaim", "courses-rwx", NS)["metadata"].get("labels") in (None, {})
+    assert emulator.get("PersistentVolumeClaim", "courses-rwx", NS)["metadata"].get("labels") in (
+        None,
+        {},
+    )
     assert spawner.get_state()["workspace_pvcs"] == {
         "home": "claim-alice",
         "datasets": "claim-alice--datasets",
@@ -264,24 +322,44 @@ async def test_extra_and_shared_volumes(make_spawner, emulator):
     await spawner.stop(now=True)
 
 
-async def test_deleting_the_user_deletes_the_extra_volumes_but_not_shared_ones(make_spawner, emulator):
+async def test_deleting_the_user_deletes_the_extra_volumes_but_not_shared_ones(
+    make_spawner, emulator
+):
     make_pvc(emulator, "courses-rwx")
     volumes = {"datasets": {"mount_path": "/data", "capacity": "1Gi"}}
     shared = {"courses": {"claim": "courses-rwx", "mount_path": "/courses"}}
     spawner = make_spawner(workspace_volumes=volumes, shared_volumes=shared)
     await start_and_stop(spawner)
     # a named server sharing the user's claims deletes nothing
-    await make_spawner(servername="gpu", workspace_volumes=volumes, shared_volumes=shared).delete_forever()
+    await make_spawner(
+        servername="gpu", workspace_volumes=volumes, shared_volumes=shared
+    ).delete_forever()
     assert len(emulator.list("PersistentVolumeClaim", NS)) == 3
-    await make_spawner(state=spawner.get_state(), workspace_volumes=volumes, shared_volumes=shared).delete_forever()
-    await wait_until(lambda: [p["metadata"]["name"] for p in emulator.list("PersistentVolumeClaim", NS)] == ["courses-rwx"])
+    await make_spawner(
+        state=spawner.get_state(), workspace_volumes=volumes, shared_volumes=shared
+    ).delete_forever()
+    await wait_until(
+        lambda: (
+            [p["metadata"]["name"] for p in emulator.list("PersistentVolumeClaim", NS)]
+            == ["courses-rwx"]
+        )
+    )
 
 
 # -- the admin's reset request ----------------------------------------------------------------
 
 
-async def test_reset_annotation_is_passed_on_and_cleared_after_the_init_container(make_spawner, emulator):
-    make_pvc(emulator, "claim-alice", annotations={RESET_REQUEST_ANNOTATION: "2026-11-21T10:00:00Z", RESET_BACKUP_ANNOTATION: "true"})
+async def test_reset_annotation_is_passed_on_and_cleared_after_the_init_container(
+    make_spawner, emulator
+):
+    make_pvc(
+        emulator,
+        "claim-alice",
+        annotations={
+            RESET_REQUEST_ANNOTATION: "2026-11-21T10:00:00Z",
+            RESET_BACKUP_ANNOTATION: "true",
+        },
+    )
     spawner = make_spawner()
     await start(spawner)
     pod = emulator.get("Pod", spawner.pod_name, NS)
@@ -290,8 +368,14 @@ async def test_reset_annotation_is_passed_on_and_cleared_after_the_init_containe
     assert env["WORKSPACE_RESET_REQUEST_BACKUP"] == "true"
 
     def cleared() -> bool:
-        annotations = emulator.get("PersistentVolumeClaim", "claim-alice", NS)["metadata"].get("annotations") or {}
-        return RESET_REQUEST_ANNOTATION not in annotations and RESET_BACKUP_ANNOTATION not in annotations
+        annotations = (
+            emulator.get("PersistentVolumeClaim", "claim-alice", NS)["metadata"].get("annotations")
+            or {}
+        )
+        return (
+            RESET_REQUEST_ANNOTATION not in annotations
+            and RESET_BACKUP_ANNOTATION not in annotations
+        )
 
     await wait_until(cleared)
     assert any("An administrator asked for a reset" in m for m in messages(spawner))
@@ -304,11 +388,17 @@ async def test_reset_annotation_stays_when_the_init_container_fails(make_spawner
     emulator.kubelet.fail_init_container(NS, spawner.pod_name, "setup-volume", 1)
     with pytest.raises(VolumeSetupFailed):
         await start(spawner)
-    annotations = emulator.get("PersistentVolumeClaim", "claim-alice", NS)["metadata"]["annotations"]
+    annotations = emulator.get("PersistentVolumeClaim", "claim-alice", NS)["metadata"][
+        "annotations"
+    ]
     assert annotations[RESET_REQUEST_ANNOTATION] == "r1"
     # the start fails as soon as the reflector has the failure; the watcher task that
     # shows it on the spawn page reads the same pod a moment later
-    await wait_until(lambda: any(m.startswith("The workspace volume could not be prepared") for m in messages(spawner)))
+    await wait_until(
+        lambda: any(
+            m.startswith("The workspace volume could not be prepared") for m in messages(spawner)
+        )
+    )
     await spawner.stop(now=True)
 
 
@@ -316,9 +406,16 @@ async def test_a_newer_reset_request_is_not_cleared(make_spawner, emulator):
     make_pvc(emulator, "claim-alice", annotations={RESET_REQUEST_ANNOTATION: "r1"})
     spawner = make_spawner()
     await spawner.ensure_workspace_volumes()
-    emulator.patch("PersistentVolumeClaim", "claim-alice", {"metadata": {"annotations": {RESET_REQUEST_ANNOTATION: "r2"}}}, NS)
+    emulator.patch(
+        "PersistentVolumeClaim",
+        "claim-alice",
+        {"metadata": {"annotations": {RESET_REQUEST_ANNOTATION: "r2"}}},
+        NS,
+    )
     await spawner._clear_reset_request("r1")
-    annotations = emulator.get("PersistentVolumeClaim", "claim-alice", NS)["metadata"]["annotations"]
+    annotations = emulator.get("PersistentVolumeClaim", "claim-alice", NS)["metadata"][
+        "annotations"
+    ]
     assert annotations[RESET_REQUEST_ANNOTATION] == "r2"
 
 
@@ -346,9 +443,17 @@ async def test_pvc_create_is_retried_when_the_api_is_briefly_unavailable(make_sp
 
 
 async def test_pvc_create_refused_fails_the_spawn_with_the_reason(make_spawner, emulator):
-    emulator.inject_fault(verb="create", resource="persistentvolumeclaims", status=403, count=1, message="quota exceeded")
+    emulator.inject_fault(
+        verb="create",
+        resource="persistentvolumeclaims",
+        status=403,
+        count=1,
+        message="quota exceeded",
+    )
     spawner = make_spawner()
-    with pytest.raises(KubeError, match="Could not create PVC claim-alice in jupyterhub: .*HTTP 403"):
+    with pytest.raises(
+        KubeError, match="Could not create PVC claim-alice in jupyterhub: .*HTTP 403"
+    ):
         await start(spawner)
     assert emulator.get("Pod", spawner.pod_name, NS) is None
 
@@ -359,7 +464,10 @@ async def test_expansion_patch_faults_leave_the_size_and_the_spawn_goes_on(make_
     spawner = make_spawner(storage_capacity="20Gi")
     await start(spawner)
     assert len(pvc_writes(emulator, "patch")) == 3
-    assert any(m.startswith("Volume claim-alice stays at 10Gi: the API server did not answer") for m in messages(spawner))
+    assert any(
+        m.startswith("Volume claim-alice stays at 10Gi: the API server did not answer")
+        for m in messages(spawner)
+    )
     await spawner.stop(now=True)
 
 
@@ -368,7 +476,10 @@ async def test_forbidden_expansion_names_the_missing_right(make_spawner, emulato
     emulator.inject_fault(verb="patch", resource="persistentvolumeclaims", status=403, count=1)
     spawner = make_spawner(storage_capacity="20Gi")
     await start(spawner)
-    assert "Volume claim-alice stays at 10Gi: the hub may not patch PersistentVolumeClaims (grant it with helm-values/rbac-volumes.yaml)" in messages(spawner)
+    assert (
+        "Volume claim-alice stays at 10Gi: the hub may not patch PersistentVolumeClaims (grant it with helm-values/rbac-volumes.yaml)"
+        in messages(spawner)
+    )
     await spawner.stop(now=True)
 
 
@@ -391,10 +502,16 @@ async def test_switched_off_makes_no_pvc_request(make_spawner, emulator):
 @pytest.mark.parametrize(
     "traits, message",
     [
-        ({"storage_capacity": "ten gigs"}, "storage_capacity: 'ten gigs' is not a Kubernetes quantity"),
+        (
+            {"storage_capacity": "ten gigs"},
+            "storage_capacity: 'ten gigs' is not a Kubernetes quantity",
+        ),
         ({"workspace_mount_path": "home/jovyan"}, "workspace_mount_path must be an absolute path"),
         ({"volume_populate_source": "/opt/../etc"}, "volume_populate_source must not contain '..'"),
-        ({"workspace_volumes": {"data": {"mount_path": "/home/jovyan", "capacity": "1Gi"}}}, "are both mounted at /home/jovyan"),
+        (
+            {"workspace_volumes": {"data": {"mount_path": "/home/jovyan", "capacity": "1Gi"}}},
+            "are both mounted at /home/jovyan",
+        ),
         ({"workspace_sub_path": "../x"}, "workspace_sub_path must not contain '..'"),
         ({"volume_reset_marker": "a/b"}, "volume_reset_marker must be a file name"),
     ],

@@ -34,13 +34,17 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
         (["list", "--token-file", "/nonexistent/token"], "Cannot read the token file"),
     ],
 )
-def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = _run(argv, capsys)
     assert code == 2, (out, err)
     assert message in err
 
 
-def test_no_token_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_token_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
     code, _, err = _run(["list"], capsys)
     assert code == 2
@@ -67,7 +71,9 @@ def _hub_config(tmp_path, monkeypatch: pytest.MonkeyPatch, text: str):
 def test_a_spawner_that_is_not_a_kubespawner_is_a_usage_error(
     tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = _hub_config(tmp_path, monkeypatch, 'c = get_config()\nc.JupyterHub.spawner_class = "simple"\n')
+    config = _hub_config(
+        tmp_path, monkeypatch, 'c = get_config()\nc.JupyterHub.spawner_class = "simple"\n'
+    )
     code, _, err = _run(["list", "-f", str(config)], capsys)
     assert code == 2
     assert "works with WorkspaceSpawner or another KubeSpawner subclass" in err
@@ -98,7 +104,9 @@ def test_a_broken_hub_config_is_a_usage_error(
 def test_a_missing_kubeconfig_is_a_usage_error(
     tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = _hub_config(tmp_path, monkeypatch, 'c = get_config()\nc.JupyterHub.spawner_class = "workspace"\n')
+    config = _hub_config(
+        tmp_path, monkeypatch, 'c = get_config()\nc.JupyterHub.spawner_class = "workspace"\n'
+    )
     code, _, err = _run(["list", "-f", str(config), "--kubeconfig", str(tmp_path / "nope")], capsys)
     assert code == 2
     assert f"The kubeconfig {tmp_path / 'nope'} does not exist." in err

@@ -36,15 +36,22 @@ def test_server_status(user: dict, status: str) -> None:
 
 
 def test_server_state() -> None:
-    assert server_state({"servers": {"": {"state": {"pvc_name": "claim-a"}}}}) == {"pvc_name": "claim-a"}
+    assert server_state({"servers": {"": {"state": {"pvc_name": "claim-a"}}}}) == {
+        "pvc_name": "claim-a"
+    }
     assert server_state({"servers": {"": {}}}) == {}  # a token without admin:server_state
     assert server_state({"servers": {}}) == {}
 
 
 @pytest.mark.parametrize(
     "created, age",
-    [(None, ""), ("2026-11-21T11:59:30Z", "30s"), ("2026-11-21T11:15:00Z", "45m"), ("2026-11-21T02:00:00Z", "10h"),
-     ("2026-11-18T12:00:00Z", "3d")],
+    [
+        (None, ""),
+        ("2026-11-21T11:59:30Z", "30s"),
+        ("2026-11-21T11:15:00Z", "45m"),
+        ("2026-11-21T02:00:00Z", "10h"),
+        ("2026-11-18T12:00:00Z", "3d"),
+    ],
 )
 def test_age_of(created: str | None, age: str) -> None:
     assert age_of(created, now=NOW) == age
@@ -74,13 +81,22 @@ def _workspace() -> Workspace:
                         '"size":10737418240,"used":2147483648}',
                     },
                 },
-                "spec": {"resources": {"requests": {"storage": "10Gi"}}, "storageClassName": "fast"},
+                "spec": {
+                    "resources": {"requests": {"storage": "10Gi"}},
+                    "storageClassName": "fast",
+                },
                 "status": {"phase": "Bound", "capacity": {"storage": "10Gi"}},
             },
-            {"metadata": {"name": "claim-alice-data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}},
+            {
+                "metadata": {"name": "claim-alice-data"},
+                "spec": {"resources": {"requests": {"storage": "1Gi"}}},
+            },
         ],
         project="alice-workspace",
-        project_namespace={"metadata": {"creationTimestamp": "2026-11-21T11:00:00Z"}, "status": {"phase": "Active"}},
+        project_namespace={
+            "metadata": {"creationTimestamp": "2026-11-21T11:00:00Z"},
+            "status": {"phase": "Active"},
+        },
         quotas=[{"status": {"hard": {"pods": "4", "requests.cpu": "2"}, "used": {"pods": "1"}}}],
     )
 
@@ -132,15 +148,25 @@ def test_workspace_as_dict() -> None:
             "name": "alice-workspace",
             "phase": "Active",
             "age": "1h",
-            "quota": {"pods": {"used": "1", "hard": "4"}, "requests.cpu": {"used": "0", "hard": "2"}},
+            "quota": {
+                "pods": {"used": "1", "hard": "4"},
+                "requests.cpu": {"used": "0", "hard": "2"},
+            },
         },
         "notes": [],
     }
 
 
 def test_a_project_in_state_that_is_gone_shows_missing() -> None:
-    ws = Workspace(user="bob", server="running", namespace="jh", home_pvc="claim-bob", project="bob-workspace")
-    assert ws.project_row(now=NOW) == {"name": "bob-workspace", "phase": "Missing", "age": "", "quota": {}}
+    ws = Workspace(
+        user="bob", server="running", namespace="jh", home_pvc="claim-bob", project="bob-workspace"
+    )
+    assert ws.project_row(now=NOW) == {
+        "name": "bob-workspace",
+        "phase": "Missing",
+        "age": "",
+        "quota": {},
+    }
 
 
 def test_format_table() -> None:

@@ -44,7 +44,9 @@ def test_server_program(args, program):
 
 
 def test_content_hash_depends_on_content_only():
-    assert manifests.content_hash({"a": "1", "b": "2"}) == manifests.content_hash({"b": "2", "a": "1"})
+    assert manifests.content_hash({"a": "1", "b": "2"}) == manifests.content_hash(
+        {"b": "2", "a": "1"}
+    )
     assert manifests.content_hash({"a": "1"}) != manifests.content_hash({"a": "2"})
     assert len(manifests.content_hash({"a": "1"})) == 16
 
@@ -76,11 +78,24 @@ def test_startup_script_is_the_package_data():
 @pytest.mark.parametrize(
     ("mode", "mounts"),
     [
-        ("wrap", [{"name": "workspace-conda-startup", "mountPath": "/opt/workspace-spawner/conda", "readOnly": True}]),
+        (
+            "wrap",
+            [
+                {
+                    "name": "workspace-conda-startup",
+                    "mountPath": "/opt/workspace-spawner/conda",
+                    "readOnly": True,
+                }
+            ],
+        ),
         (
             "hook",
             [
-                {"name": "workspace-conda-startup", "mountPath": "/opt/workspace-spawner/conda", "readOnly": True},
+                {
+                    "name": "workspace-conda-startup",
+                    "mountPath": "/opt/workspace-spawner/conda",
+                    "readOnly": True,
+                },
                 {
                     "name": "workspace-conda-startup",
                     "mountPath": "/usr/local/bin/before-notebook.d/90-workspace-conda-env.sh",
@@ -101,13 +116,19 @@ def test_script_volume_and_wrap_args():
         "configMap": {"name": "cm", "defaultMode": 0o755},
     }
     assert manifests.wrap_args(["jupyterhub-singleuser", "--debug"]) == [
-        "sh", "/opt/workspace-spawner/conda/workspace-env.sh", "--exec", "jupyterhub-singleuser", "--debug",
+        "sh",
+        "/opt/workspace-spawner/conda/workspace-env.sh",
+        "--exec",
+        "jupyterhub-singleuser",
+        "--debug",
     ]
 
 
 def test_startup_env():
     assert manifests.startup_env(
-        envs_dir="{home}/.conda/envs", env_name="workspace", program="jupyterhub-singleuser",
+        envs_dir="{home}/.conda/envs",
+        env_name="workspace",
+        program="jupyterhub-singleuser",
         pip_user_base="{home}/.local",
     ) == {
         "WORKSPACE_CONDA_ENVS_DIR": "{home}/.conda/envs",
@@ -174,6 +195,7 @@ def _effective_memory_request(pod_spec: dict) -> int:
     is the larger of the largest init container's and the containers' sum
     (https://kubernetes.io/docs/concepts/workloads/pods/init-containers/#resource-sharing-within-containers).
     """
+
     def request(container: dict) -> int:
         resources = container.get("resources") or {}
         value = (resources.get("requests") or {}).get("memory")
@@ -195,8 +217,10 @@ def _effective_memory_request(pod_spec: dict) -> int:
 )
 def test_the_clone_limit_never_becomes_the_pods_request(notebook, expected):
     """Issue 12 case 8: the 4Gi clone limit is not what the server reserves for its life."""
-    clone = {"name": "conda-env-create",
-             "resources": manifests.with_memory_limit(notebook, 4 * 2**30)}
+    clone = {
+        "name": "conda-env-create",
+        "resources": manifests.with_memory_limit(notebook, 4 * 2**30),
+    }
     spec = {"initContainers": [clone], "containers": [{"name": "notebook", "resources": notebook}]}
     assert _effective_memory_request(spec) == expected
     assert parse_bytes(clone["resources"]["limits"]["memory"]) == 4 * 2**30
@@ -207,10 +231,17 @@ def test_the_clone_limit_never_becomes_the_pods_request(notebook, expected):
     [
         (None, None),
         ({"name": "c", "state": {"running": {}}}, None),
-        ({"state": {"terminated": {"exitCode": 0, "message": "good: Using it.\n"}}}, ("good", "Using it.")),
         (
-            {"state": {"waiting": {"reason": "CrashLoopBackOff"}},
-             "lastState": {"terminated": {"exitCode": 1, "message": "no-space: Not enough: a: b"}}},
+            {"state": {"terminated": {"exitCode": 0, "message": "good: Using it.\n"}}},
+            ("good", "Using it."),
+        ),
+        (
+            {
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {
+                    "terminated": {"exitCode": 1, "message": "no-space: Not enough: a: b"}
+                },
+            },
             ("no-space", "Not enough: a: b"),
         ),
         ({"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}, ("OOMKilled", "")),

@@ -10,7 +10,11 @@ from traitlets import TraitError
 from workspace_spawner.conda.mixin import CREATE_LABEL, CondaStartFailed
 from workspace_spawner.kube import to_dict
 
-SCRIPT_MOUNT = {"name": "workspace-conda-startup", "mountPath": "/opt/workspace-spawner/conda", "readOnly": True}
+SCRIPT_MOUNT = {
+    "name": "workspace-conda-startup",
+    "mountPath": "/opt/workspace-spawner/conda",
+    "readOnly": True,
+}
 HOOK_MOUNT = {
     "name": "workspace-conda-startup",
     "mountPath": "/usr/local/bin/before-notebook.d/90-workspace-conda-env.sh",
@@ -29,13 +33,18 @@ def env_of(container: dict) -> dict[str, str]:
 
 
 async def test_hook_mode_mounts_the_script_and_keeps_the_command(conda_spawner):
-    spawner = conda_spawner(image="quay.io/jupyter/scipy-notebook:2026-11-16", cmd=["jupyterhub-singleuser"])
+    spawner = conda_spawner(
+        image="quay.io/jupyter/scipy-notebook:2026-11-16", cmd=["jupyterhub-singleuser"]
+    )
     pod = await pod_of(spawner)
     notebook = pod["spec"]["containers"][0]
     assert notebook["args"] == ["jupyterhub-singleuser"]
     assert "command" not in notebook
     assert notebook["volumeMounts"][-2:] == [SCRIPT_MOUNT, HOOK_MOUNT]
-    assert {"name": "workspace-conda-startup", "configMap": {"name": "workspace-spawner-conda", "defaultMode": 0o755}} in pod["spec"]["volumes"]
+    assert {
+        "name": "workspace-conda-startup",
+        "configMap": {"name": "workspace-spawner-conda", "defaultMode": 0o755},
+    } in pod["spec"]["volumes"]
     env = env_of(notebook)
     assert {k: v for k, v in env.items() if k.startswith("WORKSPACE_")} == {
         "WORKSPACE_CONDA_ENVS_DIR": "{home}/.conda/envs",
@@ -54,8 +63,27 @@ async def test_hook_mode_mounts_the_script_and_keeps_the_command(conda_spawner):
 @pytest.mark.parametrize(
     ("cmd", "args", "program"),
     [
-        (None, ["sh", "/opt/workspace-spawner/conda/workspace-env.sh", "--exec", "jupyterhub-singleuser"], "jupyterhub-singleuser"),
-        (["jupyter-labhub", "--x"], ["sh", "/opt/workspace-spawner/conda/workspace-env.sh", "--exec", "jupyter-labhub", "--x"], "jupyter-labhub"),
+        (
+            None,
+            [
+                "sh",
+                "/opt/workspace-spawner/conda/workspace-env.sh",
+                "--exec",
+                "jupyterhub-singleuser",
+            ],
+            "jupyterhub-singleuser",
+        ),
+        (
+            ["jupyter-labhub", "--x"],
+            [
+                "sh",
+                "/opt/workspace-spawner/conda/workspace-env.sh",
+                "--exec",
+                "jupyter-labhub",
+                "--x",
+            ],
+            "jupyter-labhub",
+        ),
     ],
 )
 async def test_wrap_mode_wraps_the_args(conda_spawner, cmd, args, program):
@@ -68,14 +96,20 @@ async def test_wrap_mode_wraps_the_args(conda_spawner, cmd, args, program):
 
 
 async def test_fields_of_the_envs_dir_template(conda_spawner):
-    spawner = conda_spawner(conda_envs_dir="/envs/{username}/{home}/x", conda_workspace_env_name="ws")
+    spawner = conda_spawner(
+        conda_envs_dir="/envs/{username}/{home}/x", conda_workspace_env_name="ws"
+    )
     env = env_of((await pod_of(spawner))["spec"]["containers"][0])
     assert env["WORKSPACE_CONDA_ENVS_DIR"] == "/envs/alice/{home}/x"
     assert env["WORKSPACE_CONDA_ENV_NAME"] == "ws"
 
 
 async def test_switched_off_changes_nothing(conda_spawner):
-    on = await pod_of(conda_spawner(image="registry.example.org/lab:1", conda_workspace_env=False, persist_pip_user=False))
+    on = await pod_of(
+        conda_spawner(
+            image="registry.example.org/lab:1", conda_workspace_env=False, persist_pip_user=False
+        )
+    )
     assert "initContainers" not in on["spec"] or not on["spec"]["initContainers"]
     assert on["spec"]["containers"][0].get("args") is None
     assert all(v["name"] != "workspace-conda-startup" for v in on["spec"].get("volumes") or [])
@@ -123,7 +157,8 @@ async def test_form_checkbox_after_the_profiles(conda_spawner):
     form = spawner.options_form
     assert form.index('value="small"') < form.index(CREATE_LABEL)
     assert spawner.options_from_form({"profile": ["large"], "conda_create": ["on"]}) == {
-        "profile": "large", "conda_create": True,
+        "profile": "large",
+        "conda_create": True,
     }
     assert spawner.options_from_form({"profile": ["small"]}) == {"profile": "small"}
 
@@ -171,7 +206,9 @@ async def test_envs_dir_normalised(conda_spawner):
 
 async def test_longer_start_timeout_for_the_cloning_start_only(conda_spawner):
     spawner = conda_spawner(
-        start_timeout=300, conda_allow_create_from_form=True, conda_create_start_timeout=1800,
+        start_timeout=300,
+        conda_allow_create_from_form=True,
+        conda_create_start_timeout=1800,
         user_options={"conda_create": True},
     )
     gate = asyncio.Event()
@@ -214,8 +251,15 @@ def pod_with_create(status: dict) -> dict:
     ("status", "says"),
     [
         (
-            {"state": {"waiting": {"reason": "CrashLoopBackOff"}},
-             "lastState": {"terminated": {"exitCode": 1, "message": "no-space: Not enough space: 10 MiB free."}}},
+            {
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {
+                    "terminated": {
+                        "exitCode": 1,
+                        "message": "no-space: Not enough space: 10 MiB free.",
+                    }
+                },
+            },
             "Not enough space: 10 MiB free.",
         ),
         (

@@ -17,8 +17,9 @@ from z2jh_support import Z2JH, chart_values, spawner_traits
 from workspace_spawner.kube import to_dict
 from workspace_spawner_testing import openshift_scc
 
-pytestmark = pytest.mark.skipif(not (Z2JH / "values.yaml").exists(),
-                                reason="the z2jh chart data is not beside this checkout")
+pytestmark = pytest.mark.skipif(
+    not (Z2JH / "values.yaml").exists(), reason="the z2jh chart data is not beside this checkout"
+)
 
 NAMESPACE = openshift_scc.namespace_annotations(68)
 RESTRICTED = [s for s in openshift_scc.DEFAULT_SCCS if s["metadata"]["name"] == "restricted-v2"]
@@ -52,8 +53,10 @@ async def test_openshift_values_run_under_restricted_v2(make_spawner):
     first = int(NAMESPACE[openshift_scc.UID_RANGE_ANNOTATION].split("/")[0])
     admitted = verdict.pod["spec"]
     assert admitted["securityContext"]["fsGroup"] == first
-    assert {c["securityContext"]["runAsUser"] for c in
-            admitted["containers"] + admitted["initContainers"]} == {first}
+    assert {
+        c["securityContext"]["runAsUser"]
+        for c in admitted["containers"] + admitted["initContainers"]
+    } == {first}
 
 
 # -- case 6: egress under the chart's singleuser NetworkPolicy ---------------------------
@@ -71,14 +74,18 @@ def _peer_matches(peer: dict, dest: dict) -> bool:
         block = peer["ipBlock"]
         ip = ipaddress.ip_address(dest["ip"])
         return ip in ipaddress.ip_network(block["cidr"]) and not any(
-            ip in ipaddress.ip_network(e) for e in block.get("except") or [])
+            ip in ipaddress.ip_network(e) for e in block.get("except") or []
+        )
     if dest.get("namespace_labels") is None:
         return False  # namespace and pod selectors select pods only
-    if "namespaceSelector" in peer and not _matches_labels(peer["namespaceSelector"],
-                                                           dest["namespace_labels"]):
+    if "namespaceSelector" in peer and not _matches_labels(
+        peer["namespaceSelector"], dest["namespace_labels"]
+    ):
         return False
-    if "namespaceSelector" not in peer and dest["namespace_labels"].get(
-            "kubernetes.io/metadata.name") != "jupyterhub":
+    if (
+        "namespaceSelector" not in peer
+        and dest["namespace_labels"].get("kubernetes.io/metadata.name") != "jupyterhub"
+    ):
         return False
     return _matches_labels(peer.get("podSelector") or {}, dest.get("pod_labels") or {})
 
@@ -107,17 +114,26 @@ def egress_allowed(policy: dict, dest: dict) -> bool:
     return any(_rule_matches(rule, dest) for rule in policy.get("egress") or [])
 
 
-PROJECT_NS = {"kubernetes.io/metadata.name": "alice-workspace",
-              "app.kubernetes.io/managed-by": "workspace-spawner"}
+PROJECT_NS = {
+    "kubernetes.io/metadata.name": "alice-workspace",
+    "app.kubernetes.io/managed-by": "workspace-spawner",
+}
 DESTINATIONS = {
     # (destination, allowed with network-policy.yaml)
     "API server on OpenShift (6443)": ({"ip": "172.30.0.1", "port": 6443}, True),
     "API server behind the kubernetes Service (443)": ({"ip": "10.0.0.1", "port": 443}, True),
     "Dask scheduler in the user's project": (
-        {"ip": "10.128.2.5", "port": 8786, "namespace_labels": PROJECT_NS}, True),
+        {"ip": "10.128.2.5", "port": 8786, "namespace_labels": PROJECT_NS},
+        True,
+    ),
     "a database in another namespace": (
-        {"ip": "10.128.3.9", "port": 5432,
-         "namespace_labels": {"kubernetes.io/metadata.name": "databases"}}, False),
+        {
+            "ip": "10.128.3.9",
+            "port": 5432,
+            "namespace_labels": {"kubernetes.io/metadata.name": "databases"},
+        },
+        False,
+    ),
     "the cloud metadata server": ({"ip": "169.254.169.254", "port": 80}, False),
 }
 

@@ -28,7 +28,9 @@ def _documents(path: Path) -> list[Any]:
 
 
 def _is_manifest_file(docs: list[Any]) -> bool:
-    return bool(docs) and all(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs)
+    return bool(docs) and all(
+        isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,7 +46,9 @@ def test_helm_merge(base, override, expected):
     assert helm_merge(base, override) == expected
 
 
-@pytest.mark.skipif(not (Z2JH / "values.yaml").exists(), reason="the z2jh chart data is not beside this checkout")
+@pytest.mark.skipif(
+    not (Z2JH / "values.yaml").exists(), reason="the z2jh chart data is not beside this checkout"
+)
 def test_schema_rejects_unknown_singleuser_key():
     """The check is real: the chart's schema refuses a key it does not know."""
     values = yaml.safe_load((Z2JH / "values.yaml").read_text())
@@ -91,4 +95,6 @@ def _check_rbac_rules(path: Path) -> None:
                 assert "*" not in (rule.get(field) or []), f"{path.name}: wildcard in {rule}"
     for i, line in enumerate(lines):
         if line.strip().startswith("- apiGroups:"):
-            assert lines[i - 1].strip().startswith("#"), f"{path.name}:{i + 1}: a rule without its reason"
+            assert lines[i - 1].strip().startswith("#"), (
+                f"{path.name}:{i + 1}: a rule without its reason"
+            )

@@ -7,10 +7,14 @@ import pytest
 from workspace_spawner.initcontainers import failed_init_containers, termination_text
 
 DONE = {"state": {"terminated": {"exitCode": 0, "message": "done: ok"}}}
-FAILED = {"state": {"terminated": {"exitCode": 1, "reason": "Error", "message": "ERROR: no space\n"}}}
+FAILED = {
+    "state": {"terminated": {"exitCode": 1, "reason": "Error", "message": "ERROR: no space\n"}}
+}
 # restartPolicy Always: the kubelet restarts it with back-off, the failure in lastState
-BACKING_OFF = {"state": {"waiting": {"reason": "CrashLoopBackOff"}},
-               "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}
+BACKING_OFF = {
+    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+    "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+}
 RUNNING_AGAIN = {"state": {"running": {}}, "lastState": {"terminated": {"exitCode": 1}}}
 
 
@@ -28,8 +32,10 @@ def pod(**statuses: dict) -> dict:
         (pod(a=DONE, b=FAILED), [("b", FAILED["state"]["terminated"])]),
         (pod(a=BACKING_OFF), [("a", BACKING_OFF["lastState"]["terminated"])]),
         (pod(a=RUNNING_AGAIN), [("a", {"exitCode": 1})]),
-        (pod(a=FAILED, b=BACKING_OFF),
-         [("a", FAILED["state"]["terminated"]), ("b", BACKING_OFF["lastState"]["terminated"])]),
+        (
+            pod(a=FAILED, b=BACKING_OFF),
+            [("a", FAILED["state"]["terminated"]), ("b", BACKING_OFF["lastState"]["terminated"])],
+        ),
     ],
 )
 def test_failed_init_containers(given, expected):

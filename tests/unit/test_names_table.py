@@ -70,8 +70,7 @@ async def names(make_spawner):
     """username -> kind -> the names of that kind derived for the user."""
     table = {}
     for username in USERNAMES:
-        spawner = make_spawner(username, workspace_volumes=VOLUMES,
-                               workspace_project_enabled=True)
+        spawner = make_spawner(username, workspace_volumes=VOLUMES, workspace_project_enabled=True)
         claims = [spawner._pvc_name_for(v) for v in ("home", *VOLUMES)]
         table[username] = {
             "PVC": claims,
@@ -80,8 +79,9 @@ async def names(make_spawner):
             "ServiceAccount": [spawner.workspace_project_service_account],
             "Secret": [spawner._workspace_project_token_secret],
             # one RoleBinding per project, so (project, name) identifies it
-            "RoleBinding": [f"{spawner.workspace_project_name}/"
-                            f"{project_manifests.ROLE_BINDING_NAME}"],
+            "RoleBinding": [
+                f"{spawner.workspace_project_name}/{project_manifests.ROLE_BINDING_NAME}"
+            ],
             "pod": [spawner.pod_name],
         }
     return table

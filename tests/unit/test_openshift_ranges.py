@@ -14,14 +14,17 @@ def _namespace(annotations: dict[str, str] | None = None) -> dict:
     return {"metadata": {"name": "n", "annotations": annotations or {}}}
 
 
-@pytest.mark.parametrize(("annotations", "block"), [
-    ({}, None),
-    ({ranges.UID_RANGE: "1000000000/10000"}, 0),
-    ({ranges.UID_RANGE: "1000070000/10000"}, 7),
-    ({ranges.UID_RANGE: "1000070001/10000"}, None),  # not on a block boundary
-    ({ranges.UID_RANGE: "500/10000"}, None),  # below the range
-    ({ranges.UID_RANGE: "garbage"}, None),
-])
+@pytest.mark.parametrize(
+    ("annotations", "block"),
+    [
+        ({}, None),
+        ({ranges.UID_RANGE: "1000000000/10000"}, 0),
+        ({ranges.UID_RANGE: "1000070000/10000"}, 7),
+        ({ranges.UID_RANGE: "1000070001/10000"}, None),  # not on a block boundary
+        ({ranges.UID_RANGE: "500/10000"}, None),  # below the range
+        ({ranges.UID_RANGE: "garbage"}, None),
+    ],
+)
 def test_block_of_reads_the_uid_range(annotations, block):
     assert ranges.block_of(annotations) == block
 
@@ -51,12 +54,15 @@ def test_mcs_labels_are_distinct_category_pairs():
     assert len(set(labels)) == 200
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    ({"a": 1}, {"a": 1}),
-    ({"a": 1}, {"a": 2}),
-    ({"a": 1}, {"a": 1, "b": {"c": [1]}}),
-    ({"a": 1, "b": 2}, {"a": 1}),
-])
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({"a": 1}, {"a": 1}),
+        ({"a": 1}, {"a": 2}),
+        ({"a": 1}, {"a": 1, "b": {"c": [1]}}),
+        ({"a": 1, "b": 2}, {"a": 1}),
+    ],
+)
 def test_the_webhook_patch_turns_the_object_into_the_admitted_one(old, new):
     # the real kube-apiserver applies it in the OpenShift pass of make test-cluster
     assert json_patch(old, admission.replace_patch(old, new)) == new

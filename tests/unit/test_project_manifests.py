@@ -61,7 +61,10 @@ def test_is_terminating(namespace, terminating):
 
 def test_quota_and_limit_range():
     assert m.make_resource_quota(
-        namespace="alice-workspace", hard={"pods": 4, "requests.cpu": "2"}, slug="alice", username="alice"
+        namespace="alice-workspace",
+        hard={"pods": 4, "requests.cpu": "2"},
+        slug="alice",
+        username="alice",
     ) == {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
@@ -74,9 +77,9 @@ def test_quota_and_limit_range():
         "spec": {"hard": {"pods": "4", "requests.cpu": "2"}},
     }
     limits = [{"type": "Container", "default": {"cpu": "500m"}}]
-    assert m.make_limit_range(namespace="alice-workspace", limits=limits, slug="alice", username="alice")[
-        "spec"
-    ] == {"limits": limits}
+    assert m.make_limit_range(
+        namespace="alice-workspace", limits=limits, slug="alice", username="alice"
+    )["spec"] == {"limits": limits}
 
 
 def test_role_binding():
@@ -101,14 +104,21 @@ def test_role_binding():
         "subjects": [
             {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"},
             {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "teachers"},
-            {"kind": "ServiceAccount", "name": "notebook-alice-workspace", "namespace": "jupyterhub"},
+            {
+                "kind": "ServiceAccount",
+                "name": "notebook-alice-workspace",
+                "namespace": "jupyterhub",
+            },
         ],
     }
 
 
 def test_kubeconfig_names_the_project_and_holds_no_token():
     config = json.loads(
-        m.make_kubeconfig(namespace="alice-workspace", token_file="/var/run/secrets/kubernetes.io/serviceaccount/token")
+        m.make_kubeconfig(
+            namespace="alice-workspace",
+            token_file="/var/run/secrets/kubernetes.io/serviceaccount/token",
+        )
     )
     assert config == {
         "apiVersion": "v1",
@@ -122,11 +132,20 @@ def test_kubeconfig_names_the_project_and_holds_no_token():
                 },
             }
         ],
-        "users": [{"name": "notebook", "user": {"tokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"}}],
+        "users": [
+            {
+                "name": "notebook",
+                "user": {"tokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"},
+            }
+        ],
         "contexts": [
             {
                 "name": "alice-workspace",
-                "context": {"cluster": "in-cluster", "user": "notebook", "namespace": "alice-workspace"},
+                "context": {
+                    "cluster": "in-cluster",
+                    "user": "notebook",
+                    "namespace": "alice-workspace",
+                },
             }
         ],
         "current-context": "alice-workspace",

@@ -8,7 +8,11 @@ from hypothesis import strategies as st
 from kubespawner import KubeSpawner
 from kubespawner.slugs import is_valid_object_name
 
-from workspace_spawner.project.names import notebook_service_account_name, project_name, template_fields
+from workspace_spawner.project.names import (
+    notebook_service_account_name,
+    project_name,
+    template_fields,
+)
 
 
 def expand(template: str, username: str, userid: int = 1) -> str:
@@ -40,7 +44,18 @@ def test_valid_usernames_keep_their_name(username, expected):
 
 @pytest.mark.parametrize(
     "username",
-    ["Alice", "alice@example.org", "ñandú", "用户", "x" * 300, "-lead", "9lives", "a--b", "", "ALICE"],
+    [
+        "Alice",
+        "alice@example.org",
+        "ñandú",
+        "用户",
+        "x" * 300,
+        "-lead",
+        "9lives",
+        "a--b",
+        "",
+        "ALICE",
+    ],
 )
 def test_any_username_gives_a_valid_label(username):
     name = name_for(username)
@@ -64,7 +79,9 @@ def test_unescaped_template_cannot_be_steered_onto_another_users_name():
 
 
 def test_too_long_template_expansions_are_hashed():
-    name = name_for("alice", "{username}-workspace-of-the-data-science-department-of-the-university")
+    name = name_for(
+        "alice", "{username}-workspace-of-the-data-science-department-of-the-university"
+    )
     assert len(name) == 63 and is_valid_object_name(name) and "---" in name
 
 

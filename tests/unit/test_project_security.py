@@ -28,13 +28,28 @@ def test_default_levels_enforce_baseline_and_warn_and_audit_restricted():
 @pytest.mark.parametrize(
     "labels, patch",
     [
-        ({}, {"pod-security.kubernetes.io/enforce": "baseline",
-              "pod-security.kubernetes.io/enforce-version": "latest"}),
-        ({"pod-security.kubernetes.io/enforce": "privileged",
-          "pod-security.kubernetes.io/enforce-version": "latest"},
-         {"pod-security.kubernetes.io/enforce": "baseline"}),
-        ({"pod-security.kubernetes.io/enforce": "baseline",
-          "pod-security.kubernetes.io/enforce-version": "latest", "other": "x"}, None),
+        (
+            {},
+            {
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+        ),
+        (
+            {
+                "pod-security.kubernetes.io/enforce": "privileged",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+            {"pod-security.kubernetes.io/enforce": "baseline"},
+        ),
+        (
+            {
+                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+                "other": "x",
+            },
+            None,
+        ),
     ],
 )
 def test_pod_security_patch_changes_only_what_differs(labels, patch):
@@ -57,19 +72,37 @@ def test_bad_pod_security_levels_are_refused(value, message):
 
 
 def test_the_network_policy_is_valid_and_isolates_the_project():
-    policy = security.make_network_policy(namespace="alice-workspace", hub_namespace="jupyterhub",
-                                          user_label="alice", slug="alice", username="alice")
+    policy = security.make_network_policy(
+        namespace="alice-workspace",
+        hub_namespace="jupyterhub",
+        user_label="alice",
+        slug="alice",
+        username="alice",
+    )
     kubernetes_validate.validate(policy, KUBERNETES_VERSION, strict=True)
     spec = policy["spec"]
     assert spec["podSelector"] == {} and spec["policyTypes"] == ["Ingress", "Egress"]
-    assert spec["ingress"] == [{"from": [
-        {"podSelector": {}},
-        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "jupyterhub"}},
-         "podSelector": {"matchLabels": {"component": "singleuser-server",
-                                         "hub.jupyter.org/username": "alice"}}},
-    ]}]
-    blocks = [peer["ipBlock"] for rule in spec["egress"] for peer in rule["to"]
-              if "ipBlock" in peer]
+    assert spec["ingress"] == [
+        {
+            "from": [
+                {"podSelector": {}},
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "jupyterhub"}
+                    },
+                    "podSelector": {
+                        "matchLabels": {
+                            "component": "singleuser-server",
+                            "hub.jupyter.org/username": "alice",
+                        }
+                    },
+                },
+            ]
+        }
+    ]
+    blocks = [
+        peer["ipBlock"] for rule in spec["egress"] for peer in rule["to"] if "ipBlock" in peer
+    ]
     assert {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]} in blocks
     assert all("169.254.169.254" not in b["cidr"] for b in blocks)
     assert policy["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "workspace-spawner"

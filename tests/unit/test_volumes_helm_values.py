@@ -27,6 +27,15 @@ def test_values_turn_off_the_charts_own_home_volume():
 def test_rbac_grants_only_patch_on_pvcs_to_the_hub():
     role, binding = RBAC
     assert role["kind"] == "Role" and binding["kind"] == "RoleBinding"
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["patch"]}]
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
-    assert binding["subjects"][0]["kind"] == "ServiceAccount" and binding["subjects"][0]["name"] == "hub"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["patch"]}
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert (
+        binding["subjects"][0]["kind"] == "ServiceAccount"
+        and binding["subjects"][0]["name"] == "hub"
+    )

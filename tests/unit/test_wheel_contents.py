@@ -13,9 +13,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # what a fresh clone has that a build reads, and nothing a local run left behind
-LEFT_BEHIND = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info",
-                                     "__pycache__", ".pytest_cache", ".demo-data", "_build",
-                                     "node_modules", "test-artifacts")
+LEFT_BEHIND = shutil.ignore_patterns(
+    ".git",
+    ".venv*",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".pytest_cache",
+    ".demo-data",
+    "_build",
+    "node_modules",
+    "test-artifacts",
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +34,21 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp / "src"
     shutil.copytree(ROOT, source, ignore=LEFT_BEHIND)
     # the build backend of this environment: no download, no isolation
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--wheel-dir", str(tmp / "dist"), str(source)],
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp / "dist"),
+            str(source),
+        ],
+        check=True,
+    )
     (wheel,) = (tmp / "dist").glob("workspace_spawner-*.whl")
     return wheel
 
@@ -38,16 +60,22 @@ def wheel_names(wheel: Path) -> list[str]:
 
 
 def test_wheel_holds_only_the_product_package(wheel_names: list[str]) -> None:
-    outside = [n for n in wheel_names if not n.startswith("workspace_spawner/")
-               and not n.split("/")[0].endswith(".dist-info")]
+    outside = [
+        n
+        for n in wheel_names
+        if not n.startswith("workspace_spawner/") and not n.split("/")[0].endswith(".dist-info")
+    ]
     assert outside == []
     assert [n for n in wheel_names if "workspace_spawner_testing" in n] == []
 
 
 def test_wheel_holds_every_module_and_script_of_the_product(wheel_names: list[str]) -> None:
     package = ROOT / "workspace_spawner"
-    expected = sorted(str(p.relative_to(ROOT)) for p in package.rglob("*")
-                      if p.suffix in (".py", ".sh", ".json") and "__pycache__" not in p.parts)
+    expected = sorted(
+        str(p.relative_to(ROOT))
+        for p in package.rglob("*")
+        if p.suffix in (".py", ".sh", ".json") and "__pycache__" not in p.parts
+    )
     assert sorted(n for n in wheel_names if n.startswith("workspace_spawner/")) == expected
     assert "workspace_spawner/volumes/setup-volume.sh" in expected
     assert "workspace_spawner/conda/workspace-env.sh" in expected

@@ -46,11 +46,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 class DemoStack:
     """The emulator with its pod runner, and a JupyterHub process using it."""
 
-    def __init__(self, data_dir: str | os.PathLike[str], *, port: int = 8000,
-                 config: str | os.PathLike[str] = DEFAULT_CONFIG, ip_prefix: str = "127.0.0",
-                 hub_log: str | os.PathLike[str] | None = None,
-                 api_token: str | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        port: int = 8000,
+        config: str | os.PathLike[str] = DEFAULT_CONFIG,
+        ip_prefix: str = "127.0.0",
+        hub_log: str | os.PathLike[str] | None = None,
+        api_token: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.config = Path(config)
@@ -84,14 +90,18 @@ class DemoStack:
 
     def start(self, *, timeout: float = 60) -> None:
         if not (NODE_BIN / "configurable-http-proxy").exists():
-            raise RuntimeError(f"configurable-http-proxy is not in {NODE_BIN}: run "
-                               "`make node_modules/.installed` (npm ci) in the repository")
+            raise RuntimeError(
+                f"configurable-http-proxy is not in {NODE_BIN}: run "
+                "`make node_modules/.installed` (npm ci) in the repository"
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.emulator = ProcessEmulator(data_dir=self.data_dir, openshift=True,
-                                        ip_prefix=self.ip_prefix)
+        self.emulator = ProcessEmulator(
+            data_dir=self.data_dir, openshift=True, ip_prefix=self.ip_prefix
+        )
         self.emulator.start_in_thread()
-        self.emulator.create({"apiVersion": "v1", "kind": "Namespace",
-                              "metadata": {"name": NAMESPACE}})
+        self.emulator.create(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+        )
         self.emulator.write_kubeconfig(self.kubeconfig, namespace=NAMESPACE)
         env = {
             **os.environ,
@@ -104,8 +114,9 @@ class DemoStack:
             "WORKSPACE_SPAWNER_DEMO_PASSWORD": self.password,
             "WORKSPACE_SPAWNER_DEMO_NAMESPACE": NAMESPACE,
             # the hub starts configurable-http-proxy by name
-            "PATH": os.pathsep.join([str(NODE_BIN), os.path.dirname(sys.executable),
-                                     os.environ.get("PATH", "")]),
+            "PATH": os.pathsep.join(
+                [str(NODE_BIN), os.path.dirname(sys.executable), os.environ.get("PATH", "")]
+            ),
             **self.extra_env,
         }
         self.env = env
@@ -113,11 +124,15 @@ class DemoStack:
         try:
             self.hub = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(self.config)],
-                cwd=self.data_dir, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+                cwd=self.data_dir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
                 stdin=subprocess.DEVNULL,
                 # our own session: a Ctrl-C reaches this process only, which stops the
                 # hub first (it stops the servers), then the pods, then the emulator
-                start_new_session=True)
+                start_new_session=True,
+            )
         finally:
             if out:
                 out.close()
@@ -127,8 +142,10 @@ class DemoStack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.hub is not None and self.hub.poll() is not None:
-                raise RuntimeError(f"JupyterHub exited with {self.hub.returncode}"
-                                   + (f"; see {self.hub_log}" if self.hub_log else ""))
+                raise RuntimeError(
+                    f"JupyterHub exited with {self.hub.returncode}"
+                    + (f"; see {self.hub_log}" if self.hub_log else "")
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/hub/health", timeout=2):
                     return
@@ -161,15 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=".demo-data")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))
-    parser.add_argument("--ip-prefix", default="127.0.0",
-                        help="the loopback /24 the pods' addresses come from (127.x.y)")
+    parser.add_argument(
+        "--ip-prefix",
+        default="127.0.0",
+        help="the loopback /24 the pods' addresses come from (127.x.y)",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        print("make demo runs the pods in private mount namespaces and as their users: "
-              "run it as root", file=sys.stderr)
+        print(
+            "make demo runs the pods in private mount namespaces and as their users: "
+            "run it as root",
+            file=sys.stderr,
+        )
         return 2
-    stack = DemoStack(args.data_dir, port=args.port, config=args.config,
-                      ip_prefix=args.ip_prefix)
+    stack = DemoStack(args.data_dir, port=args.port, config=args.config, ip_prefix=args.ip_prefix)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -181,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         stack.stop()
         raise
-    print(f"""
+    print(
+        f"""
 workspace-spawner demo is running: {stack.url}
 
   Log in as any user name (alice, bob, ...) with the password: {stack.password}
@@ -195,7 +218,9 @@ workspace-spawner demo is running: {stack.url}
   Kubernetes API emulator (OpenShift mode): KUBECONFIG={stack.kubeconfig}
   Volumes and the hub's database stay in {stack.data_dir} (make demo-clean removes them).
   Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
     try:
         while not stop.wait(0.5):
             if stack.hub is not None and stack.hub.poll() is not None:

@@ -74,19 +74,32 @@ class Api:
         if credentials.server.startswith("https:"):
             ssl_context = ssl.create_default_context(cafile=credentials.ca_file)
         self.session = aiohttp.ClientSession(
-            base_url=credentials.server, connector=aiohttp.TCPConnector(ssl=ssl_context),
-            headers={"Authorization": f"Bearer {credentials.token}",
-                     "Accept": "application/json"})
+            base_url=credentials.server,
+            connector=aiohttp.TCPConnector(ssl=ssl_context),
+            headers={"Authorization": f"Bearer {credentials.token}", "Accept": "application/json"},
+        )
 
     async def close(self) -> None:
         await self.session.close()
 
-    async def call(self, method: str, path: str, body: Any = None, *,
-                   content_type: str = "application/json", **params: str) -> Any:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        **params: str,
+    ) -> Any:
         data = None if body is None else json.dumps(body)
-        async with self.session.request(method, path, data=data, params=params or None,
-                                        headers={"Content-Type": content_type},
-                                        timeout=aiohttp.ClientTimeout(total=30)) as answer:
+        async with self.session.request(
+            method,
+            path,
+            data=data,
+            params=params or None,
+            headers={"Content-Type": content_type},
+            timeout=aiohttp.ClientTimeout(total=30),
+        ) as answer:
             text = await answer.text()
             if answer.status == 409:
                 raise Conflict(text)
@@ -100,9 +113,9 @@ class Api:
 
     async def watch(self, path: str, **params: str) -> AsyncIterator[dict]:
         params = {**params, "watch": "true", "allowWatchBookmarks": "true"}
-        async with self.session.get(path, params=params,
-                                    timeout=aiohttp.ClientTimeout(total=None,
-                                                                  sock_read=None)) as answer:
+        async with self.session.get(
+            path, params=params, timeout=aiohttp.ClientTimeout(total=None, sock_read=None)
+        ) as answer:
             if answer.status == 410:
                 raise Gone(await answer.text())
             answer.raise_for_status()
@@ -112,8 +125,12 @@ class Api:
 
 
 def _condition(type_: str, ok: bool = True, reason: str | None = None) -> dict:
-    condition = {"type": type_, "status": "True" if ok else "False",
-                 "lastTransitionTime": now(), "lastProbeTime": None}
+    condition = {
+        "type": type_,
+        "status": "True" if ok else "False",
+        "lastTransitionTime": now(),
+        "lastProbeTime": None,
+    }
     if reason:
         condition["reason"] = reason
     return condition
@@ -133,8 +150,14 @@ class StatusRuntime:
 
 
 class NodeAgent:
-    def __init__(self, api: Api, *, node: str, runtime: StatusRuntime | None = None,
-                 ip_prefix: str = "127.0.0") -> None:
+    def __init__(
+        self,
+        api: Api,
+        *,
+        node: str,
+        runtime: StatusRuntime | None = None,
+        ip_prefix: str = "127.0.0",
+    ) -> None:
         self.api = api
         self.node = node
         self.runtime = runtime or StatusRuntime()
@@ -145,12 +168,21 @@ class NodeAgent:
     # -- the node ---------------------------------------------------------------------
 
     async def register(self) -> None:
-        labels = {"kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux",
-                  "kubernetes.io/arch": "amd64"}
+        labels = {
+            "kubernetes.io/hostname": self.node,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+        }
         with contextlib.suppress(Conflict):
-            await self.api.call("POST", "/api/v1/nodes", {
-                "apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": self.node, "labels": labels}})
+            await self.api.call(
+                "POST",
+                "/api/v1/nodes",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": self.node, "labels": labels},
+                },
+            )
         await self.report_node()
 
     async def report_node(self) -> None:
@@ -158,10 +190,12 @@ class NodeAgent:
         node = await self.api.call("GET", f"/api/v1/nodes/{self.node}")
         old = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
         conditions = []
-        for type_, ok, reason in (("MemoryPressure", False, "KubeletHasSufficientMemory"),
-                                  ("DiskPressure", False, "KubeletHasNoDiskPressure"),
-                                  ("PIDPressure", False, "KubeletHasSufficientPID"),
-                                  ("Ready", True, "KubeletReady")):
+        for type_, ok, reason in (
+            ("MemoryPressure", False, "KubeletHasSufficientMemory"),
+            ("DiskPressure", False, "KubeletHasNoDiskPressure"),
+            ("PIDPressure", False, "KubeletHasSufficientPID"),
+            ("Ready", True, "KubeletReady"),
+        ):
             condition = _condition(type_, ok, reason)
             del condition["lastProbeTime"]
             condition["lastHeartbeatTime"] = now()
@@ -169,15 +203,27 @@ class NodeAgent:
                 condition["lastTransitionTime"] = old[type_]["lastTransitionTime"]
             conditions.append(condition)
         status = {
-            "capacity": CAPACITY, "allocatable": CAPACITY, "conditions": conditions,
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                          {"type": "Hostname", "address": self.node}],
+            "capacity": CAPACITY,
+            "allocatable": CAPACITY,
+            "conditions": conditions,
+            "addresses": [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": self.node},
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {"kubeletVersion": version, "kubeProxyVersion": "",
-                         "operatingSystem": "linux", "architecture": "amd64",
-                         "containerRuntimeVersion": "workspace-spawner-nodeagent://0",
-                         "osImage": "", "kernelVersion": "", "machineID": "",
-                         "systemUUID": "", "bootID": ""}}
+            "nodeInfo": {
+                "kubeletVersion": version,
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "containerRuntimeVersion": "workspace-spawner-nodeagent://0",
+                "osImage": "",
+                "kernelVersion": "",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+            },
+        }
         # A patch of the status alone, never the spec: NodeRestriction refuses any write
         # by a node whose taints differ from the stored ones ("not allowed to modify
         # taints", plugin/pkg/admission/noderestriction/admission.go), and a replace
@@ -186,21 +232,33 @@ class NodeAgent:
         # https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/
         # #taint-nodes-by-condition). Taints are that controller's (or the admin's)
         # to write, never this node's.
-        await self.api.call("PATCH", f"/api/v1/nodes/{self.node}/status",
-                            {"status": status},
-                            content_type="application/merge-patch+json")
+        await self.api.call(
+            "PATCH",
+            f"/api/v1/nodes/{self.node}/status",
+            {"status": status},
+            content_type="application/merge-patch+json",
+        )
 
     async def renew_lease(self) -> None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
-        spec = {"holderIdentity": self.node, "leaseDurationSeconds": LEASE_SECONDS,
-                "renewTime": now_micro()}
+        spec = {
+            "holderIdentity": self.node,
+            "leaseDurationSeconds": LEASE_SECONDS,
+            "renewTime": now_micro(),
+        }
         try:
             lease = await self.api.call("GET", path)
         except Gone:
-            await self.api.call("POST", path.rsplit("/", 1)[0], {
-                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": self.node, "namespace": "kube-node-lease"},
-                "spec": spec})
+            await self.api.call(
+                "POST",
+                path.rsplit("/", 1)[0],
+                {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": self.node, "namespace": "kube-node-lease"},
+                    "spec": spec,
+                },
+            )
             return
         lease["spec"] = spec
         with contextlib.suppress(Conflict):
@@ -237,8 +295,9 @@ class NodeAgent:
             version = listing["metadata"]["resourceVersion"]
             try:
                 while True:
-                    async for event in self.api.watch("/api/v1/pods", fieldSelector=selector,
-                                                      resourceVersion=version):
+                    async for event in self.api.watch(
+                        "/api/v1/pods", fieldSelector=selector, resourceVersion=version
+                    ):
                         if event["type"] == "ERROR":
                             raise Gone(event["object"].get("message", ""))
                         version = event["object"]["metadata"]["resourceVersion"]
@@ -305,27 +364,57 @@ class NodeAgent:
             except NotYetRelated:
                 if asyncio.get_running_loop().time() + delay > deadline:
                     raise
-                log.info("%s: the Node authorizer has not seen the binding yet; again in "
-                         "%.1fs", pod["metadata"]["name"], delay)
+                log.info(
+                    "%s: the Node authorizer has not seen the binding yet; again in %.1fs",
+                    pod["metadata"]["name"],
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, UNRELATED_MAX_DELAY)
 
-    async def event(self, pod: dict, reason: str, message: str, *, type_: str = "Normal",
-                    container: str | None = None) -> None:
+    async def event(
+        self,
+        pod: dict,
+        reason: str,
+        message: str,
+        *,
+        type_: str = "Normal",
+        container: str | None = None,
+    ) -> None:
         meta = pod["metadata"]
-        involved = {"kind": "Pod", "apiVersion": "v1", "namespace": meta["namespace"],
-                    "name": meta["name"], "uid": meta["uid"]}
+        involved = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "namespace": meta["namespace"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+        }
         if container:
             involved["fieldPath"] = f"spec.containers{{{container}}}"
         stamp = now()
         try:
-            await self.api.call("POST", f"/api/v1/namespaces/{quote(meta['namespace'])}/events", {
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-                "involvedObject": involved, "reason": reason, "message": message,
-                "type": type_, "source": {"component": "kubelet", "host": self.node},
-                "reportingComponent": "kubelet", "reportingInstance": self.node,
-                "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1})
+            await self.api.call(
+                "POST",
+                f"/api/v1/namespaces/{quote(meta['namespace'])}/events",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {
+                        "generateName": f"{meta['name']}.",
+                        "namespace": meta["namespace"],
+                    },
+                    "involvedObject": involved,
+                    "reason": reason,
+                    "message": message,
+                    "type": type_,
+                    "source": {"component": "kubelet", "host": self.node},
+                    "reportingComponent": "kubelet",
+                    "reportingInstance": self.node,
+                    "firstTimestamp": stamp,
+                    "lastTimestamp": stamp,
+                    "count": 1,
+                },
+            )
         except (RuntimeError, Gone, NotYetRelated) as e:  # the namespace is going away
             log.info("event %s not written: %s", reason, e)
 
@@ -333,8 +422,14 @@ class NodeAgent:
         uid = pod["metadata"]["uid"]
         if uid not in self.ips:
             used = set(self.ips.values())
-            free = next((f"{self.ip_prefix}.{n}" for n in range(2, 255)
-                         if f"{self.ip_prefix}.{n}" not in used), None)
+            free = next(
+                (
+                    f"{self.ip_prefix}.{n}"
+                    for n in range(2, 255)
+                    if f"{self.ip_prefix}.{n}" not in used
+                ),
+                None,
+            )
             if free is None:
                 raise RuntimeError("no free pod address")
             self.ips[uid] = free
@@ -345,28 +440,37 @@ class NodeAgent:
         spec = pod["spec"]
         inits = spec.get("initContainers", [])
         init_statuses = [_waiting(c, "PodInitializing") for c in inits]
-        statuses = [_waiting(c, "PodInitializing" if inits else "ContainerCreating")
-                    for c in spec["containers"]]
+        statuses = [
+            _waiting(c, "PodInitializing" if inits else "ContainerCreating")
+            for c in spec["containers"]
+        ]
         scheduled = _condition("PodScheduled")
         status: dict[str, Any] = {
-            "phase": "Pending", "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
-            "startTime": now(), "containerStatuses": statuses,
-            "conditions": [scheduled,
-                           _condition("Initialized", not inits,
-                                      "ContainersNotInitialized" if inits else None),
-                           _condition("ContainersReady", False, "ContainersNotReady"),
-                           _condition("Ready", False, "ContainersNotReady")]}
+            "phase": "Pending",
+            "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+            "startTime": now(),
+            "containerStatuses": statuses,
+            "conditions": [
+                scheduled,
+                _condition("Initialized", not inits, "ContainersNotInitialized" if inits else None),
+                _condition("ContainersReady", False, "ContainersNotReady"),
+                _condition("Ready", False, "ContainersNotReady"),
+            ],
+        }
         if inits:
             status["initContainerStatuses"] = init_statuses
         await self.update_status(pod, **status)
         for index, container in enumerate(inits):
             await self._start_events(pod, container)
-            init_statuses[index].update(state={"running": {"startedAt": now()}}, started=True,
-                                        imageID=_image_id(container))
+            init_statuses[index].update(
+                state={"running": {"startedAt": now()}}, started=True, imageID=_image_id(container)
+            )
             await self.update_status(pod, initContainerStatuses=init_statuses)
             code = await self.runtime.run_init_container(self, pod, container)
-            init_statuses[index].update(state={"terminated": _terminated(code)},
-                                        ready=code == 0, started=False)
+            init_statuses[index].update(
+                state={"terminated": _terminated(code)}, ready=code == 0, started=False
+            )
             if code != 0:
                 extra = {"phase": "Failed"} if spec.get("restartPolicy") == "Never" else {}
                 await self.update_status(pod, initContainerStatuses=init_statuses, **extra)
@@ -377,33 +481,62 @@ class NodeAgent:
             await self.runtime.start_container(self, pod, container)
         started = now()
         for status_, container in zip(statuses, spec["containers"], strict=True):
-            status_.update(state={"running": {"startedAt": started}}, ready=True, started=True,
-                           imageID=_image_id(container),
-                           containerID=f"nodeagent://{pod['metadata']['uid']}/{container['name']}")
+            status_.update(
+                state={"running": {"startedAt": started}},
+                ready=True,
+                started=True,
+                imageID=_image_id(container),
+                containerID=f"nodeagent://{pod['metadata']['uid']}/{container['name']}",
+            )
         ip = self.allocate_ip(pod)
         await self.update_status(
-            pod, phase="Running", podIP=ip, podIPs=[{"ip": ip}], containerStatuses=statuses,
-            conditions=[scheduled, _condition("Initialized"), _condition("ContainersReady"),
-                        _condition("Ready")])
+            pod,
+            phase="Running",
+            podIP=ip,
+            podIPs=[{"ip": ip}],
+            containerStatuses=statuses,
+            conditions=[
+                scheduled,
+                _condition("Initialized"),
+                _condition("ContainersReady"),
+                _condition("Ready"),
+            ],
+        )
 
     async def _start_events(self, pod: dict, container: dict) -> None:
         name, image = container["name"], container.get("image", "")
         await self.event(pod, "Pulling", f'Pulling image "{image}"', container=name)
-        await self.event(pod, "Pulled", f'Successfully pulled image "{image}" in 12ms (12ms '
-                         "including waiting). Image size: 0 bytes.", container=name)
+        await self.event(
+            pod,
+            "Pulled",
+            f'Successfully pulled image "{image}" in 12ms (12ms '
+            "including waiting). Image size: 0 bytes.",
+            container=name,
+        )
         await self.event(pod, "Created", f"Created container: {name}", container=name)
         await self.event(pod, "Started", f"Started container {name}", container=name)
 
     async def terminate(self, pod: dict) -> None:
         """Stop the containers within the grace period, then remove the pod."""
         for container in pod["spec"].get("containers", []):
-            await self.event(pod, "Killing", f"Stopping container {container['name']}",
-                             container=container["name"])
+            await self.event(
+                pod,
+                "Killing",
+                f"Stopping container {container['name']}",
+                container=container["name"],
+            )
         grace = pod["metadata"].get("deletionGracePeriodSeconds", 30)
         await self.runtime.kill_pod(self, pod, grace)
-        await self.api.call("DELETE", self._path(pod), {
-            "apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
-            "preconditions": {"uid": pod["metadata"]["uid"]}})
+        await self.api.call(
+            "DELETE",
+            self._path(pod),
+            {
+                "apiVersion": "v1",
+                "kind": "DeleteOptions",
+                "gracePeriodSeconds": 0,
+                "preconditions": {"uid": pod["metadata"]["uid"]},
+            },
+        )
 
 
 def _image_id(container: dict) -> str:
@@ -414,15 +547,25 @@ def _image_id(container: dict) -> str:
 
 
 def _waiting(container: dict, reason: str) -> dict:
-    return {"name": container["name"], "image": container.get("image", ""), "imageID": "",
-            "ready": False, "restartCount": 0, "started": False,
-            "state": {"waiting": {"reason": reason}}}
+    return {
+        "name": container["name"],
+        "image": container.get("image", ""),
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "started": False,
+        "state": {"waiting": {"reason": reason}},
+    }
 
 
 def _terminated(code: int) -> dict:
     stamp = now()
-    return {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-            "startedAt": stamp, "finishedAt": stamp}
+    return {
+        "exitCode": code,
+        "reason": "Completed" if code == 0 else "Error",
+        "startedAt": stamp,
+        "finishedAt": stamp,
+    }
 
 
 async def serve(*, kubeconfig: str, node: str) -> None:
@@ -440,12 +583,17 @@ async def serve(*, kubeconfig: str, node: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m workspace_spawner_testing.nodeagent",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m workspace_spawner_testing.nodeagent", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--node", required=True)
-    parser.add_argument("--runner", choices=["status"], default="status",
-                        help="status: containers are reported, nothing runs")
+    parser.add_argument(
+        "--runner",
+        choices=["status"],
+        default="status",
+        help="status: containers are reported, nothing runs",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(serve(kubeconfig=args.kubeconfig, node=args.node))

@@ -59,8 +59,14 @@ FIRST_UID = 1_000_000_000
 BLOCK_SIZE = 10_000
 
 _RESTRICTED_VOLUMES = [
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
-    "projected", "secret",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
 ]
 
 # The three SCCs a workload meets, as OpenShift 4.11+ ships them (oc get scc -o yaml);
@@ -74,8 +80,11 @@ DEFAULT_SCCS: list[dict[str, Any]] = [
         "allowPrivilegedContainer": False,
         "allowPrivilegeEscalation": False,
         "defaultAllowPrivilegeEscalation": False,
-        "allowHostNetwork": False, "allowHostPID": False, "allowHostIPC": False,
-        "allowHostPorts": False, "allowHostDirVolumePlugin": False,
+        "allowHostNetwork": False,
+        "allowHostPID": False,
+        "allowHostIPC": False,
+        "allowHostPorts": False,
+        "allowHostDirVolumePlugin": False,
         "requiredDropCapabilities": ["ALL"],
         "allowedCapabilities": ["NET_BIND_SERVICE"],
         "runAsUser": {"type": "MustRunAsRange"},
@@ -95,8 +104,11 @@ DEFAULT_SCCS: list[dict[str, Any]] = [
         "allowPrivilegedContainer": False,
         "allowPrivilegeEscalation": False,
         "defaultAllowPrivilegeEscalation": False,
-        "allowHostNetwork": False, "allowHostPID": False, "allowHostIPC": False,
-        "allowHostPorts": False, "allowHostDirVolumePlugin": False,
+        "allowHostNetwork": False,
+        "allowHostPID": False,
+        "allowHostIPC": False,
+        "allowHostPorts": False,
+        "allowHostDirVolumePlugin": False,
         "requiredDropCapabilities": ["ALL"],
         "allowedCapabilities": ["NET_BIND_SERVICE"],
         "runAsUser": {"type": "MustRunAsNonRoot"},
@@ -115,8 +127,11 @@ DEFAULT_SCCS: list[dict[str, Any]] = [
         "priority": 10,
         "allowPrivilegedContainer": False,
         "allowPrivilegeEscalation": True,
-        "allowHostNetwork": False, "allowHostPID": False, "allowHostIPC": False,
-        "allowHostPorts": False, "allowHostDirVolumePlugin": False,
+        "allowHostNetwork": False,
+        "allowHostPID": False,
+        "allowHostIPC": False,
+        "allowHostPorts": False,
+        "allowHostDirVolumePlugin": False,
         "requiredDropCapabilities": ["MKNOD"],
         "allowedCapabilities": [],
         "runAsUser": {"type": "RunAsAny"},
@@ -203,7 +218,8 @@ def usable_sccs(
     """
     groups = set(groups)
     return [
-        scc for scc in sccs
+        scc
+        for scc in sccs
         if user in (scc.get("users") or []) or groups & set(scc.get("groups") or [])
     ]
 
@@ -240,10 +256,9 @@ def admit_pod(
 
 def _order(scc: dict[str, Any]) -> tuple[int, int, str]:
     priority = scc.get("priority") or 0
-    points = (
-        _USER_POINTS.get((scc.get("runAsUser") or {}).get("type", "RunAsAny"), 4) * 10
-        + _GROUP_POINTS.get((scc.get("fsGroup") or {}).get("type", "RunAsAny"), 2)
-    )
+    points = _USER_POINTS.get(
+        (scc.get("runAsUser") or {}).get("type", "RunAsAny"), 4
+    ) * 10 + _GROUP_POINTS.get((scc.get("fsGroup") or {}).get("type", "RunAsAny"), 2)
     if scc.get("allowPrivilegedContainer"):
         points += 1000
     return (-priority, points, scc["metadata"]["name"])
@@ -277,8 +292,11 @@ def _apply(scc: dict[str, Any], pod: dict[str, Any], annotations: dict[str, str]
     sup_type = (scc.get("supplementalGroups") or {}).get("type", "RunAsAny")
 
     # -- pod level ------------------------------------------------------------------
-    for flag, field in (("allowHostNetwork", "hostNetwork"), ("allowHostPID", "hostPID"),
-                        ("allowHostIPC", "hostIPC")):
+    for flag, field in (
+        ("allowHostNetwork", "hostNetwork"),
+        ("allowHostPID", "hostPID"),
+        ("allowHostIPC", "hostIPC"),
+    ):
         if spec.get(field) and not scc.get(flag):
             errors.append(f"spec.{field}: Invalid value: true: Host {field[4:]} is not allowed")
     if (user_type == "MustRunAsRange" or fs_type == "MustRunAs") and not uid_ranges:

@@ -27,8 +27,8 @@ from .delete_volume import DeleteVolumeCommand
 from .expand import ExpandCommand
 from .list import ListCommand
 from .purge import PurgeCommand
-from .snapshots import SnapshotsCommand
 from .reset import ResetCommand
+from .snapshots import SnapshotsCommand
 from .stop import StopCommand
 
 __all__ = ["WorkspaceAdmin", "main", "COMMANDS"]

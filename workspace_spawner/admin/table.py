@@ -42,7 +42,11 @@ def _lines(workspace: dict[str, Any]) -> list[tuple[str, ...]]:
         workspace["user"],
         workspace["server"],
     )
-    project_cells = (project.get("name", "-"), project.get("phase", ""), _quota(project.get("quota") or {}))
+    project_cells = (
+        project.get("name", "-"),
+        project.get("phase", ""),
+        _quota(project.get("quota") or {}),
+    )
     pvcs = workspace.get("pvcs") or []
     if not pvcs:
         return [head + ("-", "", "", "", "", "", "", "", "") + project_cells]
@@ -62,7 +66,9 @@ def _lines(workspace: dict[str, Any]) -> list[tuple[str, ...]]:
             pvc["age"],
             reset,
         )
-        lines.append((head if i == 0 else ("", "")) + cells + (project_cells if i == 0 else ("", "", "")))
+        lines.append(
+            (head if i == 0 else ("", "")) + cells + (project_cells if i == 0 else ("", "", ""))
+        )
     return lines
 
 
@@ -72,4 +78,7 @@ def format_table(workspaces: list[dict[str, Any]]) -> str:
         return "No users."
     lines = [COLUMNS] + [line for ws in workspaces for line in _lines(ws)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )

@@ -110,7 +110,9 @@ def build_spawner(
     The hub does not tell its users' ids, so ``{userid}`` in a template expands to "None".
     """
     user = SimpleNamespace(name=username, id=None, url=f"/user/{username}/", escaped_name=username)
-    hub = SimpleNamespace(public_host="", url="/hub/", base_url="/hub/", api_url="http://127.0.0.1:8081/hub/api")
+    hub = SimpleNamespace(
+        public_host="", url="/hub/", base_url="/hub/", api_url="http://127.0.0.1:8081/hub/api"
+    )
     spawner = spawner_class(config=config, user=user, hub=hub)
     if state:
         spawner.load_state(state)
@@ -207,7 +209,9 @@ class Workspace:
                 {
                     "name": meta["name"],
                     "volume": (meta.get("labels") or {}).get(VOLUME_NAME_LABEL, ""),
-                    "requested": ((spec.get("resources") or {}).get("requests") or {}).get("storage", ""),
+                    "requested": ((spec.get("resources") or {}).get("requests") or {}).get(
+                        "storage", ""
+                    ),
                     "capacity": (status.get("capacity") or {}).get("storage", ""),
                     "phase": status.get("phase", ""),
                     "storage_class": spec.get("storageClassName") or "",
@@ -237,7 +241,10 @@ class Workspace:
         for rq in self.quotas:
             status = rq.get("status") or {}
             for resource, hard in (status.get("hard") or {}).items():
-                quota[resource] = {"used": (status.get("used") or {}).get(resource, "0"), "hard": hard}
+                quota[resource] = {
+                    "used": (status.get("used") or {}).get(resource, "0"),
+                    "hard": hard,
+                }
         return {
             "name": self.project,
             "phase": ((ns or {}).get("status") or {}).get("phase", "Missing" if ns is None else ""),
@@ -292,7 +299,9 @@ async def find_workspace(
             if pvc is not None:
                 found[name] = pvc
     # the main volume first, then the others by name
-    ws.pvcs = sorted(found.values(), key=lambda p: (p["metadata"]["name"] != home_pvc, p["metadata"]["name"]))
+    ws.pvcs = sorted(
+        found.values(), key=lambda p: (p["metadata"]["name"] != home_pvc, p["metadata"]["name"])
+    )
 
     if with_projects:
         # from state, else from the config when the project feature is on, else by labels

@@ -29,7 +29,13 @@ from ..initcontainers import (
 )
 from ..kube import KubeError, to_dict
 from ..kube.configmaps import ensure_configmap
-from ..podspec import add_init_containers, add_volume_mounts, add_volumes, notebook_container, set_env
+from ..podspec import (
+    add_init_containers,
+    add_volume_mounts,
+    add_volumes,
+    notebook_container,
+    set_env,
+)
 from . import manifests
 
 # The user option set by the spawn form's checkbox (or a REST API start).
@@ -240,6 +246,7 @@ class CondaMixin(InitContainerChecks):
     def reset_caches(cls) -> None:
         """Forget which ConfigMaps this hub process knows are current, as a restarted hub would."""
         CondaMixin._conda_configmaps_current.clear()
+
     # per-instance state, a trait without config=True (one idiom in every feature):
     # set by ensure_conda_startup() when the hub lacks the rights to the ConfigMap
     _conda_off_for_this_start = Bool(False)
@@ -330,7 +337,12 @@ class CondaMixin(InitContainerChecks):
             return
         body = self._conda_configmap()
         content = body["metadata"]["annotations"][constants.CONTENT_HASH_ANNOTATION]
-        key = (self.api.api_client.configuration.host, self.namespace, body["metadata"]["name"], content)
+        key = (
+            self.api.api_client.configuration.host,
+            self.namespace,
+            body["metadata"]["name"],
+            content,
+        )
         if key not in self._conda_configmaps_current:
             try:
                 _, written = await ensure_configmap(
@@ -354,7 +366,9 @@ class CondaMixin(InitContainerChecks):
             if written:
                 self.log.info(
                     "Wrote ConfigMap %s/%s (conda startup script %s)",
-                    self.namespace, body["metadata"]["name"], content,
+                    self.namespace,
+                    body["metadata"]["name"],
+                    content,
                 )
             self._conda_configmaps_current.add(key)
         if self._conda_create_requested():
@@ -393,7 +407,9 @@ class CondaMixin(InitContainerChecks):
         # the init containers see what the server sees: its mounts (the workspace
         # volume included), user and image; not the hook file, nor the server's env
         mounts = [
-            m for m in to_dict(container.volume_mounts or []) if m.get("mountPath") != manifests.HOOK_PATH
+            m
+            for m in to_dict(container.volume_mounts or [])
+            if m.get("mountPath") != manifests.HOOK_PATH
         ]
         common = dict(
             image=container.image,
@@ -432,7 +448,10 @@ class CondaMixin(InitContainerChecks):
     def start(self):
         """A longer ``start_timeout`` for the start that clones base (JupyterHub reads it
         right after ``start()`` returns, KubeSpawner while waiting for the pod)."""
-        if not self._conda_create_requested() or self.conda_create_start_timeout <= self.start_timeout:
+        if (
+            not self._conda_create_requested()
+            or self.conda_create_start_timeout <= self.start_timeout
+        ):
             return super().start()
         saved = self.start_timeout
         self.start_timeout = self.conda_create_start_timeout
@@ -451,7 +470,9 @@ class CondaMixin(InitContainerChecks):
             restore(None)
         return future
 
-    def init_container_failure(self, name: str, terminated: dict[str, Any]) -> InitContainerFailed | None:
+    def init_container_failure(
+        self, name: str, terminated: dict[str, Any]
+    ) -> InitContainerFailed | None:
         """The start fails with the script's own verdict (it says what to do) when a conda
         init container failed; an OOM kill leaves no verdict, so that one is said here."""
         if name not in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER):
@@ -509,7 +530,6 @@ class CondaMixin(InitContainerChecks):
                 messages.append(text)
         return messages
 
-
     # -- the spawn form -------------------------------------------------------------
 
     @default("options_form")
@@ -539,7 +559,11 @@ class CondaMixin(InitContainerChecks):
 
     def _conda_options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
         options = self._options_from_form(formdata)
-        if self.conda_allow_create_from_form and formdata.get(CREATE_OPTION, [""])[0] in ("on", "true", "1"):
+        if self.conda_allow_create_from_form and formdata.get(CREATE_OPTION, [""])[0] in (
+            "on",
+            "true",
+            "1",
+        ):
             options[CREATE_OPTION] = True
         return options
 

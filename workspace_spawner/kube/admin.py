@@ -25,10 +25,14 @@ __all__ = [
 ]
 
 
-async def list_pvcs(core: CoreV1Api, *, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
+async def list_pvcs(
+    core: CoreV1Api, *, namespace: str, label_selector: str = ""
+) -> list[dict[str, Any]]:
     """The PVCs in ``namespace`` matching ``label_selector``, sorted by name."""
     try:
-        result = await core.list_namespaced_persistent_volume_claim(namespace, label_selector=label_selector)
+        result = await core.list_namespaced_persistent_volume_claim(
+            namespace, label_selector=label_selector
+        )
     except ApiException as e:
         raise kube_error(e, action=f"list PersistentVolumeClaims in {namespace}") from e
     return sorted((to_dict(item) for item in result.items), key=lambda pvc: pvc["metadata"]["name"])

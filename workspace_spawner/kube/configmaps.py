@@ -13,7 +13,9 @@ from . import kube_error, to_dict, tolerating
 async def read_configmap(api: CoreV1Api, *, namespace: str, name: str) -> dict[str, Any] | None:
     """The ConfigMap, or None when there is none."""
     _, configmap = await tolerating(
-        404, api.read_namespaced_config_map(name, namespace), action=f"read ConfigMap {name} in {namespace}"
+        404,
+        api.read_namespaced_config_map(name, namespace),
+        action=f"read ConfigMap {name} in {namespace}",
     )
     return to_dict(configmap)
 
@@ -63,4 +65,3 @@ async def ensure_configmap(
         ApiException(status=409, reason="Conflict"),
         action=f"write ConfigMap {name} in {namespace} (other writers keep changing it)",
     )
-

@@ -70,7 +70,9 @@ async def create_namespace(*, core: CoreV1Api, body: dict[str, Any]) -> dict[str
     return to_dict(namespace)
 
 
-async def create_project_request(*, custom: CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any] | None:
+async def create_project_request(
+    *, custom: CustomObjectsApi, body: dict[str, Any]
+) -> dict[str, Any] | None:
     """Ask OpenShift for a project; the answer is the Project. None when it exists already."""
     _, project = await tolerating(
         409,
@@ -98,7 +100,9 @@ async def delete_project(
     the project's admin, so the hub needs no cluster-wide right to delete namespaces.
     """
     if openshift:
-        request = custom.delete_cluster_custom_object(OPENSHIFT_PROJECT_GROUP, "v1", "projects", name)
+        request = custom.delete_cluster_custom_object(
+            OPENSHIFT_PROJECT_GROUP, "v1", "projects", name
+        )
         resource = "projects.project.openshift.io"
     else:
         request, resource = core.delete_namespace(name), "namespaces"
@@ -168,14 +172,18 @@ async def apply_object(
     except ApiException as e:
         if e.status != 409:
             raise kube_error(e, action=f"create {resource} {name} in {namespace}") from e
-    again = dict(core=core, rbac=rbac, networking=networking, body=body,
-                 keep_unmanaged=keep_unmanaged)
+    again = dict(
+        core=core, rbac=rbac, networking=networking, body=body, keep_unmanaged=keep_unmanaged
+    )
     try:
         if kind == "ServiceAccount":
             patch = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
             patch["metadata"] = {k: body["metadata"][k] for k in ("labels", "annotations")}
-            return to_dict(await api.patch_namespaced_service_account(
-                name, namespace, patch, _content_type="application/merge-patch+json"))
+            return to_dict(
+                await api.patch_namespaced_service_account(
+                    name, namespace, patch, _content_type="application/merge-patch+json"
+                )
+            )
         if keep_unmanaged:
             existing = await getattr(api, f"read_namespaced_{method}")(name, namespace)
             if not is_managed(existing):

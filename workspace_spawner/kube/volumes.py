@@ -107,7 +107,6 @@ async def read_pvc_events(api: CoreV1Api, *, namespace: str, name: str) -> list[
     return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
 
-
 async def delete_pvc(api: CoreV1Api, *, namespace: str, name: str) -> bool:
     """Delete the claim (and so, with the usual Delete reclaim policy, its data); False if it was gone."""
     deleted, _ = await tolerating(

@@ -57,7 +57,9 @@ def owner_annotations(*, username: str) -> dict[str, str]:
     return {RAW_USERNAME_ANNOTATION: username}
 
 
-def _metadata(*, name: str, slug: str, username: str, namespace: str | None = None) -> dict[str, Any]:
+def _metadata(
+    *, name: str, slug: str, username: str, namespace: str | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "name": name,
         "labels": {**owner_labels(slug=slug), "app.kubernetes.io/component": PROJECT_COMPONENT},
@@ -142,7 +144,9 @@ def is_terminating(namespace: dict[str, Any]) -> bool:
     )
 
 
-def make_resource_quota(*, namespace: str, hard: dict[str, Any], slug: str, username: str) -> dict[str, Any]:
+def make_resource_quota(
+    *, namespace: str, hard: dict[str, Any], slug: str, username: str
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",
@@ -151,11 +155,15 @@ def make_resource_quota(*, namespace: str, hard: dict[str, Any], slug: str, user
     }
 
 
-def make_limit_range(*, namespace: str, limits: list[dict[str, Any]], slug: str, username: str) -> dict[str, Any]:
+def make_limit_range(
+    *, namespace: str, limits: list[dict[str, Any]], slug: str, username: str
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "LimitRange",
-        "metadata": _metadata(name=LIMIT_RANGE_NAME, namespace=namespace, slug=slug, username=username),
+        "metadata": _metadata(
+            name=LIMIT_RANGE_NAME, namespace=namespace, slug=slug, username=username
+        ),
         "spec": {"limits": limits},
     }
 
@@ -172,7 +180,9 @@ def make_role_binding(
 ) -> dict[str, Any]:
     """One RoleBinding of the ClusterRole ``role`` for the user, the groups and the notebook's account."""
     api_group = "rbac.authorization.k8s.io"
-    subjects: list[dict[str, Any]] = [{"kind": "User", "apiGroup": api_group, "name": u} for u in users]
+    subjects: list[dict[str, Any]] = [
+        {"kind": "User", "apiGroup": api_group, "name": u} for u in users
+    ]
     subjects += [{"kind": "Group", "apiGroup": api_group, "name": g} for g in groups]
     subjects += [
         {"kind": "ServiceAccount", "name": name, "namespace": ns} for ns, name in service_accounts
@@ -180,7 +190,9 @@ def make_role_binding(
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": _metadata(name=ROLE_BINDING_NAME, namespace=namespace, slug=slug, username=username),
+        "metadata": _metadata(
+            name=ROLE_BINDING_NAME, namespace=namespace, slug=slug, username=username
+        ),
         "roleRef": {"apiGroup": api_group, "kind": "ClusterRole", "name": role},
         "subjects": subjects,
     }
@@ -197,7 +209,9 @@ def make_service_account(*, name: str, namespace: str, slug: str, username: str)
     }
 
 
-def make_token_secret(*, name: str, namespace: str, token: str, slug: str, username: str) -> dict[str, Any]:
+def make_token_secret(
+    *, name: str, namespace: str, token: str, slug: str, username: str
+) -> dict[str, Any]:
     """The user's OAuth token as a Secret, mounted as a file (never an env var)."""
     return {
         "apiVersion": "v1",

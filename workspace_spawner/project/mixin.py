@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any, Awaitable, Callable, ClassVar, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
 
 from kubernetes_asyncio.client import V1LocalObjectReference
 from kubespawner.clients import shared_client
@@ -258,9 +259,7 @@ class ProjectMixin(HasTraits):
     # imagePullSecrets, read once per hub process
     _workspace_project_openshift_by_host: ClassVar[dict[str, bool]] = {}
     _workspace_project_hub_users: ClassVar[set[str]] = set()
-    _workspace_project_pull_secrets_by_account: ClassVar[
-        dict[tuple[str, str, str], list[str]]
-    ] = {}
+    _workspace_project_pull_secrets_by_account: ClassVar[dict[tuple[str, str, str], list[str]]] = {}
 
     @classmethod
     def reset_caches(cls) -> None:
@@ -285,7 +284,9 @@ class ProjectMixin(HasTraits):
         try:
             fields = template_fields(template)
         except ValueError as e:
-            raise TraitError(f"workspace_project_template {template!r} is not a valid template: {e}")
+            raise TraitError(
+                f"workspace_project_template {template!r} is not a valid template: {e}"
+            )
         if not fields & PER_USER_FIELDS:
             raise TraitError(
                 f"workspace_project_template {template!r} names no user field: every user would share "
@@ -329,7 +330,9 @@ class ProjectMixin(HasTraits):
     def workspace_project_name(self) -> str:
         """The project's name: from state, else from the template."""
         if self._workspace_project_name is None:
-            expanded = self._expand_user_properties(self.workspace_project_template, slug_scheme="safe")
+            expanded = self._expand_user_properties(
+                self.workspace_project_template, slug_scheme="safe"
+            )
             self._workspace_project_name = project_name(expanded)
         return self._workspace_project_name
 
@@ -363,8 +366,12 @@ class ProjectMixin(HasTraits):
 
     def load_state(self, state):
         super().load_state(state)
-        self._workspace_project_name = state.get("workspace_project_name", self._workspace_project_name)
-        self._workspace_project_sa = state.get("workspace_project_service_account", self._workspace_project_sa)
+        self._workspace_project_name = state.get(
+            "workspace_project_name", self._workspace_project_name
+        )
+        self._workspace_project_sa = state.get(
+            "workspace_project_service_account", self._workspace_project_sa
+        )
         self._workspace_project_applied = state.get("workspace_project_applied")
         kinds = state.get("workspace_project_kinds")
         self._workspace_project_kinds = list(kinds) if kinds is not None else None
@@ -410,7 +417,9 @@ class ProjectMixin(HasTraits):
                     raise
                 error, message = e, str(e)
             if time.monotonic() + wait > deadline:
-                raise KubeError(f"{message} (gave up after {self.k8s_api_request_retry_timeout}s)") from error
+                raise KubeError(
+                    f"{message} (gave up after {self.k8s_api_request_retry_timeout}s)"
+                ) from error
             self.log.warning("Retrying in %.1fs: %s", wait, message)
             await asyncio.sleep(wait * (0.5 + random.random() / 2))
             wait = min(wait * 2, 5)
@@ -476,7 +485,8 @@ class ProjectMixin(HasTraits):
         name = namespace["metadata"]["name"]
         level = self.workspace_project_pod_security.get("enforce")
         self.emit_progress(
-            f"Applying Pod Security level {level} to {name}" if level
+            f"Applying Pod Security level {level} to {name}"
+            if level
             else f"Applying Pod Security labels to {name}"
         )
         await self._api_call(
@@ -491,7 +501,8 @@ class ProjectMixin(HasTraits):
         told = False
         while True:
             namespace = await self._api_call(
-                f"get namespaces {name}", lambda: kube_projects.read_namespace(core=self._core, name=name)
+                f"get namespaces {name}",
+                lambda: kube_projects.read_namespace(core=self._core, name=name),
             )
             if namespace is None or not manifests.is_terminating(namespace):
                 return namespace
@@ -545,10 +556,13 @@ class ProjectMixin(HasTraits):
         )
         if namespace is None:
             namespace = await self._api_call(
-                f"get namespaces {name}", lambda: kube_projects.read_namespace(core=self._core, name=name)
+                f"get namespaces {name}",
+                lambda: kube_projects.read_namespace(core=self._core, name=name),
             )
             if namespace is None:
-                raise KubeError(f"Namespace {name} was deleted while it was being created: try again.")
+                raise KubeError(
+                    f"Namespace {name} was deleted while it was being created: try again."
+                )
             return await self._check_owner(namespace, openshift=False)
         return namespace
 
@@ -591,7 +605,7 @@ class ProjectMixin(HasTraits):
         # after a hub restart: a service account of the hub's namespace that is not
         # one of the notebooks' accounts (those may not request projects)
         prefix = f"system:serviceaccount:{self.namespace}:"
-        return requester.startswith(prefix) and not requester[len(prefix):].startswith(
+        return requester.startswith(prefix) and not requester[len(prefix) :].startswith(
             notebook_service_account_name("")
         )
 
@@ -667,13 +681,18 @@ class ProjectMixin(HasTraits):
         sa = None if self._uses_user_token else self.workspace_project_service_account
         return {
             "ServiceAccount": (
-                manifests.make_service_account(name=sa, namespace=hub_ns, slug=slug, username=username)
+                manifests.make_service_account(
+                    name=sa, namespace=hub_ns, slug=slug, username=username
+                )
                 if sa
                 else None
             ),
             "Secret": (
                 manifests.make_token_secret(
-                    name=self._workspace_project_token_secret, namespace=hub_ns, token=token, slug=slug,
+                    name=self._workspace_project_token_secret,
+                    namespace=hub_ns,
+                    token=token,
+                    slug=slug,
                     username=username,
                 )
                 if token
@@ -690,14 +709,19 @@ class ProjectMixin(HasTraits):
             ),
             "ResourceQuota": (
                 manifests.make_resource_quota(
-                    namespace=name, hard=dict(self.workspace_project_quota), slug=slug, username=username
+                    namespace=name,
+                    hard=dict(self.workspace_project_quota),
+                    slug=slug,
+                    username=username,
                 )
                 if self.workspace_project_quota
                 else None
             ),
             "LimitRange": (
                 manifests.make_limit_range(
-                    namespace=name, limits=list(self.workspace_project_limit_range), slug=slug,
+                    namespace=name,
+                    limits=list(self.workspace_project_limit_range),
+                    slug=slug,
                     username=username,
                 )
                 if self.workspace_project_limit_range
@@ -705,8 +729,10 @@ class ProjectMixin(HasTraits):
             ),
             "NetworkPolicy": (
                 security.make_network_policy(
-                    namespace=name, hub_namespace=hub_ns,
-                    user_label=self._build_common_labels({})[USERNAME_LABEL], slug=slug,
+                    namespace=name,
+                    hub_namespace=hub_ns,
+                    user_label=self._build_common_labels({})[USERNAME_LABEL],
+                    slug=slug,
                     username=username,
                 )
                 if self.workspace_project_network_policy
@@ -714,15 +740,15 @@ class ProjectMixin(HasTraits):
             ),
         }
 
-    async def _reconcile(self, name: str, desired: dict[str, dict[str, Any] | None], *, fresh: bool) -> None:
+    async def _reconcile(
+        self, name: str, desired: dict[str, dict[str, Any] | None], *, fresh: bool
+    ) -> None:
         """Apply what is wanted; delete what is no longer wanted and may be there."""
         core, rbac = self._core, self._rbac
         steps = {
             "ServiceAccount": f"Creating service account {self.workspace_project_service_account}",
             "Secret": "Storing your access token for the command line tools",
-            "RoleBinding": (
-                f"Granting {self.user.name} {self.workspace_project_role} in {name}"
-            ),
+            "RoleBinding": (f"Granting {self.user.name} {self.workspace_project_role} in {name}"),
             "ResourceQuota": f"Applying quota to {name}",
             "LimitRange": f"Applying limit range to {name}",
             "NetworkPolicy": f"Isolating {name} on the network",
@@ -737,13 +763,20 @@ class ProjectMixin(HasTraits):
                 result = await self._api_call(
                     f"apply {kind}",
                     lambda body=body, kind=kind: kube_projects.apply_object(
-                        core=core, rbac=rbac, networking=self._networking, body=body,
+                        core=core,
+                        rbac=rbac,
+                        networking=self._networking,
+                        body=body,
                         keep_unmanaged=kind in keep_unmanaged,
                     ),
                 )
                 if not kube_projects.is_managed(result):
-                    self.log.warning("Keeping %s %s in %s: an admin made it", kind,
-                                     body["metadata"]["name"], name)
+                    self.log.warning(
+                        "Keeping %s %s in %s: an admin made it",
+                        kind,
+                        body["metadata"]["name"],
+                        name,
+                    )
                     self.emit_progress(f"Keeping the {kind} an admin made in {name}")
                 continue
             # remove what an earlier start applied; in a project made just now, or
@@ -757,7 +790,11 @@ class ProjectMixin(HasTraits):
             await self._api_call(
                 f"delete {kind}",
                 lambda kind=kind, obj_name=obj_name, ns=ns: kube_projects.delete_object(
-                    core=core, rbac=rbac, networking=self._networking, kind=kind, name=obj_name,
+                    core=core,
+                    rbac=rbac,
+                    networking=self._networking,
+                    kind=kind,
+                    name=obj_name,
                     namespace=ns,
                 ),
             )
@@ -787,11 +824,15 @@ class ProjectMixin(HasTraits):
             pod.spec.service_account_name = self.workspace_project_service_account
             pod.spec.automount_service_account_token = True
             known = {s.name for s in pod.spec.image_pull_secrets or []}
-            pod.spec.image_pull_secrets = list(pod.spec.image_pull_secrets or []) + [
-                V1LocalObjectReference(name=name)
-                for name in self._workspace_project_pull_secrets
-                if name not in known
-            ] or None
+            pod.spec.image_pull_secrets = (
+                list(pod.spec.image_pull_secrets or [])
+                + [
+                    V1LocalObjectReference(name=name)
+                    for name in self._workspace_project_pull_secrets
+                    if name not in known
+                ]
+                or None
+            )
         pod.metadata.annotations = dict(pod.metadata.annotations or {})
         pod.metadata.annotations[KUBECONFIG_ANNOTATION] = manifests.make_kubeconfig(
             namespace=name, token_file=token_file
@@ -813,21 +854,36 @@ class ProjectMixin(HasTraits):
             return
         name = self.workspace_project_name
         if self.workspace_project_mode == "existing":
-            self.log.info("Not deleting project %s of %s: it is an admin's (mode 'existing')", name, self.user.name)
+            self.log.info(
+                "Not deleting project %s of %s: it is an admin's (mode 'existing')",
+                name,
+                self.user.name,
+            )
             return
         namespace = await self._api_call(
-            f"get namespaces {name}", lambda: kube_projects.read_namespace(core=self._core, name=name)
+            f"get namespaces {name}",
+            lambda: kube_projects.read_namespace(core=self._core, name=name),
         )
         core, rbac = self._core, self._rbac
         if namespace is not None:
-            if not manifests.is_owned_by(namespace, slug=self._workspace_project_slug, username=self.user.name):
-                self.log.warning("Not deleting project %s: not made by workspace-spawner for %s", name, self.user.name)
+            if not manifests.is_owned_by(
+                namespace, slug=self._workspace_project_slug, username=self.user.name
+            ):
+                self.log.warning(
+                    "Not deleting project %s: not made by workspace-spawner for %s",
+                    name,
+                    self.user.name,
+                )
                 return
             openshift = await self._workspace_project_openshift()
-            self.log.warning("Deleting project %s of deleted user %s and everything in it", name, self.user.name)
+            self.log.warning(
+                "Deleting project %s of deleted user %s and everything in it", name, self.user.name
+            )
             await self._api_call(
                 f"delete project {name}",
-                lambda: kube_projects.delete_project(core=core, custom=self._custom, name=name, openshift=openshift),
+                lambda: kube_projects.delete_project(
+                    core=core, custom=self._custom, name=name, openshift=openshift
+                ),
             )
         for kind in ("ServiceAccount", "Secret"):
             obj_name, ns = self._workspace_project_object_name(kind, name)

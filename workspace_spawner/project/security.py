@@ -113,4 +113,3 @@ def make_network_policy(
             ],
         },
     }
-

@@ -75,7 +75,9 @@ def check_file_name(name: str | None, *, setting: str) -> str:
     if not name:
         return ""
     if "/" in name or name in (".", ".."):
-        raise ValueError(f"{setting} must be a file name without '/', such as .delete-volume: {name!r}")
+        raise ValueError(
+            f"{setting} must be a file name without '/', such as .delete-volume: {name!r}"
+        )
     return name
 
 
@@ -92,7 +94,9 @@ def check_volume_key(key: str, *, setting: str) -> None:
         )
 
 
-def _check_entry(setting_name: str, key: str, spec: Any, *, known: set[str], required: tuple[str, ...]) -> str:
+def _check_entry(
+    setting_name: str, key: str, spec: Any, *, known: set[str], required: tuple[str, ...]
+) -> str:
     """The checks all volume entries share; returns the entry's name for messages."""
     setting = f"{setting_name}[{key!r}]"
     check_volume_key(key, setting=setting_name)
@@ -112,13 +116,17 @@ def check_workspace_volumes(volumes: dict[str, Any]) -> dict[str, dict[str, Any]
     known = {"mount_path", "capacity", "storage_class", "access_modes", "sub_path"}
     result = {}
     for key, spec in volumes.items():
-        setting = _check_entry("workspace_volumes", key, spec, known=known, required=("mount_path", "capacity"))
+        setting = _check_entry(
+            "workspace_volumes", key, spec, known=known, required=("mount_path", "capacity")
+        )
         parse_bytes(spec["capacity"])
         modes = spec.get("access_modes") or ["ReadWriteOnce"]
         if not isinstance(modes, list):
             raise ValueError(f"{setting}['access_modes'] must be a list such as ['ReadWriteOnce']")
         result[key] = {
-            "mount_path": check_absolute_path(spec["mount_path"], setting=f"{setting}['mount_path']"),
+            "mount_path": check_absolute_path(
+                spec["mount_path"], setting=f"{setting}['mount_path']"
+            ),
             "capacity": str(spec["capacity"]),
             "storage_class": spec.get("storage_class"),
             "access_modes": list(modes),
@@ -132,10 +140,14 @@ def check_shared_volumes(volumes: dict[str, Any]) -> dict[str, dict[str, Any]]:
     known = {"claim", "mount_path", "read_only", "sub_path"}
     result = {}
     for key, spec in volumes.items():
-        setting = _check_entry("shared_volumes", key, spec, known=known, required=("claim", "mount_path"))
+        setting = _check_entry(
+            "shared_volumes", key, spec, known=known, required=("claim", "mount_path")
+        )
         result[key] = {
             "claim": str(spec["claim"]),
-            "mount_path": check_absolute_path(spec["mount_path"], setting=f"{setting}['mount_path']"),
+            "mount_path": check_absolute_path(
+                spec["mount_path"], setting=f"{setting}['mount_path']"
+            ),
             "read_only": bool(spec.get("read_only", True)),
             "sub_path": check_sub_path(spec.get("sub_path", ""), setting=f"{setting}['sub_path']"),
         }
@@ -147,7 +159,10 @@ def check_mount_paths(
 ) -> None:
     """Refuse two volumes on one mount path (the API server would reject the pod)."""
     seen = {workspace_mount_path: "workspace_mount_path"}
-    for setting, volumes in (("workspace_volumes", workspace_volumes), ("shared_volumes", shared_volumes)):
+    for setting, volumes in (
+        ("workspace_volumes", workspace_volumes),
+        ("shared_volumes", shared_volumes),
+    ):
         for key, spec in volumes.items():
             path = spec["mount_path"]
             where = f"{setting}[{key!r}]"
@@ -215,7 +230,7 @@ def pvc_capacity(pvc: dict[str, Any]) -> str | None:
 
 
 def capacity_change(*, current: str | None, wanted: str) -> str:
-    """"grow", "same" or "shrink": how ``wanted`` compares with the claim's request."""
+    """ "grow", "same" or "shrink": how ``wanted`` compares with the claim's request."""
     if current is None:
         return "grow"
     old, new = parse_bytes(current), parse_bytes(wanted)
@@ -257,7 +272,7 @@ def pending_pvc_message(*, pvc: dict[str, Any], events: list[dict[str, Any]], wa
     if not storage_class:
         text += (
             ". It names no StorageClass and the cluster seems to have no default one: mark a "
-            "StorageClass as default (storageclass.kubernetes.io/is-default-class: \"true\") "
+            'StorageClass as default (storageclass.kubernetes.io/is-default-class: "true") '
             "or set c.WorkspaceSpawner.storage_class"
         )
     else:

@@ -45,8 +45,6 @@ from .lifecycle import StorageLifecycleMixin
 from .ownership import foreign_claim_message
 from .snapshots import NO_SNAPSHOT
 
-
-
 _MOUNT_CHECKS = {
     "workspace_mount_path": partial(m.check_absolute_path, setting="workspace_mount_path"),
     "workspace_volumes": m.check_workspace_volumes,
@@ -318,7 +316,9 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             raise TraitError(str(e)) from e
         return value
 
-    @validate("workspace_sub_path", "volume_populate_source", "volume_reset_marker", "volume_sync_marker")
+    @validate(
+        "workspace_sub_path", "volume_populate_source", "volume_reset_marker", "volume_sync_marker"
+    )
     def _validate_paths(self, proposal):
         try:
             return _PATH_CHECKS[proposal["trait"].name](proposal["value"])
@@ -423,14 +423,22 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
                     "set c.WorkspaceSpawner.storage_capacity (e.g. '10Gi')"
                 )
             volumes.append(
-                (m.HOME_VOLUME, self.storage_capacity, self.storage_class, list(self.storage_access_modes))
+                (
+                    m.HOME_VOLUME,
+                    self.storage_capacity,
+                    self.storage_class,
+                    list(self.storage_access_modes),
+                )
             )
         for key, spec in self.workspace_volumes.items():
             volumes.append((key, spec["capacity"], spec["storage_class"], spec["access_modes"]))
 
         for volume, capacity, storage_class, access_modes in volumes:
             pvc = await self._ensure_one_pvc(
-                volume=volume, capacity=capacity, storage_class=storage_class, access_modes=access_modes
+                volume=volume,
+                capacity=capacity,
+                storage_class=storage_class,
+                access_modes=access_modes,
             )
             if volume == m.HOME_VOLUME:
                 await self._refuse_a_claim_in_use(pvc)
@@ -464,7 +472,9 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             ):
                 self.log.warning(
                     "%s: adopting %s, the claim an older version made for volume %s",
-                    self._log_name, legacy, volume,
+                    self._log_name,
+                    legacy,
+                    volume,
                 )
                 name, pvc = legacy, old
         if pvc is None:
@@ -549,7 +559,8 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
         if other is not None:
             raise KubeError(
                 m.shared_claim_message(
-                    claim=pvc["metadata"]["name"], pod=other,
+                    claim=pvc["metadata"]["name"],
+                    pod=other,
                     modes=list((pvc.get("spec") or {}).get("accessModes") or []),
                 )
             )
@@ -598,7 +609,10 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             self.log.warning(
                 "%s: PVC %s requests %s, more than the configured %s: claims never shrink, "
                 "it keeps its size",
-                self._log_name, name, current, capacity,
+                self._log_name,
+                name,
+                current,
+                capacity,
             )
             return
         if change == "same" or not self.storage_expand:
@@ -630,7 +644,9 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
                 what=f"read PVC {name}",
             )
             if pvc is None:
-                raise KubeError(f"The volume claim {name} disappeared while the server was starting")
+                raise KubeError(
+                    f"The volume claim {name} disappeared while the server was starting"
+                )
             if (pvc.get("status") or {}).get("phase") == "Bound":
                 return
             events = await read_pvc_events(self.api, namespace=self.namespace, name=name)
@@ -660,7 +676,11 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             if existing is None:
                 home, sub_path = m.pod_volume_name(claim), self.workspace_sub_path
                 volumes.append(m.make_pvc_volume(name=home, claim=claim))
-                mounts.append(m.make_volume_mount(name=home, mount_path=self.workspace_mount_path, sub_path=sub_path))
+                mounts.append(
+                    m.make_volume_mount(
+                        name=home, mount_path=self.workspace_mount_path, sub_path=sub_path
+                    )
+                )
             elif existing["claim"] == claim:
                 # the admin's own volume for this claim (Zero to JupyterHub's
                 # singleuser.storage.type: dynamic does this): used as it is
@@ -673,21 +693,29 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
                     "c.WorkspaceSpawner.storage_pvc_ensure = False"
                 )
             if self.volume_populate_source is not None:
-                add_init_containers(pod, [self._setup_container(notebook, home, sub_path)], first=True)
+                add_init_containers(
+                    pod, [self._setup_container(notebook, home, sub_path)], first=True
+                )
         for key, spec in self.workspace_volumes.items():
             claim = self._pvc_name_for(key)
             volumes.append(m.make_pvc_volume(name=m.pod_volume_name(claim), claim=claim))
             mounts.append(
                 m.make_volume_mount(
-                    name=m.pod_volume_name(claim), mount_path=spec["mount_path"], sub_path=spec["sub_path"]
+                    name=m.pod_volume_name(claim),
+                    mount_path=spec["mount_path"],
+                    sub_path=spec["sub_path"],
                 )
             )
         for key, spec in self.shared_volumes.items():
             name = f"shared-{key}"
-            volumes.append(m.make_pvc_volume(name=name, claim=spec["claim"], read_only=spec["read_only"]))
+            volumes.append(
+                m.make_pvc_volume(name=name, claim=spec["claim"], read_only=spec["read_only"])
+            )
             mounts.append(
                 m.make_volume_mount(
-                    name=name, mount_path=spec["mount_path"], sub_path=spec["sub_path"],
+                    name=name,
+                    mount_path=spec["mount_path"],
+                    sub_path=spec["sub_path"],
                     read_only=spec["read_only"],
                 )
             )
@@ -774,7 +802,9 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
                 return
             await asyncio.sleep(0.2)
 
-    def init_container_failure(self, name: str, terminated: dict[str, Any]) -> InitContainerFailed | None:
+    def init_container_failure(
+        self, name: str, terminated: dict[str, Any]
+    ) -> InitContainerFailed | None:
         """The start fails with the script's own message when ``setup-volume`` failed."""
         if name != m.SETUP_CONTAINER_NAME:
             return super().init_container_failure(name, terminated)
@@ -804,6 +834,8 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             except KubeError as e:
                 # the script remembers the request it did, so it is not done twice; the
                 # next start tries to clear it again
-                self.log.warning("%s: the reset request stays on PVC %s: %s", self._log_name, name, e)
+                self.log.warning(
+                    "%s: the reset request stays on PVC %s: %s", self._log_name, name, e
+                )
                 return
         self.log.info("%s: cleared the reset request %s on PVC %s", self._log_name, request, name)

@@ -17,10 +17,12 @@ def ours(items: list) -> list[str]:
 
 
 def cm(name: str, labels: dict | None = None) -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "labels": labels or {}}, "data": {"a": "b"}}
-
-
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": labels or {}},
+        "data": {"a": "b"},
+    }
 
 
 async def test_create_get_conflict_and_not_found(kube, emulator):
@@ -41,15 +43,24 @@ async def test_error_is_a_status_object(kube, emulator):
         with pytest.raises(ApiException) as error:
             await client.CoreV1Api(api).read_namespaced_secret("nope", kube.namespace)
     import json
+
     status = json.loads(error.value.body)
-    assert status == {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                      "status": "Failure", "message": 'secrets "nope" not found',
-                      "reason": "NotFound", "details": {"name": "nope", "kind": "secrets"},
-                      "code": 404}
+    assert status == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'secrets "nope" not found',
+        "reason": "NotFound",
+        "details": {"name": "nope", "kind": "secrets"},
+        "code": 404,
+    }
 
 
-@pytest.mark.emulator_only(reason="divergence kept (docs/dev/emulator.md): kube-apiserver "
-                             "drops unknown fields with a warning unless fieldValidation=Strict")
+@pytest.mark.emulator_only(
+    reason="divergence kept (docs/dev/emulator.md): kube-apiserver "
+    "drops unknown fields with a warning unless fieldValidation=Strict"
+)
 async def test_unknown_field_is_invalid(kube, emulator):
     body = cm("bad")
     body["bogus"] = 1
@@ -92,30 +103,45 @@ async def test_replace_with_stale_resource_version_conflicts(kube, emulator):
 LABELLED = {"a": {"app": "x", "tier": "web"}, "b": {"app": "y"}, "c": {"tier": "db"}}
 
 
-@pytest.mark.parametrize("selector,expected", [
-    ("app=x", ["a"]), ("app==x", ["a"]), ("app!=x", ["b", "c"]),
-    ("app in (x,y)", ["a", "b"]), ("app notin (x)", ["b", "c"]),
-    ("tier", ["a", "c"]), ("!tier", ["b"]), ("app=x,tier=web", ["a"]), ("", ["a", "b", "c"]),
-])
+@pytest.mark.parametrize(
+    "selector,expected",
+    [
+        ("app=x", ["a"]),
+        ("app==x", ["a"]),
+        ("app!=x", ["b", "c"]),
+        ("app in (x,y)", ["a", "b"]),
+        ("app notin (x)", ["b", "c"]),
+        ("tier", ["a", "c"]),
+        ("!tier", ["b"]),
+        ("app=x,tier=web", ["a"]),
+        ("", ["a", "b", "c"]),
+    ],
+)
 async def test_label_selectors(kube, emulator, selector, expected):
     for name, labels in LABELLED.items():
         emulator.create(cm(name, labels), namespace=kube.namespace)
     async with kube.api_client() as api:
         found = await client.CoreV1Api(api).list_namespaced_config_map(
-            kube.namespace, label_selector=selector)
+            kube.namespace, label_selector=selector
+        )
     assert ours(found.items) == expected
 
 
-@pytest.mark.parametrize("selector,expected", [
-    ("metadata.name=a", ["a"]), ("metadata.name!=a", ["b", "c"]),
-    ("metadata.namespace=={namespace}", ["a", "b", "c"]),
-])
+@pytest.mark.parametrize(
+    "selector,expected",
+    [
+        ("metadata.name=a", ["a"]),
+        ("metadata.name!=a", ["b", "c"]),
+        ("metadata.namespace=={namespace}", ["a", "b", "c"]),
+    ],
+)
 async def test_field_selectors(kube, emulator, selector, expected):
     for name in LABELLED:
         emulator.create(cm(name), namespace=kube.namespace)
     async with kube.api_client() as api:
         found = await client.CoreV1Api(api).list_namespaced_config_map(
-            kube.namespace, field_selector=selector.format(namespace=kube.namespace))
+            kube.namespace, field_selector=selector.format(namespace=kube.namespace)
+        )
     assert ours(found.items) == expected
 
 
@@ -123,34 +149,44 @@ async def test_unsupported_field_selector_is_bad_request(kube, emulator):
     async with kube.api_client() as api:
         with pytest.raises(ApiException) as error:
             await client.CoreV1Api(api).list_namespaced_config_map(
-                kube.namespace, field_selector="data.a=b")
+                kube.namespace, field_selector="data.a=b"
+            )
     assert error.value.status == 400
 
 
-@pytest.mark.parametrize("content_type,patch", [
-    ("application/merge-patch+json", {"metadata": {"labels": {"new": "1"}}}),
-    ("application/strategic-merge-patch+json", {"metadata": {"labels": {"new": "1"}}}),
-    ("application/json-patch+json",
-     [{"op": "add", "path": "/metadata/labels/new", "value": "1"}]),
-])
+@pytest.mark.parametrize(
+    "content_type,patch",
+    [
+        ("application/merge-patch+json", {"metadata": {"labels": {"new": "1"}}}),
+        ("application/strategic-merge-patch+json", {"metadata": {"labels": {"new": "1"}}}),
+        (
+            "application/json-patch+json",
+            [{"op": "add", "path": "/metadata/labels/new", "value": "1"}],
+        ),
+    ],
+)
 async def test_patch_types(kube, emulator, content_type, patch):
     emulator.create(cm("p", {"old": "0"}), namespace=kube.namespace)
     async with kube.api_client() as api:
         api.set_default_header("Content-Type", content_type)
         v1 = client.CoreV1Api(api)
-        await v1.patch_namespaced_config_map("p", kube.namespace, patch,
-                                             _content_type=content_type)
+        await v1.patch_namespaced_config_map("p", kube.namespace, patch, _content_type=content_type)
     assert emulator.get("configmaps", "p", kube.namespace)["metadata"]["labels"] == {
-        "old": "0", "new": "1"}
+        "old": "0",
+        "new": "1",
+    }
 
 
 @pytest.mark.emulator_only(reason="tests the emulator's strategic-merge function in process")
 async def test_strategic_merge_merges_containers_by_name(kube, emulator):
     from workspace_spawner_testing.emulator.patch import strategic_merge
+
     pod = {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]}}
     merged = strategic_merge(pod, {"spec": {"containers": [{"name": "b", "image": "3"}]}})
-    assert merged["spec"]["containers"] == [{"name": "a", "image": "1"},
-                                            {"name": "b", "image": "3"}]
+    assert merged["spec"]["containers"] == [
+        {"name": "a", "image": "1"},
+        {"name": "b", "image": "3"},
+    ]
 
 
 async def test_watch_streams_changes_and_honours_timeout(kube, emulator):
@@ -161,8 +197,9 @@ async def test_watch_streams_changes_and_honours_timeout(kube, emulator):
         emulator.create(cm("w1"), namespace=kube.namespace)
         emulator.delete("configmaps", "w1", kube.namespace)
         seen = []
-        async with watch.Watch().stream(v1.list_namespaced_config_map, kube.namespace,
-                                        resource_version=rv, timeout_seconds=1) as stream:
+        async with watch.Watch().stream(
+            v1.list_namespaced_config_map, kube.namespace, resource_version=rv, timeout_seconds=1
+        ) as stream:
             async for event in stream:
                 seen.append((event["type"], event["raw_object"]["metadata"]["name"]))
     assert seen == [("ADDED", "w1"), ("DELETED", "w1")]
@@ -175,8 +212,12 @@ async def test_watch_from_compacted_version_is_gone(kube, emulator):
     async with kube.api_client() as api:
         v1 = client.CoreV1Api(api)
         with pytest.raises(ApiException) as error:
-            async with watch.Watch().stream(v1.list_namespaced_config_map, kube.namespace,
-                                            resource_version="1", timeout_seconds=1) as s:
+            async with watch.Watch().stream(
+                v1.list_namespaced_config_map,
+                kube.namespace,
+                resource_version="1",
+                timeout_seconds=1,
+            ) as s:
                 async for _ in s:
                     pass
     assert error.value.status == 410
@@ -191,8 +232,9 @@ async def test_finalizers_hold_deletion(kube, emulator):
         await v1.delete_namespaced_config_map("f", kube.namespace)
         held = emulator.get("configmaps", "f", kube.namespace)
         assert "deletionTimestamp" in held["metadata"]
-        await v1.patch_namespaced_config_map("f", kube.namespace,
-                                             {"metadata": {"finalizers": None}})
+        await v1.patch_namespaced_config_map(
+            "f", kube.namespace, {"metadata": {"finalizers": None}}
+        )
     assert emulator.get("configmaps", "f", kube.namespace) is None
 
 
@@ -228,6 +270,7 @@ async def test_fault_injection_and_request_log(kube, emulator):
 @pytest.mark.emulator_only(reason="writes a kubeconfig of the emulator with a wrong token")
 async def test_unknown_token_is_unauthorized(kube, emulator, tmp_path):
     from kubernetes_asyncio import config
+
     path = emulator.write_kubeconfig(tmp_path / "kc", token="wrong")
     configuration = client.Configuration()
     await config.load_kube_config(config_file=str(path), client_configuration=configuration)
@@ -254,16 +297,27 @@ async def test_discovery_shows_openshift_mode(kube, openshift_emulator):
         assert "project.openshift.io" in [g.name for g in groups.groups]
         objects = client.CustomObjectsApi(api)
         await objects.create_cluster_custom_object(
-            "project.openshift.io", "v1", "projectrequests",
-            {"apiVersion": "project.openshift.io/v1", "kind": "ProjectRequest",
-             "metadata": {"name": "alice-workspace"}, "displayName": "Alice"})
+            "project.openshift.io",
+            "v1",
+            "projectrequests",
+            {
+                "apiVersion": "project.openshift.io/v1",
+                "kind": "ProjectRequest",
+                "metadata": {"name": "alice-workspace"},
+                "displayName": "Alice",
+            },
+        )
         with pytest.raises(ApiException) as error:
             await objects.create_cluster_custom_object(
-                "project.openshift.io", "v1", "projectrequests",
-                {"metadata": {"name": "alice-workspace"}})
+                "project.openshift.io",
+                "v1",
+                "projectrequests",
+                {"metadata": {"name": "alice-workspace"}},
+            )
         assert error.value.status == 409
         project = await objects.get_cluster_custom_object(
-            "project.openshift.io", "v1", "projects", "alice-workspace")
+            "project.openshift.io", "v1", "projects", "alice-workspace"
+        )
     annotations = project["metadata"]["annotations"]
     assert annotations["openshift.io/requester"] == "kubernetes-admin"
     assert annotations["openshift.io/display-name"] == "Alice"

@@ -11,8 +11,9 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 
-def pod(name: str, *, claim: str | None = None, memory: str | None = None,
-        init: bool = False) -> dict:
+def pod(
+    name: str, *, claim: str | None = None, memory: str | None = None, init: bool = False
+) -> dict:
     container: dict = {"name": "notebook", "image": "jupyter/base:1"}
     if memory:
         container["resources"] = {"limits": {"memory": memory}}
@@ -28,14 +29,23 @@ def pvc(name: str, size: str = "1Gi", storage_class: str | None = None) -> dict:
     spec: dict = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
     if storage_class is not None:
         spec["storageClassName"] = storage_class
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
-            "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 async def test_pod_runs_with_init_containers_and_events(kube, emulator, wait_for):
     emulator.create(pod("p", init=True), namespace=kube.namespace)
-    running = await wait_for(lambda: (p := emulator.get("pods", "p", kube.namespace))
-                             and p["status"]["phase"] == "Running" and p)
+    running = await wait_for(
+        lambda: (
+            (p := emulator.get("pods", "p", kube.namespace))
+            and p["status"]["phase"] == "Running"
+            and p
+        )
+    )
     status = running["status"]
     assert status["podIP"].startswith("127.0.0.")
     assert status["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
@@ -46,7 +56,8 @@ async def test_pod_runs_with_init_containers_and_events(kube, emulator, wait_for
 
 
 @pytest.mark.emulator_only(
-    reason="sets termination messages and exits through the simulated kubelet")
+    reason="sets termination messages and exits through the simulated kubelet"
+)
 async def test_termination_messages_of_completed_and_failed_containers(kube, emulator, wait_for):
     def terminated(name: str, key: str = "initContainerStatuses"):
         p = emulator.get("pods", name, kube.namespace)
@@ -58,10 +69,10 @@ async def test_termination_messages_of_completed_and_failed_containers(kube, emu
     completing["spec"]["restartPolicy"] = "Never"
     emulator.create(completing, namespace=kube.namespace)
     done = await wait_for(lambda: terminated("p"))
-    assert (done["exitCode"], done["reason"], done["message"]) == (0, "Completed",
-                                                                   "ready: all set")
-    await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"]
-                   == "Running")
+    assert (done["exitCode"], done["reason"], done["message"]) == (0, "Completed", "ready: all set")
+    await wait_for(
+        lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"] == "Running"
+    )
     # the main container ends: its message too (restartPolicy Never: it stays ended)
     emulator.kubelet.set_termination_message(kube.namespace, "p", "notebook", "bye")
     emulator.kubelet.container_exited(kube.namespace, "p", "notebook", 0)
@@ -72,8 +83,9 @@ async def test_termination_messages_of_completed_and_failed_containers(kube, emu
     failing = pod("q", init=True)
     failing["spec"]["initContainers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
     emulator.kubelet.fail_init_container(kube.namespace, "q", "setup", exit_code=3)
-    emulator.kubelet.set_log(kube.namespace, "q", "setup",
-                             "".join(f"line {i}\n" for i in range(100)))
+    emulator.kubelet.set_log(
+        kube.namespace, "q", "setup", "".join(f"line {i}\n" for i in range(100))
+    )
     emulator.create(failing, namespace=kube.namespace)
     failed = await wait_for(lambda: terminated("q"))
     assert (failed["exitCode"], failed["reason"]) == (3, "Error")
@@ -89,24 +101,35 @@ async def test_termination_messages_of_completed_and_failed_containers(kube, emu
 async def test_slow_init_container_holds_the_pod_initializing(kube, emulator, wait_for):
     emulator.kubelet.slow_init_container(kube.namespace, "p", "setup", 0.5)
     emulator.create(pod("p", init=True), namespace=kube.namespace)
-    await wait_for(lambda: "running" in emulator.get("pods", "p", kube.namespace)["status"].get(
-        "initContainerStatuses", [{"state": {}}])[0]["state"])
+    await wait_for(
+        lambda: (
+            "running"
+            in emulator.get("pods", "p", kube.namespace)["status"].get(
+                "initContainerStatuses", [{"state": {}}]
+            )[0]["state"]
+        )
+    )
     await asyncio.sleep(0.2)
     status = emulator.get("pods", "p", kube.namespace)["status"]
     assert "running" in status["initContainerStatuses"][0]["state"]
     assert status.get("phase") == "Pending"
-    await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"]
-                   == "Running")
+    await wait_for(
+        lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"] == "Running"
+    )
 
 
 async def test_pod_waits_for_its_claim_to_bind(kube, emulator, wait_for):
     emulator.create(pod("p", claim="home"), namespace=kube.namespace)
-    await wait_for(lambda: any(e["reason"] == "FailedScheduling"
-                               for e in emulator.list("events", kube.namespace)))
+    await wait_for(
+        lambda: any(
+            e["reason"] == "FailedScheduling" for e in emulator.list("events", kube.namespace)
+        )
+    )
     assert emulator.get("pods", "p", kube.namespace)["status"]["phase"] == "Pending"
     emulator.create(pvc("home"), namespace=kube.namespace)
-    await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"]
-                   == "Running")
+    await wait_for(
+        lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"] == "Running"
+    )
     claim = emulator.get("persistentvolumeclaims", "home", kube.namespace)
     assert claim["status"]["phase"] == "Bound"
     assert claim["spec"]["storageClassName"] == "standard"
@@ -117,27 +140,42 @@ async def test_pod_waits_for_its_claim_to_bind(kube, emulator, wait_for):
 async def test_image_pull_failure(kube, emulator, wait_for):
     emulator.kubelet.fail_image_pull(kube.namespace, "p")
     emulator.create(pod("p"), namespace=kube.namespace)
-    await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"].get(
-        "containerStatuses", [{}])[0].get("state", {}).get("waiting", {}).get("reason")
-        == "ImagePullBackOff")
+    await wait_for(
+        lambda: (
+            emulator.get("pods", "p", kube.namespace)["status"]
+            .get("containerStatuses", [{}])[0]
+            .get("state", {})
+            .get("waiting", {})
+            .get("reason")
+            == "ImagePullBackOff"
+        )
+    )
 
 
 async def test_graceful_pod_deletion(kube, emulator, wait_for):
     emulator.create(pod("p"), namespace=kube.namespace)
-    await wait_for(lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"]
-                   == "Running")
+    await wait_for(
+        lambda: emulator.get("pods", "p", kube.namespace)["status"]["phase"] == "Running"
+    )
     async with kube.api_client() as api:
-        await client.CoreV1Api(api).delete_namespaced_pod("p", kube.namespace,
-                                                          grace_period_seconds=5)
+        await client.CoreV1Api(api).delete_namespaced_pod(
+            "p", kube.namespace, grace_period_seconds=5
+        )
     await wait_for(lambda: emulator.get("pods", "p", kube.namespace) is None)
 
 
-@pytest.mark.emulator_only(reason="divergence kept (docs/dev/emulator.md): the emulator's "
-                             "provisioner and resize controller, not the host-path ones")
+@pytest.mark.emulator_only(
+    reason="divergence kept (docs/dev/emulator.md): the emulator's "
+    "provisioner and resize controller, not the host-path ones"
+)
 async def test_pvc_expansion_and_shrink(kube, emulator, wait_for):
     emulator.create(pvc("c"), namespace=kube.namespace)
-    await wait_for(lambda: emulator.get("persistentvolumeclaims", "c", kube.namespace)[
-        "status"]["phase"] == "Bound")
+    await wait_for(
+        lambda: (
+            emulator.get("persistentvolumeclaims", "c", kube.namespace)["status"]["phase"]
+            == "Bound"
+        )
+    )
     grow = {"spec": {"resources": {"requests": {"storage": "2Gi"}}}}
     shrink = {"spec": {"resources": {"requests": {"storage": "1Mi"}}}}
     async with kube.api_client() as api:
@@ -146,134 +184,231 @@ async def test_pvc_expansion_and_shrink(kube, emulator, wait_for):
         with pytest.raises(ApiException) as error:
             await v1.patch_namespaced_persistent_volume_claim("c", kube.namespace, shrink)
     assert error.value.status == 422
-    await wait_for(lambda: emulator.get("persistentvolumeclaims", "c", kube.namespace)[
-        "status"]["capacity"]["storage"] == "2Gi")
+    await wait_for(
+        lambda: (
+            emulator.get("persistentvolumeclaims", "c", kube.namespace)["status"]["capacity"][
+                "storage"
+            ]
+            == "2Gi"
+        )
+    )
 
 
 async def test_quota_exceeded_and_status(kube, emulator, wait_for):
-    emulator.create({"apiVersion": "v1", "kind": "ResourceQuota",
-                     "metadata": {"name": "budget"},
-                     "spec": {"hard": {"requests.storage": "1Gi",
-                                       "persistentvolumeclaims": "3"}}},
-                    namespace=kube.namespace)
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "budget"},
+            "spec": {"hard": {"requests.storage": "1Gi", "persistentvolumeclaims": "3"}},
+        },
+        namespace=kube.namespace,
+    )
     emulator.create(pvc("a", "1Gi"), namespace=kube.namespace)
     async with kube.api_client() as api:
         with pytest.raises(ApiException) as error:
             await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
-                kube.namespace, pvc("b", "1Gi"))
+                kube.namespace, pvc("b", "1Gi")
+            )
     assert error.value.status == 403
     assert json.loads(error.value.body)["message"] == (
         'persistentvolumeclaims "b" is forbidden: exceeded quota: budget, requested: '
-        "requests.storage=1Gi, used: requests.storage=1Gi, limited: requests.storage=1Gi")
-    await wait_for(lambda: emulator.get("resourcequotas", "budget", kube.namespace).get(
-        "status", {}).get("used") == {"requests.storage": "1Gi", "persistentvolumeclaims": "1"})
+        "requests.storage=1Gi, used: requests.storage=1Gi, limited: requests.storage=1Gi"
+    )
+    await wait_for(
+        lambda: (
+            emulator.get("resourcequotas", "budget", kube.namespace).get("status", {}).get("used")
+            == {"requests.storage": "1Gi", "persistentvolumeclaims": "1"}
+        )
+    )
 
 
 async def test_memory_quota_needs_limits_unless_limit_range_defaults(kube, emulator):
-    emulator.create({"apiVersion": "v1", "kind": "ResourceQuota",
-                     "metadata": {"name": "mem"}, "spec": {"hard": {"limits.memory": "1Gi"}}},
-                    namespace=kube.namespace)
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "mem"},
+            "spec": {"hard": {"limits.memory": "1Gi"}},
+        },
+        namespace=kube.namespace,
+    )
     async with kube.api_client() as api:
         v1 = client.CoreV1Api(api)
         with pytest.raises(ApiException) as error:
             await v1.create_namespaced_pod(kube.namespace, pod("p"))
         assert "must specify limits.memory" in error.value.body
-        emulator.create({"apiVersion": "v1", "kind": "LimitRange",
-                         "metadata": {"name": "defaults"},
-                         "spec": {"limits": [{"type": "Container",
-                                              "default": {"memory": "512Mi"}}]}},
-                        namespace=kube.namespace)
+        emulator.create(
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": {"name": "defaults"},
+                "spec": {"limits": [{"type": "Container", "default": {"memory": "512Mi"}}]},
+            },
+            namespace=kube.namespace,
+        )
         created = await v1.create_namespaced_pod(kube.namespace, pod("p"))
     assert created.spec.containers[0].resources.limits == {"memory": "512Mi"}
 
 
 def storage_class(name: str, *, expandable: bool) -> dict:
-    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": name}, "provisioner": "example.com/disk",
-            "allowVolumeExpansion": expandable}
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name},
+        "provisioner": "example.com/disk",
+        "allowVolumeExpansion": expandable,
+    }
 
 
-@pytest.mark.emulator_only(reason="divergence kept (docs/dev/emulator.md): the emulator's "
-                             "provisioner and resize controller, not the host-path ones")
+@pytest.mark.emulator_only(
+    reason="divergence kept (docs/dev/emulator.md): the emulator's "
+    "provisioner and resize controller, not the host-path ones"
+)
 async def test_claim_binds_once_its_class_appears(kube, emulator, wait_for):
     emulator.create(pvc("c", storage_class="later"), namespace=kube.namespace)
-    await wait_for(lambda: [e for e in emulator.list("events", kube.namespace)
-                            if (e["type"], e["reason"]) == ("Warning", "ProvisioningFailed")
-                            and e["message"] == 'storageclass.storage.k8s.io "later" not found'])
+    await wait_for(
+        lambda: [
+            e
+            for e in emulator.list("events", kube.namespace)
+            if (e["type"], e["reason"]) == ("Warning", "ProvisioningFailed")
+            and e["message"] == 'storageclass.storage.k8s.io "later" not found'
+        ]
+    )
     assert emulator.get("persistentvolumeclaims", "c", kube.namespace)["status"] == {
-        "phase": "Pending"}
+        "phase": "Pending"
+    }
     emulator.create(storage_class("later", expandable=False))
-    bound = await wait_for(lambda: (c := emulator.get("persistentvolumeclaims", "c",
-                                                      kube.namespace))
-                           and c["status"]["phase"] == "Bound" and c)
+    bound = await wait_for(
+        lambda: (
+            (c := emulator.get("persistentvolumeclaims", "c", kube.namespace))
+            and c["status"]["phase"] == "Bound"
+            and c
+        )
+    )
     assert bound["status"]["capacity"] == {"storage": "1Gi"}
 
 
-@pytest.mark.emulator_only(reason="divergence kept (docs/dev/emulator.md): the emulator's "
-                             "provisioner and resize controller, not the host-path ones")
-@pytest.mark.parametrize("expandable,patch,code,message", [
-    (False, {"spec": {"resources": {"requests": {"storage": "2Gi"}}}}, 403,
-     'persistentvolumeclaims "c" is forbidden: only dynamically provisioned pvc can be '
-     "resized and the storageclass that provisions the pvc must support resize"),
-    (True, {"spec": {"resources": {"requests": {"storage": "512Mi"}}}}, 422,
-     'PersistentVolumeClaim "c" is invalid: spec.resources.requests.storage: Forbidden: '
-     "field can not be less than status.capacity"),
-    (True, {"spec": {"accessModes": ["ReadWriteMany"]}}, 422,
-     'PersistentVolumeClaim "c" is invalid: spec: Forbidden: spec is immutable after '
-     "creation except resources.requests and volumeAttributesClassName for bound claims"),
-    (True, {"spec": {"storageClassName": "standard"}}, 422,
-     'PersistentVolumeClaim "c" is invalid: spec: Forbidden: spec is immutable after '
-     "creation except resources.requests and volumeAttributesClassName for bound claims"),
-])
-async def test_claim_update_refused(kube, emulator, wait_for, expandable, patch, code,
-                                    message):
+@pytest.mark.emulator_only(
+    reason="divergence kept (docs/dev/emulator.md): the emulator's "
+    "provisioner and resize controller, not the host-path ones"
+)
+@pytest.mark.parametrize(
+    "expandable,patch,code,message",
+    [
+        (
+            False,
+            {"spec": {"resources": {"requests": {"storage": "2Gi"}}}},
+            403,
+            'persistentvolumeclaims "c" is forbidden: only dynamically provisioned pvc can be '
+            "resized and the storageclass that provisions the pvc must support resize",
+        ),
+        (
+            True,
+            {"spec": {"resources": {"requests": {"storage": "512Mi"}}}},
+            422,
+            'PersistentVolumeClaim "c" is invalid: spec.resources.requests.storage: Forbidden: '
+            "field can not be less than status.capacity",
+        ),
+        (
+            True,
+            {"spec": {"accessModes": ["ReadWriteMany"]}},
+            422,
+            'PersistentVolumeClaim "c" is invalid: spec: Forbidden: spec is immutable after '
+            "creation except resources.requests and volumeAttributesClassName for bound claims",
+        ),
+        (
+            True,
+            {"spec": {"storageClassName": "standard"}},
+            422,
+            'PersistentVolumeClaim "c" is invalid: spec: Forbidden: spec is immutable after '
+            "creation except resources.requests and volumeAttributesClassName for bound claims",
+        ),
+    ],
+)
+async def test_claim_update_refused(kube, emulator, wait_for, expandable, patch, code, message):
     emulator.create(storage_class("disk", expandable=expandable))
     emulator.create(pvc("c", storage_class="disk"), namespace=kube.namespace)
-    await wait_for(lambda: emulator.get("persistentvolumeclaims", "c", kube.namespace)[
-        "status"]["phase"] == "Bound")
+    await wait_for(
+        lambda: (
+            emulator.get("persistentvolumeclaims", "c", kube.namespace)["status"]["phase"]
+            == "Bound"
+        )
+    )
     async with kube.api_client() as api:
         with pytest.raises(ApiException) as error:
             await client.CoreV1Api(api).patch_namespaced_persistent_volume_claim(
-                "c", kube.namespace, patch)
+                "c", kube.namespace, patch
+            )
     status = json.loads(error.value.body)
     assert (status["code"], status["message"]) == (code, message)
     assert emulator.get("persistentvolumeclaims", "c", kube.namespace)["spec"]["resources"] == {
-        "requests": {"storage": "1Gi"}}
+        "requests": {"storage": "1Gi"}
+    }
 
 
-@pytest.mark.parametrize("hard,make,shown", [
-    ({"pods": "1"}, lambda n: pod(n), ("pods=1", "pods=1", "pods=1")),
-    ({"persistentvolumeclaims": "1"}, lambda n: pvc(n),
-     ("persistentvolumeclaims=1", "persistentvolumeclaims=1", "persistentvolumeclaims=1")),
-    ({"requests.storage": "1Gi"}, lambda n: pvc(n, "600Mi"),
-     ("requests.storage=600Mi", "requests.storage=600Mi", "requests.storage=1Gi")),
-    ({"limits.memory": "1Gi"}, lambda n: pod(n, memory="768Mi"),
-     ("limits.memory=768Mi", "limits.memory=768Mi", "limits.memory=1Gi")),
-])
+@pytest.mark.parametrize(
+    "hard,make,shown",
+    [
+        ({"pods": "1"}, lambda n: pod(n), ("pods=1", "pods=1", "pods=1")),
+        (
+            {"persistentvolumeclaims": "1"},
+            lambda n: pvc(n),
+            ("persistentvolumeclaims=1", "persistentvolumeclaims=1", "persistentvolumeclaims=1"),
+        ),
+        (
+            {"requests.storage": "1Gi"},
+            lambda n: pvc(n, "600Mi"),
+            ("requests.storage=600Mi", "requests.storage=600Mi", "requests.storage=1Gi"),
+        ),
+        (
+            {"limits.memory": "1Gi"},
+            lambda n: pod(n, memory="768Mi"),
+            ("limits.memory=768Mi", "limits.memory=768Mi", "limits.memory=1Gi"),
+        ),
+    ],
+)
 async def test_quota_exceeded(kube, emulator, wait_for, hard, make, shown):
-    (key, limit), = hard.items()
-    emulator.create({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
-                     "spec": {"hard": hard}}, namespace=kube.namespace)
+    ((key, limit),) = hard.items()
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "q"},
+            "spec": {"hard": hard},
+        },
+        namespace=kube.namespace,
+    )
 
     def used():
-        return emulator.get("resourcequotas", "q", kube.namespace).get("status", {}).get(
-            "used", {}).get(key)
+        return (
+            emulator.get("resourcequotas", "q", kube.namespace)
+            .get("status", {})
+            .get("used", {})
+            .get(key)
+        )
 
     await wait_for(lambda: used() == "0")
     first = make("a")
     plural = "pods" if first["kind"] == "Pod" else "persistentvolumeclaims"
     async with kube.api_client() as api:
         v1 = client.CoreV1Api(api)
-        create = (v1.create_namespaced_pod if plural == "pods"
-                  else v1.create_namespaced_persistent_volume_claim)
+        create = (
+            v1.create_namespaced_pod
+            if plural == "pods"
+            else v1.create_namespaced_persistent_volume_claim
+        )
         await create(kube.namespace, first)
         await wait_for(lambda: used() not in (None, "0"))
         with pytest.raises(ApiException) as error:
             await create(kube.namespace, make("b"))
         status = json.loads(error.value.body)
         assert (status["code"], status["reason"], status["message"]) == (
-            403, "Forbidden", f'{plural} "b" is forbidden: exceeded quota: q, requested: '
-                              f"{shown[0]}, used: {shown[1]}, limited: {shown[2]}")
+            403,
+            "Forbidden",
+            f'{plural} "b" is forbidden: exceeded quota: q, requested: '
+            f"{shown[0]}, used: {shown[1]}, limited: {shown[2]}",
+        )
         quota = await v1.read_namespaced_resource_quota("q", kube.namespace)
         assert quota.status.hard == {key: limit}
         emulator.delete(plural, "a", kube.namespace, grace=0)

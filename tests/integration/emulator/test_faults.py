@@ -9,8 +9,7 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-pytestmark = pytest.mark.emulator_only(
-    reason="fault injection is the emulator's own control")
+pytestmark = pytest.mark.emulator_only(reason="fault injection is the emulator's own control")
 
 
 def cm(name: str) -> dict:
@@ -27,48 +26,72 @@ async def test_hanging_request_times_out_and_the_next_one_works(kube, emulator, 
         again = await v1.read_namespaced_config_map("a", kube.namespace, _request_timeout=5)
     assert again.metadata.name == "a"
     # the hung request is logged (499, client gone) once the server sees the client leave
-    await wait_for(lambda: sorted(r.status for r in emulator.requests
-                                  if (r.verb, r.resource) == ("get", "configmaps")) == [200, 499])
+    await wait_for(
+        lambda: (
+            sorted(
+                r.status for r in emulator.requests if (r.verb, r.resource) == ("get", "configmaps")
+            )
+            == [200, 499]
+        )
+    )
 
 
-@pytest.mark.parametrize("verb,status,reason,message,retry_after", [
-    ("get", 429, "TooManyRequests", "Too many requests, please try again later.", "1"),
-    ("get", 403, "Forbidden", 'configmaps "a" is forbidden: injected fault', None),
-    ("get", 500, "InternalError", "Internal error occurred: injected fault", None),
-    ("create", 409, "AlreadyExists", 'configmaps "a" already exists', None),
-    ("update", 409, "Conflict", 'Operation cannot be fulfilled on configmaps "a": the object '
-                                "has been modified; please apply your changes to the latest "
-                                "version and try again", None),
-])
+@pytest.mark.parametrize(
+    "verb,status,reason,message,retry_after",
+    [
+        ("get", 429, "TooManyRequests", "Too many requests, please try again later.", "1"),
+        ("get", 403, "Forbidden", 'configmaps "a" is forbidden: injected fault', None),
+        ("get", 500, "InternalError", "Internal error occurred: injected fault", None),
+        ("create", 409, "AlreadyExists", 'configmaps "a" already exists', None),
+        (
+            "update",
+            409,
+            "Conflict",
+            'Operation cannot be fulfilled on configmaps "a": the object '
+            "has been modified; please apply your changes to the latest "
+            "version and try again",
+            None,
+        ),
+    ],
+)
 async def test_fault_statuses(kube, emulator, verb, status, reason, message, retry_after):
     if verb != "create":
         emulator.create(cm("a"), namespace=kube.namespace)
     emulator.inject_fault(verb=verb, resource="configmaps", status=status)
     async with kube.api_client() as api:
         v1 = client.CoreV1Api(api)
-        call = {"get": lambda: v1.read_namespaced_config_map("a", kube.namespace),
-                "create": lambda: v1.create_namespaced_config_map(kube.namespace, cm("a")),
-                "update": lambda: v1.replace_namespaced_config_map("a", kube.namespace,
-                                                                   cm("a"))}[verb]
+        call = {
+            "get": lambda: v1.read_namespaced_config_map("a", kube.namespace),
+            "create": lambda: v1.create_namespaced_config_map(kube.namespace, cm("a")),
+            "update": lambda: v1.replace_namespaced_config_map("a", kube.namespace, cm("a")),
+        }[verb]
         with pytest.raises(ApiException) as error:
             await call()
         await call()  # count=1: the fault is used up
     body = json.loads(error.value.body)
     assert (error.value.status, body["kind"], body["code"], body["reason"], body["message"]) == (
-        status, "Status", status, reason, message)
+        status,
+        "Status",
+        status,
+        reason,
+        message,
+    )
     assert error.value.headers.get("Retry-After") == retry_after
     if retry_after:
         assert body["details"]["retryAfterSeconds"] == int(retry_after)
 
 
-@pytest.mark.parametrize("match,hit", [
-    ({}, ["a", "b", "c"]),
-    ({"name": "b"}, ["b"]),
-    ({"namespace": "other"}, ["c"]),
-    ({"namespace": "jupyterhub", "name": "c"}, []),
-    ({"verb": "list"}, []),
-    ({"resource": "secrets"}, []),
-])
+@pytest.mark.parametrize(
+    "match,hit",
+    [
+        ({}, ["a", "b", "c"]),
+        ({"name": "b"}, ["b"]),
+        ({"namespace": "other"}, ["c"]),
+        ({"namespace": "jupyterhub", "name": "c"}, []),
+        ({"verb": "list"}, []),
+        ({"resource": "secrets"}, []),
+    ],
+)
 async def test_fault_matches_verb_resource_namespace_and_name(kube, emulator, match, hit):
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
     targets = [(kube.namespace, "a"), (kube.namespace, "b"), ("other", "c")]

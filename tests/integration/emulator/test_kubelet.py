@@ -8,13 +8,19 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 pytestmark = pytest.mark.emulator_only(
-    reason="steers the emulator's simulated kubelet (logs, exits, slow and unready pods)")
+    reason="steers the emulator's simulated kubelet (logs, exits, slow and unready pods)"
+)
 
 
-def pod(name: str, *containers: str, restart_policy: str | None = None,
-        finalizers: list[str] | None = None) -> dict:
-    spec: dict = {"containers": [{"name": c, "image": "jupyter/base:1"}
-                                 for c in containers or ("notebook",)]}
+def pod(
+    name: str,
+    *containers: str,
+    restart_policy: str | None = None,
+    finalizers: list[str] | None = None,
+) -> dict:
+    spec: dict = {
+        "containers": [{"name": c, "image": "jupyter/base:1"} for c in containers or ("notebook",)]
+    }
     if restart_policy:
         spec["restartPolicy"] = restart_policy
     meta: dict = {"name": name}
@@ -27,6 +33,7 @@ def phase(emulator, namespace: str, name: str, wanted: str):
     def check():
         p = emulator.get("pods", name, namespace)
         return p if p and p["status"]["phase"] == wanted else None
+
     return check
 
 
@@ -44,16 +51,20 @@ async def test_pod_log_per_container(kube, emulator, wait_for):
     assert missing.value.status == 404
 
 
-@pytest.mark.parametrize("policy,exit_code,phase_after,restarted", [
-    ("Always", 0, "Running", True),
-    ("Always", 1, "Running", True),
-    ("OnFailure", 1, "Running", True),
-    ("OnFailure", 0, "Succeeded", False),
-    ("Never", 0, "Succeeded", False),
-    ("Never", 137, "Failed", False),
-])
-async def test_container_exit_by_restart_policy(kube, emulator, wait_for, policy, exit_code,
-                                                phase_after, restarted):
+@pytest.mark.parametrize(
+    "policy,exit_code,phase_after,restarted",
+    [
+        ("Always", 0, "Running", True),
+        ("Always", 1, "Running", True),
+        ("OnFailure", 1, "Running", True),
+        ("OnFailure", 0, "Succeeded", False),
+        ("Never", 0, "Succeeded", False),
+        ("Never", 137, "Failed", False),
+    ],
+)
+async def test_container_exit_by_restart_policy(
+    kube, emulator, wait_for, policy, exit_code, phase_after, restarted
+):
     emulator.create(pod("p", restart_policy=policy), namespace=kube.namespace)
     await wait_for(phase(emulator, kube.namespace, "p", "Running"))
     emulator.kubelet.container_exited(kube.namespace, "p", "notebook", exit_code)
@@ -73,11 +84,13 @@ async def test_container_exit_by_restart_policy(kube, emulator, wait_for, policy
 
 
 async def test_slow_start_keeps_the_pod_pending_after_its_containers_start(
-        kube, emulator, wait_for):
+    kube, emulator, wait_for
+):
     emulator.kubelet.slow_start(kube.namespace, "p", 1.0)
     emulator.create(pod("p"), namespace=kube.namespace)
-    await wait_for(lambda: any(e["reason"] == "Started"
-                               for e in emulator.list("events", kube.namespace)))
+    await wait_for(
+        lambda: any(e["reason"] == "Started" for e in emulator.list("events", kube.namespace))
+    )
     assert emulator.get("pods", "p", kube.namespace)["status"]["phase"] == "Pending"
     await wait_for(phase(emulator, kube.namespace, "p", "Running"))
 
@@ -100,8 +113,9 @@ async def test_pod_deletion_honours_grace_and_finalizers(kube, emulator, wait_fo
         answer = await v1.delete_namespaced_pod("p", kube.namespace, grace_period_seconds=7)
         assert answer.metadata.deletion_grace_period_seconds == 7
         assert answer.metadata.deletion_timestamp is not None
-        await wait_for(lambda: any(e["reason"] == "Killing"
-                                   for e in emulator.list("events", kube.namespace)))
+        await wait_for(
+            lambda: any(e["reason"] == "Killing" for e in emulator.list("events", kube.namespace))
+        )
         # the containers are stopped; the finalizer keeps the object
         held = await v1.read_namespaced_pod("p", kube.namespace)
         assert held.metadata.finalizers == ["example.com/keep"]
@@ -113,19 +127,22 @@ async def test_pod_deletion_with_zero_grace_is_immediate(kube, emulator, wait_fo
     emulator.create(pod("p"), namespace=kube.namespace)
     await wait_for(phase(emulator, kube.namespace, "p", "Running"))
     async with kube.api_client() as api:
-        await client.CoreV1Api(api).delete_namespaced_pod("p", kube.namespace,
-                                                          grace_period_seconds=0)
+        await client.CoreV1Api(api).delete_namespaced_pod(
+            "p", kube.namespace, grace_period_seconds=0
+        )
     assert emulator.get("pods", "p", kube.namespace) is None
 
 
 async def test_finalizer_of_a_recreated_pod_holds_it_until_its_own_containers_stop(
-        kube, emulator, wait_for):
+    kube, emulator, wait_for
+):
     # a pod that was stopped and removed before must not make its namesake vanish early
     emulator.create(pod("p", finalizers=["example.com/keep"]), namespace=kube.namespace)
     await wait_for(phase(emulator, kube.namespace, "p", "Running"))
     emulator.delete("pods", "p", kube.namespace, grace=1)
-    await wait_for(lambda: any(e["reason"] == "Killing"
-                               for e in emulator.list("events", kube.namespace)))
+    await wait_for(
+        lambda: any(e["reason"] == "Killing" for e in emulator.list("events", kube.namespace))
+    )
     emulator.patch("pods", "p", {"metadata": {"finalizers": None}}, kube.namespace)
     await wait_for(lambda: emulator.get("pods", "p", kube.namespace) is None)
     emulator.kubelet_impl.stop_seconds = 30.0  # the next pod's containers take long to stop

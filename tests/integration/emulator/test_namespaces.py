@@ -7,20 +7,25 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 pytestmark = pytest.mark.emulator_only(
-    reason="holds namespace termination (its own control) or serves OpenShift projects")
+    reason="holds namespace termination (its own control) or serves OpenShift projects"
+)
 
 PROJECTS = ("project.openshift.io", "v1", "projects")
 
 
 def namespace(name: str, labels: dict | None = None) -> dict:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": labels or {}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": labels or {}},
+    }
 
 
 async def test_terminating_namespace_survives_updates_until_emptied(kube, emulator, wait_for):
     emulator.create(namespace("gone"))
-    emulator.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "inside"}},
-                    namespace="gone")
+    emulator.create(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "inside"}}, namespace="gone"
+    )
     emulator.hold_namespace_termination("gone")
     async with kube.api_client() as api:
         v1 = client.CoreV1Api(api)
@@ -42,11 +47,18 @@ async def test_deleting_a_project_terminates_its_namespace(kube, openshift_emula
     async with kube.api_client() as api:
         objects = client.CustomObjectsApi(api)
         await objects.create_cluster_custom_object(
-            "project.openshift.io", "v1", "projectrequests",
-            {"apiVersion": "project.openshift.io/v1", "kind": "ProjectRequest",
-             "metadata": {"name": "alice"}})
-        emulator.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}},
-                        namespace="alice")
+            "project.openshift.io",
+            "v1",
+            "projectrequests",
+            {
+                "apiVersion": "project.openshift.io/v1",
+                "kind": "ProjectRequest",
+                "metadata": {"name": "alice"},
+            },
+        )
+        emulator.create(
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}, namespace="alice"
+        )
         emulator.hold_namespace_termination("alice")
         answer = await objects.delete_cluster_custom_object(*PROJECTS, "alice")
         assert answer["status"] == "Success"
@@ -73,9 +85,11 @@ async def test_listing_projects_lists_namespaces(kube, openshift_emulator):
         selected = await objects.list_cluster_custom_object(*PROJECTS, label_selector="team=a")
     assert every["kind"] == "ProjectList" and every["metadata"]["resourceVersion"]
     assert {"default", "jupyterhub", "team-a", "team-b"} <= {
-        p["metadata"]["name"] for p in every["items"]}
+        p["metadata"]["name"] for p in every["items"]
+    }
     assert [(p["kind"], p["metadata"]["name"]) for p in selected["items"]] == [
-        ("Project", "team-a")]
+        ("Project", "team-a")
+    ]
 
 
 async def test_projects_are_not_served_outside_openshift_mode(kube, emulator):
@@ -85,8 +99,9 @@ async def test_projects_are_not_served_outside_openshift_mode(kube, emulator):
     assert error.value.status == 404
 
 
-async def test_a_users_project_list_shows_only_the_projects_they_may_get(kube, openshift_emulator,
-                                                                        tmp_path):
+async def test_a_users_project_list_shows_only_the_projects_they_may_get(
+    kube, openshift_emulator, tmp_path
+):
     """As OpenShift's project list (and our aggregated server on the real control
     plane): a ProjectRequest makes the requester the project's admin, and the list is
     the namespaces the caller may get."""
@@ -98,34 +113,59 @@ async def test_a_users_project_list_shows_only_the_projects_they_may_get(kube, o
     tokens = {user: f"{user}-token" for user in ("alice", "bob")}
     for user, token in tokens.items():
         openshift_emulator.add_token(token, user=user)
-    openshift_emulator.create({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": "self-provisioner"},
-        "rules": [{"apiGroups": ["project.openshift.io"],
-                   "resources": ["projectrequests", "projects"],
-                   "verbs": ["create", "list"]}]})
-    openshift_emulator.create({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": "self-provisioners"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": "self-provisioner"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                      "name": "system:authenticated"}]})
+    openshift_emulator.create(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "self-provisioner"},
+            "rules": [
+                {
+                    "apiGroups": ["project.openshift.io"],
+                    "resources": ["projectrequests", "projects"],
+                    "verbs": ["create", "list"],
+                }
+            ],
+        }
+    )
+    openshift_emulator.create(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "self-provisioners"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "self-provisioner",
+            },
+            "subjects": [
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Group",
+                    "name": "system:authenticated",
+                }
+            ],
+        }
+    )
 
     async def as_user(user: str):
         path = tmp_path / f"{user}.kubeconfig"
         openshift_emulator.write_kubeconfig(path, token=tokens[user])
         configuration = client.Configuration()
-        await config.load_kube_config(config_file=str(path),
-                                      client_configuration=configuration)
+        await config.load_kube_config(config_file=str(path), client_configuration=configuration)
         return client.ApiClient(configuration)
 
     for user in ("alice", "bob"):
         async with await as_user(user) as api:
             await client.CustomObjectsApi(api).create_cluster_custom_object(
-                "project.openshift.io", "v1", "projectrequests",
-                {"apiVersion": "project.openshift.io/v1", "kind": "ProjectRequest",
-                 "metadata": {"name": f"{user}-project"}})
+                "project.openshift.io",
+                "v1",
+                "projectrequests",
+                {
+                    "apiVersion": "project.openshift.io/v1",
+                    "kind": "ProjectRequest",
+                    "metadata": {"name": f"{user}-project"},
+                },
+            )
     binding = openshift_emulator.get("RoleBinding", "admin", "alice-project")
     assert binding["subjects"][0]["name"] == "alice"
     async with await as_user("alice") as api:

@@ -16,20 +16,24 @@ def create(api: client.ApiClient, kind: str, name: str, namespace: str):
     return {
         "namespaces": lambda: v1.create_namespace({"metadata": meta}),
         "services": lambda: v1.create_namespaced_service(
-            namespace, {"metadata": meta, "spec": {"ports": [{"port": 80}]}}),
+            namespace, {"metadata": meta, "spec": {"ports": [{"port": 80}]}}
+        ),
         "configmaps": lambda: v1.create_namespaced_config_map(namespace, {"metadata": meta}),
         "pods": lambda: v1.create_namespaced_pod(
-            namespace, {"metadata": meta, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}),
+            namespace, {"metadata": meta, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}
+        ),
         "roles": lambda: rbac.create_namespaced_role(namespace, {"metadata": meta}),
         "storageclasses": lambda: client.StorageV1Api(api).create_storage_class(
-            {"metadata": meta, "provisioner": "example.com/x"}),
+            {"metadata": meta, "provisioner": "example.com/x"}
+        ),
     }[kind]()
 
 
 # kube-apiserver 1.37 words these differently ("must not contain dots", "may not contain
 # '/'"): divergence kept (docs/dev/emulator.md), the emulator keeps the older wording
-NEWER_WORDING = pytest.mark.emulator_only(reason="divergence kept (docs/dev/emulator.md): 1.37 "
-                                                 "words this name error differently")
+NEWER_WORDING = pytest.mark.emulator_only(
+    reason="divergence kept (docs/dev/emulator.md): 1.37 words this name error differently"
+)
 
 
 LABEL = "lowercase RFC 1123 label"
@@ -39,29 +43,39 @@ TOO_LONG = "must be no more than"
 SEGMENT = 'may not contain "/" or "%"'
 
 
-@pytest.mark.parametrize("kind,name,problem", [
-    # namespaces: RFC 1123 labels, 63 characters
-    ("namespaces", "a" * 63, None), ("namespaces", "1abc", None),
-    ("namespaces", "a" * 64, TOO_LONG),
-    pytest.param("namespaces", "a.b", LABEL, marks=NEWER_WORDING),
-    ("namespaces", "-a", LABEL), ("namespaces", "a-", LABEL), ("namespaces", "Ab", LABEL),
-    # services: RFC 1035 labels, starting with a letter
-    ("services", "abc-1", None),
-    pytest.param("services", "1abc", DNS1035, marks=NEWER_WORDING),
-    pytest.param("services", "a.b", DNS1035, marks=NEWER_WORDING),
-    ("services", "a" * 64, TOO_LONG),
-    # most kinds: RFC 1123 subdomains, 253 characters
-    ("configmaps", "a.b-c", None), ("configmaps", "a" * 253, None),
-    ("configmaps", "a" * 254, TOO_LONG), ("configmaps", "a..b", SUBDOMAIN),
-    ("configmaps", "a_b", SUBDOMAIN), ("pods", "jupyter-alice.x", None),
-    ("pods", "Jupyter", SUBDOMAIN), ("storageclasses", "fast.ssd", None),
-    ("storageclasses", "Fast", SUBDOMAIN),
-    # RBAC: any path segment
-    ("roles", "system:controller:Thing_1", None),
-    pytest.param("roles", "a/b", SEGMENT, marks=NEWER_WORDING),
-    pytest.param("roles", "..", SEGMENT, marks=NEWER_WORDING),
-    pytest.param("roles", "a%b", SEGMENT, marks=NEWER_WORDING),
-])
+@pytest.mark.parametrize(
+    "kind,name,problem",
+    [
+        # namespaces: RFC 1123 labels, 63 characters
+        ("namespaces", "a" * 63, None),
+        ("namespaces", "1abc", None),
+        ("namespaces", "a" * 64, TOO_LONG),
+        pytest.param("namespaces", "a.b", LABEL, marks=NEWER_WORDING),
+        ("namespaces", "-a", LABEL),
+        ("namespaces", "a-", LABEL),
+        ("namespaces", "Ab", LABEL),
+        # services: RFC 1035 labels, starting with a letter
+        ("services", "abc-1", None),
+        pytest.param("services", "1abc", DNS1035, marks=NEWER_WORDING),
+        pytest.param("services", "a.b", DNS1035, marks=NEWER_WORDING),
+        ("services", "a" * 64, TOO_LONG),
+        # most kinds: RFC 1123 subdomains, 253 characters
+        ("configmaps", "a.b-c", None),
+        ("configmaps", "a" * 253, None),
+        ("configmaps", "a" * 254, TOO_LONG),
+        ("configmaps", "a..b", SUBDOMAIN),
+        ("configmaps", "a_b", SUBDOMAIN),
+        ("pods", "jupyter-alice.x", None),
+        ("pods", "Jupyter", SUBDOMAIN),
+        ("storageclasses", "fast.ssd", None),
+        ("storageclasses", "Fast", SUBDOMAIN),
+        # RBAC: any path segment
+        ("roles", "system:controller:Thing_1", None),
+        pytest.param("roles", "a/b", SEGMENT, marks=NEWER_WORDING),
+        pytest.param("roles", "..", SEGMENT, marks=NEWER_WORDING),
+        pytest.param("roles", "a%b", SEGMENT, marks=NEWER_WORDING),
+    ],
+)
 async def test_name_validation(kube, emulator, kind, name, problem):
     async with kube.api_client() as api:
         if problem is None:
@@ -82,8 +96,12 @@ async def test_name_validation(kube, emulator, kind, name, problem):
 async def test_generate_name(kube, emulator, prefix):
     async with kube.api_client() as api:
         v1 = client.CoreV1Api(api)
-        made = [await v1.create_namespaced_config_map(
-            kube.namespace, {"metadata": {"generateName": prefix}}) for _ in range(2)]
+        made = [
+            await v1.create_namespaced_config_map(
+                kube.namespace, {"metadata": {"generateName": prefix}}
+            )
+            for _ in range(2)
+        ]
     names = [m.metadata.name for m in made]
     assert names[0] != names[1]
     for name in names:
@@ -96,10 +114,10 @@ async def test_server_set_metadata_and_resource_versions_across_kinds(kube, emul
         created = [
             await v1.create_namespaced_config_map(kube.namespace, {"metadata": {"name": "a"}}),
             await v1.create_namespaced_secret(kube.namespace, {"metadata": {"name": "a"}}),
-            await v1.create_namespaced_service_account(kube.namespace,
-                                                       {"metadata": {"name": "a"}}),
-            await v1.patch_namespaced_config_map("a", kube.namespace,
-                                                 {"metadata": {"labels": {"x": "1"}}}),
+            await v1.create_namespaced_service_account(kube.namespace, {"metadata": {"name": "a"}}),
+            await v1.patch_namespaced_config_map(
+                "a", kube.namespace, {"metadata": {"labels": {"x": "1"}}}
+            ),
         ]
         listed = await v1.list_namespaced_secret(kube.namespace)
     versions = [int(o.metadata.resource_version) for o in created]
@@ -114,15 +132,17 @@ async def test_server_set_metadata_and_resource_versions_across_kinds(kube, emul
 async def test_generation_counts_spec_changes_only(kube, emulator):
     async with kube.api_client() as api:
         v1 = client.CoreV1Api(api)
-        body = {"metadata": {"name": "p"},
-                "spec": {"containers": [{"name": "c", "image": "x:1"}]}}
+        body = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}
         generations = [(await v1.create_namespaced_pod(kube.namespace, body)).metadata.generation]
-        for patch in ({"metadata": {"labels": {"a": "b"}}},
-                      {"spec": {"containers": [{"name": "c", "image": "x:2"}]}},
-                      {"metadata": {"annotations": {"a": "b"}}}):
+        for patch in (
+            {"metadata": {"labels": {"a": "b"}}},
+            {"spec": {"containers": [{"name": "c", "image": "x:2"}]}},
+            {"metadata": {"annotations": {"a": "b"}}},
+        ):
             patched = await v1.patch_namespaced_pod("p", kube.namespace, patch)
             generations.append(patched.metadata.generation)
         status = await v1.patch_namespaced_pod_status(
-            "p", kube.namespace, {"status": {"message": "hello"}})
+            "p", kube.namespace, {"status": {"message": "hello"}}
+        )
         generations.append(status.metadata.generation)
     assert generations == [1, 1, 2, 2, 2]

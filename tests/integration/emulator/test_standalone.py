@@ -13,25 +13,34 @@ import pytest
 from kubernetes_asyncio import client, config
 
 pytestmark = pytest.mark.emulator_only(
-    reason="the emulator's own command and its /_emulator/ control API")
+    reason="the emulator's own command and its /_emulator/ control API"
+)
 
 
 async def _api(kubeconfig) -> client.ApiClient:
     configuration = client.Configuration()
-    await config.load_kube_config(config_file=str(kubeconfig),
-                                  client_configuration=configuration)
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     return client.ApiClient(configuration)
 
 
 # each run pays the emulator's import time (seconds on a busy machine): two runs only
 @pytest.mark.parametrize("sig,openshift", [(signal.SIGINT, False), (signal.SIGTERM, True)])
-async def test_standalone_serves_through_its_kubeconfig_and_stops_cleanly(
-        tmp_path, sig, openshift):
+async def test_standalone_serves_through_its_kubeconfig_and_stops_cleanly(tmp_path, sig, openshift):
     kubeconfig = tmp_path / "kubeconfig"
-    args = [sys.executable, "-m", "workspace_spawner_testing.emulator", "--host", "127.0.0.1",
-            "--port", "0", "--kubeconfig", str(kubeconfig)] + (["--openshift"] * openshift)
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    args = [
+        sys.executable,
+        "-m",
+        "workspace_spawner_testing.emulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--kubeconfig",
+        str(kubeconfig),
+    ] + (["--openshift"] * openshift)
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
         url = re.search(r"http://127\.0\.0\.1:\d+", line)
@@ -64,9 +73,12 @@ async def test_control_api_request_log(kube, emulator):
             assert response.status == 200
             log = await response.json()
         assert [(r["verb"], r["resource"], r["name"], r["status"]) for r in log][-1] == (
-            "create", "configmaps", None, 201)
-        assert {"method", "path", "query", "namespace", "duration", "time", "user"} <= set(
-            log[-1])
+            "create",
+            "configmaps",
+            None,
+            201,
+        )
+        assert {"method", "path", "query", "namespace", "duration", "time", "user"} <= set(log[-1])
         async with http.delete("/_emulator/requests") as response:
             assert response.status == 200
         async with http.get("/_emulator/requests") as response:
@@ -75,8 +87,10 @@ async def test_control_api_request_log(kube, emulator):
 
 async def test_control_api_fault(kube, emulator):
     async with aiohttp.ClientSession(emulator.url) as http:
-        async with http.post("/_emulator/faults", json={
-                "verb": "get", "resource": "configmaps", "status": 503, "count": 1}) as r:
+        async with http.post(
+            "/_emulator/faults",
+            json={"verb": "get", "resource": "configmaps", "status": 503, "count": 1},
+        ) as r:
             assert r.status == 200
         async with http.post("/_emulator/faults", json={"bogus": 1}) as r:
             assert r.status == 400
@@ -105,12 +119,14 @@ async def test_control_api_reset(kube, emulator, openshift):
 
 async def test_control_api_kubelet_actions(kube, emulator, wait_for):
     async with aiohttp.ClientSession(emulator.url) as http:
-        async with http.post("/_emulator/kubelet/never_ready",
-                             json={"namespace": kube.namespace, "name": "p"}) as r:
+        async with http.post(
+            "/_emulator/kubelet/never_ready", json={"namespace": kube.namespace, "name": "p"}
+        ) as r:
             assert r.status == 200
-        async with http.post("/_emulator/kubelet/set_log", json={
-                "namespace": kube.namespace, "name": "p", "container": "c",
-                "text": "hello\n"}) as r:
+        async with http.post(
+            "/_emulator/kubelet/set_log",
+            json={"namespace": kube.namespace, "name": "p", "container": "c", "text": "hello\n"},
+        ) as r:
             assert r.status == 200
         async with http.post("/_emulator/kubelet/never_ready", json={"nope": 1}) as r:
             assert r.status == 400
@@ -118,11 +134,22 @@ async def test_control_api_kubelet_actions(kube, emulator, wait_for):
             assert r.status == 404  # only the listed actions are reachable
         async with http.post("/_emulator/faults", data=b"{not json") as r:
             assert r.status == 400
-    emulator.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-                     "spec": {"containers": [{"name": "c", "image": "x:1"}]}},
-                    namespace=kube.namespace)
-    running = await wait_for(lambda: (p := emulator.get("pods", "p", kube.namespace))
-                             and p["status"]["phase"] == "Running" and p)
+    emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "x:1"}]},
+        },
+        namespace=kube.namespace,
+    )
+    running = await wait_for(
+        lambda: (
+            (p := emulator.get("pods", "p", kube.namespace))
+            and p["status"]["phase"] == "Running"
+            and p
+        )
+    )
     assert running["status"]["containerStatuses"][0]["ready"] is False
     async with kube.api_client() as api:
         log = await client.CoreV1Api(api).read_namespaced_pod_log("p", kube.namespace)

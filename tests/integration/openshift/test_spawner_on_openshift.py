@@ -68,13 +68,17 @@ def _template(project: str) -> str:
 
 
 async def test_user_token_mode_gives_the_notebook_the_users_own_project_list(
-        make_spawner, kube, admin, user_token, project):
+    make_spawner, kube, admin, user_token, project
+):
     from workspace_spawner_testing.controlplane import Client
 
-    spawner = make_spawner("alice", workspace_project_enabled=True,
-                           workspace_project_template=_template(project),
-                           workspace_project_credentials="user-token",
-                           workspace_project_quota=QUOTA)
+    spawner = make_spawner(
+        "alice",
+        workspace_project_enabled=True,
+        workspace_project_template=_template(project),
+        workspace_project_credentials="user-token",
+        workspace_project_quota=QUOTA,
+    )
 
     async def get_auth_state():
         return {"access_token": user_token("alice")}
@@ -90,15 +94,22 @@ async def test_user_token_mode_gives_the_notebook_the_users_own_project_list(
     assert labels["app.kubernetes.io/managed-by"] == "workspace-spawner"
     quota = admin.request("GET", f"/api/v1/namespaces/{project}/resourcequotas/workspace-quota")
     assert quota["spec"]["hard"] == QUOTA
-    access = admin.request("GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{project}/"
-                                  "rolebindings/workspace-access")
+    access = admin.request(
+        "GET",
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{project}/rolebindings/workspace-access",
+    )
     assert {"kind": "User", "name": "alice"} in [
-        {k: s[k] for k in ("kind", "name")} for s in access["subjects"]]
+        {k: s[k] for k in ("kind", "name")} for s in access["subjects"]
+    ]
 
     # the notebook's `oc projects`, with the token the spawner mounted for it
     secrets = admin.request("GET", f"/api/v1/namespaces/{kube.namespace}/secrets")["items"]
-    (secret,) = [s for s in secrets if s["metadata"]["name"].endswith("-token")
-                 and s["metadata"].get("labels", {}).get("hub.jupyter.org/username") == "alice"]
+    (secret,) = [
+        s
+        for s in secrets
+        if s["metadata"]["name"].endswith("-token")
+        and s["metadata"].get("labels", {}).get("hub.jupyter.org/username") == "alice"
+    ]
     token = base64.b64decode(secret["data"]["token"]).decode()
     notebook = Client(admin.url, admin.ca_file, token)
     seen = {p["metadata"]["name"] for p in notebook.request("GET", PROJECTS)["items"]}
@@ -106,25 +117,33 @@ async def test_user_token_mode_gives_the_notebook_the_users_own_project_list(
     assert kube.namespace not in seen and "kube-system" not in seen
 
 
-async def test_a_second_start_finds_the_project_and_changes_nothing(
-        make_spawner, admin, project):
-    spawner = make_spawner("alice", workspace_project_enabled=True,
-                           workspace_project_template=_template(project))
+async def test_a_second_start_finds_the_project_and_changes_nothing(make_spawner, admin, project):
+    spawner = make_spawner(
+        "alice", workspace_project_enabled=True, workspace_project_template=_template(project)
+    )
     await spawner.ensure_workspace_project()
     before = admin.request("GET", f"/api/v1/namespaces/{project}")
-    again = make_spawner("alice", workspace_project_enabled=True,
-                         workspace_project_template=_template(project), state=spawner.get_state())
+    again = make_spawner(
+        "alice",
+        workspace_project_enabled=True,
+        workspace_project_template=_template(project),
+        state=spawner.get_state(),
+    )
     await again.ensure_workspace_project()
     after = admin.request("GET", f"/api/v1/namespaces/{project}")
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 async def test_deleting_the_user_deletes_the_project_through_the_project_api(
-        make_spawner, admin, project):
+    make_spawner, admin, project
+):
     """The hub holds no right to delete namespaces on OpenShift: it deletes the Project,
     as the admin the project template made it."""
-    traits = {"workspace_project_enabled": True, "delete_workspace_project": True,
-              "workspace_project_template": _template(project)}
+    traits = {
+        "workspace_project_enabled": True,
+        "delete_workspace_project": True,
+        "workspace_project_template": _template(project),
+    }
     spawner = make_spawner("alice", **traits)
     await spawner.ensure_workspace_project()
     await make_spawner("alice", state=spawner.get_state(), **traits).delete_forever()
@@ -138,7 +157,8 @@ async def test_deleting_the_user_deletes_the_project_through_the_project_api(
 
 def _uid_range(admin, namespace: str) -> range:
     first, size = admin.request("GET", f"/api/v1/namespaces/{namespace}")["metadata"][
-        "annotations"]["openshift.io/sa.scc.uid-range"].split("/")
+        "annotations"
+    ]["openshift.io/sa.scc.uid-range"].split("/")
     return range(int(first), int(first) + int(size))
 
 
@@ -153,7 +173,8 @@ async def test_the_servers_pod_is_admitted_under_restricted_v2(make_spawner, kub
     manifest = await spawner.get_pod_manifest()
     async with kube.api_client() as api:  # the hub's ServiceAccount
         created = await CoreV1Api(api).create_namespaced_pod(
-            kube.namespace, api.sanitize_for_serialization(manifest))
+            kube.namespace, api.sanitize_for_serialization(manifest)
+        )
         pod = api.sanitize_for_serialization(created)
     assert pod["metadata"]["annotations"]["openshift.io/scc"] == "restricted-v2"
     containers = pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
@@ -174,7 +195,8 @@ async def test_z2jh_uid_and_fs_gid_are_refused_by_restricted_v2(make_spawner, ku
     async with kube.api_client() as api:  # the hub's ServiceAccount
         with pytest.raises(ApiException) as raised:
             await CoreV1Api(api).create_namespaced_pod(
-                kube.namespace, api.sanitize_for_serialization(manifest))
+                kube.namespace, api.sanitize_for_serialization(manifest)
+            )
     assert raised.value.status == 403
     message = json.loads(raised.value.body)["message"]
     assert "restricted-v2" in message and "1000" in message and "must be in the ranges" in message

@@ -46,8 +46,7 @@ def admin(layer: dict):
 def users(layer: dict) -> dict:
     from workspace_spawner_testing.controlplane import Client
 
-    return {name: Client.from_kubeconfig(path)
-            for name, path in layer["user_kubeconfigs"].items()}
+    return {name: Client.from_kubeconfig(path) for name, path in layer["user_kubeconfigs"].items()}
 
 
 @pytest.fixture
@@ -70,9 +69,16 @@ def project_names(admin):
 
 
 def request_project(client, name: str, **fields: str) -> dict:
-    return client.request("POST", PROJECT_REQUESTS, {
-        "apiVersion": f"{GROUP}/v1", "kind": "ProjectRequest", "metadata": {"name": name},
-        **fields})
+    return client.request(
+        "POST",
+        PROJECT_REQUESTS,
+        {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": "ProjectRequest",
+            "metadata": {"name": name},
+            **fields,
+        },
+    )
 
 
 def status_of(call) -> tuple[int, dict]:
@@ -84,9 +90,15 @@ def status_of(call) -> tuple[int, dict]:
 
 def patch(client, path: str, body: dict) -> dict:
     request = urllib.request.Request(
-        client.url + path, method="PATCH", data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {client.token}", "Accept": "application/json",
-                 "Content-Type": "application/merge-patch+json"})
+        client.url + path,
+        method="PATCH",
+        data=json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {client.token}",
+            "Accept": "application/json",
+            "Content-Type": "application/merge-patch+json",
+        },
+    )
     context = ssl.create_default_context(cafile=str(client.ca_file))
     with urllib.request.urlopen(request, context=context, timeout=30) as answer:
         return json.loads(answer.read())
@@ -114,7 +126,8 @@ def _direct(layer: dict, *, cert: tuple[Path, Path] | None) -> int:
         context.load_cert_chain(str(cert[0]), str(cert[1]))
     request = urllib.request.Request(
         layer["url"] + PROJECTS,
-        headers={"X-Remote-User": "mallory", "X-Remote-Group": "system:masters"})
+        headers={"X-Remote-User": "mallory", "X-Remote-Group": "system:masters"},
+    )
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as answer:
             return answer.status
@@ -122,21 +135,27 @@ def _direct(layer: dict, *, cert: tuple[Path, Path] | None) -> int:
         return e.code
 
 
-@pytest.mark.parametrize(("signer", "common_name", "expected"), [
-    (None, None, 401),  # no certificate: anyone on the host could claim to be anyone
-    ("front-proxy", "mallory", 401),  # the right CA, but not an allowed name
-    ("front-proxy", "front-proxy-client", 200),  # the aggregator itself
-])
+@pytest.mark.parametrize(
+    ("signer", "common_name", "expected"),
+    [
+        (None, None, 401),  # no certificate: anyone on the host could claim to be anyone
+        ("front-proxy", "mallory", 401),  # the right CA, but not an allowed name
+        ("front-proxy", "front-proxy-client", 200),  # the aggregator itself
+    ],
+)
 def test_identity_headers_are_believed_only_from_the_aggregators_certificate(
-        layer, tmp_path, signer, common_name, expected):
+    layer, tmp_path, signer, common_name, expected
+):
     from workspace_spawner_testing.controlplane import pki
 
     cert = None
     if signer:
-        ca = pki.KeyPair(Path(layer["front_proxy_ca"]["cert"]),
-                         Path(layer["front_proxy_ca"]["key"]))
-        pair = pki.issue(ca=ca, directory=tmp_path, name="client", common_name=common_name,
-                         client=True)
+        ca = pki.KeyPair(
+            Path(layer["front_proxy_ca"]["cert"]), Path(layer["front_proxy_ca"]["key"])
+        )
+        pair = pki.issue(
+            ca=ca, directory=tmp_path, name="client", common_name=common_name, client=True
+        )
         cert = (pair.cert, pair.key)
     assert _direct(layer, cert=cert) == expected
 
@@ -145,8 +164,9 @@ def test_a_certificate_of_another_ca_is_refused_in_the_handshake(layer, tmp_path
     from workspace_spawner_testing.controlplane import pki
 
     other = pki.make_ca(directory=tmp_path, name="other-ca", common_name="other")
-    pair = pki.issue(ca=other, directory=tmp_path, name="client",
-                     common_name="front-proxy-client", client=True)
+    pair = pki.issue(
+        ca=other, directory=tmp_path, name="client", common_name="front-proxy-client", client=True
+    )
     with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
         _direct(layer, cert=(pair.cert, pair.key))
 
@@ -156,12 +176,14 @@ def test_a_certificate_of_another_ca_is_refused_in_the_handshake(layer, tmp_path
 
 def test_a_project_request_makes_the_namespace_openshift_makes(admin, users, project_names):
     alice_project, bob_project = project_names(2)
-    project = request_project(users["alice"], alice_project, displayName="Alice's work",
-                              description="notebooks")
+    project = request_project(
+        users["alice"], alice_project, displayName="Alice's work", description="notebooks"
+    )
     assert project["kind"] == "Project"
     request_project(users["bob"], bob_project)
-    namespaces = [admin.request("GET", f"/api/v1/namespaces/{n}")
-                  for n in (alice_project, bob_project)]
+    namespaces = [
+        admin.request("GET", f"/api/v1/namespaces/{n}") for n in (alice_project, bob_project)
+    ]
     alice, bob = (ns["metadata"]["annotations"] for ns in namespaces)
     assert alice["openshift.io/requester"] == "alice"
     assert alice["openshift.io/display-name"] == "Alice's work"
@@ -169,13 +191,14 @@ def test_a_project_request_makes_the_namespace_openshift_makes(admin, users, pro
     assert bob["openshift.io/requester"] == "bob"
     first, size = alice["openshift.io/sa.scc.uid-range"].split("/")
     assert int(first) >= 1_000_000_000 and int(size) == 10_000
-    assert alice["openshift.io/sa.scc.supplemental-groups"] == \
-        alice["openshift.io/sa.scc.uid-range"]
+    assert (
+        alice["openshift.io/sa.scc.supplemental-groups"] == alice["openshift.io/sa.scc.uid-range"]
+    )
     for key in ("openshift.io/sa.scc.uid-range", "openshift.io/sa.scc.mcs"):
         assert alice[key] != bob[key], key
     binding = admin.request(
-        "GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{alice_project}/rolebindings/"
-               "admin")
+        "GET", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{alice_project}/rolebindings/admin"
+    )
     assert binding["roleRef"]["name"] == "admin"
     assert [s["name"] for s in binding["subjects"]] == ["alice"]
 
@@ -229,8 +252,9 @@ def test_a_users_project_list_shows_their_own_and_the_ones_given(admin, users, p
     assert bob_private not in alice_sees
     assert "kube-system" not in alice_sees and "default" not in alice_sees
     assert alice_own not in _names(users["bob"])
-    assert users["alice"].request("GET", f"{PROJECTS}/{bob_shared}")["metadata"]["name"] == \
-        bob_shared
+    assert (
+        users["alice"].request("GET", f"{PROJECTS}/{bob_shared}")["metadata"]["name"] == bob_shared
+    )
     code, status = status_of(lambda: users["alice"].request("GET", f"{PROJECTS}/{bob_private}"))
     assert (code, status["reason"]) == (403, "Forbidden")
     assert {alice_own, bob_shared, bob_private} <= _names(admin)
@@ -253,19 +277,22 @@ def test_only_a_projects_admin_deletes_it(admin, users, project_names):
         assert namespace["status"]["phase"] == "Terminating"
 
 
-@pytest.mark.parametrize(("change", "allowed"), [
-    ({"metadata": {"labels": {"hub.jupyter.org/username": "alice"}}}, False),
-    ({"metadata": {"annotations": {"openshift.io/requester": "mallory"}}}, False),
-    ({"metadata": {"annotations": {"openshift.io/display-name": "Renamed"}}}, True),
-])
+@pytest.mark.parametrize(
+    ("change", "allowed"),
+    [
+        ({"metadata": {"labels": {"hub.jupyter.org/username": "alice"}}}, False),
+        ({"metadata": {"annotations": {"openshift.io/requester": "mallory"}}}, False),
+        ({"metadata": {"annotations": {"openshift.io/display-name": "Renamed"}}}, True),
+    ],
+)
 def test_only_display_name_and_description_change_through_the_project(
-        admin, users, project_names, change, allowed):
+    admin, users, project_names, change, allowed
+):
     (name,) = project_names()
     request_project(users["alice"], name)
     if allowed:
         patch(users["alice"], f"{PROJECTS}/{name}", change)
-        annotations = admin.request("GET", f"/api/v1/namespaces/{name}")["metadata"][
-            "annotations"]
+        annotations = admin.request("GET", f"/api/v1/namespaces/{name}")["metadata"]["annotations"]
         assert annotations["openshift.io/display-name"] == "Renamed"
         return
     with pytest.raises(urllib.error.HTTPError) as raised:
@@ -277,14 +304,31 @@ def test_only_display_name_and_description_change_through_the_project(
 # -- SCC admission --------------------------------------------------------------------
 
 
-def _pod(name: str, *, service_account: str = "default", pod_security: dict | None = None,
-         container_security: dict | None = None, volumes: list | None = None) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"serviceAccountName": service_account,
-                     "securityContext": pod_security or {},
-                     "containers": [{"name": "notebook", "image": "quay.io/jupyter/base",
-                                     "securityContext": container_security or {}}],
-                     "volumes": volumes or []}}
+def _pod(
+    name: str,
+    *,
+    service_account: str = "default",
+    pod_security: dict | None = None,
+    container_security: dict | None = None,
+    volumes: list | None = None,
+) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "serviceAccountName": service_account,
+            "securityContext": pod_security or {},
+            "containers": [
+                {
+                    "name": "notebook",
+                    "image": "quay.io/jupyter/base",
+                    "securityContext": container_security or {},
+                }
+            ],
+            "volumes": volumes or [],
+        },
+    }
 
 
 def _create_pod(admin, namespace: str, pod: dict) -> dict:
@@ -292,13 +336,19 @@ def _create_pod(admin, namespace: str, pod: dict) -> dict:
 
 
 def _service_account(admin, namespace: str, name: str) -> None:
-    admin.apply({"apiVersion": "v1", "kind": "ServiceAccount",
-                 "metadata": {"name": name, "namespace": namespace}})
+    admin.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+    )
 
 
 def test_every_namespace_gets_its_own_ranges(admin, kube):
     annotations = admin.request("GET", f"/api/v1/namespaces/{kube.namespace}")["metadata"][
-        "annotations"]
+        "annotations"
+    ]
     assert annotations["openshift.io/sa.scc.uid-range"].endswith("/10000")
     assert annotations["openshift.io/sa.scc.mcs"].startswith("s0:c")
 
@@ -306,7 +356,8 @@ def test_every_namespace_gets_its_own_ranges(admin, kube):
 def test_restricted_v2_assigns_the_namespaces_uid_and_group(admin, kube):
     _service_account(admin, kube.namespace, "default")
     annotations = admin.request("GET", f"/api/v1/namespaces/{kube.namespace}")["metadata"][
-        "annotations"]
+        "annotations"
+    ]
     first = int(annotations["openshift.io/sa.scc.uid-range"].split("/")[0])
     pod = _create_pod(admin, kube.namespace, _pod("plain"))
     assert pod["metadata"]["annotations"]["openshift.io/scc"] == "restricted-v2"
@@ -316,20 +367,26 @@ def test_restricted_v2_assigns_the_namespaces_uid_and_group(admin, kube):
     assert container["capabilities"]["drop"] == ["ALL"]
     assert pod["spec"]["securityContext"]["fsGroup"] == first
     assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert pod["spec"]["securityContext"]["seLinuxOptions"]["level"] == \
-        annotations["openshift.io/sa.scc.mcs"]
+    assert (
+        pod["spec"]["securityContext"]["seLinuxOptions"]["level"]
+        == annotations["openshift.io/sa.scc.mcs"]
+    )
 
 
-@pytest.mark.parametrize(("pod", "complaint"), [
-    (_pod("uid", container_security={"runAsUser": 1000}), "runAsUser"),
-    (_pod("fsgroup", pod_security={"fsGroup": 100}), "fsGroup"),
-    (_pod("privileged", container_security={"privileged": True}), "Privileged"),
-    (_pod("escalation", container_security={"allowPrivilegeEscalation": True}),
-     "privilege escalation"),
-    (_pod("caps", container_security={"capabilities": {"add": ["SYS_ADMIN"]}}),
-     "SYS_ADMIN"),
-    (_pod("hostpath", volumes=[{"name": "h", "hostPath": {"path": "/etc"}}]), "hostPath"),
-])
+@pytest.mark.parametrize(
+    ("pod", "complaint"),
+    [
+        (_pod("uid", container_security={"runAsUser": 1000}), "runAsUser"),
+        (_pod("fsgroup", pod_security={"fsGroup": 100}), "fsGroup"),
+        (_pod("privileged", container_security={"privileged": True}), "Privileged"),
+        (
+            _pod("escalation", container_security={"allowPrivilegeEscalation": True}),
+            "privilege escalation",
+        ),
+        (_pod("caps", container_security={"capabilities": {"add": ["SYS_ADMIN"]}}), "SYS_ADMIN"),
+        (_pod("hostpath", volumes=[{"name": "h", "hostPath": {"path": "/etc"}}]), "hostPath"),
+    ],
+)
 def test_restricted_v2_refuses_what_it_does_not_allow(admin, kube, pod, complaint):
     _service_account(admin, kube.namespace, "default")
     code, status = status_of(lambda: _create_pod(admin, kube.namespace, pod))
@@ -337,14 +394,16 @@ def test_restricted_v2_refuses_what_it_does_not_allow(admin, kube, pod, complain
     assert "restricted-v2" in status["message"] and complaint in status["message"]
 
 
-@pytest.mark.parametrize(("scc", "uid", "admitted_as"), [
-    ("anyuid", 0, "anyuid"),
-    ("anyuid", 1000, "anyuid"),
-    ("nonroot-v2", 1000, "nonroot-v2"),
-    ("nonroot-v2", 0, None),
-])
-def test_an_scc_granted_to_a_service_account_admits_its_pods(admin, kube, scc, uid,
-                                                             admitted_as):
+@pytest.mark.parametrize(
+    ("scc", "uid", "admitted_as"),
+    [
+        ("anyuid", 0, "anyuid"),
+        ("anyuid", 1000, "anyuid"),
+        ("nonroot-v2", 1000, "nonroot-v2"),
+        ("nonroot-v2", 0, None),
+    ],
+)
+def test_an_scc_granted_to_a_service_account_admits_its_pods(admin, kube, scc, uid, admitted_as):
     """``oc adm policy add-scc-to-user <scc> -z <sa>``; other ServiceAccounts keep
     restricted-v2."""
     from workspace_spawner_testing.openshift.install import scc_grant

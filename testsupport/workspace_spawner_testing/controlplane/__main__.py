@@ -34,11 +34,13 @@ def _stop_on_sigterm() -> None:
     # SIGTERM ends the command like Ctrl-C: the finally blocks stop the servers
     def handler(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)
+
     signal.signal(signal.SIGTERM, handler)
 
 
-def _start(directory: Path, helm_values: Path, *,
-           openshift: bool = False) -> tuple[ControlPlane, Callable[[], None], dict[str, str]]:
+def _start(
+    directory: Path, helm_values: Path, *, openshift: bool = False
+) -> tuple[ControlPlane, Callable[[], None], dict[str, str]]:
     """The control plane (and the OpenShift layer), the hub set up; a function that
     stops it all, and the variables."""
     cp = ControlPlane(directory=directory / "cluster")
@@ -55,28 +57,34 @@ def _start(directory: Path, helm_values: Path, *,
             cp.stop()
             raise
         stops.insert(0, layer.stop)
-        print(f"OpenShift layer up in {layer.started_seconds:.1f}s at {layer.url}",
-              file=sys.stderr)
+        print(f"OpenShift layer up in {layer.started_seconds:.1f}s at {layer.url}", file=sys.stderr)
 
     def stop() -> None:
         for each in stops:
             each()
+
     hub = setup_hub(cp, helm_values=helm_values, kubeconfig=directory / "hub.kubeconfig")
     admin = cp.write_kubeconfig(directory / "admin.kubeconfig")
-    env = {"WORKSPACE_SPAWNER_TEST_KUBECONFIG": str(hub),
-           "WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG": str(admin),
-           "WORKSPACE_SPAWNER_TEST_HELM_VALUES": str(helm_values.resolve())}
+    env = {
+        "WORKSPACE_SPAWNER_TEST_KUBECONFIG": str(hub),
+        "WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG": str(admin),
+        "WORKSPACE_SPAWNER_TEST_HELM_VALUES": str(helm_values.resolve()),
+    }
     if layer is not None:
         env["WORKSPACE_SPAWNER_TEST_OPENSHIFT"] = str(
-            layer.write_description(directory, users=cp.users))
-    (directory / "env").write_text("".join(f"export {k}={shlex.quote(v)}\n"
-                                           for k, v in env.items()))
+            layer.write_description(directory, users=cp.users)
+        )
+    (directory / "env").write_text(
+        "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+    )
     return cp, stop, env
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workspace_spawner_testing.controlplane",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m workspace_spawner_testing.controlplane",
+        description=__doc__.split("\n\n")[0],
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("up", "env", "run"):
         command = sub.add_parser(name)
@@ -84,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--dir", type=Path, required=True)
         if name in ("up", "run"):
             command.add_argument("--helm-values", type=Path, default=Path("helm-values"))
-            command.add_argument("--openshift", action="store_true",
-                                 help="with OpenShift's project API and SCC admission")
+            command.add_argument(
+                "--openshift",
+                action="store_true",
+                help="with OpenShift's project API and SCC admission",
+            )
         if name == "run":
             command.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

@@ -71,7 +71,8 @@ def find_binaries(*, build: bool = True) -> Path:
             raise ControlPlaneError(
                 f"no control-plane binaries: set {BINARIES_ENV} to the directory holding "
                 f"{', '.join(BINARIES)}, or run testbed/build.sh from a checkout (needs Go "
-                ">= 1.26)")
+                ">= 1.26)"
+            )
         result = subprocess.run([str(script)], stdout=subprocess.PIPE, text=True, check=True)
         directory = Path(result.stdout.strip().splitlines()[-1])
     missing = [b for b in BINARIES if not os.access(directory / b, os.X_OK)]
@@ -153,72 +154,102 @@ class ControlPlane:
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
-        self._spawn("etcd", [
-            str(binaries / "etcd"), "--name=testbed", f"--data-dir={d / 'etcd'}",
-            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-            f"--initial-cluster=testbed={peer_url}", "--unsafe-no-fsync",
-            "--log-level=warn"])
+        self._spawn(
+            "etcd",
+            [
+                str(binaries / "etcd"),
+                "--name=testbed",
+                f"--data-dir={d / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=testbed={peer_url}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
         self.url = f"https://127.0.0.1:{api_port}"
         self.ca_file = certs["ca"].cert
-        self._spawn("kube-apiserver", [
-            str(binaries / "kube-apiserver"), f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-            # the endpoint reconciler refuses a loopback address for the kubernetes Service;
-            # nothing here reaches the API through that Service
-            "--endpoint-reconciler-type=none",
-            f"--secure-port={api_port}",
-            f"--tls-cert-file={certs['apiserver'].cert}",
-            f"--tls-private-key-file={certs['apiserver'].key}",
-            f"--client-ca-file={certs['ca'].cert}",
-            f"--token-auth-file={d / 'tokens.csv'}",
-            # the Node authorizer and NodeRestriction confine the node agent to its own
-            # node and pods, as a kubelet is confined
-            # (https://kubernetes.io/docs/reference/access-authn-authz/node/)
-            "--authorization-mode=Node,RBAC",
-            # on top of the defaults (which include PodSecurity, ValidatingAdmissionPolicy,
-            # ResourceQuota, NamespaceLifecycle, DefaultStorageClass,
-            # PersistentVolumeClaimResize): NodeRestriction, as kubeadm enables it
-            "--enable-admission-plugins=NodeRestriction",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={certs['sa'].cert}",
-            f"--service-account-signing-key-file={certs['sa'].key}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--allow-privileged=true",
-            # the aggregation layer, for aggregated API servers (OpenShift's projects)
-            f"--requestheader-client-ca-file={certs['front-proxy-ca'].cert}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={certs['front-proxy-client'].cert}",
-            f"--proxy-client-key-file={certs['front-proxy-client'].key}",
-            f"--cert-dir={d / 'pki'}", "--v=1"])
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(binaries / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                # the endpoint reconciler refuses a loopback address for the kubernetes Service;
+                # nothing here reaches the API through that Service
+                "--endpoint-reconciler-type=none",
+                f"--secure-port={api_port}",
+                f"--tls-cert-file={certs['apiserver'].cert}",
+                f"--tls-private-key-file={certs['apiserver'].key}",
+                f"--client-ca-file={certs['ca'].cert}",
+                f"--token-auth-file={d / 'tokens.csv'}",
+                # the Node authorizer and NodeRestriction confine the node agent to its own
+                # node and pods, as a kubelet is confined
+                # (https://kubernetes.io/docs/reference/access-authn-authz/node/)
+                "--authorization-mode=Node,RBAC",
+                # on top of the defaults (which include PodSecurity, ValidatingAdmissionPolicy,
+                # ResourceQuota, NamespaceLifecycle, DefaultStorageClass,
+                # PersistentVolumeClaimResize): NodeRestriction, as kubeadm enables it
+                "--enable-admission-plugins=NodeRestriction",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={certs['sa'].cert}",
+                f"--service-account-signing-key-file={certs['sa'].key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--allow-privileged=true",
+                # the aggregation layer, for aggregated API servers (OpenShift's projects)
+                f"--requestheader-client-ca-file={certs['front-proxy-ca'].cert}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={certs['front-proxy-client'].cert}",
+                f"--proxy-client-key-file={certs['front-proxy-client'].key}",
+                f"--cert-dir={d / 'pki'}",
+                "--v=1",
+            ],
+        )
         self._wait_ready("kube-apiserver", self.url + "/readyz", token=self.admin_token)
         kcm_port, sched_port = free_port(), free_port()
-        self._spawn("kube-controller-manager", [
-            str(binaries / "kube-controller-manager"),
-            f"--kubeconfig={self._component_kubeconfig('kube-controller-manager')}",
-            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={kcm_port}",
-            f"--tls-cert-file={certs['kube-controller-manager'].cert}",
-            f"--tls-private-key-file={certs['kube-controller-manager'].key}",
-            f"--service-account-private-key-file={certs['sa'].key}",
-            f"--root-ca-file={certs['ca'].cert}",
-            # each controller acts as its own ServiceAccount with its own RBAC role
-            "--use-service-account-credentials=true",
-            # still in 1.37 (cmd/kube-controller-manager/app/options/
-            # persistentvolumebindercontroller.go): claims of a kubernetes.io/host-path
-            # StorageClass get a PV under /tmp/hostpath_pv
-            "--enable-hostpath-provisioner=true",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            # a lost node's pods go at once: there is one node and it is ours
-            "--node-monitor-grace-period=20s", "--v=1"])
-        self._spawn("kube-scheduler", [
-            str(binaries / "kube-scheduler"),
-            f"--kubeconfig={self._component_kubeconfig('kube-scheduler')}",
-            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={sched_port}",
-            f"--tls-cert-file={certs['kube-scheduler'].cert}",
-            f"--tls-private-key-file={certs['kube-scheduler'].key}", "--v=1"])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(binaries / "kube-controller-manager"),
+                f"--kubeconfig={self._component_kubeconfig('kube-controller-manager')}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={kcm_port}",
+                f"--tls-cert-file={certs['kube-controller-manager'].cert}",
+                f"--tls-private-key-file={certs['kube-controller-manager'].key}",
+                f"--service-account-private-key-file={certs['sa'].key}",
+                f"--root-ca-file={certs['ca'].cert}",
+                # each controller acts as its own ServiceAccount with its own RBAC role
+                "--use-service-account-credentials=true",
+                # still in 1.37 (cmd/kube-controller-manager/app/options/
+                # persistentvolumebindercontroller.go): claims of a kubernetes.io/host-path
+                # StorageClass get a PV under /tmp/hostpath_pv
+                "--enable-hostpath-provisioner=true",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # a lost node's pods go at once: there is one node and it is ours
+                "--node-monitor-grace-period=20s",
+                "--v=1",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(binaries / "kube-scheduler"),
+                f"--kubeconfig={self._component_kubeconfig('kube-scheduler')}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={sched_port}",
+                f"--tls-cert-file={certs['kube-scheduler'].cert}",
+                f"--tls-private-key-file={certs['kube-scheduler'].key}",
+                "--v=1",
+            ],
+        )
         self._wait_ready("kube-controller-manager", f"https://127.0.0.1:{kcm_port}/healthz")
         self._wait_ready("kube-scheduler", f"https://127.0.0.1:{sched_port}/healthz")
         self._bootstrap()
@@ -228,11 +259,20 @@ class ControlPlane:
     def start_node_agent(self, *, runner: str = "status") -> None:
         """The status-only node agent (``nodeagent.py``) as one more server process."""
         assert self.directory is not None
-        kubeconfig = self.write_kubeconfig(self.directory / "node.kubeconfig",
-                                           user=f"system:node:{NODE_NAME}")
-        self._spawn("node-agent", [
-            sys.executable, "-m", "workspace_spawner_testing.nodeagent",
-            f"--kubeconfig={kubeconfig}", f"--node={NODE_NAME}", f"--runner={runner}"])
+        kubeconfig = self.write_kubeconfig(
+            self.directory / "node.kubeconfig", user=f"system:node:{NODE_NAME}"
+        )
+        self._spawn(
+            "node-agent",
+            [
+                sys.executable,
+                "-m",
+                "workspace_spawner_testing.nodeagent",
+                f"--kubeconfig={kubeconfig}",
+                f"--node={NODE_NAME}",
+                f"--runner={runner}",
+            ],
+        )
         self._wait_for(lambda: self._node_ready(), "node agent: Node Ready, untainted")
 
     def stop(self) -> None:
@@ -271,58 +311,91 @@ class ControlPlane:
         assert self.directory is not None
         d = self.directory / "pki"
         ca = pki.make_ca(directory=d, name="ca", common_name="workspace-spawner-testbed-ca")
-        front_ca = pki.make_ca(directory=d, name="front-proxy-ca",
-                               common_name="workspace-spawner-testbed-front-proxy-ca")
+        front_ca = pki.make_ca(
+            directory=d,
+            name="front-proxy-ca",
+            common_name="workspace-spawner-testbed-front-proxy-ca",
+        )
         local = {"dns_names": ("localhost",), "ips": ("127.0.0.1",)}
         certs = {
-            "ca": ca, "front-proxy-ca": front_ca,
+            "ca": ca,
+            "front-proxy-ca": front_ca,
             "apiserver": pki.issue(
-                ca=ca, directory=d, name="apiserver", common_name="kube-apiserver",
-                server=True, dns_names=("localhost", "kubernetes", "kubernetes.default",
-                                        "kubernetes.default.svc",
-                                        "kubernetes.default.svc.cluster.local"),
-                ips=("127.0.0.1", "10.96.0.1")),
+                ca=ca,
+                directory=d,
+                name="apiserver",
+                common_name="kube-apiserver",
+                server=True,
+                dns_names=(
+                    "localhost",
+                    "kubernetes",
+                    "kubernetes.default",
+                    "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local",
+                ),
+                ips=("127.0.0.1", "10.96.0.1"),
+            ),
             "front-proxy-client": pki.issue(
-                ca=front_ca, directory=d, name="front-proxy-client",
-                common_name="front-proxy-client", client=True),
+                ca=front_ca,
+                directory=d,
+                name="front-proxy-client",
+                common_name="front-proxy-client",
+                client=True,
+            ),
             "sa": pki.make_signing_key(directory=d, name="sa"),
         }
         for name in ("kube-controller-manager", "kube-scheduler"):
-            certs[name] = pki.issue(ca=ca, directory=d, name=name, common_name=name,
-                                    server=True, **local)
+            certs[name] = pki.issue(
+                ca=ca, directory=d, name=name, common_name=name, server=True, **local
+            )
         return certs
 
     def _make_users(self) -> None:
         """Static tokens (--token-auth-file: token,user,uid,"groups")."""
         assert self.directory is not None
-        users = [User(ADMIN, secrets.token_hex(16), ("system:masters",)),
-                 User("kube-controller-manager", secrets.token_hex(16)),
-                 User("kube-scheduler", secrets.token_hex(16)),
-                 User(f"system:node:{NODE_NAME}", secrets.token_hex(16), ("system:nodes",))]
+        users = [
+            User(ADMIN, secrets.token_hex(16), ("system:masters",)),
+            User("kube-controller-manager", secrets.token_hex(16)),
+            User("kube-scheduler", secrets.token_hex(16)),
+            User(f"system:node:{NODE_NAME}", secrets.token_hex(16), ("system:nodes",)),
+        ]
         users += [User(name, secrets.token_hex(16)) for name in self.users]
         # the components' users are the ones their default RBAC roles are bound to
-        names = {"kube-controller-manager": "system:kube-controller-manager",
-                 "kube-scheduler": "system:kube-scheduler"}
+        names = {
+            "kube-controller-manager": "system:kube-controller-manager",
+            "kube-scheduler": "system:kube-scheduler",
+        }
         lines = []
         for user in users:
             self.tokens[user.name] = user
             groups = ",".join(user.groups)
-            lines.append(f'{user.token},{names.get(user.name, user.name)},{user.name},'
-                         f'"{groups}"')
+            lines.append(f'{user.token},{names.get(user.name, user.name)},{user.name},"{groups}"')
         path = self.directory / "tokens.csv"
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)
 
-    def write_kubeconfig(self, path: str | Path, *, user: str = ADMIN,
-                         token: str | None = None, namespace: str | None = None) -> Path:
+    def write_kubeconfig(
+        self,
+        path: str | Path,
+        *,
+        user: str = ADMIN,
+        token: str | None = None,
+        namespace: str | None = None,
+    ) -> Path:
         """A kubeconfig for ``user`` (a static token user) or any ``token``."""
         context: dict[str, Any] = {"cluster": "testbed", "user": user}
         if namespace:
             context["namespace"] = namespace
         config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "testbed",
-            "clusters": [{"name": "testbed", "cluster": {
-                "server": self.url, "certificate-authority": str(self.ca_file)}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "testbed",
+            "clusters": [
+                {
+                    "name": "testbed",
+                    "cluster": {"server": self.url, "certificate-authority": str(self.ca_file)},
+                }
+            ],
             "contexts": [{"name": "testbed", "context": context}],
             "users": [{"name": user, "user": {"token": token or self.tokens[user].token}}],
             "preferences": {},
@@ -358,9 +431,15 @@ class ControlPlane:
         assert self.directory is not None
         log = self.directory / "logs" / f"{name}.log"
         with log.open("ab") as out:
-            process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True,
-                                       preexec_fn=_die_with_parent, cwd=self.directory)
+            process = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                cwd=self.directory,
+            )
         self._servers.append(_Server(name, process, log))
 
     def _check_alive(self) -> None:
@@ -369,7 +448,8 @@ class ControlPlane:
                 tail = server.log.read_text(errors="replace").splitlines()[-15:]
                 raise ControlPlaneError(
                     f"{server.name} exited with {server.process.returncode}; its log "
-                    f"{server.log} ends:\n" + "\n".join(tail))
+                    f"{server.log} ends:\n" + "\n".join(tail)
+                )
 
     def _wait_for(self, ok: Any, what: str) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -381,8 +461,9 @@ class ControlPlane:
             except (OSError, urllib.error.URLError, ValueError, KeyError):
                 pass
             if time.monotonic() > deadline:
-                raise ControlPlaneError(f"{what}: not ready after {self.start_timeout}s "
-                                        f"(logs in {self.directory}/logs)")
+                raise ControlPlaneError(
+                    f"{what}: not ready after {self.start_timeout}s (logs in {self.directory}/logs)"
+                )
             time.sleep(0.1)
 
     def _wait_ready(self, name: str, url: str, *, token: str | None = None) -> None:
@@ -392,30 +473,42 @@ class ControlPlane:
             request = urllib.request.Request(url, headers=headers)
             with urllib.request.urlopen(request, context=self._ssl(), timeout=5) as answer:
                 return answer.status == 200
+
         self._wait_for(ready, f"{name} {url}")
 
     def _bootstrap(self) -> None:
         # the controller manager runs: the default ServiceAccount and the root CA
         # ConfigMap appear in every namespace
-        self._wait_for(lambda: self.request("GET", "/api/v1/namespaces/default/configmaps/"
-                                                   "kube-root-ca.crt")
-                       and self.request("GET", "/api/v1/namespaces/default/serviceaccounts/"
-                                               "default"),
-                       "kube-controller-manager: root CA ConfigMap and default ServiceAccount")
-        for name, expandable, default in ((DEFAULT_STORAGE_CLASS, True, True),
-                                          (FIXED_STORAGE_CLASS, False, False)):
-            annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if default \
-                else {}
-            self.apply({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-                        "metadata": {"name": name, "annotations": annotations},
-                        "provisioner": "kubernetes.io/host-path",
-                        "allowVolumeExpansion": expandable, "reclaimPolicy": "Delete",
-                        "volumeBindingMode": "Immediate"})
+        self._wait_for(
+            lambda: (
+                self.request("GET", "/api/v1/namespaces/default/configmaps/kube-root-ca.crt")
+                and self.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")
+            ),
+            "kube-controller-manager: root CA ConfigMap and default ServiceAccount",
+        )
+        for name, expandable, default in (
+            (DEFAULT_STORAGE_CLASS, True, True),
+            (FIXED_STORAGE_CLASS, False, False),
+        ):
+            annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if default else {}
+            self.apply(
+                {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "StorageClass",
+                    "metadata": {"name": name, "annotations": annotations},
+                    "provisioner": "kubernetes.io/host-path",
+                    "allowVolumeExpansion": expandable,
+                    "reclaimPolicy": "Delete",
+                    "volumeBindingMode": "Immediate",
+                }
+            )
 
     def _node_ready(self) -> bool:
         node = self.request("GET", f"/api/v1/nodes/{NODE_NAME}")
-        ready = any(c["type"] == "Ready" and c["status"] == "True"
-                    for c in node.get("status", {}).get("conditions", []))
+        ready = any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in node.get("status", {}).get("conditions", [])
+        )
         # the node lifecycle controller lifts the not-ready taint once Ready is True
         return ready and not node["spec"].get("taints")
 
@@ -424,8 +517,9 @@ class ControlPlane:
             pvs = self.request("GET", "/api/v1/persistentvolumes")["items"]
         except (OSError, urllib.error.URLError):
             return []
-        paths = [Path(pv["spec"]["hostPath"]["path"]) for pv in pvs
-                 if "hostPath" in pv.get("spec", {})]
+        paths = [
+            Path(pv["spec"]["hostPath"]["path"]) for pv in pvs if "hostPath" in pv.get("spec", {})
+        ]
         return [p for p in paths if p.parent == HOSTPATH_PV_ROOT]
 
 
@@ -449,14 +543,20 @@ class Client:
         credentials = Credentials.from_kubeconfig(path)
         return cls(credentials.server, Path(credentials.ca_file or ""), credentials.token)
 
-    def request(self, method: str, path: str, body: Any = None, *,
-                content_type: str = "application/json") -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
+    ) -> Any:
         """One API call; the decoded answer (urllib.error.HTTPError on failure)."""
         request = urllib.request.Request(
-            self.url + path, method=method,
+            self.url + path,
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.token}",
-                     "Content-Type": content_type, "Accept": "application/json"})
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": content_type,
+                "Accept": "application/json",
+            },
+        )
         context = ssl.create_default_context(cafile=str(self.ca_file))
         with urllib.request.urlopen(request, context=context, timeout=30) as answer:
             return json.loads(answer.read() or b"null")
@@ -470,8 +570,13 @@ class Client:
             if e.code != 409:
                 raise _api_error(e) from None
         current = self.request("GET", path.item)
-        obj = {**obj, "metadata": {**obj["metadata"],
-                                   "resourceVersion": current["metadata"]["resourceVersion"]}}
+        obj = {
+            **obj,
+            "metadata": {
+                **obj["metadata"],
+                "resourceVersion": current["metadata"]["resourceVersion"],
+            },
+        }
         return self.request("PUT", path.item, obj)
 
 
@@ -491,9 +596,13 @@ def resource_path(obj: dict) -> _Path:
     return _Path(base, f"{base}/{obj['metadata']['name']}")
 
 
-_PLURALS = {"StorageClass": "storageclasses", "PriorityClass": "priorityclasses",
-            "NetworkPolicy": "networkpolicies", "ResourceQuota": "resourcequotas",
-            "ValidatingAdmissionPolicy": "validatingadmissionpolicies"}
+_PLURALS = {
+    "StorageClass": "storageclasses",
+    "PriorityClass": "priorityclasses",
+    "NetworkPolicy": "networkpolicies",
+    "ResourceQuota": "resourcequotas",
+    "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+}
 
 
 def _api_error(error: urllib.error.HTTPError) -> ControlPlaneError:

@@ -21,17 +21,21 @@ HUB_SERVICE_ACCOUNT = "hub"
 # in the release namespace
 # (https://github.com/jupyterhub/zero-to-jupyterhub-k8s/blob/4.x/jupyterhub/templates/hub/rbac.yaml)
 Z2JH_HUB_ROLE = {
-    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "Role",
     "metadata": {"name": "hub"},
     "rules": [
-        {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims", "secrets",
-                                          "services"],
-         "verbs": ["get", "watch", "list", "create", "delete"]},
+        {
+            "apiGroups": [""],
+            "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
+            "verbs": ["get", "watch", "list", "create", "delete"],
+        },
         {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "watch", "list"]},
     ],
 }
 Z2JH_HUB_ROLE_BINDING = {
-    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "RoleBinding",
     "metadata": {"name": "hub"},
     "subjects": [{"kind": "ServiceAccount", "name": HUB_SERVICE_ACCOUNT}],
     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "hub"},
@@ -57,25 +61,38 @@ def placed(obj: dict, *, namespace: str, hub_namespace: str) -> dict:
     return obj
 
 
-def setup_hub(cp: ControlPlane, *, helm_values: Path, namespace: str = "jupyterhub",
-              kubeconfig: Path) -> Path:
+def setup_hub(
+    cp: ControlPlane, *, helm_values: Path, namespace: str = "jupyterhub", kubeconfig: Path
+) -> Path:
     """Make the hub's namespace and ServiceAccount with the shipped RBAC; write a
     kubeconfig with a token of that ServiceAccount (TokenRequest API)."""
     cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    cp.apply({"apiVersion": "v1", "kind": "ServiceAccount",
-              "metadata": {"name": HUB_SERVICE_ACCOUNT, "namespace": namespace}})
+    cp.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": HUB_SERVICE_ACCOUNT, "namespace": namespace},
+        }
+    )
     for obj in shipped_rbac(helm_values):
         cp.apply(placed(obj, namespace=namespace, hub_namespace=namespace))
     token = cp.request(
-        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{HUB_SERVICE_ACCOUNT}/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-         "spec": {"expirationSeconds": 48 * 3600}})["status"]["token"]
-    return cp.write_kubeconfig(kubeconfig, user=f"system:serviceaccount:{namespace}:hub",
-                               token=token, namespace=namespace)
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{HUB_SERVICE_ACCOUNT}/token",
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 48 * 3600},
+        },
+    )["status"]["token"]
+    return cp.write_kubeconfig(
+        kubeconfig, user=f"system:serviceaccount:{namespace}:hub", token=token, namespace=namespace
+    )
 
 
-def grant_hub(admin: Client, *, helm_values: Path, namespace: str,
-              hub_namespace: str = "jupyterhub") -> None:
+def grant_hub(
+    admin: Client, *, helm_values: Path, namespace: str, hub_namespace: str = "jupyterhub"
+) -> None:
     """In ``namespace`` (another namespace the hub's pods go to), the shipped namespaced
     roles, bound to the hub's ServiceAccount."""
     for obj in shipped_rbac(helm_values):

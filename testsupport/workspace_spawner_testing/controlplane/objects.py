@@ -67,22 +67,43 @@ class ClusterObjects:
                 return None
             raise
 
-    def list(self, kind: str, namespace: str | None = None, *, label_selector: str = "",
-             field_selector: str = "") -> list[dict]:
-        query = urllib.parse.urlencode({k: v for k, v in (
-            ("labelSelector", label_selector), ("fieldSelector", field_selector)) if v})
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> list[dict]:
+        query = urllib.parse.urlencode(
+            {
+                k: v
+                for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector))
+                if v
+            }
+        )
         path = self._path(kind, namespace) + (f"?{query}" if query else "")
         return self.client.request("GET", path)["items"]
 
-    def patch(self, kind: str, name: str, patch: dict, namespace: str | None = None, *,
-              content_type: str = "application/merge-patch+json",
-              subresource: str | None = None) -> dict:
+    def patch(
+        self,
+        kind: str,
+        name: str,
+        patch: dict,
+        namespace: str | None = None,
+        *,
+        content_type: str = "application/merge-patch+json",
+        subresource: str | None = None,
+    ) -> dict:
         path = self._path(kind, namespace, name) + (f"/{subresource}" if subresource else "")
         return self.client.request("PATCH", path, patch, content_type=content_type)
 
-    def delete(self, kind: str, name: str, namespace: str | None = None, *,
-               grace: int | None = None) -> dict:
-        body = None if grace is None else {"apiVersion": "v1", "kind": "DeleteOptions",
-                                           "gracePeriodSeconds": grace}
+    def delete(
+        self, kind: str, name: str, namespace: str | None = None, *, grace: int | None = None
+    ) -> dict:
+        body = (
+            None
+            if grace is None
+            else {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": grace}
+        )
         return self.client.request("DELETE", self._path(kind, namespace, name), body)
-

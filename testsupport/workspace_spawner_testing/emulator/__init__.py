@@ -11,5 +11,4 @@ from .errors import ApiError
 from .faults import Fault, RequestRecord
 from .kubelet import Kubelet
 
-__all__ = ["ADMIN_USER", "ApiError", "Emulator", "Fault", "Kubelet", "RequestRecord",
-           "allow_all"]
+__all__ = ["ADMIN_USER", "ApiError", "Emulator", "Fault", "Kubelet", "RequestRecord", "allow_all"]

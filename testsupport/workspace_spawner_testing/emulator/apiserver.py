@@ -74,15 +74,19 @@ class ApiServer:
 
     # -- writing --------------------------------------------------------------------
 
-    def create(self, kind: Kind, body: Any, *, namespace: str | None = None,
-               validate: bool = True) -> dict:
+    def create(
+        self, kind: Kind, body: Any, *, namespace: str | None = None, validate: bool = True
+    ) -> dict:
         obj = self._check_body(kind, body)
         meta = obj["metadata"]
         if kind.namespaced:
             namespace = namespace or meta.get("namespace") or "default"
             if meta.get("namespace") not in (None, "", namespace):
-                raise ApiError(400, "the namespace of the provided object does not match the "
-                                    "namespace sent on the request")
+                raise ApiError(
+                    400,
+                    "the namespace of the provided object does not match the "
+                    "namespace sent on the request",
+                )
             meta["namespace"] = namespace
             self._check_namespace_open(kind, namespace, meta.get("name", ""))
         else:
@@ -93,12 +97,19 @@ class ApiServer:
             # (k8s.io/apiserver/pkg/storage/names: maxGeneratedNameLength)
             alphabet = "bcdfghjklmnpqrstvwxz2456789"
             meta["name"] = meta["generateName"][:58] + "".join(
-                secrets.choice(alphabet) for _ in range(5))
+                secrets.choice(alphabet) for _ in range(5)
+            )
         validation.check_name(kind, meta.get("name", ""))
         if self.store.get(kind, meta.get("namespace", ""), meta["name"]) is not None:
             raise already_exists(kind.plural, meta["name"], group=kind.group)
-        for key in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
-                    "deletionGracePeriodSeconds", "generation"):
+        for key in (
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
             meta.pop(key, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_iso()
@@ -108,20 +119,40 @@ class ApiServer:
         self._admit(Operation("create", kind, obj), validate=validate)
         return self.store.put(kind, obj)
 
-    def replace(self, kind: Kind, namespace: str, name: str, body: Any, *,
-                subresource: str | None = None, validate: bool = True) -> dict:
+    def replace(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+        validate: bool = True,
+    ) -> dict:
         old = self.get(kind, namespace, name)
         obj = self._check_body(kind, body)
         if obj["metadata"].get("name", name) != name:
-            raise ApiError(400, f"the name of the object ({obj['metadata']['name']}) does not "
-                                f"match the name on the URL ({name})")
+            raise ApiError(
+                400,
+                f"the name of the object ({obj['metadata']['name']}) does not "
+                f"match the name on the URL ({name})",
+            )
         sent_rv = obj["metadata"].get("resourceVersion")
         if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
             raise conflict(kind.plural, name, group=kind.group)
         return self._update(kind, old, obj, subresource=subresource, validate=validate)
 
-    def patch(self, kind: Kind, namespace: str, name: str, body: Any, content_type: str, *,
-              subresource: str | None = None, validate: bool = True) -> dict:
+    def patch(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        body: Any,
+        content_type: str,
+        *,
+        subresource: str | None = None,
+        validate: bool = True,
+    ) -> dict:
         old = self.get(kind, namespace, name)
         patched = apply_patch(old, body, content_type)
         if not isinstance(patched, dict):
@@ -135,8 +166,15 @@ class ApiServer:
         """A controller's write (kubelet, provisioner): no admission, no validation."""
         return self.store.put(kind, obj)
 
-    def delete(self, kind: Kind, namespace: str, name: str, *,
-               grace: int | None = None, preconditions: dict | None = None) -> dict:
+    def delete(
+        self,
+        kind: Kind,
+        namespace: str,
+        name: str,
+        *,
+        grace: int | None = None,
+        preconditions: dict | None = None,
+    ) -> dict:
         """Delete or start deleting; returns what the API answers with."""
         obj = self.get(kind, namespace, name)
         meta = obj["metadata"]
@@ -145,11 +183,15 @@ class ApiServer:
         for key, field_name in (("uid", "uid"), ("resourceVersion", "resourceVersion")):
             wanted = (preconditions or {}).get(key)
             if wanted and wanted != meta.get(field_name):
-                raise ApiError(409, (
-                    f"Operation cannot be fulfilled on {kind.key} \"{name}\": the {key} in the "
-                    f"precondition ({wanted}) does not match the {key} in record "
-                    f"({meta.get(field_name)}). The object might have been modified"),
-                    reason="Conflict")
+                raise ApiError(
+                    409,
+                    (
+                        f'Operation cannot be fulfilled on {kind.key} "{name}": the {key} in the '
+                        f"precondition ({wanted}) does not match the {key} in record "
+                        f"({meta.get(field_name)}). The object might have been modified"
+                    ),
+                    reason="Conflict",
+                )
         if kind.plural == "namespaces":
             # https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/
             if "deletionTimestamp" not in meta:
@@ -171,9 +213,13 @@ class ApiServer:
         assert gone is not None
         if kind.plural in _RETURNS_OBJECT:
             return gone
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": kind.group, "kind": kind.plural,
-                            "uid": meta["uid"]}}
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "group": kind.group, "kind": kind.plural, "uid": meta["uid"]},
+        }
 
     def finish_pod(self, namespace: str, name: str, uid: str) -> None:
         """The kubelet stopped the pod's containers: remove it once it has no finalizers."""
@@ -208,8 +254,9 @@ class ApiServer:
         meta["deletionGracePeriodSeconds"] = grace
         return True
 
-    def _update(self, kind: Kind, old: dict, obj: dict, *, subresource: str | None,
-                validate: bool) -> dict:
+    def _update(
+        self, kind: Kind, old: dict, obj: dict, *, subresource: str | None, validate: bool
+    ) -> dict:
         meta, old_meta = obj.setdefault("metadata", {}), old["metadata"]
         if subresource == "status":
             # the status subresource changes status only
@@ -219,12 +266,23 @@ class ApiServer:
             if status is not None:
                 obj["status"] = status
             meta = obj["metadata"]
-        elif "status" in old and kind.plural in ("pods", "persistentvolumeclaims",
-                                                  "namespaces", "resourcequotas"):
+        elif "status" in old and kind.plural in (
+            "pods",
+            "persistentvolumeclaims",
+            "namespaces",
+            "resourcequotas",
+        ):
             # the main resource ignores status changes for kinds with a status subresource
             obj["status"] = copy.deepcopy(old["status"])
-        for key in ("uid", "creationTimestamp", "deletionTimestamp",
-                    "deletionGracePeriodSeconds", "generation", "namespace", "name"):
+        for key in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "namespace",
+            "name",
+        ):
             if key in old_meta:
                 meta[key] = old_meta[key]
             else:
@@ -233,9 +291,14 @@ class ApiServer:
         if "deletionTimestamp" in old_meta:
             added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
-                raise forbidden(kind.plural, meta["name"], "no new finalizers can be added if "
-                                "the object is being deleted, found new finalizers "
-                                f"{sorted(added)}", group=kind.group)
+                raise forbidden(
+                    kind.plural,
+                    meta["name"],
+                    "no new finalizers can be added if "
+                    "the object is being deleted, found new finalizers "
+                    f"{sorted(added)}",
+                    group=kind.group,
+                )
         if obj.get("spec") != old.get("spec") and "generation" in old_meta:
             meta["generation"] = old_meta["generation"] + 1
         self._admit(Operation("update", kind, obj, old, subresource), validate=validate)
@@ -243,8 +306,11 @@ class ApiServer:
             # a no-op update does not bump the resourceVersion
             return old
         stored = self.store.put(kind, obj)
-        if ("deletionTimestamp" in meta and not meta.get("finalizers")
-                and kind.plural != "namespaces"):  # the namespace controller empties those
+        if (
+            "deletionTimestamp" in meta
+            and not meta.get("finalizers")
+            and kind.plural != "namespaces"
+        ):  # the namespace controller empties those
             key = (meta.get("namespace", ""), meta["name"])
             if kind.plural != "pods" or meta["uid"] in self.pods_terminated:
                 self.pods_terminated.discard(meta["uid"])
@@ -266,11 +332,14 @@ class ApiServer:
         obj.setdefault("apiVersion", kind.api_version)
         obj.setdefault("kind", kind.kind)
         if obj["apiVersion"] != kind.api_version or obj["kind"] != kind.kind:
-            raise ApiError(400, f"the API version in the data ({obj['apiVersion']}) does not "
-                                f"match the expected API version ({kind.api_version})"
-                           if obj["apiVersion"] != kind.api_version else
-                           f"the kind in the data ({obj['kind']}) does not match the "
-                           f"expected kind ({kind.kind})")
+            raise ApiError(
+                400,
+                f"the API version in the data ({obj['apiVersion']}) does not "
+                f"match the expected API version ({kind.api_version})"
+                if obj["apiVersion"] != kind.api_version
+                else f"the kind in the data ({obj['kind']}) does not match the "
+                f"expected kind ({kind.kind})",
+            )
         if not isinstance(obj.get("metadata"), dict):
             obj["metadata"] = {}
         return obj
@@ -281,11 +350,20 @@ class ApiServer:
             raise not_found("namespaces", namespace)
         if ns.get("status", {}).get("phase") == "Terminating":
             # https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#namespacelifecycle
-            error = forbidden(kind.plural, name, f"unable to create new content in namespace "
-                              f"{namespace} because it is being terminated", group=kind.group)
-            error.details["causes"] = [{"reason": "NamespaceTerminating",
-                                        "message": f'namespace {namespace} is being terminated',
-                                        "field": "metadata.namespace"}]
+            error = forbidden(
+                kind.plural,
+                name,
+                f"unable to create new content in namespace "
+                f"{namespace} because it is being terminated",
+                group=kind.group,
+            )
+            error.details["causes"] = [
+                {
+                    "reason": "NamespaceTerminating",
+                    "message": f"namespace {namespace} is being terminated",
+                    "field": "metadata.namespace",
+                }
+            ]
             raise error
 
 

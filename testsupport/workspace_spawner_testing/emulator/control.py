@@ -17,12 +17,19 @@ from .faults import Fault
 if TYPE_CHECKING:
     from .emulator import Emulator
 
-KUBELET_ACTIONS = {"fail_image_pull", "fail_init_container", "slow_init_container", "slow_start", "never_ready",
-                   "set_log", "set_termination_message", "container_exited"}
+KUBELET_ACTIONS = {
+    "fail_image_pull",
+    "fail_init_container",
+    "slow_init_container",
+    "slow_start",
+    "never_ready",
+    "set_log",
+    "set_termination_message",
+    "container_exited",
+}
 
 
-async def handle_control(emulator: Emulator, request: web.Request,
-                         path: str) -> web.StreamResponse:
+async def handle_control(emulator: Emulator, request: web.Request, path: str) -> web.StreamResponse:
     parts = path.strip("/").split("/")[1:]
     try:
         body = json.loads(await request.read() or b"{}")

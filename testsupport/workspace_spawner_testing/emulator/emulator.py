@@ -25,10 +25,10 @@ from .kubelet import Kubelet
 from .namespaces import NamespaceController
 from .quota import Quotas
 from .resources import Registry
-from .snapshots import DEFAULT_SNAPSHOT_CLASS_ANNOTATION, SnapshotController, SnapshotData
 from .scc import SccAdmission
 from .selectors import Selector, parse_field_selector, parse_label_selector
 from .server import make_app
+from .snapshots import DEFAULT_SNAPSHOT_CLASS_ANNOTATION, SnapshotController, SnapshotData
 from .storage import DEFAULT_CLASS_ANNOTATION, Storage
 from .store import Store
 
@@ -37,8 +37,16 @@ ADMIN_USER = "kubernetes-admin"
 ADMIN_GROUPS = ("system:masters", "system:authenticated")
 
 
-def allow_all(user: str, groups: list[str], verb: str, api_group: str, resource: str | None,
-              subresource: str | None, namespace: str | None, name: str | None) -> bool:
+def allow_all(
+    user: str,
+    groups: list[str],
+    verb: str,
+    api_group: str,
+    resource: str | None,
+    subresource: str | None,
+    namespace: str | None,
+    name: str | None,
+) -> bool:
     return True
 
 
@@ -47,9 +55,15 @@ allow_all.allows_everything = True  # type: ignore[attr-defined]
 
 
 class Emulator:
-    def __init__(self, *, openshift: bool = False, namespace_finalize_seconds: float = 0.2,
-                 provision_seconds: float = 0.01, history: int = 5000,
-                 snapshots: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        openshift: bool = False,
+        namespace_finalize_seconds: float = 0.2,
+        provision_seconds: float = 0.01,
+        history: int = 5000,
+        snapshots: bool = True,
+    ) -> None:
         self.openshift = openshift
         # serve the VolumeSnapshot CRDs, with a snapshot controller (snapshots.py)
         self.snapshots = snapshots
@@ -58,7 +72,8 @@ class Emulator:
         self.history = history
         self.admin_token = secrets.token_urlsafe(24)
         self.tokens: dict[str, tuple[str, list[str]]] = {
-            self.admin_token: (ADMIN_USER, list(ADMIN_GROUPS))}
+            self.admin_token: (ADMIN_USER, list(ADMIN_GROUPS))
+        }
         # replaceable: (user, groups, verb, api_group, resource, subresource, namespace, name)
         self.authorizer: Authorizer = allow_all
         self._requests: list[RequestRecord] = []
@@ -86,28 +101,44 @@ class Emulator:
         self.quotas = Quotas(self.api)
         self.storage = Storage(self.api, provision_seconds=self.provision_seconds)
         self.namespaces = NamespaceController(
-            self.api, finalize_seconds=self.namespace_finalize_seconds)
+            self.api, finalize_seconds=self.namespace_finalize_seconds
+        )
         self.kubelet_impl = self.make_kubelet(self.api)
-        self.snapshot_controller = SnapshotController(
-            self.api, data=self.snapshot_data()) if self.snapshots else None
+        self.snapshot_controller = (
+            SnapshotController(self.api, data=self.snapshot_data()) if self.snapshots else None
+        )
         self.scc = SccAdmission(self, self.api) if self.openshift else None
         self._built = True
         if self.scc is not None:
             self.scc.seed()
         for name in ("default", "kube-system", "kube-public"):
             self.api.create(self.registry.lookup("namespaces"), {"metadata": {"name": name}})
-        self.api.create(self.registry.lookup("storageclasses"), {
-            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": "standard",
-                         "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
-            "provisioner": "emulator.local/hostpath", "allowVolumeExpansion": True,
-            "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
+        self.api.create(
+            self.registry.lookup("storageclasses"),
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": "standard", "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+                "provisioner": "emulator.local/hostpath",
+                "allowVolumeExpansion": True,
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "Immediate",
+            },
+        )
         if self.snapshots:
-            self.api.create(self.registry.lookup("volumesnapshotclasses"), {
-                "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
-                "metadata": {"name": "standard-snapshots",
-                             "annotations": {DEFAULT_SNAPSHOT_CLASS_ANNOTATION: "true"}},
-                "driver": "emulator.local/hostpath", "deletionPolicy": "Delete"})
+            self.api.create(
+                self.registry.lookup("volumesnapshotclasses"),
+                {
+                    "apiVersion": "snapshot.storage.k8s.io/v1",
+                    "kind": "VolumeSnapshotClass",
+                    "metadata": {
+                        "name": "standard-snapshots",
+                        "annotations": {DEFAULT_SNAPSHOT_CLASS_ANNOTATION: "true"},
+                    },
+                    "driver": "emulator.local/hostpath",
+                    "deletionPolicy": "Delete",
+                },
+            )
 
     def make_kubelet(self, api: ApiServer) -> Kubelet:
         """Override to run pods differently (the demo's process runner)."""
@@ -122,8 +153,7 @@ class Emulator:
             raise ValueError("the emulator only listens on loopback addresses")
         self._loop = asyncio.get_running_loop()
         self._build()
-        self._runner = web.AppRunner(make_app(self), access_log=None,
-                                     shutdown_timeout=0.5)
+        self._runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -199,13 +229,21 @@ class Emulator:
 
     # -- configuration ----------------------------------------------------------------
 
-    def write_kubeconfig(self, path: str | Path, *, token: str | None = None,
-                         namespace: str | None = None, user: str = "admin") -> Path:
+    def write_kubeconfig(
+        self,
+        path: str | Path,
+        *,
+        token: str | None = None,
+        namespace: str | None = None,
+        user: str = "admin",
+    ) -> Path:
         context: dict[str, Any] = {"cluster": "emulator", "user": user}
         if namespace:
             context["namespace"] = namespace
         config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "emulator",
             "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
             "contexts": [{"name": "emulator", "context": context}],
             "users": [{"name": user, "user": {"token": token or self.admin_token}}],
@@ -223,6 +261,7 @@ class Emulator:
 
         ``snapshots=False``: a cluster without the VolumeSnapshot CRDs, until the next reset.
         """
+
         def run() -> None:
             if openshift is not None:
                 self.openshift = openshift
@@ -232,6 +271,7 @@ class Emulator:
             self.authorizer = allow_all
             self.tokens = {self.admin_token: (ADMIN_USER, list(ADMIN_GROUPS))}
             self._build()
+
         self._call(run)
 
     # -- the request log and faults --------------------------------------------------
@@ -244,67 +284,114 @@ class Emulator:
         self._call(self._requests.clear)
 
     def count_writes(self, *, resource: str | None = None) -> int:
-        return sum(1 for r in self.requests
-                   if r.verb in WRITE_VERBS and resource in (None, r.resource))
+        return sum(
+            1 for r in self.requests if r.verb in WRITE_VERBS and resource in (None, r.resource)
+        )
 
-    def inject_fault(self, *, verb: str | None = None, resource: str | None = None,
-                     status: int = 500, count: int = 1, namespace: str | None = None,
-                     name: str | None = None, hang: bool = False,
-                     message: str | None = None) -> Fault:
-        fault = Fault(verb=verb, resource=resource, status=status, count=count,
-                      namespace=namespace, name=name, hang=hang, message=message)
+    def inject_fault(
+        self,
+        *,
+        verb: str | None = None,
+        resource: str | None = None,
+        status: int = 500,
+        count: int = 1,
+        namespace: str | None = None,
+        name: str | None = None,
+        hang: bool = False,
+        message: str | None = None,
+    ) -> Fault:
+        fault = Fault(
+            verb=verb,
+            resource=resource,
+            status=status,
+            count=count,
+            namespace=namespace,
+            name=name,
+            hang=hang,
+            message=message,
+        )
         self._call(self.faults.append, fault)
         return fault
 
     # -- direct store access (no HTTP, no authorisation) ------------------------------
 
     def create(self, obj: dict, *, namespace: str | None = None) -> dict:
-        return self._call(lambda: self.api.create(self.registry.for_object(obj), obj,
-                                                  namespace=namespace))
+        return self._call(
+            lambda: self.api.create(self.registry.for_object(obj), obj, namespace=namespace)
+        )
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
         def run() -> dict | None:
             k = self.registry.lookup(kind)
             return self.store.get(k, namespace or "" if k.namespaced else "", name)
+
         return self._call(run)
 
-    def list(self, kind: str, namespace: str | None = None, *, label_selector: str = "",
-             field_selector: str = "") -> list[dict]:
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> list[dict]:
         def run() -> list[dict]:
             k = self.registry.lookup(kind)
-            selector = Selector(tuple(parse_label_selector(label_selector)),
-                                tuple(parse_field_selector(field_selector,
-                                                           supports=k.supports_field)))
+            selector = Selector(
+                tuple(parse_label_selector(label_selector)),
+                tuple(parse_field_selector(field_selector, supports=k.supports_field)),
+            )
             return self.api.list(k, namespace, selector)
+
         return self._call(run)
 
-    def patch(self, kind: str, name: str, patch: dict, namespace: str | None = None, *,
-              content_type: str = "application/merge-patch+json",
-              subresource: str | None = None) -> dict:
-        return self._call(lambda: self.api.patch(self.registry.lookup(kind), namespace or "",
-                                                 name, patch, content_type,
-                                                 subresource=subresource))
+    def patch(
+        self,
+        kind: str,
+        name: str,
+        patch: dict,
+        namespace: str | None = None,
+        *,
+        content_type: str = "application/merge-patch+json",
+        subresource: str | None = None,
+    ) -> dict:
+        return self._call(
+            lambda: self.api.patch(
+                self.registry.lookup(kind),
+                namespace or "",
+                name,
+                patch,
+                content_type,
+                subresource=subresource,
+            )
+        )
 
-    def delete(self, kind: str, name: str, namespace: str | None = None, *,
-               grace: int | None = None) -> dict:
-        return self._call(lambda: self.api.delete(self.registry.lookup(kind), namespace or "",
-                                                  name, grace=grace))
+    def delete(
+        self, kind: str, name: str, namespace: str | None = None, *, grace: int | None = None
+    ) -> dict:
+        return self._call(
+            lambda: self.api.delete(self.registry.lookup(kind), namespace or "", name, grace=grace)
+        )
 
-    def grant_scc(self, scc: str, *, namespace: str = "", service_account: str = "",
-                  group: str = "") -> None:
+    def grant_scc(
+        self, scc: str, *, namespace: str = "", service_account: str = "", group: str = ""
+    ) -> None:
         """Let a ServiceAccount or a group use an SCC, as ``oc adm policy add-scc-to-user
         SCC -z SA -n NS`` or ``add-scc-to-group SCC GROUP`` do."""
+
         def run() -> None:
             kind = self.registry.lookup("securitycontextconstraints")
             obj = self.api.get(kind, "", scc)
             patch: dict[str, list[str]] = {}
             if service_account:
-                user, _ = openshift_scc.service_account_subject(namespace=namespace,
-                                                                name=service_account)
+                user, _ = openshift_scc.service_account_subject(
+                    namespace=namespace, name=service_account
+                )
                 patch["users"] = list(obj.get("users") or []) + [user]
             if group:
                 patch["groups"] = list(obj.get("groups") or []) + [group]
             self.api.patch(kind, "", scc, patch, "application/merge-patch+json")
+
         self._call(run)
 
     def hold_namespace_termination(self, name: str) -> None:

@@ -56,8 +56,9 @@ class ApiError(Exception):
             self.details["retryAfterSeconds"] = retry_after
 
     def status(self) -> dict[str, Any]:
-        return status_object(code=self.code, reason=self.reason, message=self.message,
-                             details=self.details)
+        return status_object(
+            code=self.code, reason=self.reason, message=self.message, details=self.details
+        )
 
 
 def status_object(*, code: int, reason: str, message: str, details: dict | None = None) -> dict:
@@ -82,8 +83,7 @@ def not_found(plural: str, name: str, *, group: str = "") -> ApiError:
 
 def already_exists(plural: str, name: str, *, group: str = "") -> ApiError:
     resource = f"{plural}.{group}" if group else plural
-    return ApiError(409, f'{resource} "{name}" already exists', kind=plural, name=name,
-                    group=group)
+    return ApiError(409, f'{resource} "{name}" already exists', kind=plural, name=name, group=group)
 
 
 def conflict(plural: str, name: str, *, group: str = "") -> ApiError:
@@ -93,14 +93,18 @@ def conflict(plural: str, name: str, *, group: str = "") -> ApiError:
         409,
         f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
         "please apply your changes to the latest version and try again",
-        reason="Conflict", kind=plural, name=name, group=group,
+        reason="Conflict",
+        kind=plural,
+        name=name,
+        group=group,
     )
 
 
 def forbidden(plural: str, name: str, why: str, *, group: str = "") -> ApiError:
     resource = f"{plural}.{group}" if group else plural
-    return ApiError(403, f'{resource} "{name}" is forbidden: {why}', kind=plural, name=name,
-                    group=group)
+    return ApiError(
+        403, f'{resource} "{name}" is forbidden: {why}', kind=plural, name=name, group=group
+    )
 
 
 def invalid(kind: str, name: str, causes: list[tuple[str, str]], *, group: str = "") -> ApiError:
@@ -109,6 +113,10 @@ def invalid(kind: str, name: str, causes: list[tuple[str, str]], *, group: str =
     if len(causes) > 1:
         text = "[" + text + "]"
     return ApiError(
-        422, f'{kind} "{name}" is invalid: {text}', kind=kind, name=name, group=group,
+        422,
+        f'{kind} "{name}" is invalid: {text}',
+        kind=kind,
+        name=name,
+        group=group,
         causes=[{"reason": "FieldValueInvalid", "message": d, "field": f} for f, d in causes],
     )

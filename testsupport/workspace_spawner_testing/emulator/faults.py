@@ -40,8 +40,10 @@ class Fault:
     message: str | None = None
 
     def matches(self, record: RequestRecord) -> bool:
-        return (self.count > 0
-                and self.verb in (None, record.verb)
-                and self.resource in (None, record.resource)
-                and self.namespace in (None, record.namespace)
-                and self.name in (None, record.name))
+        return (
+            self.count > 0
+            and self.verb in (None, record.verb)
+            and self.resource in (None, record.resource)
+            and self.namespace in (None, record.namespace)
+            and self.name in (None, record.name)
+        )

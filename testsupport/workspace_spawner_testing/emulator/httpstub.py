@@ -33,7 +33,9 @@ def _stub_app() -> web.Application:
 
     async def answer(request: web.Request) -> web.Response:
         # what jupyter-server's /api answers, with the header jupyterhub-singleuser adds
-        return web.json_response({"version": "2.0.0"}, headers={"X-JupyterHub-Version": hub_version})
+        return web.json_response(
+            {"version": "2.0.0"}, headers={"X-JupyterHub-Version": hub_version}
+        )
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
@@ -53,7 +55,9 @@ class SingleuserStubKubelet(Kubelet):
         if current is None or current.get("status", {}).get("phase") != "Running":
             return
         ip = current["status"]["podIP"]
-        ports = [p["containerPort"] for c in current["spec"]["containers"] for p in c.get("ports") or []]
+        ports = [
+            p["containerPort"] for c in current["spec"]["containers"] for p in c.get("ports") or []
+        ]
         runner = web.AppRunner(_stub_app(), access_log=None, shutdown_timeout=0.1)
         await runner.setup()
         await web.TCPSite(runner, ip, ports[0] if ports else DEFAULT_PORT).start()

@@ -35,8 +35,9 @@ class PodFaults:
 
 
 class Kubelet:
-    def __init__(self, api: ApiServer, *, init_seconds: float = 0.01,
-                 stop_seconds: float = 0.01) -> None:
+    def __init__(
+        self, api: ApiServer, *, init_seconds: float = 0.01, stop_seconds: float = 0.01
+    ) -> None:
         self.api = api
         self.kind = api.registry.lookup("pods")
         self.init_seconds = init_seconds
@@ -59,12 +60,14 @@ class Kubelet:
     def fail_image_pull(self, namespace: str, name: str, container: str = "*") -> None:
         self._faults(namespace, name).image_pull.add(container)
 
-    def fail_init_container(self, namespace: str, name: str, container: str,
-                            exit_code: int = 1) -> None:
+    def fail_init_container(
+        self, namespace: str, name: str, container: str, exit_code: int = 1
+    ) -> None:
         self._faults(namespace, name).init_exit[container] = exit_code
 
-    def slow_init_container(self, namespace: str, name: str, container: str,
-                            seconds: float) -> None:
+    def slow_init_container(
+        self, namespace: str, name: str, container: str, seconds: float
+    ) -> None:
         self._faults(namespace, name).init_seconds[container] = seconds
 
     def slow_start(self, namespace: str, name: str, seconds: float) -> None:
@@ -79,16 +82,18 @@ class Kubelet:
     def log(self, namespace: str, name: str, container: str) -> str:
         return self.logs.get((namespace, name, container), "")
 
-    def set_termination_message(self, namespace: str, name: str, container: str,
-                                message: str) -> None:
+    def set_termination_message(
+        self, namespace: str, name: str, container: str, message: str
+    ) -> None:
         """What the container (init or not) writes to its terminationMessagePath.
 
         Reported as ``state.terminated.message`` when it ends, whatever its exit code.
         """
         self.termination_messages[(namespace, name, container)] = message
 
-    def run_init_with(self, namespace: str, name: str, container: str,
-                      program: Callable[[dict], tuple[int, str]]) -> None:
+    def run_init_with(
+        self, namespace: str, name: str, container: str, program: Callable[[dict], tuple[int, str]]
+    ) -> None:
         """Run ``program(container manifest)`` as the init container of every pod of this name.
 
         It answers (exit code, termination message), so a test can act out a script's
@@ -124,7 +129,8 @@ class Kubelet:
                 if task:
                     task.cancel()
                 self._tasks[uid] = asyncio.get_running_loop().create_task(
-                    self._terminate(change.obj))
+                    self._terminate(change.obj)
+                )
         elif change.type == "ADDED":
             self._tasks[uid] = asyncio.get_running_loop().create_task(self._lifecycle(change.obj))
 
@@ -143,14 +149,30 @@ class Kubelet:
         current.setdefault("status", {}).update(status)
         return self.api.write(self.kind, current)
 
-    def event(self, pod: dict, reason: str, message: str, *, type_: str = "Normal",
-              component: str = "kubelet", container: str | None = None) -> None:
+    def event(
+        self,
+        pod: dict,
+        reason: str,
+        message: str,
+        *,
+        type_: str = "Normal",
+        component: str = "kubelet",
+        container: str | None = None,
+    ) -> None:
         field_path = None
         if container:
             field_path = f"spec.containers{{{container}}}"
         try:
-            record_event(self.api, involved=pod, reason=reason, message=message, type_=type_,
-                         component=component, host=NODE, field_path=field_path)
+            record_event(
+                self.api,
+                involved=pod,
+                reason=reason,
+                message=message,
+                type_=type_,
+                component=component,
+                host=NODE,
+                field_path=field_path,
+            )
         except ApiError:
             pass  # the namespace is going away
 
@@ -165,28 +187,48 @@ class Kubelet:
     async def _wait_for_volumes(self, pod: dict) -> None:
         """The scheduler waits for every PVC the pod mounts to be bound."""
         pvcs = self.api.registry.lookup("persistentvolumeclaims")
-        claims = [v["persistentVolumeClaim"]["claimName"]
-                  for v in pod.get("spec", {}).get("volumes", []) if "persistentVolumeClaim" in v]
+        claims = [
+            v["persistentVolumeClaim"]["claimName"]
+            for v in pod.get("spec", {}).get("volumes", [])
+            if "persistentVolumeClaim" in v
+        ]
         namespace = pod["metadata"]["namespace"]
         warned = False
         while True:
             if self.pod(pod) is None:
                 raise asyncio.CancelledError()
-            unbound = [c for c in claims
-                       if (self.api.store.get(pvcs, namespace, c) or {}).get("status", {}).get(
-                           "phase") != "Bound"]
+            unbound = [
+                c
+                for c in claims
+                if (self.api.store.get(pvcs, namespace, c) or {}).get("status", {}).get("phase")
+                != "Bound"
+            ]
             if not unbound:
                 return
             if not warned:
                 warned = True
-                self.update(pod, conditions=[{
-                    "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                    "message": "0/1 nodes are available: pod has unbound immediate "
-                               "PersistentVolumeClaims.", "lastTransitionTime": now_iso()}])
-                self.event(pod, "FailedScheduling", "0/1 nodes are available: pod has unbound "
-                           "immediate PersistentVolumeClaims. preemption: 0/1 nodes are "
-                           "available: 1 Preemption is not helpful for scheduling.",
-                           type_="Warning", component="default-scheduler")
+                self.update(
+                    pod,
+                    conditions=[
+                        {
+                            "type": "PodScheduled",
+                            "status": "False",
+                            "reason": "Unschedulable",
+                            "message": "0/1 nodes are available: pod has unbound immediate "
+                            "PersistentVolumeClaims.",
+                            "lastTransitionTime": now_iso(),
+                        }
+                    ],
+                )
+                self.event(
+                    pod,
+                    "FailedScheduling",
+                    "0/1 nodes are available: pod has unbound "
+                    "immediate PersistentVolumeClaims. preemption: 0/1 nodes are "
+                    "available: 1 Preemption is not helpful for scheduling.",
+                    type_="Warning",
+                    component="default-scheduler",
+                )
             await self.api.store.wait_for_change(1.0)
 
     def _schedule(self, pod: dict) -> dict:
@@ -197,8 +239,12 @@ class Kubelet:
         current["status"]["conditions"] = [_condition("PodScheduled")]
         current = self.api.write(self.kind, current)
         meta = current["metadata"]
-        self.event(current, "Scheduled", f"Successfully assigned {meta['namespace']}/"
-                   f"{meta['name']} to {NODE}", component="default-scheduler")
+        self.event(
+            current,
+            "Scheduled",
+            f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE}",
+            component="default-scheduler",
+        )
         return current
 
     # -- override points ------------------------------------------------------------
@@ -208,10 +254,15 @@ class Kubelet:
         faults = self._faults(pod["metadata"]["namespace"], pod["metadata"]["name"])
         spec = pod["spec"]
         inits = spec.get("initContainers", [])
-        status: dict = {"hostIP": HOST_IP, "hostIPs": [{"ip": HOST_IP}], "startTime": now_iso(),
-                        "containerStatuses": [
-                            _waiting(c, "PodInitializing" if inits else "ContainerCreating")
-                            for c in spec["containers"]]}
+        status: dict = {
+            "hostIP": HOST_IP,
+            "hostIPs": [{"ip": HOST_IP}],
+            "startTime": now_iso(),
+            "containerStatuses": [
+                _waiting(c, "PodInitializing" if inits else "ContainerCreating")
+                for c in spec["containers"]
+            ],
+        }
         if inits:
             status["initContainerStatuses"] = [_waiting(c, "PodInitializing") for c in inits]
         self.update(pod, **status)
@@ -226,9 +277,15 @@ class Kubelet:
                 if spec.get("restartPolicy") == "Never":
                     self.update(pod, phase="Failed")
                 return
-        self.update(pod, conditions=[_condition("PodScheduled"), _condition("Initialized"),
-                                     _condition("ContainersReady", False),
-                                     _condition("Ready", False)])
+        self.update(
+            pod,
+            conditions=[
+                _condition("PodScheduled"),
+                _condition("Initialized"),
+                _condition("ContainersReady", False),
+                _condition("Ready", False),
+            ],
+        )
         for container in spec["containers"]:
             await self._pull(pod, container, faults)
         for container in spec["containers"]:
@@ -242,10 +299,18 @@ class Kubelet:
         statuses = current["status"]["containerStatuses"]
         for status in statuses:
             status["ready"] = ready
-        self.update(pod, phase="Running", podIP=self._allocate_ip(pod),
-                    containerStatuses=statuses,
-                    conditions=[_condition("PodScheduled"), _condition("Initialized"),
-                                _condition("ContainersReady", ready), _condition("Ready", ready)])
+        self.update(
+            pod,
+            phase="Running",
+            podIP=self._allocate_ip(pod),
+            containerStatuses=statuses,
+            conditions=[
+                _condition("PodScheduled"),
+                _condition("Initialized"),
+                _condition("ContainersReady", ready),
+                _condition("Ready", ready),
+            ],
+        )
         self.update(pod, podIPs=[{"ip": self._ips[pod["metadata"]["uid"]]}])
 
     async def run_init_container(self, pod: dict, container: dict) -> int:
@@ -261,22 +326,34 @@ class Kubelet:
     async def start_container(self, pod: dict, container: dict) -> None:
         name = container["name"]
         self.event(pod, "Created", f"Created container: {name}", container=name)
-        self.set_container_state(pod, name, {"running": {"startedAt": now_iso()}},
-                                 ready=False, started=True)
+        self.set_container_state(
+            pod, name, {"running": {"startedAt": now_iso()}}, ready=False, started=True
+        )
         self.event(pod, "Started", f"Started container {name}", container=name)
 
     async def kill_pod(self, pod: dict, grace: float) -> None:
         """Stop the containers: they exit `stop_seconds` after SIGTERM, at most `grace`."""
         for container in pod.get("spec", {}).get("containers", []):
-            self.event(pod, "Killing", f"Stopping container {container['name']}",
-                       container=container["name"])
+            self.event(
+                pod,
+                "Killing",
+                f"Stopping container {container['name']}",
+                container=container["name"],
+            )
         await asyncio.sleep(min(grace, self.stop_seconds))
 
     # -- state reporting helpers ----------------------------------------------------
 
-    def set_container_state(self, pod: dict, container: str, state: dict, *,
-                            ready: bool | None = None, started: bool | None = None,
-                            restart: bool = False) -> None:
+    def set_container_state(
+        self,
+        pod: dict,
+        container: str,
+        state: dict,
+        *,
+        ready: bool | None = None,
+        started: bool | None = None,
+        restart: bool = False,
+    ) -> None:
         current = self.pod(pod)
         if current is None:
             raise asyncio.CancelledError()
@@ -291,9 +368,12 @@ class Kubelet:
         if started is not None:
             status["started"] = started
         if "running" in state or "terminated" in state:
-            status["containerID"] = "containerd://" + hashlib.sha256(
-                f"{current['metadata']['uid']}/{container}/{status['restartCount']}".encode()
-            ).hexdigest()
+            status["containerID"] = (
+                "containerd://"
+                + hashlib.sha256(
+                    f"{current['metadata']['uid']}/{container}/{status['restartCount']}".encode()
+                ).hexdigest()
+            )
             status["imageID"] = _image_id(status["image"])
         self.update(pod, containerStatuses=statuses)
 
@@ -302,37 +382,46 @@ class Kubelet:
         if current is None:
             raise asyncio.CancelledError()
         statuses = current["status"]["initContainerStatuses"]
-        statuses[index].update(state=state, ready=ready,
-                               started="running" in state)
+        statuses[index].update(state=state, ready=ready, started="running" in state)
         statuses[index]["imageID"] = _image_id(statuses[index]["image"])
         self.update(pod, initContainerStatuses=statuses)
 
-    def container_exited(self, namespace: str, name: str, container: str,
-                         exit_code: int) -> None:
+    def container_exited(self, namespace: str, name: str, container: str, exit_code: int) -> None:
         """A container ended: restart it or end the pod, by restartPolicy."""
         pod = self.api.store.get(self.kind, namespace, name)
         if pod is None:
             return
         policy = pod["spec"].get("restartPolicy", "Always")
         spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
-        terminated = {"terminated": _terminated(exit_code,
-                                                self.termination_message(pod, spec, exit_code))}
+        terminated = {
+            "terminated": _terminated(exit_code, self.termination_message(pod, spec, exit_code))
+        }
         if policy == "Always" or (policy == "OnFailure" and exit_code != 0):
             self.set_container_state(pod, container, terminated, ready=False)
-            self.set_container_state(pod, container, {"running": {"startedAt": now_iso()}},
-                                     ready=True, restart=True)
+            self.set_container_state(
+                pod, container, {"running": {"startedAt": now_iso()}}, ready=True, restart=True
+            )
             self.event(pod, "Started", f"Started container {container}", container=container)
             return
         self.set_container_state(pod, container, terminated, ready=False, started=False)
         current = self.pod(pod)
-        if current and all("terminated" in s["state"]
-                           for s in current["status"]["containerStatuses"]):
-            failed = any(s["state"]["terminated"]["exitCode"] != 0
-                         for s in current["status"]["containerStatuses"])
-            self.update(pod, phase="Failed" if failed else "Succeeded",
-                        conditions=[_condition("PodScheduled"), _condition("Initialized"),
-                                    _condition("ContainersReady", False),
-                                    _condition("Ready", False)])
+        if current and all(
+            "terminated" in s["state"] for s in current["status"]["containerStatuses"]
+        ):
+            failed = any(
+                s["state"]["terminated"]["exitCode"] != 0
+                for s in current["status"]["containerStatuses"]
+            )
+            self.update(
+                pod,
+                phase="Failed" if failed else "Succeeded",
+                conditions=[
+                    _condition("PodScheduled"),
+                    _condition("Initialized"),
+                    _condition("ContainersReady", False),
+                    _condition("Ready", False),
+                ],
+            )
 
     def termination_message(self, pod: dict, container: dict, exit_code: int) -> str:
         """The message of a container that ended, as the kubelet reads it: the file,
@@ -341,8 +430,11 @@ class Kubelet:
         """
         key = (pod["metadata"]["namespace"], pod["metadata"]["name"], container["name"])
         message = self.termination_messages.get(key, "")
-        if (not message and exit_code != 0
-                and container.get("terminationMessagePolicy") == "FallbackToLogsOnError"):
+        if (
+            not message
+            and exit_code != 0
+            and container.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        ):
             tail = "\n".join(self.logs.get(key, "").splitlines()[-80:])
             message = tail.encode()[-2048:].decode(errors="ignore")
         return message.encode()[:4096].decode(errors="ignore")
@@ -353,19 +445,27 @@ class Kubelet:
         name, image = container["name"], container.get("image", "")
         self.event(pod, "Pulling", f'Pulling image "{image}"', container=name)
         if name in faults.image_pull or "*" in faults.image_pull:
-            message = (f'Failed to pull image "{image}": rpc error: code = NotFound desc = '
-                       f'failed to pull and unpack image "{image}": not found')
+            message = (
+                f'Failed to pull image "{image}": rpc error: code = NotFound desc = '
+                f'failed to pull and unpack image "{image}": not found'
+            )
             self.event(pod, "Failed", message, type_="Warning", container=name)
             self.event(pod, "Failed", "Error: ErrImagePull", type_="Warning", container=name)
             self._set_waiting(pod, container, "ErrImagePull", message)
             await asyncio.sleep(0.05)
             self.event(pod, "BackOff", f'Back-off pulling image "{image}"', container=name)
             self.event(pod, "Failed", "Error: ImagePullBackOff", type_="Warning", container=name)
-            self._set_waiting(pod, container, "ImagePullBackOff",
-                              f'Back-off pulling image "{image}"')
+            self._set_waiting(
+                pod, container, "ImagePullBackOff", f'Back-off pulling image "{image}"'
+            )
             await asyncio.Event().wait()  # stuck until deleted
-        self.event(pod, "Pulled", f'Successfully pulled image "{image}" in 12ms (12ms '
-                   "including waiting). Image size: 0 bytes.", container=name)
+        self.event(
+            pod,
+            "Pulled",
+            f'Successfully pulled image "{image}" in 12ms (12ms '
+            "including waiting). Image size: 0 bytes.",
+            container=name,
+        )
 
     def _set_waiting(self, pod: dict, container: dict, reason: str, message: str) -> None:
         current = self.pod(pod)
@@ -396,8 +496,9 @@ class Kubelet:
         try:
             grace = pod["metadata"].get("deletionGracePeriodSeconds", 30)
             await self.kill_pod(pod, grace)
-            self.api.finish_pod(pod["metadata"]["namespace"], pod["metadata"]["name"],
-                                pod["metadata"]["uid"])
+            self.api.finish_pod(
+                pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
+            )
         except asyncio.CancelledError:
             pass
 
@@ -407,20 +508,34 @@ def _image_id(image: str) -> str:
 
 
 def _condition(type_: str, ok: bool = True) -> dict:
-    return {"type": type_, "status": "True" if ok else "False",
-            "lastTransitionTime": now_iso(), "lastProbeTime": None}
+    return {
+        "type": type_,
+        "status": "True" if ok else "False",
+        "lastTransitionTime": now_iso(),
+        "lastProbeTime": None,
+    }
 
 
 def _waiting(container: dict, reason: str) -> dict:
-    return {"name": container["name"], "image": container.get("image", ""), "imageID": "",
-            "ready": False, "restartCount": 0, "started": False,
-            "state": {"waiting": {"reason": reason}}}
+    return {
+        "name": container["name"],
+        "image": container.get("image", ""),
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "started": False,
+        "state": {"waiting": {"reason": reason}},
+    }
 
 
 def _terminated(code: int, message: str = "") -> dict:
     stamp = now_iso()
-    state = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-             "startedAt": stamp, "finishedAt": stamp}
+    state = {
+        "exitCode": code,
+        "reason": "Completed" if code == 0 else "Error",
+        "startedAt": stamp,
+        "finishedAt": stamp,
+    }
     if message:  # the API leaves out an empty message
         state["message"] = message
     return state

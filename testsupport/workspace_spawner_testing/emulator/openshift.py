@@ -25,19 +25,24 @@ DESCRIPTION = "openshift.io/description"
 
 def project_of(namespace: dict) -> dict:
     meta = dict(namespace["metadata"])
-    return {"apiVersion": "project.openshift.io/v1", "kind": "Project", "metadata": meta,
-            "spec": namespace.get("spec", {}), "status": namespace.get("status", {})}
+    return {
+        "apiVersion": "project.openshift.io/v1",
+        "kind": "Project",
+        "metadata": meta,
+        "spec": namespace.get("spec", {}),
+        "status": namespace.get("status", {}),
+    }
 
 
-def serve(emulator: Emulator, request: web.Request, target: Target, verb: str,
-          body: Any) -> tuple[dict, int]:
+def serve(
+    emulator: Emulator, request: web.Request, target: Target, verb: str, body: Any
+) -> tuple[dict, int]:
     api, registry = emulator.api, emulator.registry
     namespaces = registry.lookup("namespaces")
     if target.kind.plural == "projectrequests":
         if verb == "list":
             # listing project requests only tells whether the user may create one
-            return {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                    "status": "Success"}, 200
+            return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}, 200
         return request_project(emulator, body, user=_user(emulator, request)), 201
     name = target.name or ""
     if verb == "get":
@@ -50,20 +55,42 @@ def serve(emulator: Emulator, request: web.Request, target: Target, verb: str,
         # (its authorization cache reviews "get namespaces" in each)
         user, groups = _caller(emulator, request)
         selector = query_selector(request.query, supports=target.kind.supports_field)
-        items = [project_of(ns) for ns in api.list(namespaces, None, selector)
-                 if emulator.authorizer(user, groups, "get", "", "namespaces", None,
-                                        ns["metadata"]["name"], ns["metadata"]["name"])]
-        return {"kind": "ProjectList", "apiVersion": "project.openshift.io/v1",
-                "metadata": {"resourceVersion": str(api.store.rv)}, "items": items}, 200
+        items = [
+            project_of(ns)
+            for ns in api.list(namespaces, None, selector)
+            if emulator.authorizer(
+                user,
+                groups,
+                "get",
+                "",
+                "namespaces",
+                None,
+                ns["metadata"]["name"],
+                ns["metadata"]["name"],
+            )
+        ]
+        return {
+            "kind": "ProjectList",
+            "apiVersion": "project.openshift.io/v1",
+            "metadata": {"resourceVersion": str(api.store.rv)},
+            "items": items,
+        }, 200
     if verb == "delete":
         if api.store.get(namespaces, "", name) is None:
             raise not_found("projects", name, group="project.openshift.io")
         api.delete(namespaces, "", name)
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": "project.openshift.io",
-                            "kind": "projects"}}, 200
-    raise ApiError(405, "the server does not allow this method on the requested resource",
-                   reason="MethodNotAllowed")
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "group": "project.openshift.io", "kind": "projects"},
+        }, 200
+    raise ApiError(
+        405,
+        "the server does not allow this method on the requested resource",
+        reason="MethodNotAllowed",
+    )
 
 
 def request_project(emulator: Emulator, body: Any, *, user: str) -> dict:
@@ -78,20 +105,31 @@ def request_project(emulator: Emulator, body: Any, *, user: str) -> dict:
     namespaces = emulator.registry.lookup("namespaces")
     if emulator.store.get(namespaces, "", name) is not None:
         raise already_exists("projects", name, group="project.openshift.io")
-    annotations = {REQUESTER: user, DISPLAY_NAME: body.get("displayName", ""),
-                   DESCRIPTION: body.get("description", "")}
-    ns = emulator.api.create(namespaces, {"metadata": {"name": name,
-                                                       "annotations": annotations}})
+    annotations = {
+        REQUESTER: user,
+        DISPLAY_NAME: body.get("displayName", ""),
+        DESCRIPTION: body.get("description", ""),
+    }
+    ns = emulator.api.create(namespaces, {"metadata": {"name": name, "annotations": annotations}})
     if user:
         # the default project template makes the requester the project's admin
         # (oc adm create-bootstrap-project-template)
-        emulator.api.create(emulator.registry.lookup("rolebindings"), {
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "admin", "namespace": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                          "name": user}]})
+        emulator.api.create(
+            emulator.registry.lookup("rolebindings"),
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "admin", "namespace": name},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "admin",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+                ],
+            },
+        )
     return project_of(ns)
 
 

@@ -40,9 +40,12 @@ def apply_patch(obj: dict, patch: Any, content_type: str) -> dict:
         return merge_patch(obj, patch)
     if content_type.startswith(STRATEGIC_MERGE_PATCH):
         return strategic_merge(obj, patch)
-    raise ApiError(415, f"the body of the request was in an unknown format - accepted media "
-                        f"types include: {JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_MERGE_PATCH}",
-                   reason="UnsupportedMediaType")
+    raise ApiError(
+        415,
+        f"the body of the request was in an unknown format - accepted media "
+        f"types include: {JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_MERGE_PATCH}",
+        reason="UnsupportedMediaType",
+    )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -120,10 +123,13 @@ def json_patch(obj: dict, operations: Any) -> dict:
         try:
             doc = _apply_op(doc, op)
         except (KeyError, IndexError, ValueError, TypeError) as e:
-            raise ApiError(422, f"the server rejected our request due to an error in our "
-                                f"request: json patch {op.get('op')} operation does not apply: "
-                                f"doc is missing path: {op.get('path')!r}: {e}",
-                           reason="Invalid") from None
+            raise ApiError(
+                422,
+                f"the server rejected our request due to an error in our "
+                f"request: json patch {op.get('op')} operation does not apply: "
+                f"doc is missing path: {op.get('path')!r}: {e}",
+                reason="Invalid",
+            ) from None
     return doc
 
 

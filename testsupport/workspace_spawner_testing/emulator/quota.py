@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from workspace_spawner.quantity import format_quantity, parse_quantity
+
 from .apiserver import ApiServer, Operation
 from .errors import forbidden
-from workspace_spawner.quantity import format_quantity, parse_quantity
 from .store import Change
 
 _COMPUTE = ("memory", "cpu", "ephemeral-storage")
@@ -44,7 +45,8 @@ def usage_of(kind_plural: str, obj: dict) -> dict[str, Decimal]:
     elif kind_plural == "persistentvolumeclaims":
         out["persistentvolumeclaims"] = out["count/persistentvolumeclaims"] = Decimal(1)
         storage = ((obj.get("spec", {}).get("resources") or {}).get("requests") or {}).get(
-            "storage")
+            "storage"
+        )
         if storage is not None:
             out["requests.storage"] = parse_quantity(storage)
     else:
@@ -72,8 +74,11 @@ class Quotas:
         return totals
 
     def admit(self, op: Operation) -> None:
-        if op.kind.plural not in ("pods", "persistentvolumeclaims", "services", "secrets",
-                                  "configmaps") or op.subresource == "status":
+        if (
+            op.kind.plural
+            not in ("pods", "persistentvolumeclaims", "services", "secrets", "configmaps")
+            or op.subresource == "status"
+        ):
             return
         namespace = op.obj["metadata"]["namespace"]
         quotas = self.api.store.items(self.kind, namespace)
@@ -89,16 +94,27 @@ class Quotas:
             hard = quota.get("spec", {}).get("hard") or {}
             if op.kind.plural == "pods" and op.old is None:
                 self._require_limits(op, quota, hard)
-            over = [key for key in sorted(hard) if delta.get(key, 0) > 0
-                    and used.get(key, Decimal(0)) + delta[key] > parse_quantity(hard[key])]
+            over = [
+                key
+                for key in sorted(hard)
+                if delta.get(key, 0) > 0
+                and used.get(key, Decimal(0)) + delta[key] > parse_quantity(hard[key])
+            ]
             if over:
+
                 def show(values: dict, key: str) -> str:
                     return f"{key}={_fmt(key, values.get(key, Decimal(0)))}"
-                raise forbidden(op.kind.plural, name, (
-                    f"exceeded quota: {quota['metadata']['name']}, "
-                    f"requested: {','.join(show(delta, k) for k in over)}, "
-                    f"used: {','.join(show(used, k) for k in over)}, "
-                    f"limited: {','.join(f'{k}={hard[k]}' for k in over)}"))
+
+                raise forbidden(
+                    op.kind.plural,
+                    name,
+                    (
+                        f"exceeded quota: {quota['metadata']['name']}, "
+                        f"requested: {','.join(show(delta, k) for k in over)}, "
+                        f"used: {','.join(show(used, k) for k in over)}, "
+                        f"limited: {','.join(f'{k}={hard[k]}' for k in over)}"
+                    ),
+                )
 
     def _require_limits(self, op: Operation, quota: dict, hard: dict) -> None:
         # a quota on a compute resource makes it required on every container
@@ -107,19 +123,28 @@ class Quotas:
             if resource not in _COMPUTE or field not in ("limits", "requests", ""):
                 continue
             section = field or "requests"
-            missing = [c["name"] for c in _containers(op.obj)
-                       if resource not in ((c.get("resources") or {}).get(section) or {})]
+            missing = [
+                c["name"]
+                for c in _containers(op.obj)
+                if resource not in ((c.get("resources") or {}).get(section) or {})
+            ]
             if missing:
-                raise forbidden(op.kind.plural, op.obj["metadata"]["name"], (
-                    f"failed quota: {quota['metadata']['name']}: must specify "
-                    f"{section}.{resource} for: {','.join(missing)}"))
+                raise forbidden(
+                    op.kind.plural,
+                    op.obj["metadata"]["name"],
+                    (
+                        f"failed quota: {quota['metadata']['name']}: must specify "
+                        f"{section}.{resource} for: {','.join(missing)}"
+                    ),
+                )
 
     def apply_limit_ranges(self, op: Operation) -> None:
         """LimitRanger: default limits and requests of containers that set none."""
         if op.kind.plural != "pods" or op.verb != "create":
             return
-        ranges = self.api.store.items(self.api.registry.lookup("limitranges"),
-                                      op.obj["metadata"]["namespace"])
+        ranges = self.api.store.items(
+            self.api.registry.lookup("limitranges"), op.obj["metadata"]["namespace"]
+        )
         for item in (i for r in ranges for i in r.get("spec", {}).get("limits", [])):
             if item.get("type") != "Container":
                 continue
@@ -142,8 +167,14 @@ class Quotas:
                     del resources[key]
 
     def on_change(self, change: Change) -> None:
-        if change.kind.plural not in ("pods", "persistentvolumeclaims", "resourcequotas",
-                                      "services", "secrets", "configmaps"):
+        if change.kind.plural not in (
+            "pods",
+            "persistentvolumeclaims",
+            "resourcequotas",
+            "services",
+            "secrets",
+            "configmaps",
+        ):
             return
         namespace = change.obj["metadata"].get("namespace", "")
         self.refresh(namespace)
@@ -156,8 +187,10 @@ class Quotas:
         used = self.used(namespace)
         for quota in quotas:
             hard = quota.get("spec", {}).get("hard") or {}
-            status = {"hard": dict(hard),
-                      "used": {k: _fmt(k, used.get(k, Decimal(0))) for k in hard}}
+            status = {
+                "hard": dict(hard),
+                "used": {k: _fmt(k, used.get(k, Decimal(0))) for k in hard},
+            }
             if quota.get("status") != status:
                 quota["status"] = status
                 self.api.write(self.kind, quota)

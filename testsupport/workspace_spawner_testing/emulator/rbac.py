@@ -47,28 +47,48 @@ _EDIT_RULES = [
     {
         "apiGroups": [""],
         "resources": [
-            "pods", "pods/log", "pods/exec", "pods/attach", "pods/portforward", "services",
-            "configmaps", "secrets", "persistentvolumeclaims", "serviceaccounts", "endpoints",
+            "pods",
+            "pods/log",
+            "pods/exec",
+            "pods/attach",
+            "pods/portforward",
+            "services",
+            "configmaps",
+            "secrets",
+            "persistentvolumeclaims",
+            "serviceaccounts",
+            "endpoints",
             "replicationcontrollers",
         ],
         "verbs": _RW,
     },
-    {"apiGroups": [""], "resources": ["events", "resourcequotas", "limitranges", "namespaces"],
-     "verbs": _RO},
-    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"],
-     "verbs": _RW},
+    {
+        "apiGroups": [""],
+        "resources": ["events", "resourcequotas", "limitranges", "namespaces"],
+        "verbs": _RO,
+    },
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments", "statefulsets", "replicasets", "daemonsets"],
+        "verbs": _RW,
+    },
     {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": _RW},
 ]
 _ADMIN_RULES = _EDIT_RULES + [
     {"apiGroups": [RBAC_GROUP], "resources": ["roles", "rolebindings"], "verbs": _RW},
     # OpenShift's admin may manage its own project
-    {"apiGroups": ["project.openshift.io"], "resources": ["projects"],
-     "verbs": ["delete", "get", "patch", "update"]},
+    {
+        "apiGroups": ["project.openshift.io"],
+        "resources": ["projects"],
+        "verbs": ["delete", "get", "patch", "update"],
+    },
 ]
 # view reads everything edit may touch, except secrets and the pods' exec/attach/port-forward
 _NOT_VIEW = {"secrets", "pods/exec", "pods/attach", "pods/portforward"}
-_VIEW_RULES = [dict(rule, verbs=_RO, resources=[r for r in rule["resources"] if r not in _NOT_VIEW])
-               for rule in _EDIT_RULES]
+_VIEW_RULES = [
+    dict(rule, verbs=_RO, resources=[r for r in rule["resources"] if r not in _NOT_VIEW])
+    for rule in _EDIT_RULES
+]
 
 DEFAULT_CLUSTER_ROLES = {"admin": _ADMIN_RULES, "edit": _EDIT_RULES, "view": _VIEW_RULES}
 
@@ -96,25 +116,40 @@ class Rbac:
         if default_roles:
             for name, rules in DEFAULT_CLUSTER_ROLES.items():
                 if emulator.get("ClusterRole", name) is None:
-                    emulator.create({
-                        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                        "metadata": {"name": name}, "rules": rules,
-                    })
+                    emulator.create(
+                        {
+                            "apiVersion": "rbac.authorization.k8s.io/v1",
+                            "kind": "ClusterRole",
+                            "metadata": {"name": name},
+                            "rules": rules,
+                        }
+                    )
         emulator._call(setattr, emulator, "authorizer", rbac)
         return rbac
 
     def service_account_token(self, namespace: str, name: str) -> str:
         """A new bearer token authenticating as the ServiceAccount ``namespace/name``."""
         token = secrets.token_urlsafe(24)
-        self.emulator.add_token(token, user=service_account_user(namespace, name),
-                                groups=service_account_groups(namespace))
+        self.emulator.add_token(
+            token,
+            user=service_account_user(namespace, name),
+            groups=service_account_groups(namespace),
+        )
         return token
 
     # -- the authoriser hook ---------------------------------------------------------
 
-    def __call__(self, user: str, groups: list[str], verb: str, api_group: str,
-                 resource: str | None, subresource: str | None, namespace: str | None,
-                 name: str | None) -> bool:
+    def __call__(
+        self,
+        user: str,
+        groups: list[str],
+        verb: str,
+        api_group: str,
+        resource: str | None,
+        subresource: str | None,
+        namespace: str | None,
+        name: str | None,
+    ) -> bool:
         if "system:masters" in groups:
             return True
         if resource is None:
@@ -154,14 +189,17 @@ class Rbac:
             if _binds(binding, user, groups, binding_namespace=namespace):
                 yield self._role_rules(binding.get("roleRef") or {}, namespace)
         if self.emulator.openshift:
-            ns = self.emulator.api.store.get(self.emulator.registry.lookup("namespaces"), "", namespace)
+            ns = self.emulator.api.store.get(
+                self.emulator.registry.lookup("namespaces"), "", namespace
+            )
             requester = (((ns or {}).get("metadata") or {}).get("annotations") or {}).get(REQUESTER)
             if requester and requester == user:
                 yield self._role_rules({"kind": "ClusterRole", "name": "admin"}, None)
 
 
-def _binds(binding: dict[str, Any], user: str, groups: list[str], *,
-           binding_namespace: str | None) -> bool:
+def _binds(
+    binding: dict[str, Any], user: str, groups: list[str], *, binding_namespace: str | None
+) -> bool:
     for subject in binding.get("subjects") or []:
         kind, name = subject.get("kind"), subject.get("name")
         if kind == "User" and name == user:
@@ -175,8 +213,9 @@ def _binds(binding: dict[str, Any], user: str, groups: list[str], *,
     return False
 
 
-def _matches(rule: dict[str, Any], *, verb: str, api_group: str, resource: str,
-             name: str | None) -> bool:
+def _matches(
+    rule: dict[str, Any], *, verb: str, api_group: str, resource: str, name: str | None
+) -> bool:
     if not _has(rule.get("verbs"), verb):
         return False
     if not _has(rule.get("apiGroups"), api_group):

@@ -30,7 +30,13 @@ class Kind:
     # kinds without a published schema are validated by hand (OpenShift's)
     schema: bool = True
     verbs: tuple[str, ...] = (
-        "create", "delete", "get", "list", "patch", "update", "watch",
+        "create",
+        "delete",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
     )
     short_names: tuple[str, ...] = field(default=())
 
@@ -44,8 +50,12 @@ class Kind:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     def supports_field(self, name: str) -> bool:
-        return name in _META_FIELDS or name in self.field_labels or any(
-            label.endswith(".*") and name.startswith(label[:-1]) for label in self.field_labels
+        return (
+            name in _META_FIELDS
+            or name in self.field_labels
+            or any(
+                label.endswith(".*") and name.startswith(label[:-1]) for label in self.field_labels
+            )
         )
 
 
@@ -66,12 +76,28 @@ _PROJECT_VERBS = ("delete", "get", "list", "watch")
 
 KINDS: tuple[Kind, ...] = (
     # core/v1
-    Kind("", "v1", "pods", "Pod", True, subresources=("status", "log"),
-         field_labels=("status.phase", "spec.nodeName", "spec.serviceAccountName", "status.podIP")),
-    Kind("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True,
-         subresources=("status",)),
-    Kind("", "v1", "namespaces", "Namespace", False, name_rule="label",
-         subresources=("status",), field_labels=("status.phase",)),
+    Kind(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        True,
+        subresources=("status", "log"),
+        field_labels=("status.phase", "spec.nodeName", "spec.serviceAccountName", "status.podIP"),
+    ),
+    Kind(
+        "", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, subresources=("status",)
+    ),
+    Kind(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        False,
+        name_rule="label",
+        subresources=("status",),
+        field_labels=("status.phase",),
+    ),
     Kind("", "v1", "secrets", "Secret", True, field_labels=("type",)),
     Kind("", "v1", "configmaps", "ConfigMap", True),
     Kind("", "v1", "services", "Service", True, name_rule="dns1035"),
@@ -90,22 +116,70 @@ KINDS: tuple[Kind, ...] = (
     Kind("storage.k8s.io", "v1", "storageclasses", "StorageClass", False),
     # OpenShift: a Project is a view of a Namespace; ProjectRequest is create-only
     # https://docs.openshift.com/container-platform/latest/rest_api/project_apis/project-project-openshift-io-v1.html
-    Kind("project.openshift.io", "v1", "projects", "Project", False, name_rule="label",
-         openshift=True, schema=False, verbs=_PROJECT_VERBS),
-    Kind("project.openshift.io", "v1", "projectrequests", "ProjectRequest", False,
-         name_rule="label", openshift=True, schema=False, verbs=("create", "list")),
+    Kind(
+        "project.openshift.io",
+        "v1",
+        "projects",
+        "Project",
+        False,
+        name_rule="label",
+        openshift=True,
+        schema=False,
+        verbs=_PROJECT_VERBS,
+    ),
+    Kind(
+        "project.openshift.io",
+        "v1",
+        "projectrequests",
+        "ProjectRequest",
+        False,
+        name_rule="label",
+        openshift=True,
+        schema=False,
+        verbs=("create", "list"),
+    ),
     # snapshot.storage.k8s.io/v1: CRDs of kubernetes-csi/external-snapshotter, which a
     # cluster has only when installed; their controller is emulated in snapshots.py
     # https://kubernetes.io/docs/concepts/storage/volume-snapshots/
-    Kind(_SNAPSHOT_GROUP, "v1", "volumesnapshots", "VolumeSnapshot", True,
-         subresources=("status",), snapshots=True, schema=False),
-    Kind(_SNAPSHOT_GROUP, "v1", "volumesnapshotcontents", "VolumeSnapshotContent", False,
-         subresources=("status",), snapshots=True, schema=False),
-    Kind(_SNAPSHOT_GROUP, "v1", "volumesnapshotclasses", "VolumeSnapshotClass", False,
-         snapshots=True, schema=False),
+    Kind(
+        _SNAPSHOT_GROUP,
+        "v1",
+        "volumesnapshots",
+        "VolumeSnapshot",
+        True,
+        subresources=("status",),
+        snapshots=True,
+        schema=False,
+    ),
+    Kind(
+        _SNAPSHOT_GROUP,
+        "v1",
+        "volumesnapshotcontents",
+        "VolumeSnapshotContent",
+        False,
+        subresources=("status",),
+        snapshots=True,
+        schema=False,
+    ),
+    Kind(
+        _SNAPSHOT_GROUP,
+        "v1",
+        "volumesnapshotclasses",
+        "VolumeSnapshotClass",
+        False,
+        snapshots=True,
+        schema=False,
+    ),
     # https://docs.openshift.com/container-platform/latest/rest_api/security_apis/securitycontextconstraints-security-openshift-io-v1.html
-    Kind("security.openshift.io", "v1", "securitycontextconstraints",
-         "SecurityContextConstraints", False, openshift=True, schema=False),
+    Kind(
+        "security.openshift.io",
+        "v1",
+        "securitycontextconstraints",
+        "SecurityContextConstraints",
+        False,
+        openshift=True,
+        schema=False,
+    ),
 )
 
 
@@ -115,8 +189,9 @@ class Registry:
     def __init__(self, *, openshift: bool, snapshots: bool = True) -> None:
         self.openshift = openshift
         self.snapshots = snapshots
-        self.kinds = [k for k in KINDS
-                      if (openshift or not k.openshift) and (snapshots or not k.snapshots)]
+        self.kinds = [
+            k for k in KINDS if (openshift or not k.openshift) and (snapshots or not k.snapshots)
+        ]
         self._by_path = {(k.group, k.version, k.plural): k for k in self.kinds}
 
     def by_path(self, group: str, version: str, plural: str) -> Kind | None:

@@ -63,11 +63,19 @@ class SccAdmission:
         if self._rbac_installed():
             names = {s["metadata"]["name"] for s in usable}
             usable += [
-                s for s in all_sccs
+                s
+                for s in all_sccs
                 if s["metadata"]["name"] not in names
-                and self.emulator.authorizer(user, groups, "use", SCC_GROUP,
-                                             "securitycontextconstraints", None, namespace,
-                                             s["metadata"]["name"])
+                and self.emulator.authorizer(
+                    user,
+                    groups,
+                    "use",
+                    SCC_GROUP,
+                    "securitycontextconstraints",
+                    None,
+                    namespace,
+                    s["metadata"]["name"],
+                )
             ]
         verdict = openshift_scc.admit_pod(
             op.obj,
@@ -75,8 +83,9 @@ class SccAdmission:
             sccs=usable,
         )
         if verdict.denial is not None:
-            raise ApiError(403, verdict.denial, reason="Forbidden", kind="pods",
-                           name=meta.get("name", ""))
+            raise ApiError(
+                403, verdict.denial, reason="Forbidden", kind="pods", name=meta.get("name", "")
+            )
         op.obj.clear()
         op.obj.update(verdict.pod)
 

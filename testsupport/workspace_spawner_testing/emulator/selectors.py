@@ -95,7 +95,7 @@ def parse_field_selector(
             raise ApiError(400, f"invalid selector: '{selector}'; can't understand '{term}'")
         path, op, value = m.group(1), m.group(2), m.group(3)
         if not supports(path):
-            raise ApiError(400, f'field label not supported: {path}')
+            raise ApiError(400, f"field label not supported: {path}")
         out.append((path, "!=" if op == "!=" else "=", value))
     return out
 

@@ -22,8 +22,14 @@ from .selectors import Selector, query_selector
 if TYPE_CHECKING:
     from .emulator import Emulator
 
-K8S_VERSION = {"major": "1", "minor": "37", "gitVersion": "v1.37.0-emulator",
-               "platform": "linux/amd64", "goVersion": "go1.24", "compiler": "gc"}
+K8S_VERSION = {
+    "major": "1",
+    "minor": "37",
+    "gitVersion": "v1.37.0-emulator",
+    "platform": "linux/amd64",
+    "goVersion": "go1.24",
+    "compiler": "gc",
+}
 # how long a hanging fault holds a request open at most
 HANG_SECONDS = 30.0
 
@@ -39,8 +45,9 @@ def make_app(emulator: Emulator) -> web.Application:
 
 
 def _json(data: Any, status: int = 200, headers: dict | None = None) -> web.Response:
-    return web.Response(text=json.dumps(data), status=status,
-                        content_type="application/json", headers=headers)
+    return web.Response(
+        text=json.dumps(data), status=status, content_type="application/json", headers=headers
+    )
 
 
 def _error(error: ApiError) -> web.Response:
@@ -54,9 +61,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if path.startswith("/_emulator"):
         return await handle_control(emulator, request, path)
     started = time.monotonic()
-    record = RequestRecord(verb="", method=request.method, path=path,
-                           query=dict(request.query), resource=None, namespace=None,
-                           name=None, subresource=None)
+    record = RequestRecord(
+        verb="",
+        method=request.method,
+        path=path,
+        query=dict(request.query),
+        resource=None,
+        namespace=None,
+        name=None,
+        subresource=None,
+    )
     response: web.StreamResponse | None = None
     try:
         record.user, groups = _authenticate(emulator, request)
@@ -70,11 +84,21 @@ async def handle(request: web.Request) -> web.StreamResponse:
         record.subresource = target.subresource
         record.verb = _verb(request, target)
         if record.verb not in target.kind.verbs and target.subresource is None:
-            raise ApiError(405, "the server does not allow this method on the requested "
-                                "resource", reason="MethodNotAllowed")
-        if not emulator.authorizer(record.user, groups, record.verb, target.kind.group,
-                                   target.kind.plural, target.subresource, target.namespace,
-                                   target.name):
+            raise ApiError(
+                405,
+                "the server does not allow this method on the requested resource",
+                reason="MethodNotAllowed",
+            )
+        if not emulator.authorizer(
+            record.user,
+            groups,
+            record.verb,
+            target.kind.group,
+            target.kind.plural,
+            target.subresource,
+            target.namespace,
+            target.name,
+        ):
             raise _denied(record, target)
         fault = _take_fault(emulator, record)
         if fault is not None:
@@ -84,8 +108,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
             if record.verb == "create":
                 # a create names its object in the body (409 AlreadyExists says which)
                 body = await _body(request)
-                name = ((body.get("metadata") or {}).get("name")
-                        if isinstance(body, dict) else None)
+                name = (body.get("metadata") or {}).get("name") if isinstance(body, dict) else None
             raise _fault_error(fault, target, name)
         if record.verb == "watch":
             response = await watch(emulator, request, target)
@@ -118,12 +141,18 @@ def _denied(record: RequestRecord, target: Target) -> ApiError:
     # https://kubernetes.io/docs/reference/access-authn-authz/authorization/
     resource = target.kind.plural + (f"/{target.subresource}" if target.subresource else "")
     group = f'in API group "{target.kind.group}"'
-    where = (f' in the namespace "{target.namespace}"' if target.namespace
-             else " at the cluster scope")
+    where = (
+        f' in the namespace "{target.namespace}"' if target.namespace else " at the cluster scope"
+    )
     what = f'{target.kind.plural} "{target.name}"' if target.name else target.kind.plural
-    return ApiError(403, f'{what} is forbidden: User "{record.user}" cannot {record.verb} '
-                         f'resource "{resource}" {group}{where}', kind=target.kind.plural,
-                    name=target.name, group=target.kind.group)
+    return ApiError(
+        403,
+        f'{what} is forbidden: User "{record.user}" cannot {record.verb} '
+        f'resource "{resource}" {group}{where}',
+        kind=target.kind.plural,
+        name=target.name,
+        group=target.kind.group,
+    )
 
 
 def _take_fault(emulator: Emulator, record: RequestRecord) -> Fault | None:
@@ -151,17 +180,31 @@ def _fault_error(fault: Fault, target: Target, name: str | None) -> ApiError:
             return already_exists(target.kind.plural, name, group=target.kind.group)
         return conflict(target.kind.plural, name, group=target.kind.group)
     if fault.status == 429:
-        return ApiError(429, fault.message or "Too many requests, please try again later.",
-                        retry_after=1, kind=target.kind.plural, name=name)
+        return ApiError(
+            429,
+            fault.message or "Too many requests, please try again later.",
+            retry_after=1,
+            kind=target.kind.plural,
+            name=name,
+        )
     if fault.status == 500:
-        return ApiError(500, fault.message or "Internal error occurred: injected fault",
-                        reason="InternalError", kind=target.kind.plural, name=name)
+        return ApiError(
+            500,
+            fault.message or "Internal error occurred: injected fault",
+            reason="InternalError",
+            kind=target.kind.plural,
+            name=name,
+        )
     if fault.status == 403:
-        return ApiError(403, fault.message or f'{target.kind.plural} "{name}" is forbidden: '
-                                              f"injected fault", kind=target.kind.plural,
-                        name=name)
-    return ApiError(fault.status, fault.message or "injected fault", kind=target.kind.plural,
-                    name=name)
+        return ApiError(
+            403,
+            fault.message or f'{target.kind.plural} "{name}" is forbidden: injected fault',
+            kind=target.kind.plural,
+            name=name,
+        )
+    return ApiError(
+        fault.status, fault.message or "injected fault", kind=target.kind.plural, name=name
+    )
 
 
 def _verb(request: web.Request, target: Target) -> str:
@@ -171,11 +214,16 @@ def _verb(request: web.Request, target: Target) -> str:
         if target.name is None:
             return "watch" if watching else "list"
         return "get"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch",
-            "DELETE": "delete" if target.name else "deletecollection"}.get(method, method)
+    return {
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if target.name else "deletecollection",
+    }.get(method, method)
 
 
 # -- routing ------------------------------------------------------------------------
+
 
 def route(emulator: Emulator, path: str) -> Target:
     parts = path.strip("/").split("/")
@@ -187,8 +235,12 @@ def route(emulator: Emulator, path: str) -> Target:
         raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
     registry = emulator.registry
     namespace = None
-    if (rest[0] == "namespaces" and len(rest) >= 3
-            and (k := registry.by_path(group, version, rest[2])) is not None and k.namespaced):
+    if (
+        rest[0] == "namespaces"
+        and len(rest) >= 3
+        and (k := registry.by_path(group, version, rest[2])) is not None
+        and k.namespaced
+    ):
         namespace, rest = rest[1], rest[2:]
     kind = registry.by_path(group, version, rest[0])
     if kind is None or len(rest) > 3:
@@ -216,9 +268,13 @@ def discovery(emulator: Emulator, path: str) -> dict:
         return K8S_VERSION
     groups = emulator.registry.groups()
     if path == "/api":
-        return {"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
-                                                "serverAddress": f"127.0.0.1:{emulator.port}"}]}
+        return {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [
+                {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{emulator.port}"}
+            ],
+        }
     if path == "/apis":
         out = []
         for group_version in groups:
@@ -233,16 +289,35 @@ def discovery(emulator: Emulator, path: str) -> dict:
         raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
     resources = []
     for k in groups[group_version]:
-        resources.append({"name": k.plural, "singularName": k.kind.lower(), "kind": k.kind,
-                          "namespaced": k.namespaced, "verbs": list(k.verbs)})
+        resources.append(
+            {
+                "name": k.plural,
+                "singularName": k.kind.lower(),
+                "kind": k.kind,
+                "namespaced": k.namespaced,
+                "verbs": list(k.verbs),
+            }
+        )
         for sub in k.subresources:
-            resources.append({"name": f"{k.plural}/{sub}", "singularName": "", "kind": k.kind,
-                              "namespaced": k.namespaced, "verbs": ["get", "patch", "update"]})
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-            "resources": resources}
+            resources.append(
+                {
+                    "name": f"{k.plural}/{sub}",
+                    "singularName": "",
+                    "kind": k.kind,
+                    "namespaced": k.namespaced,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }
 
 
 # -- verbs --------------------------------------------------------------------------
+
 
 async def _body(request: web.Request) -> Any:
     raw = await request.read()
@@ -258,8 +333,9 @@ def _selector(request: web.Request, kind: Kind) -> Selector:
     return query_selector(request.query, supports=kind.supports_field)
 
 
-async def _serve(emulator: Emulator, request: web.Request, target: Target,
-                 verb: str) -> web.StreamResponse:
+async def _serve(
+    emulator: Emulator, request: web.Request, target: Target, verb: str
+) -> web.StreamResponse:
     body = await _body(request) if request.method in ("POST", "PUT", "PATCH", "DELETE") else None
     api, kind = emulator.api, target.kind
     if kind.openshift:
@@ -269,9 +345,10 @@ async def _serve(emulator: Emulator, request: web.Request, target: Target,
         pod = api.get(kind, target.namespace or "", target.name or "")
         if container is None:
             container = pod["spec"]["containers"][0]["name"]
-        return web.Response(text=emulator.kubelet_impl.log(target.namespace or "",
-                                                           target.name or "", container),
-                            content_type="text/plain")
+        return web.Response(
+            text=emulator.kubelet_impl.log(target.namespace or "", target.name or "", container),
+            content_type="text/plain",
+        )
     ns = target.namespace or ""
     if verb == "get":
         return _json(api.get(kind, ns, target.name or ""))
@@ -282,28 +359,36 @@ async def _serve(emulator: Emulator, request: web.Request, target: Target,
             return _json(body, 201)
         return _json(api.create(kind, body, namespace=target.namespace), 201)
     if verb == "update":
-        return _json(api.replace(kind, ns, target.name or "", body,
-                                 subresource=target.subresource))
+        return _json(api.replace(kind, ns, target.name or "", body, subresource=target.subresource))
     if verb == "patch":
         content_type = request.headers.get("Content-Type", "")
-        return _json(api.patch(kind, ns, target.name or "", body, content_type,
-                               subresource=target.subresource))
+        return _json(
+            api.patch(
+                kind, ns, target.name or "", body, content_type, subresource=target.subresource
+            )
+        )
     if verb == "delete":
         grace = request.query.get("gracePeriodSeconds")
         if grace is None and isinstance(body, dict):
             grace = body.get("gracePeriodSeconds")
         preconditions = body.get("preconditions") if isinstance(body, dict) else None
-        result = api.delete(kind, ns, target.name or "",
-                            grace=int(grace) if grace is not None else None,
-                            preconditions=preconditions)
+        result = api.delete(
+            kind,
+            ns,
+            target.name or "",
+            grace=int(grace) if grace is not None else None,
+            preconditions=preconditions,
+        )
         return _json(result)
     if verb == "deletecollection":
         for obj in api.list(kind, target.namespace, _selector(request, kind)):
             api.delete(kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-        return _json(status_object(code=200, reason="", message="")
-                     | {"status": "Success"})
-    raise ApiError(405, "the server does not allow this method on the requested resource",
-                   reason="MethodNotAllowed")
+        return _json(status_object(code=200, reason="", message="") | {"status": "Success"})
+    raise ApiError(
+        405,
+        "the server does not allow this method on the requested resource",
+        reason="MethodNotAllowed",
+    )
 
 
 def list_response(emulator: Emulator, request: web.Request, target: Target) -> dict:
@@ -312,11 +397,14 @@ def list_response(emulator: Emulator, request: web.Request, target: Target) -> d
     match = request.query.get("resourceVersionMatch")
     if match == "Exact" and rv not in (None, "", "0", str(emulator.store.rv)):
         # no snapshots are kept: an exact older version is gone
-        raise ApiError(410, "The resourceVersion for the provided list is too old.",
-                       reason="Gone")
+        raise ApiError(410, "The resourceVersion for the provided list is too old.", reason="Gone")
     items = emulator.api.list(kind, target.namespace, _selector(request, kind))
-    return {"kind": f"{kind.kind}List", "apiVersion": kind.api_version,
-            "metadata": {"resourceVersion": str(emulator.store.rv)}, "items": items}
+    return {
+        "kind": f"{kind.kind}List",
+        "apiVersion": kind.api_version,
+        "metadata": {"resourceVersion": str(emulator.store.rv)},
+        "items": items,
+    }
 
 
 async def watch(emulator: Emulator, request: web.Request, target: Target) -> web.StreamResponse:
@@ -330,13 +418,17 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
     timeout = float(request.query.get("timeoutSeconds") or 1800)
     bookmarks = (request.query.get("allowWatchBookmarks") or "").lower() in ("true", "1")
     deadline = time.monotonic() + timeout
-    response = web.StreamResponse(headers={"Content-Type": "application/json",
-                                           "Transfer-Encoding": "chunked"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    )
     await response.prepare(request)
 
     def in_scope(obj: dict | None) -> bool:
-        return obj is not None and (target.namespace is None or obj["metadata"].get(
-            "namespace") == target.namespace) and selector.matches(obj)
+        return (
+            obj is not None
+            and (target.namespace is None or obj["metadata"].get("namespace") == target.namespace)
+            and selector.matches(obj)
+        )
 
     async def send(event_type: str, obj: dict) -> None:
         await response.write((json.dumps({"type": event_type, "object": obj}) + "\n").encode())
@@ -373,15 +465,25 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
                     # an object leaving the selection is DELETED for this watcher, with its
                     # previous content at the change's resourceVersion, as the watch cache
                     # sends it (pkg/storage/cacher/cache_watcher.go, convertToWatchEvent)
-                    left = {**change.old, "metadata": {
-                        **change.old["metadata"],
-                        "resourceVersion": change.obj["metadata"]["resourceVersion"]}}
+                    left = {
+                        **change.old,
+                        "metadata": {
+                            **change.old["metadata"],
+                            "resourceVersion": change.obj["metadata"]["resourceVersion"],
+                        },
+                    }
                     await send("DELETED", left)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if bookmarks:
-                    await send("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version,
-                                            "metadata": {"resourceVersion": str(last)}})
+                    await send(
+                        "BOOKMARK",
+                        {
+                            "kind": kind.kind,
+                            "apiVersion": kind.api_version,
+                            "metadata": {"resourceVersion": str(last)},
+                        },
+                    )
                 await response.write_eof()
                 return response
             if request.transport is None or request.transport.is_closing():

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import copy
 
+from workspace_spawner.quantity import parse_quantity
+
 from .apiserver import ApiServer, Operation, now_iso
 from .errors import forbidden, invalid
 from .events import record_event
-from workspace_spawner.quantity import parse_quantity
 from .store import Change
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
@@ -58,30 +59,52 @@ class Storage:
             if old_spec.get("volumeName"):
                 s.pop("volumeName", None)
         if rest != old_rest:
-            raise invalid("PersistentVolumeClaim", name, [(
-                "spec", "Forbidden: spec is immutable after creation except "
-                "resources.requests and volumeAttributesClassName for bound claims")])
+            raise invalid(
+                "PersistentVolumeClaim",
+                name,
+                [
+                    (
+                        "spec",
+                        "Forbidden: spec is immutable after creation except "
+                        "resources.requests and volumeAttributesClassName for bound claims",
+                    )
+                ],
+            )
         if size == old_size:
             return
         if old_size is not None and size is not None and size < old_size:
             # Since Kubernetes 1.34 (RecoverVolumeExpansionFailure GA) a request may go
             # back down, to recover from a failed expansion, but must stay above what was
             # provisioned. https://kubernetes.io/docs/concepts/storage/persistent-volumes/#recovering-from-failure-when-expanding-volumes
-            capacity = _size({"resources": {"requests": op.old.get("status", {}).get(
-                "capacity") or {}}})
+            capacity = _size(
+                {"resources": {"requests": op.old.get("status", {}).get("capacity") or {}}}
+            )
             if capacity is None or size <= capacity:
-                raise invalid("PersistentVolumeClaim", name, [(
-                    "spec.resources.requests.storage",
-                    "Forbidden: field can not be less than status.capacity")])
+                raise invalid(
+                    "PersistentVolumeClaim",
+                    name,
+                    [
+                        (
+                            "spec.resources.requests.storage",
+                            "Forbidden: field can not be less than status.capacity",
+                        )
+                    ],
+                )
             return
         # PersistentVolumeClaimResize admission
         # https://kubernetes.io/docs/concepts/storage/persistent-volumes/#expanding-persistent-volumes-claims
         sc = self.api.store.get(self.classes, "", spec.get("storageClassName") or "")
         if op.old.get("status", {}).get("phase") != "Bound" or not (
-                sc and sc.get("allowVolumeExpansion")):
-            raise forbidden("persistentvolumeclaims", name, (
-                "only dynamically provisioned pvc can be resized and the storageclass that "
-                "provisions the pvc must support resize"))
+            sc and sc.get("allowVolumeExpansion")
+        ):
+            raise forbidden(
+                "persistentvolumeclaims",
+                name,
+                (
+                    "only dynamically provisioned pvc can be resized and the storageclass that "
+                    "provisions the pvc must support resize"
+                ),
+            )
 
     def on_change(self, change: Change) -> None:
         if change.kind.key == self.classes.key and change.type != "DELETED":
@@ -94,11 +117,15 @@ class Storage:
         status, spec = pvc.get("status", {}), pvc.get("spec", {})
         needs_bind = status.get("phase") == "Pending"
         needs_resize = status.get("phase") == "Bound" and _size(spec) != _size(
-            {"resources": {"requests": status.get("capacity") or {}}})
+            {"resources": {"requests": status.get("capacity") or {}}}
+        )
         if (needs_bind or needs_resize) and "deletionTimestamp" not in pvc["metadata"]:
             asyncio.get_running_loop().call_later(
-                self.provision_seconds, self.reconcile,
-                pvc["metadata"]["namespace"], pvc["metadata"]["name"])
+                self.provision_seconds,
+                self.reconcile,
+                pvc["metadata"]["namespace"],
+                pvc["metadata"]["name"],
+            )
 
     def reconcile(self, namespace: str, name: str) -> None:
         pvc = self.api.store.get(self.pvcs, namespace, name)
@@ -125,10 +152,17 @@ class Storage:
                     message = f'storageclass.storage.k8s.io "{class_name}" not found'
                 else:
                     reason = "FailedBinding"
-                    message = ("no persistent volumes available for this claim and no storage "
-                               "class is set")
-                record_event(self.api, involved=pvc, reason=reason, message=message,
-                             type_="Warning", component="persistentvolume-controller")
+                    message = (
+                        "no persistent volumes available for this claim and no storage class is set"
+                    )
+                record_event(
+                    self.api,
+                    involved=pvc,
+                    reason=reason,
+                    message=message,
+                    type_="Warning",
+                    component="persistentvolume-controller",
+                )
             return
         for check in self.api.bind_checks:
             why = check(pvc)
@@ -136,25 +170,37 @@ class Storage:
                 uid = pvc["metadata"]["uid"]
                 if uid not in self._warned:
                     self._warned.add(uid)
-                    record_event(self.api, involved=pvc, reason="ProvisioningFailed",
-                                 message=why, type_="Warning",
-                                 component=sc.get("provisioner", "emulator"))
+                    record_event(
+                        self.api,
+                        involved=pvc,
+                        reason="ProvisioningFailed",
+                        message=why,
+                        type_="Warning",
+                        component=sc.get("provisioner", "emulator"),
+                    )
                 asyncio.get_running_loop().call_later(
-                    max(self.provision_seconds, 0.05), self.reconcile, namespace, name)
+                    max(self.provision_seconds, 0.05), self.reconcile, namespace, name
+                )
                 return
-        status.update({
-            "phase": "Bound",
-            "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
-            "capacity": {"storage": _storage(spec) or "1Gi"},
-        })
+        status.update(
+            {
+                "phase": "Bound",
+                "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+                "capacity": {"storage": _storage(spec) or "1Gi"},
+            }
+        )
         spec["volumeName"] = f"pvc-{pvc['metadata']['uid']}"
         annotations = pvc["metadata"].setdefault("annotations", {})
         annotations["pv.kubernetes.io/bind-completed"] = "yes"
         annotations["volume.kubernetes.io/storage-provisioner"] = sc.get("provisioner", "")
         self.api.write(self.pvcs, pvc)
-        record_event(self.api, involved=pvc, reason="ProvisioningSucceeded",
-                     message=f"Successfully provisioned volume {spec['volumeName']}",
-                     component=sc.get("provisioner", "emulator"))
+        record_event(
+            self.api,
+            involved=pvc,
+            reason="ProvisioningSucceeded",
+            message=f"Successfully provisioned volume {spec['volumeName']}",
+            component=sc.get("provisioner", "emulator"),
+        )
 
 
 def _storage(spec: dict) -> str | None:

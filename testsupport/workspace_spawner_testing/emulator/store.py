@@ -47,13 +47,16 @@ class Store:
 
     def items(self, kind: Kind, namespace: str | None = None) -> list[dict]:
         objs = self.objects.get(kind.key, {})
-        return [copy.deepcopy(o) for (ns, _), o in sorted(objs.items())
-                if namespace is None or ns == namespace]
+        return [
+            copy.deepcopy(o)
+            for (ns, _), o in sorted(objs.items())
+            if namespace is None or ns == namespace
+        ]
 
     def namespaced_kinds_in(self, namespace: str) -> list[tuple[Kind, str]]:
         out = []
         for key, objs in self.objects.items():
-            for (ns, name), obj in objs.items():
+            for ns, name in objs:
                 if ns == namespace:
                     out.append((self.kinds[key], name))
         return out
@@ -71,8 +74,7 @@ class Store:
         meta["resourceVersion"] = str(self.rv)
         stored = copy.deepcopy(obj)
         objs[key] = stored
-        self._record(Change(self.rv, kind, "MODIFIED" if old else "ADDED", stored,
-                            old))
+        self._record(Change(self.rv, kind, "MODIFIED" if old else "ADDED", stored, old))
         return copy.deepcopy(stored)
 
     def remove(self, kind: Kind, namespace: str, name: str) -> dict | None:
@@ -110,8 +112,9 @@ class Store:
     def check_replayable(self, rv: int) -> None:
         """410 Gone for a resourceVersion older than the history kept."""
         if rv < self._compacted:
-            raise ApiError(410, f"too old resource version: {rv} ({self._compacted + 1})",
-                           reason="Expired")
+            raise ApiError(
+                410, f"too old resource version: {rv} ({self._compacted + 1})", reason="Expired"
+            )
 
     def changes_since(self, rv: int) -> list[Change]:
         self.check_replayable(rv)

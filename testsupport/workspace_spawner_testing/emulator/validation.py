@@ -26,22 +26,31 @@ _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _NAME_RULES = {
-    "label": (63, _LABEL,
-              "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-              "'-', and must start and end with an alphanumeric character (e.g. 'my-name', or "
-              "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"),
+    "label": (
+        63,
+        _LABEL,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+        "'-', and must start and end with an alphanumeric character (e.g. 'my-name', or "
+        "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+    ),
     # Service names: RFC 1035 labels (https://kubernetes.io/docs/concepts/overview/
     # working-with-objects/names/#rfc-1035-label-names)
-    "dns1035": (63, _DNS1035,
-                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                "start with an alphabetic character, and end with an alphanumeric character "
-                "(e.g. 'my-name',  or 'abc-123', regex used for validation is "
-                "'[a-z]([-a-z0-9]*[a-z0-9])?')"),
-    "subdomain": (253, _SUBDOMAIN,
-                  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                  "characters, '-' or '.', and must start and end with an alphanumeric character "
-                  "(e.g. 'example.com', regex used for validation is "
-                  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
+    "dns1035": (
+        63,
+        _DNS1035,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+        "start with an alphabetic character, and end with an alphanumeric character "
+        "(e.g. 'my-name',  or 'abc-123', regex used for validation is "
+        "'[a-z]([-a-z0-9]*[a-z0-9])?')",
+    ),
+    "subdomain": (
+        253,
+        _SUBDOMAIN,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+        "characters, '-' or '.', and must start and end with an alphanumeric character "
+        "(e.g. 'example.com', regex used for validation is "
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+    ),
 }
 # RBAC names are path segments: anything but "/" and "%" and "." / ".."
 _PATH_SEGMENT_BAD = re.compile(r"[/%]")
@@ -50,7 +59,7 @@ _PATH_SEGMENT_BAD = re.compile(r"[/%]")
 def name_errors(kind: Kind, name: str) -> list[str]:
     if kind.group == "rbac.authorization.k8s.io":
         if name in (".", "..") or _PATH_SEGMENT_BAD.search(name):
-            return [f'may not contain "/" or "%" or be "." or ".."']
+            return ['may not contain "/" or "%" or be "." or ".."']
         return []
     max_length, pattern, message = _NAME_RULES[kind.name_rule]
     problems = []
@@ -63,12 +72,20 @@ def name_errors(kind: Kind, name: str) -> list[str]:
 
 def check_name(kind: Kind, name: str) -> None:
     if not name:
-        raise invalid(kind.kind, name, [("metadata.name", "Required value: name or generateName "
-                                                          "is required")], group=kind.group)
+        raise invalid(
+            kind.kind,
+            name,
+            [("metadata.name", "Required value: name or generateName is required")],
+            group=kind.group,
+        )
     problems = name_errors(kind, name)
     if problems:
-        raise invalid(kind.kind, name, [("metadata.name", f'Invalid value: "{name}": {p}')
-                                        for p in problems], group=kind.group)
+        raise invalid(
+            kind.kind,
+            name,
+            [("metadata.name", f'Invalid value: "{name}": {p}') for p in problems],
+            group=kind.group,
+        )
 
 
 @functools.cache
@@ -81,8 +98,7 @@ def _registry() -> referencing.Registry:
 def _validator(kind: str, api_version: str) -> jsonschema.protocols.Validator:
     # the package's file naming: rbac.authorization.k8s.io/v1 -> rbac-v1
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    schema = schema_contents(f"{_SCHEMA_DIR}/{kind.lower()}-{group_version}.json",
-                             SCHEMA_VERSION)
+    schema = schema_contents(f"{_SCHEMA_DIR}/{kind.lower()}-{group_version}.json", SCHEMA_VERSION)
     registry = referencing.Resource.from_contents(schema) @ _registry()
     return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
@@ -112,34 +128,71 @@ def _check_by_hand(kind: Kind, obj: dict) -> None:
         "ProjectRequest": {"apiVersion", "kind", "metadata", "displayName", "description"},
         "VolumeSnapshot": {"apiVersion", "kind", "metadata", "spec", "status"},
         "VolumeSnapshotContent": {"apiVersion", "kind", "metadata", "spec", "status"},
-        "VolumeSnapshotClass": {"apiVersion", "kind", "metadata", "driver", "deletionPolicy",
-                                "parameters"},
+        "VolumeSnapshotClass": {
+            "apiVersion",
+            "kind",
+            "metadata",
+            "driver",
+            "deletionPolicy",
+            "parameters",
+        },
         # https://docs.openshift.com/container-platform/latest/rest_api/security_apis/securitycontextconstraints-security-openshift-io-v1.html
         "SecurityContextConstraints": {
-            "apiVersion", "kind", "metadata", "priority", "allowPrivilegedContainer",
-            "allowPrivilegeEscalation", "defaultAllowPrivilegeEscalation", "allowHostNetwork",
-            "allowHostPID", "allowHostIPC", "allowHostPorts", "allowHostDirVolumePlugin",
-            "requiredDropCapabilities", "allowedCapabilities", "defaultAddCapabilities",
-            "runAsUser", "fsGroup", "supplementalGroups", "seLinuxContext", "seccompProfiles",
-            "volumes", "users", "groups", "readOnlyRootFilesystem", "allowedFlexVolumes",
-            "allowedUnsafeSysctls", "forbiddenSysctls",
+            "apiVersion",
+            "kind",
+            "metadata",
+            "priority",
+            "allowPrivilegedContainer",
+            "allowPrivilegeEscalation",
+            "defaultAllowPrivilegeEscalation",
+            "allowHostNetwork",
+            "allowHostPID",
+            "allowHostIPC",
+            "allowHostPorts",
+            "allowHostDirVolumePlugin",
+            "requiredDropCapabilities",
+            "allowedCapabilities",
+            "defaultAddCapabilities",
+            "runAsUser",
+            "fsGroup",
+            "supplementalGroups",
+            "seLinuxContext",
+            "seccompProfiles",
+            "volumes",
+            "users",
+            "groups",
+            "readOnlyRootFilesystem",
+            "allowedFlexVolumes",
+            "allowedUnsafeSysctls",
+            "forbiddenSysctls",
         },
     }[kind.kind]
     name = obj.get("metadata", {}).get("name", "")
     unknown = sorted(set(obj) - allowed)
     if unknown:
-        raise invalid(kind.kind, name, [("", f'unknown field "{f}"') for f in unknown],
-                      group=kind.group)
+        raise invalid(
+            kind.kind, name, [("", f'unknown field "{f}"') for f in unknown], group=kind.group
+        )
     if kind.kind == "VolumeSnapshot":
         # the CRD's rule: exactly one source
         # https://github.com/kubernetes-csi/external-snapshotter/blob/master/client/config/crd/snapshot.storage.k8s.io_volumesnapshots.yaml
         source = (obj.get("spec") or {}).get("source") or {}
-        given = [k for k in ("persistentVolumeClaimName", "volumeSnapshotContentName")
-                 if k in source]
+        given = [
+            k for k in ("persistentVolumeClaimName", "volumeSnapshotContentName") if k in source
+        ]
         if len(given) != 1:
-            raise invalid(kind.kind, name, [(
-                "spec.source", "Invalid value: exactly one of persistentVolumeClaimName and "
-                "volumeSnapshotContentName must be set")], group=kind.group)
+            raise invalid(
+                kind.kind,
+                name,
+                [
+                    (
+                        "spec.source",
+                        "Invalid value: exactly one of persistentVolumeClaimName and "
+                        "volumeSnapshotContentName must be set",
+                    )
+                ],
+                group=kind.group,
+            )
     for text_field in ("displayName", "description"):
         if text_field in obj and not isinstance(obj[text_field], str):
             raise invalid(kind.kind, name, [(text_field, "must be a string")], group=kind.group)

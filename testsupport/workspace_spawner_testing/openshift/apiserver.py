@@ -55,26 +55,43 @@ PASS_THROUGH_GROUP = "system:authenticated"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 RESOURCES = [
-    {"name": "projectrequests", "singularName": "projectrequest", "namespaced": False,
-     "kind": "ProjectRequest", "verbs": ["create", "list"]},
-    {"name": "projects", "singularName": "project", "namespaced": False, "kind": "Project",
-     "verbs": ["delete", "get", "list", "patch", "update"]},
+    {
+        "name": "projectrequests",
+        "singularName": "projectrequest",
+        "namespaced": False,
+        "kind": "ProjectRequest",
+        "verbs": ["create", "list"],
+    },
+    {
+        "name": "projects",
+        "singularName": "project",
+        "namespaced": False,
+        "kind": "Project",
+        "verbs": ["delete", "get", "list", "patch", "update"],
+    },
 ]
 
 
 class StatusError(Exception):
     """An answer as a Kubernetes Status."""
 
-    def __init__(self, code: int, reason: str, message: str, *, name: str = "",
-                 kind: str = "projects") -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, *, name: str = "", kind: str = "projects"
+    ) -> None:
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
         self.details = {"name": name, "group": GROUP, "kind": kind} if name else None
 
     def response(self) -> web.Response:
-        body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                                "status": "Failure", "message": self.message,
-                                "reason": self.reason, "code": self.code}
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
         if self.details:
             body["details"] = self.details
         return web.json_response(body, status=self.code)
@@ -82,43 +99,61 @@ class StatusError(Exception):
 
 def forbidden(caller: Caller, verb: str, resource: str, name: str = "") -> StatusError:
     target = f'{resource}.{GROUP} "{name}"' if name else f"{resource}.{GROUP}"
-    return StatusError(403, "Forbidden",
-                       f'{target} is forbidden: User "{caller.user}" cannot {verb} resource '
-                       f'"{resource}" in API group "{GROUP}"'
-                       + (f' in the namespace "{name}"' if name else " at the cluster scope"),
-                       name=name, kind=resource)
+    return StatusError(
+        403,
+        "Forbidden",
+        f'{target} is forbidden: User "{caller.user}" cannot {verb} resource '
+        f'"{resource}" in API group "{GROUP}"'
+        + (f' in the namespace "{name}"' if name else " at the cluster scope"),
+        name=name,
+        kind=resource,
+    )
 
 
 def success(**details: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                            "status": "Success"}
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+    }
     if details:
         body["details"] = details
     return body
 
 
 def project_of(namespace: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": "Project", "apiVersion": GROUP_VERSION,
-            "metadata": namespace.get("metadata", {}),
-            "spec": namespace.get("spec", {}), "status": namespace.get("status", {})}
+    return {
+        "kind": "Project",
+        "apiVersion": GROUP_VERSION,
+        "metadata": namespace.get("metadata", {}),
+        "spec": namespace.get("spec", {}),
+        "status": namespace.get("status", {}),
+    }
 
 
 def admin_binding(*, namespace: str, requester: str) -> dict[str, Any]:
     """The default project template's RoleBinding: the requester is the project's admin
     (``oc adm create-bootstrap-project-template``)."""
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "admin", "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                          "name": requester}]}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "admin", "namespace": namespace},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "admin",
+        },
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": requester}],
+    }
 
 
 class ProjectAPI:
     """The handlers; ``upstream`` is the kube-apiserver, as this server's own identity."""
 
-    def __init__(self, *, upstream: Upstream, allowed_names: tuple[str, ...],
-                 allocator: ranges.Allocator) -> None:
+    def __init__(
+        self, *, upstream: Upstream, allowed_names: tuple[str, ...], allocator: ranges.Allocator
+    ) -> None:
         self.upstream = upstream
         self.allowed_names = allowed_names
         self.allocator = allocator
@@ -129,14 +164,21 @@ class ProjectAPI:
         """The aggregator's word on the caller, taken only from its client certificate."""
         peer = request.transport.get_extra_info("peercert") if request.transport else None
         if not peer:
-            raise StatusError(401, "Unauthorized",
-                              "a client certificate signed by the requestheader CA is required")
-        names = {value for rdn in peer.get("subject", ()) for key, value in rdn
-                 if key == "commonName"}
+            raise StatusError(
+                401,
+                "Unauthorized",
+                "a client certificate signed by the requestheader CA is required",
+            )
+        names = {
+            value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"
+        }
         if self.allowed_names and not names & set(self.allowed_names):
-            raise StatusError(401, "Unauthorized",
-                              f"client certificate {sorted(names)} is not one of the "
-                              f"requestheader allowed names {list(self.allowed_names)}")
+            raise StatusError(
+                401,
+                "Unauthorized",
+                f"client certificate {sorted(names)} is not one of the "
+                f"requestheader allowed names {list(self.allowed_names)}",
+            )
         user = request.headers.get("X-Remote-User", "")
         if not user:
             raise StatusError(401, "Unauthorized", "no X-Remote-User header")
@@ -144,32 +186,52 @@ class ProjectAPI:
         extra: dict[str, list[str]] = {}
         for key, value in request.headers.items():
             if key.lower().startswith("x-remote-extra-"):
-                extra.setdefault(unquote(key[len("x-remote-extra-"):]).lower(), []).append(
-                    value)
+                extra.setdefault(unquote(key[len("x-remote-extra-") :]).lower(), []).append(value)
         return Caller(user, groups, extra)
 
-    async def allowed(self, caller: Caller, verb: str, resource: str, *,
-                      group: str = GROUP, namespace: str = "", name: str = "") -> bool:
-        return await self.upstream.allowed(caller, verb=verb, resource=resource, group=group,
-                                           namespace=namespace, name=name)
+    async def allowed(
+        self,
+        caller: Caller,
+        verb: str,
+        resource: str,
+        *,
+        group: str = GROUP,
+        namespace: str = "",
+        name: str = "",
+    ) -> bool:
+        return await self.upstream.allowed(
+            caller, verb=verb, resource=resource, group=group, namespace=namespace, name=name
+        )
 
     # -- discovery --------------------------------------------------------------------
 
     async def api_group_list(self, request: web.Request) -> web.Response:
-        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1",
-                                  "groups": [self._api_group()]})
+        return web.json_response(
+            {"kind": "APIGroupList", "apiVersion": "v1", "groups": [self._api_group()]}
+        )
 
     async def api_group(self, request: web.Request) -> web.Response:
         return web.json_response(self._api_group())
 
     def _api_group(self) -> dict[str, Any]:
         version = {"groupVersion": GROUP_VERSION, "version": VERSION}
-        return {"kind": "APIGroup", "apiVersion": "v1", "name": GROUP, "versions": [version],
-                "preferredVersion": version}
+        return {
+            "kind": "APIGroup",
+            "apiVersion": "v1",
+            "name": GROUP,
+            "versions": [version],
+            "preferredVersion": version,
+        }
 
     async def api_resources(self, request: web.Request) -> web.Response:
-        return web.json_response({"kind": "APIResourceList", "apiVersion": "v1",
-                                  "groupVersion": GROUP_VERSION, "resources": RESOURCES})
+        return web.json_response(
+            {
+                "kind": "APIResourceList",
+                "apiVersion": "v1",
+                "groupVersion": GROUP_VERSION,
+                "resources": RESOURCES,
+            }
+        )
 
     # -- projectrequests --------------------------------------------------------------
 
@@ -177,9 +239,12 @@ class ProjectAPI:
         caller = self.caller(request)
         # openshift-apiserver's projectrequest List: the answer to "may I self-provision?"
         if not await self.allowed(caller, "create", "projectrequests"):
-            raise StatusError(403, "Forbidden",
-                              "You may not request a new project via this API.",
-                              kind="projectrequests")
+            raise StatusError(
+                403,
+                "Forbidden",
+                "You may not request a new project via this API.",
+                kind="projectrequests",
+            )
         return web.json_response(success())
 
     async def create_project_request(self, request: web.Request) -> web.Response:
@@ -191,14 +256,18 @@ class ProjectAPI:
         _check_project_name(name)
         if request.query.get("dryRun"):
             raise StatusError(400, "BadRequest", "dryRun is not served by this stand-in")
-        annotations = {REQUESTER: caller.user,
-                       DISPLAY_NAME: str(body.get("displayName") or ""),
-                       DESCRIPTION: str(body.get("description") or "")}
+        annotations = {
+            REQUESTER: caller.user,
+            DISPLAY_NAME: str(body.get("displayName") or ""),
+            DESCRIPTION: str(body.get("description") or ""),
+        }
         namespace = await self._create_namespace(name, annotations)
         try:
             await self.upstream.request(
-                "POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/rolebindings",
-                admin_binding(namespace=name, requester=caller.user))
+                "POST",
+                f"/apis/rbac.authorization.k8s.io/v1/namespaces/{name}/rolebindings",
+                admin_binding(namespace=name, requester=caller.user),
+            )
         except UpstreamError:
             # as openshift-apiserver does when the template fails: no half-made project
             await self.upstream.request("DELETE", f"/api/v1/namespaces/{name}")
@@ -211,13 +280,20 @@ class ProjectAPI:
         # gives them to every other namespace, leaves them as they are)
         annotations = {**annotations, **await self.allocator.annotations()}
         try:
-            return await self.upstream.request("POST", "/api/v1/namespaces", {
-                "apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": name, "annotations": annotations}})
+            return await self.upstream.request(
+                "POST",
+                "/api/v1/namespaces",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {"name": name, "annotations": annotations},
+                },
+            )
         except UpstreamError as e:
             if e.status == 409:
-                raise StatusError(409, "AlreadyExists",
-                                  f'project.{GROUP} "{name}" already exists', name=name) from e
+                raise StatusError(
+                    409, "AlreadyExists", f'project.{GROUP} "{name}" already exists', name=name
+                ) from e
             raise
 
     # -- projects -----------------------------------------------------------------------
@@ -225,25 +301,39 @@ class ProjectAPI:
     async def list_projects(self, request: web.Request) -> web.Response:
         caller = self.caller(request)
         if "watch" in request.query and request.query["watch"] not in ("", "0", "false"):
-            raise StatusError(405, "MethodNotAllowed", "watching projects is not served "
-                              "by this stand-in")
-        query = {k: v for k, v in request.query.items() if k in ("labelSelector",
-                                                                 "fieldSelector")}
+            raise StatusError(
+                405, "MethodNotAllowed", "watching projects is not served by this stand-in"
+            )
+        query = {k: v for k, v in request.query.items() if k in ("labelSelector", "fieldSelector")}
         path = "/api/v1/namespaces" + _query_string(query)
         namespaces = await self.upstream.request("GET", path)
         items = namespaces.get("items", [])
         # OpenShift's project list is the namespaces the caller may "get"
         # (openshift-apiserver's project authorization cache reviews exactly that)
-        visible = await asyncio.gather(*(
-            self.allowed(caller, "get", "namespaces", group="",
-                         namespace=ns["metadata"]["name"], name=ns["metadata"]["name"])
-            for ns in items))
+        visible = await asyncio.gather(
+            *(
+                self.allowed(
+                    caller,
+                    "get",
+                    "namespaces",
+                    group="",
+                    namespace=ns["metadata"]["name"],
+                    name=ns["metadata"]["name"],
+                )
+                for ns in items
+            )
+        )
         projects = [project_of(ns) for ns, ok in zip(items, visible, strict=True) if ok]
-        return web.json_response({
-            "kind": "ProjectList", "apiVersion": GROUP_VERSION,
-            "metadata": {"resourceVersion": namespaces.get("metadata", {}).get(
-                "resourceVersion", "")},
-            "items": projects})
+        return web.json_response(
+            {
+                "kind": "ProjectList",
+                "apiVersion": GROUP_VERSION,
+                "metadata": {
+                    "resourceVersion": namespaces.get("metadata", {}).get("resourceVersion", "")
+                },
+                "items": projects,
+            }
+        )
 
     async def get_project(self, request: web.Request) -> web.Response:
         caller = self.caller(request)
@@ -269,13 +359,18 @@ class ProjectAPI:
         body = await _json_body(request)
         if request.method == "PUT":
             new = body
-        elif request.content_type in ("application/merge-patch+json",
-                                      "application/strategic-merge-patch+json"):
+        elif request.content_type in (
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+        ):
             new = merge_patch(project_of(namespace), body)
         else:
-            raise StatusError(415, "UnsupportedMediaType",
-                              f"{request.content_type} patches are not served by this "
-                              "stand-in: use a merge patch")
+            raise StatusError(
+                415,
+                "UnsupportedMediaType",
+                f"{request.content_type} patches are not served by this "
+                "stand-in: use a merge patch",
+            )
         old_meta, new_meta = namespace["metadata"], new.get("metadata") or {}
         if (new_meta.get("labels") or {}) != (old_meta.get("labels") or {}):
             raise _immutable(name, "metadata.labels")
@@ -286,15 +381,24 @@ class ProjectAPI:
             new_annotations.pop(key, None)
         if new_annotations != old_annotations:
             raise _immutable(name, "metadata.annotations")
-        changes = {key: (new_meta.get("annotations") or {}).get(key)
-                   for key in MUTABLE_ANNOTATIONS}
+        changes = {key: (new_meta.get("annotations") or {}).get(key) for key in MUTABLE_ANNOTATIONS}
         updated = await self.upstream.request(
-            "PATCH", f"/api/v1/namespaces/{name}", {"metadata": {"annotations": changes}},
-            content_type="application/merge-patch+json")
+            "PATCH",
+            f"/api/v1/namespaces/{name}",
+            {"metadata": {"annotations": changes}},
+            content_type="application/merge-patch+json",
+        )
         return web.json_response(project_of(updated))
 
-    async def _require(self, caller: Caller, verb: str, name: str, *,
-                       resource: str = "projects", group: str = GROUP) -> None:
+    async def _require(
+        self,
+        caller: Caller,
+        verb: str,
+        name: str,
+        *,
+        resource: str = "projects",
+        group: str = GROUP,
+    ) -> None:
         """OpenShift authorizes a request for project X as one in namespace X, so the
         project's RoleBindings decide (the projectRequestInfoResolver of OpenShift's
         kube-apiserver). A plain kube-apiserver sees a cluster-scoped request and lets
@@ -302,10 +406,12 @@ class ProjectAPI:
         :mod:`.install` makes (:data:`PASS_THROUGH_GROUP`); so that grant is left out
         of this check, which is the real one."""
         if resource == "projects":
-            caller = Caller(caller.user, tuple(g for g in caller.groups
-                                               if g != PASS_THROUGH_GROUP), caller.extra)
-        if not await self.allowed(caller, verb, resource, group=group, namespace=name,
-                                  name=name):
+            caller = Caller(
+                caller.user,
+                tuple(g for g in caller.groups if g != PASS_THROUGH_GROUP),
+                caller.extra,
+            )
+        if not await self.allowed(caller, verb, resource, group=group, namespace=name, name=name):
             raise forbidden(caller, verb, "projects", name)
 
     async def _namespace(self, name: str) -> dict[str, Any]:
@@ -334,32 +440,50 @@ class ProjectAPI:
 
 def _check_project_name(name: str) -> None:
     if not name or len(name) > 63 or not _DNS_LABEL.match(name):
-        raise StatusError(422, "Invalid",
-                          f'ProjectRequest.{GROUP} "{name}" is invalid: metadata.name: Invalid '
-                          f'value: "{name}": a lowercase RFC 1123 label must consist of lower '
-                          "case alphanumeric characters or '-', at most 63 characters",
-                          name=name, kind="ProjectRequest")
+        raise StatusError(
+            422,
+            "Invalid",
+            f'ProjectRequest.{GROUP} "{name}" is invalid: metadata.name: Invalid '
+            f'value: "{name}": a lowercase RFC 1123 label must consist of lower '
+            "case alphanumeric characters or '-', at most 63 characters",
+            name=name,
+            kind="ProjectRequest",
+        )
     if name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES):
-        raise StatusError(403, "Forbidden",
-                          f'cannot request a project with the name "{name}": it is reserved '
-                          "for the platform", name=name, kind="projectrequests")
+        raise StatusError(
+            403,
+            "Forbidden",
+            f'cannot request a project with the name "{name}": it is reserved for the platform',
+            name=name,
+            kind="projectrequests",
+        )
 
 
 def _immutable(name: str, field: str) -> StatusError:
-    return StatusError(422, "Invalid",
-                       f'Project.{GROUP} "{name}" is invalid: {field}: Invalid value: field is '
-                       "immutable, try updating the namespace", name=name, kind="Project")
+    return StatusError(
+        422,
+        "Invalid",
+        f'Project.{GROUP} "{name}" is invalid: {field}: Invalid value: field is '
+        "immutable, try updating the namespace",
+        name=name,
+        kind="Project",
+    )
 
 
 def _passed_on(error: UpstreamError, name: str) -> StatusError:
     if error.status == 404:
         return StatusError(404, "NotFound", f'projects.{GROUP} "{name}" not found', name=name)
-    return StatusError(error.status, str(error.body.get("reason", "")),
-                       str(error.body.get("message", error)), name=name)
+    return StatusError(
+        error.status,
+        str(error.body.get("reason", "")),
+        str(error.body.get("message", error)),
+        name=name,
+    )
 
 
 def _query_string(query: dict[str, str]) -> str:
     from urllib.parse import urlencode
+
     return "?" + urlencode(query) if query else ""
 
 
@@ -380,8 +504,9 @@ async def _status_errors(request: web.Request, handler: Any) -> web.StreamRespon
     except StatusError as e:
         return e.response()
     except UpstreamError as e:
-        return web.json_response(e.body or {"kind": "Status", "status": "Failure",
-                                             "code": e.status}, status=e.status)
+        return web.json_response(
+            e.body or {"kind": "Status", "status": "Failure", "code": e.status}, status=e.status
+        )
 
 
 async def _ok(request: web.Request) -> web.Response:
@@ -405,9 +530,18 @@ class OpenShiftServer:
     """The stand-in openshift-apiserver, and the SCC webhooks (``scc``), on one TLS port
     in a thread of its own."""
 
-    def __init__(self, *, upstream: Upstream, cert: Path, key: Path, client_ca: Path,
-                 allowed_names: tuple[str, ...], scc: bool = True,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        upstream: Upstream,
+        cert: Path,
+        key: Path,
+        client_ca: Path,
+        allowed_names: tuple[str, ...],
+        scc: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.upstream = upstream
         self.host, self.port = host, port
         self._context = serving_context(cert=cert, key=key, client_ca=client_ca)
@@ -426,8 +560,9 @@ class OpenShiftServer:
 
         self.allocator = allocator = ranges.Allocator(list_namespaces=list_namespaces)
         app = web.Application(middlewares=[_status_errors])
-        api = ProjectAPI(upstream=self.upstream, allowed_names=self._allowed_names,
-                         allocator=allocator)
+        api = ProjectAPI(
+            upstream=self.upstream, allowed_names=self._allowed_names, allocator=allocator
+        )
         app.add_routes(api.routes())
         app.add_routes([web.get(p, _ok) for p in ("/healthz", "/livez", "/readyz")])
         if self._scc:

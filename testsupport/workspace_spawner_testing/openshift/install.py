@@ -54,23 +54,32 @@ class ControlPlaneLike(Protocol):
 
 
 def _cluster_role(name: str, rules: list[dict], labels: dict[str, str] | None = None) -> dict:
-    return {"apiVersion": RBAC, "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": labels or {}}, "rules": rules}
+    return {
+        "apiVersion": RBAC,
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": labels or {}},
+        "rules": rules,
+    }
 
 
-def _binding(kind: str, name: str, role: str, subjects: list[dict], *,
-             namespace: str | None = None) -> dict:
+def _binding(
+    kind: str, name: str, role: str, subjects: list[dict], *, namespace: str | None = None
+) -> dict:
     metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
-    return {"apiVersion": RBAC, "kind": kind, "metadata": metadata,
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": role},
-            "subjects": subjects}
+    return {
+        "apiVersion": RBAC,
+        "kind": kind,
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": subjects,
+    }
 
 
-AUTHENTICATED = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                  "name": apiserver.PASS_THROUGH_GROUP}]
+AUTHENTICATED = [
+    {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": apiserver.PASS_THROUGH_GROUP}
+]
 PROJECTS = {"apiGroups": [apiserver.GROUP], "resources": ["projects"]}
 
 
@@ -78,37 +87,77 @@ def rbac_objects() -> list[dict]:
     """OpenShift's project and SCC roles (oc get clusterrole <name> -o yaml on 4.x)."""
     aggregate = "rbac.authorization.k8s.io/aggregate-to-"
     objects = [
-        _cluster_role("self-provisioner", [
-            {"apiGroups": [apiserver.GROUP], "resources": ["projectrequests"],
-             "verbs": ["create"]}]),
-        _binding("ClusterRoleBinding", "self-provisioners", "self-provisioner",
-                 AUTHENTICATED),
-        _cluster_role("basic-user", [
-            {**PROJECTS, "verbs": ["list", "watch"]},
-            {"apiGroups": [apiserver.GROUP], "resources": ["projectrequests"],
-             "verbs": ["list"]}]),
+        _cluster_role(
+            "self-provisioner",
+            [
+                {
+                    "apiGroups": [apiserver.GROUP],
+                    "resources": ["projectrequests"],
+                    "verbs": ["create"],
+                }
+            ],
+        ),
+        _binding("ClusterRoleBinding", "self-provisioners", "self-provisioner", AUTHENTICATED),
+        _cluster_role(
+            "basic-user",
+            [
+                {**PROJECTS, "verbs": ["list", "watch"]},
+                {
+                    "apiGroups": [apiserver.GROUP],
+                    "resources": ["projectrequests"],
+                    "verbs": ["list"],
+                },
+            ],
+        ),
         _binding("ClusterRoleBinding", "basic-users", "basic-user", AUTHENTICATED),
         # On OpenShift the kube-apiserver authorizes "get project X" as a request in
         # namespace X; a plain one sees a cluster-scoped request, so it needs a
         # cluster-wide grant to pass it on. The aggregated server makes the real,
         # per-project check (apiserver.ProjectAPI._require).
-        _cluster_role("workspace-spawner-testing:projects-pass-through", [
-            {**PROJECTS, "verbs": ["get", "delete", "patch", "update"]}]),
-        _binding("ClusterRoleBinding", "workspace-spawner-testing:projects-pass-through",
-                 "workspace-spawner-testing:projects-pass-through", AUTHENTICATED),
-        _cluster_role("system:openshift:aggregate-to-admin",
-                      [{**PROJECTS, "verbs": ["delete", "get", "patch", "update"]}],
-                      {f"{aggregate}admin": "true"}),
-        _cluster_role("system:openshift:aggregate-to-view",
-                      [{**PROJECTS, "verbs": ["get"]}], {f"{aggregate}view": "true"}),
+        _cluster_role(
+            "workspace-spawner-testing:projects-pass-through",
+            [{**PROJECTS, "verbs": ["get", "delete", "patch", "update"]}],
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "workspace-spawner-testing:projects-pass-through",
+            "workspace-spawner-testing:projects-pass-through",
+            AUTHENTICATED,
+        ),
+        _cluster_role(
+            "system:openshift:aggregate-to-admin",
+            [{**PROJECTS, "verbs": ["delete", "get", "patch", "update"]}],
+            {f"{aggregate}admin": "true"},
+        ),
+        _cluster_role(
+            "system:openshift:aggregate-to-view",
+            [{**PROJECTS, "verbs": ["get"]}],
+            {f"{aggregate}view": "true"},
+        ),
     ]
     for scc in SCCS:
-        objects.append(_cluster_role(f"system:openshift:scc:{scc}", [
-            {"apiGroups": [SCC_GROUP], "resources": ["securitycontextconstraints"],
-             "resourceNames": [scc], "verbs": ["use"]}]))
+        objects.append(
+            _cluster_role(
+                f"system:openshift:scc:{scc}",
+                [
+                    {
+                        "apiGroups": [SCC_GROUP],
+                        "resources": ["securitycontextconstraints"],
+                        "resourceNames": [scc],
+                        "verbs": ["use"],
+                    }
+                ],
+            )
+        )
     # every authenticated user and ServiceAccount may use restricted-v2 (OpenShift 4.11+)
-    objects.append(_binding("ClusterRoleBinding", "system:openshift:scc:restricted-v2",
-                            "system:openshift:scc:restricted-v2", AUTHENTICATED))
+    objects.append(
+        _binding(
+            "ClusterRoleBinding",
+            "system:openshift:scc:restricted-v2",
+            "system:openshift:scc:restricted-v2",
+            AUTHENTICATED,
+        )
+    )
     return objects
 
 
@@ -123,26 +172,43 @@ class OpenShift:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, cp: ControlPlaneLike, *, scc: bool = True,
-              allowed_names: tuple[str, ...] = ("front-proxy-client",),
-              timeout: float = 60.0) -> OpenShift:
+    def start(
+        cls,
+        cp: ControlPlaneLike,
+        *,
+        scc: bool = True,
+        allowed_names: tuple[str, ...] = ("front-proxy-client",),
+        timeout: float = 60.0,
+    ) -> OpenShift:
         from ..controlplane import pki
 
         began = time.monotonic()
         assert cp.directory is not None
         directory = cp.directory / "pki" / "openshift"
         directory.mkdir(parents=True, exist_ok=True)
-        ca = pki.make_ca(directory=directory, name="openshift-ca",
-                         common_name="workspace-spawner-testbed-openshift-ca")
-        serving = pki.issue(ca=ca, directory=directory, name="openshift-apiserver",
-                            common_name=f"{SERVICE}.{NAMESPACE}.svc", server=True,
-                            dns_names=(f"{SERVICE}.{NAMESPACE}.svc", "localhost"),
-                            ips=("127.0.0.1",))
+        ca = pki.make_ca(
+            directory=directory,
+            name="openshift-ca",
+            common_name="workspace-spawner-testbed-openshift-ca",
+        )
+        serving = pki.issue(
+            ca=ca,
+            directory=directory,
+            name="openshift-apiserver",
+            common_name=f"{SERVICE}.{NAMESPACE}.svc",
+            server=True,
+            dns_names=(f"{SERVICE}.{NAMESPACE}.svc", "localhost"),
+            ips=("127.0.0.1",),
+        )
         upstream = Upstream(cp.url, cp.ca_file, cp.admin_token)
         server = apiserver.OpenShiftServer(
-            upstream=upstream, cert=serving.cert, key=serving.key,
+            upstream=upstream,
+            cert=serving.cert,
+            key=serving.key,
             client_ca=cp.directory / "pki" / "front-proxy-ca.crt",
-            allowed_names=allowed_names, scc=scc).start_in_thread()
+            allowed_names=allowed_names,
+            scc=scc,
+        ).start_in_thread()
         layer = cls(cp, server, ca.cert.read_bytes())
         try:
             layer._register(timeout=timeout)
@@ -168,35 +234,55 @@ class OpenShift:
     def _register(self, *, timeout: float) -> None:
         cp = self.cp
         cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-        cp.apply({"apiVersion": "v1", "kind": "Service",
-                  "metadata": {"name": SERVICE, "namespace": NAMESPACE},
-                  "spec": {"type": "ExternalName", "externalName": "127.0.0.1",
-                           "ports": [{"name": "https", "port": self.server.port}]}})
+        cp.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": SERVICE, "namespace": NAMESPACE},
+                "spec": {
+                    "type": "ExternalName",
+                    "externalName": "127.0.0.1",
+                    "ports": [{"name": "https", "port": self.server.port}],
+                },
+            }
+        )
         for obj in rbac_objects():
             cp.apply(obj)
-        cp.apply({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-                  "metadata": {"name": API_SERVICE},
-                  "spec": {"group": apiserver.GROUP, "version": apiserver.VERSION,
-                           "service": {"namespace": NAMESPACE, "name": SERVICE,
-                                       "port": self.server.port},
-                           "caBundle": self.ca_bundle_b64,
-                           "groupPriorityMinimum": 9900, "versionPriority": 15}})
-        self._wait(self._available, "APIService v1.project.openshift.io Available",
-                   timeout=timeout)
+        cp.apply(
+            {
+                "apiVersion": "apiregistration.k8s.io/v1",
+                "kind": "APIService",
+                "metadata": {"name": API_SERVICE},
+                "spec": {
+                    "group": apiserver.GROUP,
+                    "version": apiserver.VERSION,
+                    "service": {"namespace": NAMESPACE, "name": SERVICE, "port": self.server.port},
+                    "caBundle": self.ca_bundle_b64,
+                    "groupPriorityMinimum": 9900,
+                    "versionPriority": 15,
+                },
+            }
+        )
+        self._wait(self._available, "APIService v1.project.openshift.io Available", timeout=timeout)
 
     def _register_scc(self) -> None:
         from .. import openshift_scc  # the deployments helper's module, on main soon
 
         self.cp.apply(admission.scc_crd())
-        self._wait(lambda: self.cp.request("GET", admission.SCC_PATH) is not None,
-                   "SecurityContextConstraints served", timeout=30)
-        existing = {s["metadata"]["name"]
-                    for s in self.cp.request("GET", admission.SCC_PATH)["items"]}
+        self._wait(
+            lambda: self.cp.request("GET", admission.SCC_PATH) is not None,
+            "SecurityContextConstraints served",
+            timeout=30,
+        )
+        existing = {
+            s["metadata"]["name"] for s in self.cp.request("GET", admission.SCC_PATH)["items"]
+        }
         for scc in openshift_scc.DEFAULT_SCCS:
             if scc["metadata"]["name"] not in existing:
                 self.cp.request("POST", admission.SCC_PATH, scc)
         for obj in admission.webhook_configurations(
-                url=self.url, ca_bundle_b64=self.ca_bundle_b64, exempt=(NAMESPACE,)):
+            url=self.url, ca_bundle_b64=self.ca_bundle_b64, exempt=(NAMESPACE,)
+        ):
             self.cp.apply(obj)
         # the namespaces made before the webhook existed get their ranges too, as
         # OpenShift's controller gives them to every namespace
@@ -208,16 +294,22 @@ class OpenShift:
                 meta = namespace["metadata"]
                 if ranges.block_of(meta.get("annotations") or {}) is None:
                     await upstream.request(
-                        "PATCH", f"/api/v1/namespaces/{meta['name']}",
+                        "PATCH",
+                        f"/api/v1/namespaces/{meta['name']}",
                         {"metadata": {"annotations": await allocator.annotations()}},
-                        content_type="application/merge-patch+json")
+                        content_type="application/merge-patch+json",
+                    )
+
         self.server.call(give_ranges())
 
     def _available(self) -> bool:
         service = self.cp.request(
-            "GET", f"/apis/apiregistration.k8s.io/v1/apiservices/{API_SERVICE}")
-        available = any(c["type"] == "Available" and c["status"] == "True"
-                        for c in service.get("status", {}).get("conditions", []))
+            "GET", f"/apis/apiregistration.k8s.io/v1/apiservices/{API_SERVICE}"
+        )
+        available = any(
+            c["type"] == "Available" and c["status"] == "True"
+            for c in service.get("status", {}).get("conditions", [])
+        )
         groups = self.cp.request("GET", "/apis").get("groups", [])
         return available and any(g["name"] == apiserver.GROUP for g in groups)
 
@@ -234,7 +326,8 @@ class OpenShift:
         condition = ""
         try:
             service = self.cp.request(
-                "GET", f"/apis/apiregistration.k8s.io/v1/apiservices/{API_SERVICE}")
+                "GET", f"/apis/apiregistration.k8s.io/v1/apiservices/{API_SERVICE}"
+            )
             condition = str(service.get("status", {}).get("conditions"))
         except Exception as e:  # noqa: BLE001 - only for the message
             condition = str(e)
@@ -247,15 +340,25 @@ class OpenShift:
         WORKSPACE_SPAWNER_TEST_OPENSHIFT names."""
         assert self.cp.directory is not None
         pki_dir = self.cp.directory / "pki"
-        kubeconfigs = {user: str(self.cp.write_kubeconfig(directory / f"{user}.kubeconfig",
-                                                          user=user))
-                       for user in users}
+        kubeconfigs = {
+            user: str(self.cp.write_kubeconfig(directory / f"{user}.kubeconfig", user=user))
+            for user in users
+        }
         path = directory / "openshift.json"
-        path.write_text(json.dumps({
-            "url": self.url, "ca": str(pki_dir / "openshift" / "openshift-ca.crt"),
-            "front_proxy_ca": {"cert": str(pki_dir / "front-proxy-ca.crt"),
-                               "key": str(pki_dir / "front-proxy-ca.key")},
-            "user_kubeconfigs": kubeconfigs}, indent=1))
+        path.write_text(
+            json.dumps(
+                {
+                    "url": self.url,
+                    "ca": str(pki_dir / "openshift" / "openshift-ca.crt"),
+                    "front_proxy_ca": {
+                        "cert": str(pki_dir / "front-proxy-ca.crt"),
+                        "key": str(pki_dir / "front-proxy-ca.key"),
+                    },
+                    "user_kubeconfigs": kubeconfigs,
+                },
+                indent=1,
+            )
+        )
         return path
 
     # -- what admins do with oc ---------------------------------------------------------
@@ -275,13 +378,21 @@ def scc_grant(scc: str, *, namespace: str, service_account: str) -> dict:
     if scc not in SCCS:
         raise ValueError(f"unknown SCC {scc!r}: one of {', '.join(SCCS)}")
     role = f"system:openshift:scc:{scc}"
-    return _binding("RoleBinding", f"{role}:{service_account}", role,
-                    [{"kind": "ServiceAccount", "name": service_account,
-                      "namespace": namespace}], namespace=namespace)
+    return _binding(
+        "RoleBinding",
+        f"{role}:{service_account}",
+        role,
+        [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+        namespace=namespace,
+    )
 
 
 def role_grant(role: str, *, user: str, project: str) -> dict:
     """What ``oc adm policy add-role-to-user <role> <user> -n <project>`` makes."""
-    return _binding("RoleBinding", f"{role}-{user}", role,
-                    [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-                    namespace=project)
+    return _binding(
+        "RoleBinding",
+        f"{role}-{user}",
+        role,
+        [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        namespace=project,
+    )

@@ -42,34 +42,55 @@ class Upstream:
     token: str
     _session: aiohttp.ClientSession | None = None
 
-    async def request(self, method: str, path: str, body: Any = None, *,
-                      content_type: str = "application/json") -> dict[str, Any]:
+    async def request(
+        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
+    ) -> dict[str, Any]:
         if self._session is None:
             context = ssl.create_default_context(cafile=str(self.ca_file))
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=context),
-                headers={"Authorization": f"Bearer {self.token}",
-                         "Accept": "application/json"})
+                headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+            )
         data = None if body is None else json.dumps(body)
-        async with self._session.request(method, self.url + path, data=data,
-                                         headers={"Content-Type": content_type}) as answer:
-            decoded = await answer.json(content_type=None) if answer.content_length != 0 \
-                else {}
+        async with self._session.request(
+            method, self.url + path, data=data, headers={"Content-Type": content_type}
+        ) as answer:
+            decoded = await answer.json(content_type=None) if answer.content_length != 0 else {}
             if answer.status >= 300:
                 raise UpstreamError(answer.status, decoded or {})
             return decoded or {}
 
-    async def allowed(self, caller: Caller, *, verb: str, resource: str, group: str = "",
-                      namespace: str = "", name: str = "") -> bool:
+    async def allowed(
+        self,
+        caller: Caller,
+        *,
+        verb: str,
+        resource: str,
+        group: str = "",
+        namespace: str = "",
+        name: str = "",
+    ) -> bool:
         """A SubjectAccessReview for ``caller``: may it ``verb`` that resource?"""
         review = await self.request(
-            "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-            {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-             "spec": {"user": caller.user, "groups": list(caller.groups),
-                      "extra": caller.extra,
-                      "resourceAttributes": {"verb": verb, "group": group,
-                                             "resource": resource, "namespace": namespace,
-                                             "name": name}}})
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {
+                    "user": caller.user,
+                    "groups": list(caller.groups),
+                    "extra": caller.extra,
+                    "resourceAttributes": {
+                        "verb": verb,
+                        "group": group,
+                        "resource": resource,
+                        "namespace": namespace,
+                        "name": name,
+                    },
+                },
+            },
+        )
         return bool(review.get("status", {}).get("allowed"))
 
     async def close(self) -> None:

@@ -10,5 +10,12 @@ from .emulator import ProcessEmulator
 from .layout import Image
 from .runner import PodRunner, SandboxUnavailable, check_sandbox, demo_images, notebook_image
 
-__all__ = ["Image", "PodRunner", "ProcessEmulator", "SandboxUnavailable", "check_sandbox",
-           "demo_images", "notebook_image"]
+__all__ = [
+    "Image",
+    "PodRunner",
+    "ProcessEmulator",
+    "SandboxUnavailable",
+    "check_sandbox",
+    "demo_images",
+    "notebook_image",
+]

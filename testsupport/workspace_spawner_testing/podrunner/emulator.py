@@ -26,9 +26,14 @@ class ProcessEmulator(Emulator):
     the emulator serves plain HTTP, so its content is empty.
     """
 
-    def __init__(self, *, data_dir: str | os.PathLike[str],
-                 images: Mapping[str, Image] | None = None, ip_prefix: str = "127.0.0",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: str | os.PathLike[str],
+        images: Mapping[str, Image] | None = None,
+        ip_prefix: str = "127.0.0",
+        **kwargs: Any,
+    ) -> None:
         check_sandbox()
         super().__init__(**kwargs)
         self.data_dir = data_dir
@@ -37,8 +42,13 @@ class ProcessEmulator(Emulator):
 
     def make_kubelet(self, api: ApiServer) -> PodRunner:
         api.store.listeners.append(lambda change: self._publish_root_ca(api, change))
-        return PodRunner(api, data_dir=self.data_dir, images=self.images,
-                         ip_prefix=self.ip_prefix, add_token=self._add_token)
+        return PodRunner(
+            api,
+            data_dir=self.data_dir,
+            images=self.images,
+            ip_prefix=self.ip_prefix,
+            add_token=self._add_token,
+        )
 
     def snapshot_data(self) -> PodRunner:
         # the runner keeps each claim's files: snapshots and restores copy them
@@ -58,10 +68,17 @@ class ProcessEmulator(Emulator):
 
         def publish() -> None:
             try:
-                api.create(api.registry.lookup("configmaps"), {
-                    "apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": ROOT_CA_CONFIGMAP, "namespace": namespace},
-                    "data": {"ca.crt": ""}}, namespace=namespace)
+                api.create(
+                    api.registry.lookup("configmaps"),
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": ROOT_CA_CONFIGMAP, "namespace": namespace},
+                        "data": {"ca.crt": ""},
+                    },
+                    namespace=namespace,
+                )
             except ApiError:
                 pass  # already there, or the namespace is going away
+
         asyncio.get_running_loop().call_soon(publish)

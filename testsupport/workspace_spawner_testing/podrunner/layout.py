@@ -41,9 +41,11 @@ def overlay_layers(overlay: str | None) -> list[dict[str, str]]:
     """One overlayfs layer per top-level directory of the image's overlay."""
     if not overlay or not os.path.isdir(overlay):
         return []
-    return [{"path": "/" + name, "source": os.path.join(overlay, name)}
-            for name in sorted(os.listdir(overlay))
-            if os.path.isdir(os.path.join(overlay, name))]
+    return [
+        {"path": "/" + name, "source": os.path.join(overlay, name)}
+        for name in sorted(os.listdir(overlay))
+        if os.path.isdir(os.path.join(overlay, name))
+    ]
 
 
 def container_argv(container: Mapping[str, Any], image: Image) -> list[str]:
@@ -61,10 +63,12 @@ _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 def expand_refs(value: str, env: Mapping[str, str]) -> str:
     """Kubernetes' $(VAR) expansion: unknown references stay, $$ is a literal $."""
+
     def sub(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
         return env.get(match.group(1), match.group(0))
+
     return _REF.sub(sub, value)
 
 
@@ -78,8 +82,7 @@ def bind_pod_ip(value: str, pod_ip: str) -> str:
     return value
 
 
-def user_of(pod: Mapping[str, Any], container: Mapping[str, Any], image: Image
-            ) -> dict[str, Any]:
+def user_of(pod: Mapping[str, Any], container: Mapping[str, Any], image: Image) -> dict[str, Any]:
     """runAsUser/runAsGroup (container over pod over image), fsGroup and supplementalGroups.
 
     https://kubernetes.io/docs/tasks/configure-pod-container/security-context/
@@ -92,13 +95,23 @@ def user_of(pod: Mapping[str, Any], container: Mapping[str, Any], image: Image
     if pod_ctx.get("fsGroup") is not None:
         groups.insert(0, pod_ctx["fsGroup"])
     groups = sorted(set(groups))
-    return {"uid": uid, "gid": gid, "groups": groups,
-            "no_new_privs": ctx.get("allowPrivilegeEscalation") is False}
+    return {
+        "uid": uid,
+        "gid": gid,
+        "groups": groups,
+        "no_new_privs": ctx.get("allowPrivilegeEscalation") is False,
+    }
 
 
-def container_env(*, pod: Mapping[str, Any], container: Mapping[str, Any], image: Image,
-                  pod_ip: str, resolve_ref: Callable[[str, Mapping[str, Any]], str | None],
-                  env_from: Callable[[Mapping[str, Any]], Mapping[str, str]]) -> dict[str, str]:
+def container_env(
+    *,
+    pod: Mapping[str, Any],
+    container: Mapping[str, Any],
+    image: Image,
+    pod_ip: str,
+    resolve_ref: Callable[[str, Mapping[str, Any]], str | None],
+    env_from: Callable[[Mapping[str, Any]], Mapping[str, str]],
+) -> dict[str, str]:
     """The image's env, then envFrom, then env (later wins), references expanded.
 
     ``resolve_ref(kind, ref)`` reads one valueFrom (kind is ``fieldRef``,
@@ -113,7 +126,7 @@ def container_env(*, pod: Mapping[str, Any], container: Mapping[str, Any], image
         if "value" in var:
             env[var["name"]] = expand_refs(var["value"], env)
         elif "valueFrom" in var:
-            (kind, ref), = var["valueFrom"].items()
+            ((kind, ref),) = var["valueFrom"].items()
             value = resolve_ref(kind, ref)
             if value is not None:
                 env[var["name"]] = value

@@ -58,19 +58,33 @@ def check_sandbox() -> None:
     if missing:
         raise SandboxUnavailable(
             f"the pod runner needs {', '.join(missing)} (Debian package util-linux / mount): "
-            "apt-get install util-linux mount")
+            "apt-get install util-linux mount"
+        )
     probe = subprocess.run(
-        ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private",
-         "sh", "-c", "d=$(mktemp -d) && mkdir $d/l $d/u $d/w $d/m && "
-         "mount -t tmpfs t $d/m && umount $d/m && "
-         "mount -t overlay o -o lowerdir=$d/l,upperdir=$d/u,workdir=$d/w $d/m; "
-         "r=$?; umount $d/m 2>/dev/null; rm -rf $d; exit $r"],
-        capture_output=True, text=True)
+        [
+            "unshare",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "d=$(mktemp -d) && mkdir $d/l $d/u $d/w $d/m && "
+            "mount -t tmpfs t $d/m && umount $d/m && "
+            "mount -t overlay o -o lowerdir=$d/l,upperdir=$d/u,workdir=$d/w $d/m; "
+            "r=$?; umount $d/m 2>/dev/null; rm -rf $d; exit $r",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0:
         raise SandboxUnavailable(
             "the pod runner needs private mount and PID namespaces with tmpfs and overlayfs "
             "mounts (run as root, or where unprivileged user namespaces are allowed); "
-            f"`unshare --mount --pid --fork` failed: {probe.stderr.strip() or probe.returncode}")
+            f"`unshare --mount --pid --fork` failed: {probe.stderr.strip() or probe.returncode}"
+        )
 
 
 def demo_images() -> dict[str, Image]:
@@ -87,16 +101,39 @@ def notebook_image(overlay: str) -> Image:
     # docker-stacks: ENTRYPOINT ["tini", "-g", "--"], CMD ["start-notebook.py"]; the
     # single-user server needs no init process here (the sandbox is PID 1 and reaps)
     # this Python environment is the image's software: its user must reach it
-    software = tuple(sorted({os.path.realpath(p) for p in (
-        sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-        str(Path(__file__).resolve().parents[3]))}))
-    return Image(overlay=overlay, uid=1000, gid=100, working_dir="/home/jovyan",
-                 cmd=("jupyterhub-singleuser",), user_owned=("/home/jovyan",),
-                 traversable=software, env={
-        "PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": "/home/jovyan", "USER": "jovyan", "NB_USER": "jovyan", "NB_UID": "1000",
-        "NB_GID": "100", "SHELL": "/bin/bash", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-    })
+    software = tuple(
+        sorted(
+            {
+                os.path.realpath(p)
+                for p in (
+                    sys.prefix,
+                    sys.base_prefix,
+                    os.path.dirname(os.path.realpath(sys.executable)),
+                    str(Path(__file__).resolve().parents[3]),
+                )
+            }
+        )
+    )
+    return Image(
+        overlay=overlay,
+        uid=1000,
+        gid=100,
+        working_dir="/home/jovyan",
+        cmd=("jupyterhub-singleuser",),
+        user_owned=("/home/jovyan",),
+        traversable=software,
+        env={
+            "PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/home/jovyan",
+            "USER": "jovyan",
+            "NB_USER": "jovyan",
+            "NB_UID": "1000",
+            "NB_GID": "100",
+            "SHELL": "/bin/bash",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+        },
+    )
 
 
 class MountError(Exception):
@@ -113,10 +150,16 @@ class PodRunner(Kubelet):
     loopback /24 the pods' addresses come from.
     """
 
-    def __init__(self, api: ApiServer, *, data_dir: str | os.PathLike[str],
-                 images: Mapping[str, Image] | None = None, ip_prefix: str = "127.0.0",
-                 port_probe: int = 8888,
-                 add_token: Callable[[str, str, list[str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        api: ApiServer,
+        *,
+        data_dir: str | os.PathLike[str],
+        images: Mapping[str, Image] | None = None,
+        ip_prefix: str = "127.0.0",
+        port_probe: int = 8888,
+        add_token: Callable[[str, str, list[str]], None] | None = None,
+    ) -> None:
         super().__init__(api)
         self.data_dir = Path(data_dir).resolve()
         self.images = dict(images if images is not None else demo_images())
@@ -178,8 +221,7 @@ class PodRunner(Kubelet):
             # https://kubernetes.io/docs/concepts/storage/persistent-volumes/#delete
             path = self.claim_dir(meta["namespace"], meta["name"])
             if path.exists():
-                log.info("claim %s/%s deleted: removing %s", meta["namespace"], meta["name"],
-                         path)
+                log.info("claim %s/%s deleted: removing %s", meta["namespace"], meta["name"], path)
                 shutil.rmtree(path, ignore_errors=True)
             return
         super().on_change(change)
@@ -190,7 +232,7 @@ class PodRunner(Kubelet):
                 asyncio.get_running_loop().create_task(self._kill(change.obj, grace=0))
 
     def reset(self) -> None:
-        for uid, procs in list(self.processes.items()):
+        for procs in list(self.processes.values()):
             for proc in procs.values():
                 _signal_sandbox(proc, signal.SIGKILL)
         for task in self._watchers.values():
@@ -226,12 +268,17 @@ class PodRunner(Kubelet):
         await super().start_container(pod, container)
         key = (pod["metadata"]["uid"], container["name"])
         self._watchers[key] = asyncio.get_running_loop().create_task(
-            self._watch(pod, container, proc))
+            self._watch(pod, container, proc)
+        )
 
     async def kill_pod(self, pod: dict, grace: float) -> None:
         for container in pod.get("spec", {}).get("containers", []):
-            self.event(pod, "Killing", f"Stopping container {container['name']}",
-                       container=container["name"])
+            self.event(
+                pod,
+                "Killing",
+                f"Stopping container {container['name']}",
+                container=container["name"],
+            )
         await self._kill(pod, grace=grace)
 
     def set_init_state(self, pod: dict, index: int, state: dict, *, ready: bool = False) -> None:
@@ -257,8 +304,9 @@ class PodRunner(Kubelet):
 
     # -- processes ----------------------------------------------------------------------
 
-    async def _launch(self, pod: dict, container: dict, *, init: bool
-                      ) -> asyncio.subprocess.Process:
+    async def _launch(
+        self, pod: dict, container: dict, *, init: bool
+    ) -> asyncio.subprocess.Process:
         meta = pod["metadata"]
         uid, name = meta["uid"], container["name"]
         pod_ip = self._allocate_ip(pod)
@@ -287,15 +335,33 @@ class PodRunner(Kubelet):
         log_path.with_suffix(".spec.json").write_text(spec_path.read_text())
         with open(log_path, "ab") as out:
             proc = await asyncio.create_subprocess_exec(
-                "unshare", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
-                "--propagation", "private",
-                sys.executable, "-m", "workspace_spawner_testing.podrunner.sandbox",
+                "unshare",
+                "--mount",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                sys.executable,
+                "-m",
+                "workspace_spawner_testing.podrunner.sandbox",
                 str(spec_path),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes.setdefault(uid, {})[name] = proc
-        log.info("pod %s/%s: %s container %s started (pid %s, %s)", meta["namespace"],
-                 meta["name"], "init" if init else "main", name, proc.pid, pod_ip)
+        log.info(
+            "pod %s/%s: %s container %s started (pid %s, %s)",
+            meta["namespace"],
+            meta["name"],
+            "init" if init else "main",
+            name,
+            proc.pid,
+            pod_ip,
+        )
         return proc
 
     def _read_message(self, pod: dict, container: dict, scratch: Path) -> None:
@@ -306,15 +372,19 @@ class PodRunner(Kubelet):
                 # the kubelet keeps at most 4096 bytes of a termination message
                 self._messages[(pod["metadata"]["uid"], container["name"])] = text[-4096:]
 
-    async def _watch(self, pod: dict, container: dict,
-                     proc: asyncio.subprocess.Process) -> None:
+    async def _watch(self, pod: dict, container: dict, proc: asyncio.subprocess.Process) -> None:
         """A main container ended: report it, and start it again as restartPolicy asks."""
         meta = pod["metadata"]
         code = _exit_code(await proc.wait())
         if meta["uid"] in self._terminating or self.pod(pod) is None:
             return
-        log.info("pod %s/%s: container %s exited with %s", meta["namespace"], meta["name"],
-                 container["name"], code)
+        log.info(
+            "pod %s/%s: container %s exited with %s",
+            meta["namespace"],
+            meta["name"],
+            container["name"],
+            code,
+        )
         policy = pod["spec"].get("restartPolicy", "Always")
         self.container_exited(meta["namespace"], meta["name"], container["name"], code)
         if policy == "Always" or (policy == "OnFailure" and code != 0):
@@ -322,8 +392,9 @@ class PodRunner(Kubelet):
             if self.pod(pod) is None or meta["uid"] in self._terminating:
                 return
             new = await self._launch(pod, container, init=False)
-            self._watchers[(meta["uid"], container["name"])] = \
+            self._watchers[(meta["uid"], container["name"])] = (
                 asyncio.get_running_loop().create_task(self._watch(pod, container, new))
+            )
 
     async def _kill(self, pod: dict, *, grace: float) -> None:
         """SIGTERM to every container's PID 1, SIGKILL to what is left after ``grace``."""
@@ -349,8 +420,9 @@ class PodRunner(Kubelet):
         """The image's overlay as its layer: a copy with the image's ownership, made once."""
         if not image.overlay:
             return None
-        digest = hashlib.sha256(f"{os.path.realpath(image.overlay)}:{image.uid}:{image.gid}:"
-                                f"{image.user_owned}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(
+            f"{os.path.realpath(image.overlay)}:{image.uid}:{image.gid}:{image.user_owned}".encode()
+        ).hexdigest()[:16]
         layer = self.data_dir / "images" / digest
         if not layer.exists():
             tmp = layer.with_name(layer.name + ".tmp")
@@ -371,8 +443,10 @@ class PodRunner(Kubelet):
 
     def _argv(self, pod: dict, container: dict, image: Image, pod_ip: str) -> list[str]:
         env = self._env(pod, container, image, pod_ip)
-        return [layout.bind_pod_ip(layout.expand_refs(a, env), pod_ip)
-                for a in layout.container_argv(container, image)]
+        return [
+            layout.bind_pod_ip(layout.expand_refs(a, env), pod_ip)
+            for a in layout.container_argv(container, image)
+        ]
 
     def _env(self, pod: dict, container: dict, image: Image, pod_ip: str) -> dict[str, str]:
         namespace = pod["metadata"]["namespace"]
@@ -382,8 +456,11 @@ class PodRunner(Kubelet):
                 return layout.field_value(self.pod(pod) or pod, ref["fieldPath"], pod_ip)
             if kind in ("secretKeyRef", "configMapKeyRef"):
                 data = self._object_data(
-                    "secrets" if kind == "secretKeyRef" else "configmaps", namespace,
-                    ref["name"], optional=ref.get("optional", False))
+                    "secrets" if kind == "secretKeyRef" else "configmaps",
+                    namespace,
+                    ref["name"],
+                    optional=ref.get("optional", False),
+                )
                 value = data.get(ref["key"])
                 return value.decode(errors="replace") if value is not None else None
             return None
@@ -391,16 +468,27 @@ class PodRunner(Kubelet):
         def env_from(source: Mapping[str, Any]) -> dict[str, str]:
             for key, plural in (("secretRef", "secrets"), ("configMapRef", "configmaps")):
                 if key in source:
-                    data = self._object_data(plural, namespace, source[key]["name"],
-                                             optional=source[key].get("optional", False))
+                    data = self._object_data(
+                        plural,
+                        namespace,
+                        source[key]["name"],
+                        optional=source[key].get("optional", False),
+                    )
                     return {k: v.decode(errors="replace") for k, v in data.items()}
             return {}
 
-        return layout.container_env(pod=pod, container=container, image=image, pod_ip=pod_ip,
-                                    resolve_ref=resolve_ref, env_from=env_from)
+        return layout.container_env(
+            pod=pod,
+            container=container,
+            image=image,
+            pod_ip=pod_ip,
+            resolve_ref=resolve_ref,
+            env_from=env_from,
+        )
 
-    def _object_data(self, plural: str, namespace: str, name: str, *,
-                     optional: bool = False) -> dict[str, bytes]:
+    def _object_data(
+        self, plural: str, namespace: str, name: str, *, optional: bool = False
+    ) -> dict[str, bytes]:
         obj = self.api.store.get(self.api.registry.lookup(plural), namespace, name)
         if obj is None:
             if optional:
@@ -440,19 +528,35 @@ class PodRunner(Kubelet):
                     source.mkdir(parents=True)
                     if fs_group is not None:
                         _own_group(source, fs_group)
-            mounts.append({"path": mount["mountPath"], "source": str(source),
-                           "readOnly": bool(mount.get("readOnly"))})
+            mounts.append(
+                {
+                    "path": mount["mountPath"],
+                    "source": str(source),
+                    "readOnly": bool(mount.get("readOnly")),
+                }
+            )
         if spec.get("automountServiceAccountToken", True) and not any(
-                m["path"].rstrip("/") == layout.SERVICE_ACCOUNT_DIR for m in mounts):
+            m["path"].rstrip("/") == layout.SERVICE_ACCOUNT_DIR for m in mounts
+        ):
             # what the ServiceAccount admission plugin adds to every pod
             # https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#bound-service-account-token-volume
-            mounts.append({"path": layout.SERVICE_ACCOUNT_DIR, "readOnly": True,
-                           "source": str(self._service_account_dir(pod, fs_group=fs_group))})
+            mounts.append(
+                {
+                    "path": layout.SERVICE_ACCOUNT_DIR,
+                    "readOnly": True,
+                    "source": str(self._service_account_dir(pod, fs_group=fs_group)),
+                }
+            )
         message = scratch / "termination-log"
         message.touch()
         os.chmod(message, 0o666)
-        mounts.append({"path": container.get("terminationMessagePath")
-                       or layout.DEFAULT_TERMINATION_MESSAGE_PATH, "source": str(message)})
+        mounts.append(
+            {
+                "path": container.get("terminationMessagePath")
+                or layout.DEFAULT_TERMINATION_MESSAGE_PATH,
+                "source": str(message),
+            }
+        )
         return mounts
 
     def _volume_dir(self, pod: dict, volume: dict, *, fs_group: int | None) -> Path:
@@ -478,48 +582,73 @@ class PodRunner(Kubelet):
             for source in volume["projected"].get("sources") or []:
                 if "serviceAccountToken" in source:
                     token = source["serviceAccountToken"]
-                    self._write_file(path / token["path"], self._token(pod).encode(),
-                                     source_mode, fs_group)
+                    self._write_file(
+                        path / token["path"], self._token(pod).encode(), source_mode, fs_group
+                    )
                 elif "downwardAPI" in source:
                     self._write_downward(path, source["downwardAPI"], pod, source_mode, fs_group)
                 else:
-                    self._write_object(path, {**source, "defaultMode": source_mode},
-                                       meta["namespace"], fs_group=fs_group)
+                    self._write_object(
+                        path,
+                        {**source, "defaultMode": source_mode},
+                        meta["namespace"],
+                        fs_group=fs_group,
+                    )
         elif "downwardAPI" in volume:
-            self._write_downward(path, volume["downwardAPI"], pod,
-                                 volume["downwardAPI"].get("defaultMode", 0o644), fs_group)
+            self._write_downward(
+                path,
+                volume["downwardAPI"],
+                pod,
+                volume["downwardAPI"].get("defaultMode", 0o644),
+                fs_group,
+            )
         else:
-            raise MountError(f"volume {volume['name']}: this pod runner mounts "
-                             "persistentVolumeClaim, emptyDir, configMap, secret, projected, "
-                             "downwardAPI and hostPath volumes only")
+            raise MountError(
+                f"volume {volume['name']}: this pod runner mounts "
+                "persistentVolumeClaim, emptyDir, configMap, secret, projected, "
+                "downwardAPI and hostPath volumes only"
+            )
         return path
 
-    def _write_object(self, path: Path, volume: dict, namespace: str, *,
-                      fs_group: int | None) -> None:
+    def _write_object(
+        self, path: Path, volume: dict, namespace: str, *, fs_group: int | None
+    ) -> None:
         key = "configMap" if "configMap" in volume else "secret"
         source = volume[key]
         name = source.get("name") or source.get("secretName")
-        data = self._object_data("configmaps" if key == "configMap" else "secrets", namespace,
-                                 name, optional=source.get("optional", False))
+        data = self._object_data(
+            "configmaps" if key == "configMap" else "secrets",
+            namespace,
+            name,
+            optional=source.get("optional", False),
+        )
         mode = source.get("defaultMode", volume.get("defaultMode", 0o644))
         items = source.get("items") or [{"key": k, "path": k} for k in data]
         for item in items:
             if item["key"] not in data:
                 if source.get("optional"):
                     continue
-                raise MountError(f'MountVolume.SetUp failed: {key} "{name}" has no key '
-                                 f'"{item["key"]}"')
-            self._write_file(path / item["path"], data[item["key"]], item.get("mode", mode),
-                             fs_group)
+                raise MountError(
+                    f'MountVolume.SetUp failed: {key} "{name}" has no key "{item["key"]}"'
+                )
+            self._write_file(
+                path / item["path"], data[item["key"]], item.get("mode", mode), fs_group
+            )
 
-    def _write_downward(self, path: Path, source: dict, pod: dict, mode: int,
-                        fs_group: int | None) -> None:
+    def _write_downward(
+        self, path: Path, source: dict, pod: dict, mode: int, fs_group: int | None
+    ) -> None:
         for item in source.get("items") or []:
             if "fieldRef" in item:
-                value = layout.field_value(self.pod(pod) or pod, item["fieldRef"]["fieldPath"],
-                                           self._allocate_ip(pod)) or ""
-                self._write_file(path / item["path"], value.encode(), item.get("mode", mode),
-                                 fs_group)
+                value = (
+                    layout.field_value(
+                        self.pod(pod) or pod, item["fieldRef"]["fieldPath"], self._allocate_ip(pod)
+                    )
+                    or ""
+                )
+                self._write_file(
+                    path / item["path"], value.encode(), item.get("mode", mode), fs_group
+                )
 
     def _write_file(self, path: Path, data: bytes, mode: int, fs_group: int | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -546,8 +675,11 @@ class PodRunner(Kubelet):
         account = pod["spec"].get("serviceAccountName") or "default"
         token = "podrunner-" + secrets.token_urlsafe(24)
         if self.add_token is not None:
-            self.add_token(token, f"system:serviceaccount:{namespace}:{account}",
-                           ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"])
+            self.add_token(
+                token,
+                f"system:serviceaccount:{namespace}:{account}",
+                ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
+            )
         return token
 
 

@@ -34,8 +34,9 @@ def run(argv: list[str]) -> None:
     subprocess.run(argv, check=True)
 
 
-def mount_bind(source: str, target: str, *, recursive: bool = False,
-               read_only: bool = False) -> None:
+def mount_bind(
+    source: str, target: str, *, recursive: bool = False, read_only: bool = False
+) -> None:
     run(["mount", "--rbind" if recursive else "--bind", source, target])
     if read_only:
         run(["mount", "-o", "remount,bind,ro", target])
@@ -61,7 +62,8 @@ class RootFS:
     def is_ours(self, path: str) -> bool:
         """May a new entry be made in directory ``path`` without touching the host?"""
         return path in self.ours_flat or any(
-            path == p or path.startswith(p + "/") for p in self.ours)
+            path == p or path.startswith(p + "/") for p in self.ours
+        )
 
     def resolve(self, path: str) -> str:
         """The path with symbolic links resolved inside the container's root."""
@@ -111,20 +113,43 @@ class RootFS:
             if os.path.exists(f"/dev/{name}"):
                 Path(dev, name).touch()
                 mount_bind(f"/dev/{name}", os.path.join(dev, name))
-        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
-                             ("ptmx", "pts/ptmx")):
+        for name, target in (
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("ptmx", "pts/ptmx"),
+        ):
             os.symlink(target, os.path.join(dev, name))
         os.mkdir(os.path.join(dev, "pts"))
-        run(["mount", "-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=620,gid=5",
-             "devpts", os.path.join(dev, "pts")])
+        run(
+            [
+                "mount",
+                "-t",
+                "devpts",
+                "-o",
+                "newinstance,ptmxmode=0666,mode=620,gid=5",
+                "devpts",
+                os.path.join(dev, "pts"),
+            ]
+        )
         os.mkdir(os.path.join(dev, "shm"))
-        run(["mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "shm",
-             os.path.join(dev, "shm")])
+        run(
+            [
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                "mode=1777,nosuid,nodev",
+                "shm",
+                os.path.join(dev, "shm"),
+            ]
+        )
         self.ours_flat.add("/dev")
 
-    def _copy_entries(self, host_dir: str, target_dir: str, *,
-                      skip: set[str] | frozenset[str] = frozenset()) -> None:
+    def _copy_entries(
+        self, host_dir: str, target_dir: str, *, skip: set[str] | frozenset[str] = frozenset()
+    ) -> None:
         for entry in os.scandir(host_dir):
             source = os.path.join(host_dir, entry.name)
             target = os.path.join(target_dir, entry.name)
@@ -206,8 +231,17 @@ class RootFS:
                 self.expand(parent)
             target = parent.rstrip("/") + "/" + os.path.basename(path)
             os.mkdir(self.host(target))
-        run(["mount", "-t", "overlay", "image", "-o",
-             f"lowerdir={':'.join(lower)},upperdir={upper},workdir={work}", self.host(target)])
+        run(
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "image",
+                "-o",
+                f"lowerdir={':'.join(lower)},upperdir={upper},workdir={work}",
+                self.host(target),
+            ]
+        )
         self.ours.add(target)
 
 
@@ -238,8 +272,7 @@ def exec_argv(spec: dict) -> list[str]:
     if user is not None:
         argv = ["setpriv", f"--reuid={user['uid']}", f"--regid={user['gid']}"]
         groups = user.get("groups") or []
-        argv.append(f"--groups={','.join(str(g) for g in groups)}" if groups
-                    else "--clear-groups")
+        argv.append(f"--groups={','.join(str(g) for g in groups)}" if groups else "--clear-groups")
         if user.get("no_new_privs"):
             argv.append("--no-new-privs")
         argv.append("--")
