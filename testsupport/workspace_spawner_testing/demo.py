@@ -102,6 +102,11 @@ class DemoStack:
         self.emulator.create(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         )
+        # The demo image's files belong to uid 1000 (docker-stacks' jovyan), so its pods
+        # run as the anyuid SCC allows, granted as an OpenShift admin does it:
+        # `oc adm policy add-scc-to-group anyuid system:serviceaccounts:jupyterhub`
+        # (docs/admin/deployments.md); restricted-v2 would give them a uid of the range.
+        self.emulator.grant_scc("anyuid", group=f"system:serviceaccounts:{NAMESPACE}")
         self.emulator.write_kubeconfig(self.kubeconfig, namespace=NAMESPACE)
         env = {
             **os.environ,
