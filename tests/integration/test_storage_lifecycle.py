@@ -126,7 +126,7 @@ async def test_a_deleted_user_s_claims_are_kept_labelled_and_detached(
     await make_spawner(
         state=spawner.get_state(), volume_retention=setting, workspace_volumes=VOLUMES
     ).delete_forever()
-    for name in ("claim-alice", "claim-alice-data"):
+    for name in ("claim-alice", "claim-alice--data"):
         kept = pvc(emulator, name)
         assert kept is not None, name
         labels, annotations = kept["metadata"]["labels"], kept["metadata"]["annotations"]
@@ -149,7 +149,7 @@ async def test_without_retention_the_claims_go_at_once(make_spawner, emulator):
     await start(spawner)
     await spawner.stop(now=True)
     await make_spawner(state=spawner.get_state(), workspace_volumes=VOLUMES).delete_forever()
-    for name in ("claim-alice", "claim-alice-data"):
+    for name in ("claim-alice", "claim-alice--data"):
         await wait_until(lambda name=name: pvc(emulator, name) is None)
 
 
@@ -157,7 +157,7 @@ async def test_a_user_created_again_gets_the_data_back(make_spawner, emulator):
     spawner = make_spawner(volume_retention="7d", workspace_volumes=VOLUMES)
     await start(spawner)
     await spawner.stop(now=True)
-    uids = {n: pvc(emulator, n)["metadata"]["uid"] for n in ("claim-alice", "claim-alice-data")}
+    uids = {n: pvc(emulator, n)["metadata"]["uid"] for n in ("claim-alice", "claim-alice--data")}
     await make_spawner(
         state=spawner.get_state(), volume_retention="7d", workspace_volumes=VOLUMES
     ).delete_forever()
