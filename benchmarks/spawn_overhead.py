@@ -50,6 +50,9 @@ class _User:
     def progress_url(self, server_name: str = "") -> str:
         return f"/hub/api/users/{self.name}/servers/{server_name}/progress"
 
+    async def get_auth_state(self) -> None:
+        return None  # no authenticator state: the project feature falls back to the templates
+
 
 QUOTA = {"pods": "10", "requests.cpu": "4"}
 LIMITS = [{"type": "Container", "default": {"cpu": "500m"}}]
@@ -75,7 +78,7 @@ async def measure(emulator, cls, username, uid, **traits):
     emulator.clear_requests()
     first = make(cls, username, uid, **traits)
     await first.start()
-    first_count = len(emulator.requests)
+    first_requests = _described(emulator.requests)
     await first.stop(now=True)
     state = first.get_state()
     # a warm restart: a new spawner (as after a hub restart) from the saved state
@@ -85,11 +88,15 @@ async def measure(emulator, cls, username, uid, **traits):
     second = make(cls, username, uid, **traits)
     second.load_state(state)
     await second.start()
-    warm_count = len(emulator.requests)
+    warm_requests = _described(emulator.requests)
     await second.stop(now=True)
     await KubeSpawner._stop_all_reflectors()
     KubeSpawner.reflectors.clear()
-    return first_count, warm_count
+    return first_requests, warm_requests
+
+
+def _described(requests) -> list[str]:
+    return [f"{r.verb} {r.resource}" + (f" {r.name}" if r.name else "") for r in requests]
 
 
 VARIANTS = [
@@ -140,7 +147,7 @@ async def timings(rounds: int) -> None:
         print(f"{label:32} {median:>11.3f} {median / base:>14.2f}x")
 
 
-async def main(openshift: bool) -> None:
+async def main(openshift: bool, *, detail: bool) -> None:
     emulator = Emulator(openshift=openshift, namespace_finalize_seconds=0.05).start_in_thread()
     emulator.write_kubeconfig(os.environ["KUBECONFIG"])
     load_config.cache_clear()
@@ -154,16 +161,27 @@ async def main(openshift: bool) -> None:
     print(f"\n{mode}: API requests (emulator request log)")
     print(f"{'':32} {'first spawn':>12} {'warm restart':>13}")
     for label, (first, warm) in rows:
-        print(f"{label:32} {first:>12} {warm:>13}")
-    base = rows[1][1]
-    on = rows[2][1]
+        print(f"{label:32} {len(first):>12} {len(warm):>13}")
+    base = [len(r) for r in rows[1][1]]
+    on = [len(r) for r in rows[2][1]]
     print(f"{'project overhead':32} {on[0] - base[0]:>+12} {on[1] - base[1]:>+13}")
+    if detail:
+        for label, (first, warm) in rows:
+            for spawn, requests in (("first spawn", first), ("warm restart", warm)):
+                print(f"\n{label}, {spawn}:")
+                for request in requests:
+                    print(f"    {request}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds")
+    parser.add_argument(
+        "--detail", action="store_true", help="list every request (verb, resource, name)"
+    )
+    parser.add_argument("--no-timings", action="store_true", help="the request counts only")
     args = parser.parse_args()
     for openshift in (False, True):
-        asyncio.run(main(openshift))
-    asyncio.run(timings(args.rounds))
+        asyncio.run(main(openshift, detail=args.detail))
+    if not args.no_timings:
+        asyncio.run(timings(args.rounds))

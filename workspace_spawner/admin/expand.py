@@ -111,10 +111,10 @@ workspace-admin expand alice 20Gi --dry-run --json
                 f"PVC {pvc['metadata']['name']} has no storage class "
                 "(a statically bound volume): it cannot be expanded"
             )
-        sc = await read_storage_class(ctx.storage, name=name)
+        sc = await read_storage_class(api=ctx.core, name=name)
         if sc is None:
             names = ", ".join(
-                s["metadata"]["name"] for s in await list_storage_classes(ctx.storage)
+                s["metadata"]["name"] for s in await list_storage_classes(api=ctx.core)
             )
             raise Refused(f"StorageClass {name} does not exist (there are: {names or 'none'})")
         if not sc.get("allowVolumeExpansion"):

@@ -293,15 +293,14 @@ class StorageLifecycleMixin(HasTraits):
     async def check_snapshot_api(self) -> str | None:
         """Why snapshots cannot be taken here (the API or the class missing), or None."""
         name = self.volume_snapshot_class
-        client = self.api.api_client
-        if not await kube_snapshots.snapshot_api_served(client):
+        if not await kube_snapshots.snapshot_api_served(api=self.api):
             return (
                 f"volume_snapshot_class is set ({name!r}) but this cluster does not serve the "
                 "VolumeSnapshot API (snapshot.storage.k8s.io/v1): install the snapshot CRDs and "
                 "controller (https://github.com/kubernetes-csi/external-snapshotter) and a CSI "
                 "driver with snapshots, or unset c.WorkspaceSpawner.volume_snapshot_class"
             )
-        if await kube_snapshots.read_snapshot_class(client, name=name) is None:
+        if await kube_snapshots.read_snapshot_class(api=self.api, name=name) is None:
             return (
                 f"the VolumeSnapshotClass {name!r} of volume_snapshot_class does not exist: "
                 "see `kubectl get volumesnapshotclass`, and set one of those"
@@ -368,7 +367,6 @@ class StorageLifecycleMixin(HasTraits):
         problem = await self.check_snapshot_api()
         if problem:
             raise KubeError(problem)
-        client = self.api.api_client
         pvc = await self._retrying(
             partial(read_pvc, self.api, namespace=self.namespace, name=pvc_name),
             what=f"read PVC {pvc_name}",
@@ -380,7 +378,9 @@ class StorageLifecycleMixin(HasTraits):
             pvc=pvc, name=name, snapshot_class=self.volume_snapshot_class, reason=reason
         )
         await self._retrying(
-            partial(kube_snapshots.create_snapshot, client, namespace=self.namespace, body=body),
+            partial(
+                kube_snapshots.create_snapshot, api=self.api, namespace=self.namespace, body=body
+            ),
             what=f"create VolumeSnapshot {name}",
         )
         self.log.info(
@@ -390,7 +390,9 @@ class StorageLifecycleMixin(HasTraits):
         delay = 0.1
         while True:
             current = await self._retrying(
-                partial(kube_snapshots.read_snapshot, client, namespace=self.namespace, name=name),
+                partial(
+                    kube_snapshots.read_snapshot, api=self.api, namespace=self.namespace, name=name
+                ),
                 what=f"read VolumeSnapshot {name}",
             )
             state, error = snap.snapshot_state(current)
@@ -412,17 +414,14 @@ class StorageLifecycleMixin(HasTraits):
 
     async def _delete_unready_snapshot(self, name: str) -> None:
         try:
-            await kube_snapshots.delete_snapshot(
-                self.api.api_client, namespace=self.namespace, name=name
-            )
+            await kube_snapshots.delete_snapshot(api=self.api, namespace=self.namespace, name=name)
         except KubeError as e:
             self.log.warning("%s: the unready VolumeSnapshot %s stays: %s", self._log_name, name, e)
 
     async def _prune_snapshots(self, pvc_name: str) -> None:
-        client = self.api.api_client
         labels = (to_dict(self.get_pvc_manifest()).get("metadata") or {}).get("labels") or {}
         found = await kube_snapshots.list_snapshots(
-            client,
+            api=self.api,
             namespace=self.namespace,
             label_selector=snap.snapshot_selector(username_label=labels.get(USERNAME_LABEL, "")),
         )
@@ -435,4 +434,4 @@ class StorageLifecycleMixin(HasTraits):
                 old,
                 self.volume_snapshots_keep,
             )
-            await kube_snapshots.delete_snapshot(client, namespace=self.namespace, name=old)
+            await kube_snapshots.delete_snapshot(api=self.api, namespace=self.namespace, name=old)
