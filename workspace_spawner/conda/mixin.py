@@ -28,6 +28,7 @@ from ..initcontainers import (
 )
 from ..kube import KubeError, to_dict
 from ..kube.configmaps import ensure_configmap
+from ..kube.policy import retrying
 from ..podspec import (
     add_init_containers,
     add_volume_mounts,
@@ -139,12 +140,22 @@ class CondaMixin(CondaTraits, InitContainerChecks):
             )
 
     async def _write_conda_configmap(self, body: dict[str, Any]) -> bool:
-        """Read the ConfigMap, and write it when its content hash differs; True when done."""
-        _, written = await ensure_configmap(
-            api=self.api,
-            namespace=self.namespace,
-            body=body,
-            hash_annotation=constants.CONTENT_HASH_ANNOTATION,
+        """Read the ConfigMap, and write it when its content hash differs; True when done.
+
+        Transient failures are retried (:func:`~workspace_spawner.kube.policy.retrying`),
+        within KubeSpawner's ``k8s_api_request_retry_timeout``.
+        """
+        _, written = await retrying(
+            lambda: ensure_configmap(
+                api=self.api,
+                namespace=self.namespace,
+                body=body,
+                hash_annotation=constants.CONTENT_HASH_ANNOTATION,
+            ),
+            what=f"write ConfigMap {body['metadata']['name']}",
+            timeout=self.k8s_api_request_retry_timeout,
+            attempt_timeout=self.k8s_api_request_timeout,
+            log=self.log,
         )
         if written:
             self.log.info(

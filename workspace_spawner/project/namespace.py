@@ -12,7 +12,6 @@ not, the hub's own user there) are :class:`~workspace_spawner.hubcache.HubCache`
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -20,15 +19,13 @@ from typing import Any, TypeVar
 from ..hubcache import HubCache
 from ..kube import KubeError
 from ..kube import projects as kube_projects
+from ..kube.policy import retrying
 from . import manifests, security
 from .names import notebook_service_account_name
 from .traits import ProjectTraits
 
 T = TypeVar("T")
 
-# HTTP statuses worth retrying: the API server is busy or restarting
-# (https://kubernetes.io/docs/reference/using-api/api-concepts/#retrying-requests)
-_TRANSIENT = {429, 500, 502, 503, 504}
 # creates of a project that keeps vanishing between the 409 and the read
 _CREATE_ATTEMPTS = 3
 
@@ -48,30 +45,18 @@ class ProjectNamespace(ProjectTraits):
         ProjectNamespace._hub_users.clear()
 
     async def _api_call(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
-        """One API request, retried with backoff on timeouts and transient errors.
+        """One API request under the one I/O policy (:func:`~workspace_spawner.kube.policy.retrying`).
 
-        Waits 0.2s, 0.4s, ... up to 5s between attempts, for at most
-        ``k8s_api_request_retry_timeout`` (like KubeSpawner's own requests).
+        Each attempt may take ``k8s_api_request_timeout``, all of them
+        ``k8s_api_request_retry_timeout``, as for KubeSpawner's own requests.
         """
-        deadline = time.monotonic() + self.k8s_api_request_retry_timeout
-        wait = 0.2
-        while True:
-            try:
-                return await asyncio.wait_for(make(), self.k8s_api_request_timeout)
-            except asyncio.TimeoutError as e:
-                error: Exception = e
-                message = f"{what}: no answer within {self.k8s_api_request_timeout}s"
-            except KubeError as e:
-                if e.status not in _TRANSIENT:
-                    raise
-                error, message = e, str(e)
-            if time.monotonic() + wait > deadline:
-                raise KubeError(
-                    f"{message} (gave up after {self.k8s_api_request_retry_timeout}s)"
-                ) from error
-            self.log.warning("Retrying in %.1fs: %s", wait, message)
-            await asyncio.sleep(wait * (0.5 + random.random() / 2))
-            wait = min(wait * 2, 5)
+        return await retrying(
+            make,
+            what=what,
+            timeout=self.k8s_api_request_retry_timeout,
+            attempt_timeout=self.k8s_api_request_timeout,
+            log=self.log,
+        )
 
     async def _workspace_project_openshift(self) -> bool:
         """Whether projects are ProjectRequests: the trait, the saved state, else API discovery."""
