@@ -45,10 +45,6 @@ class HubCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._values)
 
-    def get(self, key: K) -> V | None:
-        """The known answer, or None."""
-        return self._values.get(key)
-
     def put(self, key: K, value: V) -> None:
         """Remember an answer learned on the way (the requester of a project just made)."""
         self._values[key] = value
