@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from workspace_spawner.initcontainers import failed_init_containers, termination_text
+from workspace_spawner.initcontainers import (
+    failed_init_containers,
+    init_container_state,
+    init_container_status,
+    termination_text,
+)
 
 DONE = {"state": {"terminated": {"exitCode": 0, "message": "done: ok"}}}
 FAILED = {
@@ -52,3 +57,45 @@ def test_failed_init_containers(given, expected):
 )
 def test_termination_text(terminated, text):
     assert termination_text(terminated) == text
+
+
+def _pod(state=None, last=None):
+    status = {"name": "setup-volume", "state": state or {}}
+    if last:
+        status["lastState"] = last
+    return {
+        "status": {"initContainerStatuses": [{"name": "other", "state": {"running": {}}}, status]}
+    }
+
+
+@pytest.mark.parametrize(
+    "pod, expected",
+    [
+        (None, ("", "")),
+        ({"status": {}}, ("", "")),
+        (_pod({"waiting": {"reason": "PodInitializing"}}), ("waiting", "")),
+        (_pod({"running": {"startedAt": "t"}}), ("running", "")),
+        (
+            _pod({"terminated": {"exitCode": 0, "message": "Copying ...: 3 files\n"}}),
+            ("done", "Copying ...: 3 files"),
+        ),
+        (_pod({"terminated": {"exitCode": 0}}), ("done", "")),
+        (_pod({"terminated": {"exitCode": 1, "message": "ERROR: x"}}), ("failed", "ERROR: x")),
+        (_pod({"terminated": {"exitCode": 2, "reason": "Error"}}), ("failed", "Error")),
+        (
+            _pod(
+                {"waiting": {"reason": "CrashLoopBackOff"}},
+                {"terminated": {"exitCode": 1, "message": "ERROR: y"}},
+            ),
+            ("failed", "ERROR: y"),
+        ),
+    ],
+)
+def test_init_container_state(pod, expected):
+    """The one parser every feature's container goes through (was volumes' own)."""
+    state = init_container_state(init_container_status(pod, "setup-volume"))
+    assert (state.phase, state.message or _reason(state)) == expected
+
+
+def _reason(state) -> str:
+    return state.terminated.get("reason", "") if state.phase == "failed" else ""

@@ -65,6 +65,20 @@ async def test_retrying_statuses(kube, emulator, status, count, attempts, raised
         assert reads(emulator) > 2
 
 
+async def test_attempts_cap_the_retries(kube, emulator):
+    """A request the start can do without (an expansion) gives up after ``attempts``."""
+    from kubernetes_asyncio.client import CoreV1Api
+
+    emulator.create(PVC)
+    emulator.clear_requests()
+    emulator.inject_fault(verb="get", resource="persistentvolumeclaims", status=500, count=10)
+    async with kube.api_client() as client:
+        call = partial(read_pvc, CoreV1Api(client), namespace=kube.namespace, name="claim-alice")
+        with pytest.raises(KubeError):
+            await retrying(call, what="read PVC claim-alice", timeout=30, attempts=3)
+    assert reads(emulator) == 3
+
+
 async def test_retry_after_is_waited(kube, emulator):
     """A 429 says how long to wait (Retry-After: 1 from the emulator): never sooner."""
     from kubernetes_asyncio.client import CoreV1Api

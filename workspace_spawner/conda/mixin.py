@@ -4,15 +4,16 @@ The startup script (``workspace-env.sh``, package data) reaches the pod through 
 ConfigMap per namespace; :meth:`CondaMixin.ensure_conda_startup` keeps it current and
 :meth:`CondaMixin.apply_conda_startup_to_pod` mounts it (hook mode) or wraps the
 server command with it (wrap mode), and adds the init containers that check the env
-(and clone base into it when the user asked for that in the spawn form). The
-spawner reads their verdicts from the pod status, which its pod reflector already
-has, so it needs no right beyond KubeSpawner's.
+(and clone base into it when the user asked for that in the spawn form). Their
+verdicts are declared to the init-container observer (:mod:`workspace_spawner.initcontainers`),
+which reads them from the pod status KubeSpawner's pod reflector already has, so it
+needs no right beyond KubeSpawner's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from kubernetes_asyncio.client import V1Container
@@ -21,14 +22,14 @@ from traitlets import default
 from .. import constants
 from ..hubcache import HubCache
 from ..initcontainers import (
-    InitContainerChecks,
     InitContainerFailed,
-    init_container_status,
+    InitContainerObserver,
+    ObservedInitContainer,
     termination_text,
 )
 from ..kube import KubeError, to_dict
 from ..kube.configmaps import ensure_configmap
-from ..kube.policy import retrying
+from ..kube.policy import RetryingRequests
 from ..podspec import (
     add_init_containers,
     add_volume_mounts,
@@ -48,7 +49,7 @@ class CondaStartFailed(InitContainerFailed):
     """The env could not be created or checked; the message is for the user on the spawn page."""
 
 
-class CondaMixin(CondaTraits, InitContainerChecks):
+class CondaMixin(RetryingRequests, CondaTraits, InitContainerObserver):
     """The conda feature: conda envs and pip user installs on the volume, ``workspace`` active.
 
     Traits ``conda_*`` and ``persist_pip_user`` (:class:`~workspace_spawner.conda.traits.CondaTraits`);
@@ -145,7 +146,7 @@ class CondaMixin(CondaTraits, InitContainerChecks):
         Transient failures are retried (:func:`~workspace_spawner.kube.policy.retrying`),
         within KubeSpawner's ``k8s_api_request_retry_timeout``.
         """
-        _, written = await retrying(
+        _, written = await self.kube_request(
             lambda: ensure_configmap(
                 api=self.api,
                 namespace=self.namespace,
@@ -153,9 +154,6 @@ class CondaMixin(CondaTraits, InitContainerChecks):
                 hash_annotation=constants.CONTENT_HASH_ANNOTATION,
             ),
             what=f"write ConfigMap {body['metadata']['name']}",
-            timeout=self.k8s_api_request_retry_timeout,
-            attempt_timeout=self.k8s_api_request_timeout,
-            log=self.log,
         )
         if written:
             self.log.info(
@@ -259,14 +257,35 @@ class CondaMixin(CondaTraits, InitContainerChecks):
             restore(None)
         return future
 
-    def init_container_failure(
-        self, name: str, terminated: dict[str, Any]
-    ) -> InitContainerFailed | None:
+    def observed_init_containers(self) -> list[ObservedInitContainer]:
+        """The env's init containers of this start, declared to the observer."""
+        observed = super().observed_init_containers()
+        if not self.conda_workspace_env:
+            return observed
+        # both, whether this start added them or not: one not in the pod has no status
+        return [
+            *observed,
+            *(
+                ObservedInitContainer(
+                    name=name, done=self._conda_verdict, failed=partial(self._conda_failure, name)
+                )
+                for name in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER)
+            ),
+        ]
+
+    def _conda_verdict(self, message: str) -> str:
+        """What the spawn page says of the script's verdict (``state: text``)."""
+        if not message:
+            return ""
+        state, text = manifests.split_verdict({"message": message})
+        log = self.log.warning if state in ("half-made", "no-server") else self.log.info
+        log("%s: conda env %s: %s", self.user.name, state, text)
+        return "" if state == "no-conda" else text
+
+    def _conda_failure(self, name: str, terminated: dict[str, Any]) -> InitContainerFailed:
         """The start fails with the script's own verdict (it says what to do) when a conda
         init container failed; an OOM kill leaves no verdict, so that one is said here."""
-        if name not in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER):
-            return super().init_container_failure(name, terminated)
-        state, text = manifests.verdict_of({"state": {"terminated": terminated}})
+        state, text = manifests.split_verdict(terminated)
         if state == "OOMKilled" and name == manifests.CREATE_CONTAINER:
             text = (
                 "Cloning base into your conda environment ran out of memory"
@@ -276,6 +295,7 @@ class CondaMixin(CondaTraits, InitContainerChecks):
                 "the next attempt."
             )
         if text:
+            self.log.warning("%s: conda env %s: %s", self.user.name, state, text)
             return CondaStartFailed(text)
         what = "Creating" if name == manifests.CREATE_CONTAINER else "Checking"
         return CondaStartFailed(
@@ -283,41 +303,6 @@ class CondaMixin(CondaTraits, InitContainerChecks):
             "again; if it fails once more, start without creating the environment and send "
             "this message to your hub admin."
         )
-
-    async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """The parent's events, with the init containers' verdicts once they are known."""
-        shown: set[str] = set()
-        async for event in super().progress():
-            yield event
-            for message in self._conda_verdicts(shown):
-                yield {"message": message}
-        # The start is over. A failed init container is followed by no event (the
-        # kubelet's BackOff comes later), so its verdict may have arrived after the
-        # last one: look once more.
-        for message in self._conda_verdicts(shown):
-            yield {"message": message}
-
-    def _conda_verdicts(self, shown: set[str]) -> list[str]:
-        if not self.conda_workspace_env:
-            return []
-        reflector = self.pod_reflector
-        if reflector is None:
-            return []
-        pod = reflector.pods.get(f"{self.namespace}/{self.pod_name}")
-        messages = []
-        for name in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER):
-            if name in shown or pod is None:
-                continue
-            verdict = manifests.verdict_of(init_container_status(pod, name))
-            if verdict is None:
-                continue
-            shown.add(name)
-            state, text = verdict
-            log = self.log.warning if state in ("half-made", "no-server") else self.log.info
-            log("%s: conda env %s: %s", self.user.name, state, text)
-            if state != "no-conda":
-                messages.append(text)
-        return messages
 
     # -- the spawn form -------------------------------------------------------------
 

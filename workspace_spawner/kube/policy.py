@@ -27,7 +27,14 @@ from typing import TypeVar
 
 import aiohttp
 
-__all__ = ["TRANSIENT_STATUSES", "Deadline", "is_transient", "retry_after_of", "retrying"]
+__all__ = [
+    "TRANSIENT_STATUSES",
+    "Deadline",
+    "RetryingRequests",
+    "is_transient",
+    "retry_after_of",
+    "retrying",
+]
 
 T = TypeVar("T")
 
@@ -97,13 +104,15 @@ async def retrying(
     what: str,
     timeout: float = 30.0,
     attempt_timeout: float | None = None,
+    attempts: int | None = None,
     log: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> T:
     """Await ``call()`` until it answers, retrying transient failures for ``timeout`` seconds.
 
     ``what`` names the request for the log ("read PVC claim-alice"); ``attempt_timeout``
     bounds each attempt (KubeSpawner's ``k8s_api_request_timeout``), ``timeout`` them all
-    (its ``k8s_api_request_retry_timeout``). A failure that is not transient is raised at
+    (its ``k8s_api_request_retry_timeout``); ``attempts`` caps their number, for a request
+    the start can do without (a claim's expansion). A failure that is not transient is raised at
     once; when the time is up the last transient failure is raised, so the spawn page
     shows the API's own words rather than a bare timeout.
     """
@@ -118,11 +127,32 @@ async def retrying(
             if not is_transient(e):
                 raise
             wait = _next_wait(attempt, e)
-            if wait >= deadline.remaining:
+            attempt += 1
+            if wait >= deadline.remaining or (attempts is not None and attempt >= attempts):
                 if isinstance(e, TimeoutError) and not str(e):
                     raise TimeoutError(f"{what}: no answer within {attempt_timeout} s") from e
                 raise
             if log is not None:
                 log.warning("%s: %s; retrying in %.1f s", what, e or type(e).__name__, wait)
             await asyncio.sleep(wait)
-            attempt += 1
+
+
+class RetryingRequests:
+    """For a KubeSpawner subclass: its API requests under this policy, with its own timeouts.
+
+    ``k8s_api_request_timeout`` bounds each attempt and ``k8s_api_request_retry_timeout``
+    all of them, as for KubeSpawner's own requests.
+    """
+
+    async def kube_request(
+        self, call: Callable[[], Awaitable[T]], *, what: str, attempts: int | None = None
+    ) -> T:
+        """``retrying(call)`` with this spawner's timeouts and log."""
+        return await retrying(
+            call,
+            what=what,
+            timeout=self.k8s_api_request_retry_timeout,
+            attempt_timeout=self.k8s_api_request_timeout,
+            attempts=attempts,
+            log=self.log,
+        )

@@ -115,11 +115,11 @@ class ProjectMixin(ProjectNamespace):
         key = (self.api.api_client.configuration.host, self.namespace, name)
 
         async def read() -> list[str]:
-            account = await self._api_call(
-                f"get serviceaccounts {name}",
+            account = await self.kube_request(
                 lambda: kube_projects.read_service_account(
                     api=self.api, namespace=self.namespace, name=name
                 ),
+                what=f"get serviceaccounts {name}",
             )
             secrets = (account or {}).get("imagePullSecrets") or []
             return [s["name"] for s in secrets if s.get("name")]
@@ -189,9 +189,9 @@ class ProjectMixin(ProjectNamespace):
         )
         # in 'existing' mode an admin may have made the binding by hand: it is kept
         keep = kind == "RoleBinding" and self.workspace_project_mode == "existing"
-        result = await self._api_call(
-            f"apply {kind}",
+        result = await self.kube_request(
             lambda: kube_projects.apply_object(api=self.api, body=body, keep_unmanaged=keep),
+            what=f"apply {kind}",
         )
         if not kube_projects.is_managed(result):
             self.log.warning(
@@ -204,11 +204,11 @@ class ProjectMixin(ProjectNamespace):
     ) -> None:
         obj_name, ns = self._workspace_project_object_names(project)[kind]
         self.log.info("Removing %s %s in %s: %s", kind, obj_name, ns, why)
-        await self._api_call(
-            f"delete {kind}",
+        await self.kube_request(
             lambda: kube_projects.delete_object(
                 api=self.api, kind=kind, name=obj_name, namespace=ns
             ),
+            what=f"delete {kind}",
         )
 
     def _workspace_project_object_names(self, project: str) -> dict[str, tuple[str, str]]:
@@ -270,9 +270,9 @@ class ProjectMixin(ProjectNamespace):
                 self.user.name,
             )
             return
-        namespace = await self._api_call(
-            f"get namespaces {name}",
+        namespace = await self.kube_request(
             lambda: kube_projects.read_namespace(api=self.api, name=name),
+            what=f"get namespaces {name}",
         )
         if namespace is not None:
             if not manifests.is_owned_by(
@@ -288,9 +288,9 @@ class ProjectMixin(ProjectNamespace):
             self.log.warning(
                 "Deleting project %s of deleted user %s and everything in it", name, self.user.name
             )
-            await self._api_call(
-                f"delete project {name}",
+            await self.kube_request(
                 lambda: kube_projects.delete_project(api=self.api, name=name, openshift=openshift),
+                what=f"delete project {name}",
             )
         for kind in objects.HUB_NAMESPACE_KINDS:
             await self._delete_one(kind, project=name, why="its user is deleted")

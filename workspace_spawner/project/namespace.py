@@ -7,30 +7,28 @@ whose saved state says an earlier one made the project reads it once instead,
 since that read is all the hub needs (still there? still the user's? being
 deleted?) and a create would cost the same. The hub-process facts (OpenShift or
 not, the hub's own user there) are :class:`~workspace_spawner.hubcache.HubCache`\\ s.
+Every request goes through the one I/O policy
+(:meth:`~workspace_spawner.kube.policy.RetryingRequests.kube_request`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ..hubcache import HubCache
 from ..kube import KubeError
 from ..kube import projects as kube_projects
-from ..kube.policy import retrying
+from ..kube.policy import Deadline, RetryingRequests
 from . import manifests, security
 from .names import notebook_service_account_name
 from .traits import ProjectTraits
-
-T = TypeVar("T")
 
 # creates of a project that keeps vanishing between the 409 and the read
 _CREATE_ATTEMPTS = 3
 
 
-class ProjectNamespace(ProjectTraits):
+class ProjectNamespace(RetryingRequests, ProjectTraits):
     """The steps on the project's Namespace: find or make it, check its owner, label it."""
 
     # API server host -> whether it is OpenShift (one GET /apis per hub process)
@@ -44,20 +42,6 @@ class ProjectNamespace(ProjectTraits):
         ProjectNamespace._openshift_by_host.clear()
         ProjectNamespace._hub_users.clear()
 
-    async def _api_call(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
-        """One API request under the one I/O policy (:func:`~workspace_spawner.kube.policy.retrying`).
-
-        Each attempt may take ``k8s_api_request_timeout``, all of them
-        ``k8s_api_request_retry_timeout``, as for KubeSpawner's own requests.
-        """
-        return await retrying(
-            make,
-            what=what,
-            timeout=self.k8s_api_request_retry_timeout,
-            attempt_timeout=self.k8s_api_request_timeout,
-            log=self.log,
-        )
-
     async def _workspace_project_openshift(self) -> bool:
         """Whether projects are ProjectRequests: the trait, the saved state, else API discovery."""
         if self.workspace_project_api != "auto":
@@ -66,8 +50,8 @@ class ProjectNamespace(ProjectTraits):
             return self._workspace_project_api_kind == "openshift"
         return await ProjectNamespace._openshift_by_host.get_or_compute(
             self.api.api_client.configuration.host,
-            lambda: self._api_call(
-                "detect OpenShift", lambda: kube_projects.detect_openshift(api=self.api)
+            lambda: self.kube_request(
+                lambda: kube_projects.detect_openshift(api=self.api), what="detect OpenShift"
             ),
         )
 
@@ -99,18 +83,18 @@ class ProjectNamespace(ProjectTraits):
 
     async def _wait_until_not_terminating(self, name: str) -> dict[str, Any] | None:
         """Read the namespace; while it is being deleted, wait (up to ``start_timeout``)."""
-        deadline = time.monotonic() + self.start_timeout
+        deadline = Deadline(self.start_timeout)
         wait = 1.0
         told = False
         while True:
-            namespace = await self._api_call(
-                f"get namespaces {name}",
+            namespace = await self.kube_request(
                 lambda: kube_projects.read_namespace(api=self.api, name=name),
+                what=f"get namespaces {name}",
             )
             if namespace is None or not manifests.is_terminating(namespace):
                 return namespace
             message = f"Project {name} is being deleted, try again shortly"
-            if time.monotonic() + wait > deadline:
+            if wait > deadline.remaining:
                 raise KubeError(f"{message} (still deleting after {self.start_timeout}s).")
             if not told:
                 self.emit_progress(f"{message}: waiting for the deletion to finish")
@@ -131,14 +115,14 @@ class ProjectNamespace(ProjectTraits):
                     dict(self.workspace_project_pod_security)
                 ),
             )
-            return await self._api_call(
-                f"create namespaces {name}",
+            return await self.kube_request(
                 lambda: kube_projects.create_namespace(api=self.api, body=body),
+                what=f"create namespaces {name}",
             )
         request = manifests.make_project_request(name=name, username=username)
-        project = await self._api_call(
-            f"create projectrequest {name}",
+        project = await self.kube_request(
             lambda: kube_projects.create_project_request(api=self.api, body=request),
+            what=f"create projectrequest {name}",
         )
         if project is None:
             return None
@@ -153,9 +137,9 @@ class ProjectNamespace(ProjectTraits):
         patch = manifests.make_owner_patch(
             slug=self._workspace_project_slug, username=self.user.name
         )
-        return await self._api_call(
-            f"patch namespaces {name}",
+        return await self.kube_request(
             lambda: kube_projects.patch_namespace(api=self.api, name=name, patch=patch),
+            what=f"patch namespaces {name}",
         )
 
     async def _check_owner(self, namespace: dict[str, Any], *, openshift: bool) -> dict[str, Any]:
@@ -209,7 +193,7 @@ class ProjectNamespace(ProjectTraits):
             if level
             else f"Applying Pod Security labels to {name}"
         )
-        await self._api_call(
-            f"patch namespaces {name}",
+        await self.kube_request(
             lambda: kube_projects.patch_namespace(api=self.api, name=name, patch=patch),
+            what=f"patch namespaces {name}",
         )
