@@ -20,6 +20,7 @@ from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, USERN
 from ..kube import KubeError, to_dict
 from ..kube.policy import Deadline
 from ..kube.reflectors import ClaimReflector, shared_claim_reflector
+from ..kube.selectors import label_selector
 from ..kube.volumes import ensure_pvc, list_pods, patch_pvc, read_pvc, read_pvc_events
 from . import manifests as m
 from .ownership import foreign_claim_message
@@ -205,7 +206,9 @@ class ClaimSteps(HasTraits):
         """
         if not any(name != self.name for name in getattr(self.user, "spawners", {}) or {}):
             return
-        selector = f"component={self.component_label},{USERNAME_LABEL}={self._username_label()}"
+        selector = label_selector(
+            {"component": self.component_label, USERNAME_LABEL: self._username_label()}
+        )
         pods = await self.kube_request(
             partial(list_pods, self.api, namespace=self.namespace, label_selector=selector),
             what="list the user's pods",
