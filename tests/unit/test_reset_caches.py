@@ -12,6 +12,7 @@ from workspace_spawner.conda import CondaMixin
 from workspace_spawner.hubcache import HubCache
 from workspace_spawner.project import ProjectMixin
 from workspace_spawner.project.namespace import ProjectNamespace
+from workspace_spawner.volumes.lifecycle import StorageLifecycleMixin
 
 
 def _hub_caches() -> list[HubCache]:
@@ -23,13 +24,13 @@ def _hub_caches() -> list[HubCache]:
     ]
 
 
-def test_every_class_level_cache_of_the_features_is_a_hub_cache():
-    caches = _hub_caches()
-    assert {id(c) for c in caches} >= {
+def test_the_features_hub_process_caches_are_hub_caches():
+    assert {id(c) for c in _hub_caches()} == {
         id(ProjectNamespace._openshift_by_host),
         id(ProjectNamespace._hub_users),
         id(ProjectMixin._pull_secrets_by_account),
         id(CondaMixin._conda_configmaps_current),
+        id(StorageLifecycleMixin._snapshot_api_problems),
     }
 
 

@@ -18,11 +18,12 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 from traitlets import HasTraits
 
 from ..constants import DELETED_AT_ANNOTATION, PURGE_AFTER_ANNOTATION, USERNAME_LABEL
+from ..hubcache import HubCache
 from ..initcontainers import InitContainerFailed
 from ..kube import KubeError, to_dict
 from ..kube import snapshots as kube_snapshots
@@ -51,14 +52,16 @@ class SnapshotBeforeReset(InitContainerFailed):
 class StorageLifecycleMixin(HasTraits):
     """The steps of a workspace volume's life beyond one start (its traits: :mod:`.traits`)."""
 
-    # Hub-process cache: the first start in this hub process checks the snapshot API once
-    # (reset_caches() forgets it)
-    _snapshot_api_checked: ClassVar[bool] = False
+    # the first start in this hub process checks the snapshot API once, per API server
+    # and class: what is wrong ("" when nothing) (reset_caches() forgets it)
+    _snapshot_api_problems: HubCache[tuple[str, str], str] = HubCache(
+        "what is wrong with volume_snapshot_class"
+    )
 
     @classmethod
     def reset_caches(cls) -> None:
         """Check the snapshot API again at the next start, as a restarted hub would."""
-        StorageLifecycleMixin._snapshot_api_checked = False
+        StorageLifecycleMixin._snapshot_api_problems.clear()
 
     # -- usage --------------------------------------------------------------------------
 
@@ -202,15 +205,21 @@ class StorageLifecycleMixin(HasTraits):
 
     async def check_snapshot_api_once(self) -> None:
         """At the first start in this hub process: log what is wrong with the snapshot setting."""
-        if not self.volume_snapshot_class or StorageLifecycleMixin._snapshot_api_checked:
+        if not self.volume_snapshot_class:
             return
-        StorageLifecycleMixin._snapshot_api_checked = True
+        key = (self.api.api_client.configuration.host, self.volume_snapshot_class)
+        await StorageLifecycleMixin._snapshot_api_problems.get_or_compute(
+            key, self._log_snapshot_api_problem
+        )
+
+    async def _log_snapshot_api_problem(self) -> str:
         try:
             problem = await self.check_snapshot_api()
         except KubeError as e:
             problem = f"cannot check volume_snapshot_class: {e}"
         if problem:
             self.log.error("%s; until then every reset of a workspace volume is refused", problem)
+        return problem or ""
 
     async def snapshot_before_reset(self, needed: SnapshotBeforeReset) -> None:
         """Stop the pod, snapshot the claim, wait until it is ready, keep the newest few.
