@@ -30,6 +30,7 @@ from ..initcontainers import (
 )
 from ..kube import KubeError, to_dict
 from ..kube.configmaps import ensure_configmap
+from ..kube.policy import SingleFlight
 from ..podspec import (
     add_init_containers,
     add_volume_mounts,
@@ -242,6 +243,8 @@ class CondaMixin(InitContainerObserver):
     # (API server, namespace, name, content hash). A warm start makes no request.
     # (reset_caches() forgets them)
     _conda_configmaps_current: ClassVar[set[tuple[str, str, str, str]]] = set()
+    # the writes under way, shared by the spawners starting meanwhile
+    _conda_configmap_writes: ClassVar[SingleFlight] = SingleFlight()
 
     @classmethod
     def reset_caches(cls) -> None:
@@ -346,11 +349,16 @@ class CondaMixin(InitContainerObserver):
         )
         if key not in self._conda_configmaps_current:
             try:
-                _, written = await ensure_configmap(
-                    self.api,
-                    namespace=self.namespace,
-                    body=body,
-                    hash_annotation=constants.CONTENT_HASH_ANNOTATION,
+                # one request for a class starting at once (kube.policy.SingleFlight)
+                _, written = await CondaMixin._conda_configmap_writes.run(
+                    key,
+                    partial(
+                        ensure_configmap,
+                        self.api,
+                        namespace=self.namespace,
+                        body=body,
+                        hash_annotation=constants.CONTENT_HASH_ANNOTATION,
+                    ),
                 )
             except KubeError as e:
                 if e.status != 403:
