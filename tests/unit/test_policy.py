@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from functools import partial
@@ -159,3 +160,34 @@ def test_deadline():
     deadline = Deadline(0)
     assert deadline.expired and deadline.remaining == 0
     assert 9 < Deadline(10).remaining <= 10
+
+
+async def test_single_flight_sends_one_request_for_concurrent_callers(kube, emulator):
+    """Ten spawners wanting the same ConfigMap at once: one read, one create, ten answers."""
+    from kubernetes_asyncio.client import CoreV1Api
+
+    from workspace_spawner.kube.configmaps import ensure_configmap
+    from workspace_spawner.kube.policy import SingleFlight
+
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "script", "annotations": {"hash": "1"}},
+        "data": {"a": "b"},
+    }
+    flights = SingleFlight()
+    emulator.clear_requests()
+    async with kube.api_client() as client:
+        call = partial(
+            ensure_configmap,
+            api=CoreV1Api(client),
+            namespace=kube.namespace,
+            body=body,
+            hash_annotation="hash",
+        )
+        results = await asyncio.gather(*(flights.run("script", call) for _ in range(10)))
+    assert len(results) == 10
+    assert [(r.verb, r.resource) for r in emulator.requests] == [
+        ("get", "configmaps"),
+        ("create", "configmaps"),
+    ]

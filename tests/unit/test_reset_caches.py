@@ -9,7 +9,7 @@ import pytest
 
 from workspace_spawner import WorkspaceSpawner
 from workspace_spawner.conda import CondaMixin
-from workspace_spawner.hubcache import HubCache
+from workspace_spawner.kube.hubcache import HubCache
 from workspace_spawner.project import ProjectMixin
 from workspace_spawner.project.namespace import ProjectNamespace
 from workspace_spawner.volumes.lifecycle import StorageLifecycleMixin

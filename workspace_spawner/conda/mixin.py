@@ -20,7 +20,6 @@ from kubernetes_asyncio.client import V1Container
 from traitlets import default
 
 from .. import constants
-from ..hubcache import HubCache
 from ..initcontainers import (
     InitContainerFailed,
     InitContainerObserver,
@@ -29,6 +28,7 @@ from ..initcontainers import (
 )
 from ..kube import KubeError, to_dict
 from ..kube.configmaps import ensure_configmap
+from ..kube.hubcache import HubCache
 from ..kube.policy import RetryingRequests
 from ..podspec import (
     add_init_containers,

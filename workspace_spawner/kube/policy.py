@@ -23,7 +23,8 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -31,6 +32,7 @@ __all__ = [
     "TRANSIENT_STATUSES",
     "Deadline",
     "RetryingRequests",
+    "SingleFlight",
     "is_transient",
     "retry_after_of",
     "retrying",
@@ -156,3 +158,30 @@ class RetryingRequests:
             attempts=attempts,
             log=self.log,
         )
+
+
+class SingleFlight:
+    """Concurrent callers of one key share one request: its result, or its error.
+
+    For what the hub does once for every spawner (a namespace's conda ConfigMap): a
+    class starting at once sends it once, not once per user who got there before the
+    first answer.
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[Any, asyncio.Future] = {}
+
+    async def run(self, key: Any, call: Callable[[], Awaitable[T]]) -> T:
+        future = self._calls.get(key)
+        if future is None:
+            future = asyncio.ensure_future(call())
+            self._calls[key] = future
+            future.add_done_callback(partial(self._done, key))
+        # one caller given up (cancelled) does not cancel the others' request
+        return await asyncio.shield(future)
+
+    def _done(self, key: Any, future: asyncio.Future) -> None:
+        if self._calls.get(key) is future:
+            del self._calls[key]
+        if not future.cancelled():
+            future.exception()  # retrieved: each caller gets it from its own await

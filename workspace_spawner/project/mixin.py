@@ -18,9 +18,9 @@ from typing import Any
 from kubernetes_asyncio.client import V1LocalObjectReference
 
 from ..constants import KUBECONFIG_ANNOTATION, USERNAME_LABEL
-from ..hubcache import HubCache
 from ..kube import KubeError
 from ..kube import projects as kube_projects
+from ..kube.hubcache import HubCache
 from ..podspec import add_volume_mounts, add_volumes, notebook_container, set_env
 from . import manifests, objects
 from .namespace import ProjectNamespace

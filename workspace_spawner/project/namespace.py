@@ -6,7 +6,7 @@ made is refused, so nobody gets rights in a namespace not made for them). A star
 whose saved state says an earlier one made the project reads it once instead,
 since that read is all the hub needs (still there? still the user's? being
 deleted?) and a create would cost the same. The hub-process facts (OpenShift or
-not, the hub's own user there) are :class:`~workspace_spawner.hubcache.HubCache`\\ s.
+not, the hub's own user there) are :class:`~workspace_spawner.kube.hubcache.HubCache`\\ s.
 Every request goes through the one I/O policy
 (:meth:`~workspace_spawner.kube.policy.RetryingRequests.kube_request`).
 """
@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..hubcache import HubCache
 from ..kube import KubeError
 from ..kube import projects as kube_projects
+from ..kube.hubcache import HubCache
 from ..kube.policy import Deadline, RetryingRequests
 from . import manifests, security
 from .names import notebook_service_account_name

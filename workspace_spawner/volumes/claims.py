@@ -1,10 +1,10 @@
 """The volumes feature's step before the pod: the user's claims, created or adopted, grown, bound.
 
-The hub's shared claim reflector (:mod:`workspace_spawner.kube.reflectors`) says which
-claims exist and when they are bound: a new user's start creates its claim without
-reading first, a returning user's reads it once (afresh, for its owner and an admin's
-reset request), and neither polls for the binding. A class of users starting at once
-so costs what the objects need, not reads per user.
+A new user's start creates its claim without reading first (a 409 reads the one
+there); a returning user's reads it once, afresh, for its owner and an admin's reset
+request. A claim that is not bound yet is waited for through the hub's shared claim
+reflector (:mod:`workspace_spawner.kube.reflectors`), without polling the API. A class
+of users starting at once so costs what the objects need, not reads per user.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class ClaimSteps(HasTraits):
         volumes = self._wanted_volumes()
         if not volumes:
             return
+        claims = []
         for volume, capacity, storage_class, access_modes in volumes:
             pvc = await self._ensure_one_pvc(
                 volume=volume,
@@ -56,8 +57,9 @@ class ClaimSteps(HasTraits):
                 self._volume_setup["request"] = annotations.get(RESET_REQUEST_ANNOTATION, "")
                 self._volume_setup["request_backup"] = annotations.get(RESET_BACKUP_ANNOTATION, "")
             await self._expand_pvc(pvc=pvc, volume=volume, capacity=capacity)
-        for volume, *_ in volumes:
-            await self._wait_for_bound(self._pvc_name_for(volume))
+            claims.append((volume, pvc))
+        for volume, pvc in claims:
+            await self._wait_for_bound(self._pvc_name_for(volume), pvc=pvc)
         if self.storage_pvc_ensure and self.volume_populate_source is not None:
             await self.check_snapshot_api_once()
             if self._volume_setup["request"]:
@@ -114,8 +116,14 @@ class ClaimSteps(HasTraits):
         return pvc
 
     async def _find_pvc(self, volume: str) -> tuple[str, dict[str, Any] | None]:
-        """The claim's name, and the claim if it exists (an older version's, adopted)."""
+        """The claim's name, and the claim if it exists (an older version's, adopted).
+
+        A spawner without saved state (a user's first start) reads nothing: it creates
+        the claim, and a 409 reads the one that is there. One with state reads it.
+        """
         name = self._pvc_name_for(volume)
+        if self._state_kubespawner_version is None and volume not in self._workspace_pvc_names():
+            return name, None
         pvc = await self._read_pvc(name)
         legacy = self._legacy_pvc_name(volume) if pvc is None else None
         if legacy is None:
@@ -231,15 +239,7 @@ class ClaimSteps(HasTraits):
         )
 
     async def _read_pvc(self, name: str) -> dict[str, Any] | None:
-        """The claim, or None; read from the API only when the claim reflector has it.
-
-        A claim the reflector does not know is created (a 409 then reads the one made
-        meanwhile); one it knows is read afresh, since who owns it and an admin's reset
-        request must not come from a copy that may be a moment old.
-        """
-        reflector = await self._claim_reflector()
-        if f"{self.namespace}/{name}" not in reflector.claims:
-            return None
+        """The claim, read afresh: who owns it and an admin's reset request must be current."""
         return await self.kube_request(
             partial(read_pvc, self.api, namespace=self.namespace, name=name),
             what=f"read PVC {name}",
@@ -281,12 +281,15 @@ class ClaimSteps(HasTraits):
             return
         self.emit_progress(f"{label} expanded to {capacity}")
 
-    async def _wait_for_bound(self, name: str) -> None:
+    async def _wait_for_bound(self, name: str, *, pvc: dict[str, Any]) -> None:
         """Until the claim reflector shows the claim Bound, or it binds with its pod.
 
+        ``pvc`` is the claim as just created or read: a bound one is not waited for.
         Its events are read at most twice (after a second, and at the timeout) for what
         only they say: that it waits for its first consumer, or why it is Pending.
         """
+        if (pvc.get("status") or {}).get("phase") == "Bound":
+            return
         reflector = await self._claim_reflector()
         deadline = Deadline(self.volume_bind_timeout)
         checked, delay = False, 0.02

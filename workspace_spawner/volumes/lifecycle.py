@@ -23,10 +23,10 @@ from typing import Any
 from traitlets import HasTraits
 
 from ..constants import DELETED_AT_ANNOTATION, PURGE_AFTER_ANNOTATION, USERNAME_LABEL
-from ..hubcache import HubCache
 from ..initcontainers import InitContainerFailed
 from ..kube import KubeError, to_dict
 from ..kube import snapshots as kube_snapshots
+from ..kube.hubcache import HubCache
 from ..kube.policy import is_transient
 from ..kube.volumes import delete_pvc, patch_pvc, read_pvc
 from . import retention as r

@@ -12,15 +12,15 @@ written, which pull secrets an account has. Each feature keeps such answers in a
 - :meth:`HubCache.clear` (through each mixin's ``reset_caches()`` and
   ``WorkspaceSpawner.reset_caches()``) forgets everything, as a restarted hub would.
 
-The in-flight request belongs to the event loop it started on; a cache used from
-another loop (each test has its own) does not wait on it.
+Lives in :mod:`workspace_spawner.kube` beside the one I/O policy it builds on.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from .policy import SingleFlight
 
 __all__ = ["HubCache"]
 
@@ -29,12 +29,16 @@ V = TypeVar("V")
 
 
 class HubCache(Generic[K, V]):
-    """Answers kept for the life of the hub process, each computed at most once at a time."""
+    """Answers kept for the life of the hub process, each asked by one request at a time.
+
+    The concurrent askers of a key share that request (:class:`~.policy.SingleFlight`):
+    its answer, which is then kept, or its error, which is not.
+    """
 
     def __init__(self, what: str) -> None:
         self.what = what
         self._values: dict[K, V] = {}
-        self._pending: dict[K, asyncio.Task[V]] = {}
+        self._flights = SingleFlight()
 
     def __repr__(self) -> str:
         return f"<HubCache {self.what}: {len(self._values)} known>"
@@ -52,28 +56,19 @@ class HubCache(Generic[K, V]):
     def clear(self) -> None:
         """Forget every answer, as a restarted hub would."""
         self._values.clear()
-        self._pending.clear()
+        self._flights = SingleFlight()
 
     async def get_or_compute(self, key: K, compute: Callable[[], Awaitable[V]]) -> V:
         """The known answer; else the one request under way for ``key``; else ``compute()``.
 
-        ``compute`` runs in a task of its own, so a spawn that is cancelled while it
-        waits does not cancel the request the other spawns wait for.
+        A spawn that is cancelled while it waits does not cancel the request the other
+        spawns wait for.
         """
         if key in self._values:
             return self._values[key]
-        loop = asyncio.get_running_loop()
-        task = self._pending.get(key)
-        if task is None or task.get_loop() is not loop:
-            task = loop.create_task(self._compute(key, compute))
-            self._pending[key] = task
-        return await asyncio.shield(task)
+        return await self._flights.run(key, lambda: self._compute(key, compute))
 
     async def _compute(self, key: K, compute: Callable[[], Awaitable[V]]) -> V:
-        try:
-            value = await compute()
-        finally:
-            if self._pending.get(key) is asyncio.current_task():
-                del self._pending[key]
+        value = await compute()
         self._values[key] = value
         return value
