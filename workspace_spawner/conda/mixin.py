@@ -351,14 +351,7 @@ class CondaMixin(InitContainerObserver):
             try:
                 # one request for a class starting at once (kube.policy.SingleFlight)
                 _, written = await CondaMixin._conda_configmap_writes.run(
-                    key,
-                    partial(
-                        ensure_configmap,
-                        self.api,
-                        namespace=self.namespace,
-                        body=body,
-                        hash_annotation=constants.CONTENT_HASH_ANNOTATION,
-                    ),
+                    key, partial(self._write_conda_configmap, body)
                 )
             except KubeError as e:
                 if e.status != 403:
@@ -385,6 +378,14 @@ class CondaMixin(InitContainerObserver):
                 "Your persistent conda environment will be created (cloning base): "
                 "this start takes longer."
             )
+
+    async def _write_conda_configmap(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        return await ensure_configmap(
+            self.api,
+            namespace=self.namespace,
+            body=body,
+            hash_annotation=constants.CONTENT_HASH_ANNOTATION,
+        )
 
     def apply_conda_startup_to_pod(self, pod) -> None:
         """Mount the startup script, or wrap the container command, and add the env's init containers."""
