@@ -1,9 +1,10 @@
 """The volumes feature's step before the pod: the user's claims, created or adopted, grown, bound.
 
-A new user's start creates its claim without reading first (a 409 reads the one
-there); a returning user's reads it once, afresh, for its owner and an admin's reset
-request. A claim that is not bound yet is waited for through the hub's shared claim
-reflector (:mod:`workspace_spawner.kube.reflectors`), without polling the API. A class
+The hub's shared claim reflector (:mod:`workspace_spawner.kube.reflectors`) tells a new
+user's start that there is no claim yet, so it creates one without reading first (a
+409 reads the one there); a returning user's start reads its claim once, afresh, for
+its owner and an admin's reset request. A claim not bound yet is waited for through
+the reflector, without polling the API. A class
 of users starting at once so costs what the objects need, not reads per user.
 """
 
@@ -118,12 +119,16 @@ class ClaimSteps(HasTraits):
     async def _find_pvc(self, volume: str) -> tuple[str, dict[str, Any] | None]:
         """The claim's name, and the claim if it exists (an older version's, adopted).
 
-        A spawner without saved state (a user's first start) reads nothing: it creates
-        the claim, and a 409 reads the one that is there. One with state reads it.
+        A spawner without saved state (a user's first start) asks the hub's claim
+        reflector, and reads only a claim it knows (a claim made a moment ago that it
+        does not know yet answers the create with 409, which reads it). One with state
+        reads the claim.
         """
         name = self._pvc_name_for(volume)
         if self._state_kubespawner_version is None and volume not in self._workspace_pvc_names():
-            return name, None
+            reflector = await self._claim_reflector()
+            if f"{self.namespace}/{name}" not in reflector.claims:
+                return name, None
         pvc = await self._read_pvc(name)
         legacy = self._legacy_pvc_name(volume) if pvc is None else None
         if legacy is None:
