@@ -85,7 +85,7 @@ workspace-admin expand alice 20Gi --dry-run --json
             if not self.dry_run:
                 # https://kubernetes.io/docs/concepts/storage/persistent-volumes/#expanding-persistent-volumes-claims
                 patch = {"spec": {"resources": {"requests": {"storage": size}}}}
-                await patch_pvc(ctx.core, namespace=ws.namespace, name=pvc_name, patch=patch)
+                await patch_pvc(api=ctx.core, namespace=ws.namespace, name=pvc_name, patch=patch)
             spawner = build_spawner(
                 ctx.spawner_class, config=ctx.config, username=row.user, state={}
             )

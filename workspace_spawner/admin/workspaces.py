@@ -295,7 +295,7 @@ async def find_workspace(
     for name in dict.fromkeys(named):
         if not selector and name not in found:
             # a PVC made before the labels were there (or relabelled by hand) is still the user's
-            pvc = await read_pvc(core, namespace=namespace, name=name)
+            pvc = await read_pvc(api=core, namespace=namespace, name=name)
             if pvc is not None:
                 found[name] = pvc
     # the main volume first, then the others by name

@@ -170,7 +170,7 @@ class ClaimSteps(HasTraits):
             access_modes=access_modes,
         )
         return await self.kube_request(
-            partial(ensure_pvc, self.api, namespace=self.namespace, body=body),
+            partial(ensure_pvc, api=self.api, namespace=self.namespace, body=body),
             what=f"create PVC {name}",
         )
 
@@ -223,7 +223,7 @@ class ClaimSteps(HasTraits):
             {"component": self.component_label, USERNAME_LABEL: self._username_label()}
         )
         pods = await self.kube_request(
-            partial(list_pods, self.api, namespace=self.namespace, label_selector=selector),
+            partial(list_pods, api=self.api, namespace=self.namespace, label_selector=selector),
             what="list the user's pods",
         )
         other = m.mounted_by_other_server(pvc=pvc, pods=pods, pod_name=self.pod_name)
@@ -246,7 +246,7 @@ class ClaimSteps(HasTraits):
     async def _read_pvc(self, name: str) -> dict[str, Any] | None:
         """The claim, read afresh: who owns it and an admin's reset request must be current."""
         return await self.kube_request(
-            partial(read_pvc, self.api, namespace=self.namespace, name=name),
+            partial(read_pvc, api=self.api, namespace=self.namespace, name=name),
             what=f"read PVC {name}",
         )
 
@@ -275,7 +275,7 @@ class ClaimSteps(HasTraits):
         try:
             # the server starts anyway at the old size: a few attempts only
             await self.kube_request(
-                partial(patch_pvc, self.api, namespace=self.namespace, name=name, patch=patch),
+                partial(patch_pvc, api=self.api, namespace=self.namespace, name=name, patch=patch),
                 what=f"expand PVC {name}",
                 attempts=3,
             )
@@ -308,7 +308,7 @@ class ClaimSteps(HasTraits):
                 not checked and deadline.elapsed >= FIRST_CONSUMER_CHECK_SECONDS
             ):
                 events = await self.kube_request(
-                    partial(read_pvc_events, self.api, namespace=self.namespace, name=name),
+                    partial(read_pvc_events, api=self.api, namespace=self.namespace, name=name),
                     what=f"list the events of PVC {name}",
                 )
                 if m.waits_for_first_consumer(events):

@@ -76,7 +76,7 @@ class StorageLifecycleMixin(HasTraits):
             return text
         try:
             await patch_pvc(
-                self.api,
+                api=self.api,
                 namespace=self.namespace,
                 name=pvc_name,
                 patch={"metadata": {"annotations": usage_annotation(usage)}},
@@ -102,7 +102,7 @@ class StorageLifecycleMixin(HasTraits):
         if seconds <= 0:
             self.log.info("%s: deleting PVC %s", self._log_name, name)
             await self.kube_request(
-                partial(delete_pvc, self.api, namespace=self.namespace, name=name),
+                partial(delete_pvc, api=self.api, namespace=self.namespace, name=name),
                 what=f"delete PVC {name}",
             )
             return
@@ -111,12 +111,12 @@ class StorageLifecycleMixin(HasTraits):
         )
 
     async def _retain_pvc(self, *, name: str, seconds: int) -> bool:
-        pvc = await read_pvc(self.api, namespace=self.namespace, name=name)
+        pvc = await read_pvc(api=self.api, namespace=self.namespace, name=name)
         if pvc is None:
             self.log.info("%s: no PVC %s to keep", self._log_name, name)
             return False
         patch = r.retain_patch(pvc, now=datetime.now(timezone.utc), retention=seconds)
-        await patch_pvc(self.api, namespace=self.namespace, name=name, patch=patch)
+        await patch_pvc(api=self.api, namespace=self.namespace, name=name, patch=patch)
         until = patch["metadata"]["annotations"]
         self.log.warning(
             "%s: user deleted; keeping PVC %s until %s (volume_retention=%s), then "
@@ -156,7 +156,7 @@ class StorageLifecycleMixin(HasTraits):
         labels = (to_dict(self.get_pvc_manifest()).get("metadata") or {}).get("labels") or {}
         patch = r.reclaim_patch(pvc, username_label=labels.get(USERNAME_LABEL, ""))
         pvc = await self.kube_request(
-            partial(patch_pvc, self.api, namespace=self.namespace, name=name, patch=patch),
+            partial(patch_pvc, api=self.api, namespace=self.namespace, name=name, patch=patch),
             what=f"take PVC {name} back",
         )
         self.log.warning(
