@@ -297,13 +297,13 @@ class ClaimSteps(HasTraits):
             return
         reflector = await self._claim_reflector()
         deadline = Deadline(self.volume_bind_timeout)
+        self.emit_progress("Waiting for the volume to be bound")
         checked, delay = False, 0.02
         while True:
+            # the reflector's copy: a local dict, kept current by its watch
             pvc = reflector.claims.get(f"{self.namespace}/{name}")
             if (pvc or {}).get("status", {}).get("phase") == "Bound":
                 return
-            if delay == 0.02:
-                self.emit_progress("Waiting for the volume to be bound")
             if deadline.expired or (
                 not checked and deadline.elapsed >= FIRST_CONSUMER_CHECK_SECONDS
             ):
