@@ -299,8 +299,12 @@ class Emulator:
         name: str | None = None,
         hang: bool = False,
         message: str | None = None,
+        after_bytes: int | None = None,
+        subresource: str | None = None,
     ) -> Fault:
         fault = Fault(
+            after_bytes=after_bytes,
+            subresource=subresource,
             verb=verb,
             resource=resource,
             status=status,

@@ -38,6 +38,9 @@ class Fault:
     name: str | None = None
     hang: bool = False
     message: str | None = None
+    # pods/proxy: instead of an error, the answer breaks off after this many bytes
+    after_bytes: int | None = None
+    subresource: str | None = None
 
     def matches(self, record: RequestRecord) -> bool:
         return (
@@ -46,4 +49,5 @@ class Fault:
             and self.resource in (None, record.resource)
             and self.namespace in (None, record.namespace)
             and self.name in (None, record.name)
+            and self.subresource in (None, record.subresource)
         )
