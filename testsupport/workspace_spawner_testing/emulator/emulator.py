@@ -301,10 +301,12 @@ class Emulator:
         message: str | None = None,
         after_bytes: int | None = None,
         subresource: str | None = None,
+        path: str | None = None,
     ) -> Fault:
         fault = Fault(
             after_bytes=after_bytes,
             subresource=subresource,
+            path=path,
             verb=verb,
             resource=resource,
             status=status,

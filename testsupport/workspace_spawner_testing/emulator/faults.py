@@ -41,6 +41,7 @@ class Fault:
     # pods/proxy: instead of an error, the answer breaks off after this many bytes
     after_bytes: int | None = None
     subresource: str | None = None
+    path: str | None = None  # a part of the request's path (e.g. "/proxy/export")
 
     def matches(self, record: RequestRecord) -> bool:
         return (
@@ -50,4 +51,5 @@ class Fault:
             and self.namespace in (None, record.namespace)
             and self.name in (None, record.name)
             and self.subresource in (None, record.subresource)
+            and (self.path is None or self.path in record.path)
         )
