@@ -11,18 +11,13 @@ docs/admin/storage-lifecycle.md.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 import tarfile
 from typing import Any
-from urllib.parse import quote
 
-import aiohttp
 from traitlets import Bool, Int, Unicode
 
-from ..kube import KubeError
 from .command import (
     COMMON_ALIASES,
     COMMON_FLAGS,
@@ -35,20 +30,12 @@ from .command import (
     pick_pvc,
 )
 from .hub import server_state
-from .transfer import helper_pod, identity, progress
+from .transfer import check, download, helper_pod, identity, listing, upload
 from .transfer_server import Refused as ArchiveRefused
 from .transfer_server import check_member, normalized
 from .workspaces import build_spawner, username_label
 
 __all__ = ["ExportCommand", "ImportCommand", "read_archive"]
-
-CHUNK = 256 * 1024
-SHOWN = 20  # names listed in an error at most
-
-
-def listing(names: list[str]) -> str:
-    more = f" (and {len(names) - SHOWN} more)" if len(names) > SHOWN else ""
-    return ", ".join(names[:SHOWN]) + more
 
 
 def read_archive(path: str) -> list[bytes]:
@@ -170,46 +157,14 @@ workspace-admin export alice -o alice-data.tar.gz --pvc claim-alice--data
         helper_cm, claim, running = await self.transfer(ctx, row, user, read_only=True)
         where = "beside the running server" if running else "read-only"
         self.say(row, f"export PVC {claim} ({where}) to {self.output}")
-        part = f"{self.output}.part"
-        try:
-            async with helper_cm as helper:
-                sha, received = await self._receive(helper, part, row)
-                _, report = await helper.json("GET", "/report")
-            if report.get("sha256") != sha or report.get("bytes") != received:
-                raise Refused(
-                    f"the export broke off after {received} bytes "
-                    f"(the pod sent {report.get('bytes')}): nothing was written, try again"
-                )
-            os.replace(part, self.output)
-        except BaseException:
-            if os.path.exists(part):
-                os.unlink(part)
-            raise
+        async with helper_cm as helper:
+            report = await download(helper, path=self.output, level=self.level, what=row.user)
+        received = report["bytes"]
         row.details.update(file=self.output, bytes=received, members=report.get("members"))
         self.note(row, f"wrote {self.output}: {report.get('members')} entries, {received} bytes")
         warnings = report.get("warnings") or []
         if warnings:
             raise Refused(f"{len(warnings)} entries could not be read: {listing(warnings)}")
-
-    async def _receive(self, helper, part: str, row: Row) -> tuple[str, int]:
-        sha, received = hashlib.sha256(), 0
-        try:
-            with open(part, "wb") as out, progress(total=None, what=f"export {row.user}") as bar:
-                async with helper.request("GET", f"/export?level={self.level}") as response:
-                    if response.status != 200:
-                        said = (await response.text())[:500]
-                        raise Refused(f"the helper pod answered HTTP {response.status}: {said}")
-                    async for chunk in response.content.iter_chunked(CHUNK):
-                        out.write(chunk)
-                        sha.update(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise Refused(
-                f"the export broke off after {received} bytes ({type(e).__name__}: {e}): "
-                "nothing was written, try again"
-            ) from e
-        return sha.hexdigest(), received
 
 
 class ImportCommand(TransferCommand):
@@ -266,53 +221,21 @@ workspace-admin import alice alice.tar.gz --dry-run
         entries = read_archive(path)
         helper_cm, claim, _ = await self.transfer(ctx, row, user, read_only=False)
         target = f"{claim}/{self.into}" if self.into else claim
-        query = f"into={quote(os.fsencode(normalized(self.into)))}"
         if self.dry_run:
             self.say(row, f"import {len(entries)} entries of {path} into {target}")
             return
         async with helper_cm as helper:
-            status, found = await helper.json("POST", f"/check?{query}", data=b"\0".join(entries))
-            if status != 200:
-                raise Refused(f"the helper pod could not check the volume: {found.get('error')}")
-            conflicts = found.get("conflicts") or []
+            conflicts = await check(helper, entries=entries, into=self.into)
             if conflicts and not self.overwrite:
                 raise Refused(
                     f"{len(conflicts)} file(s) of the archive exist in {target}; nothing was "
                     f"imported (pass --overwrite to replace them): {listing(conflicts)}"
                 )
             self.say(row, f"import {len(entries)} entries of {path} into {target}")
-            result = await self._send(helper, path, query, row)
+            result = await upload(
+                helper, path=path, into=self.into, overwrite=self.overwrite, what=row.user
+            )
         for replaced in result.get("replaced") or []:
             self.log.warning("%s: replaced %s/%s", row.user, target, replaced)
         row.details.update(into=self.into, **result)
         self.note(row, f"imported {result.get('members')} entries, {result.get('bytes')} bytes")
-
-    async def _send(self, helper, path: str, query: str, row: Row) -> dict[str, Any]:
-        size = os.path.getsize(path)
-        bar = progress(total=size, what=f"import {row.user}")
-
-        async def chunks():
-            with open(path, "rb") as f:
-                while data := f.read(CHUNK):
-                    bar.update(len(data))
-                    yield data
-
-        overwrite = "1" if self.overwrite else "0"
-        try:
-            with bar:
-                async with helper.request(
-                    "POST",
-                    f"/import?{query}&overwrite={overwrite}",
-                    data=chunks(),
-                    headers={"Content-Length": str(size)},
-                ) as response:
-                    text = await response.text()
-                    status = response.status
-        except (aiohttp.ClientError, TimeoutError, KubeError) as e:
-            raise Refused(f"the import broke off ({e}): the volume is as it was") from e
-        body = json.loads(text) if text.startswith("{") else {"error": text[:500]}
-        if status != 200:
-            paths = body.get("paths") or []
-            said = f": {listing(paths)}" if paths else ""
-            raise Refused(f"nothing was imported: {body.get('error')}{said}")
-        return body

@@ -11,20 +11,25 @@ error or Ctrl-C too.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import os
 import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 from kubernetes_asyncio.client import ApiClient, CoreV1Api
 from tqdm import tqdm
 
 from ..kube import KubeError
 from ..kube.transfer import create_pod, delete_pod, proxy_request, read_pod, wait_for_pod_ip
+from .command import Refused
 from .transfer_pod import (
     TRANSFER_PORT,
     Security,
@@ -32,9 +37,26 @@ from .transfer_pod import (
     security_from_traits,
     transfer_pod_manifest,
 )
-from .transfer_server import TOKEN_HEADER
+from .transfer_server import TOKEN_HEADER, normalized
 
-__all__ = ["Helper", "helper_pod", "progress", "identity"]
+__all__ = [
+    "Helper",
+    "helper_pod",
+    "progress",
+    "identity",
+    "download",
+    "check",
+    "upload",
+    "listing",
+]
+
+CHUNK = 256 * 1024
+SHOWN = 20  # names listed in an error at most
+
+
+def listing(names: list[str]) -> str:
+    more = f" (and {len(names) - SHOWN} more)" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + more
 
 
 @dataclass
@@ -162,3 +184,85 @@ def progress(*, total: int | None, what: str) -> tqdm:
         disable=not sys.stderr.isatty(),
         leave=False,
     )
+
+
+async def download(helper: Helper, *, path: str, level: int, what: str) -> dict[str, Any]:
+    """The helper's export into ``path``, which appears only once the stream arrived whole
+    and matches the pod's size and SHA-256; the pod's report."""
+    part = f"{path}.part"
+    sha, received = hashlib.sha256(), 0
+    try:
+        try:
+            with open(part, "wb") as out, progress(total=None, what=f"export {what}") as bar:
+                async with helper.request("GET", f"/export?level={level}") as response:
+                    if response.status != 200:
+                        said = (await response.text())[:500]
+                        raise Refused(f"the helper pod answered HTTP {response.status}: {said}")
+                    async for chunk in response.content.iter_chunked(CHUNK):
+                        out.write(chunk)
+                        sha.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise Refused(
+                f"the export broke off after {received} bytes ({type(e).__name__}: {e}): "
+                "nothing was written, try again"
+            ) from e
+        _, report = await helper.json("GET", "/report")
+        if report.get("sha256") != sha.hexdigest() or report.get("bytes") != received:
+            raise Refused(
+                f"the export broke off after {received} bytes "
+                f"(the pod sent {report.get('bytes')}): nothing was written, try again"
+            )
+        os.replace(part, path)
+    except BaseException:
+        if os.path.exists(part):
+            os.unlink(part)
+        raise
+    return report
+
+
+def _into(into: str) -> str:
+    return f"into={quote(os.fsencode(normalized(into)))}"
+
+
+async def check(helper: Helper, *, entries: list[bytes], into: str) -> list[str]:
+    """Which of the archive's ``KIND PATH`` entries exist in the volume (shown names)."""
+    status, found = await helper.json("POST", f"/check?{_into(into)}", data=b"\0".join(entries))
+    if status != 200:
+        raise Refused(f"the helper pod could not check the volume: {found.get('error')}")
+    return found.get("conflicts") or []
+
+
+async def upload(
+    helper: Helper, *, path: str, into: str, overwrite: bool, what: str
+) -> dict[str, Any]:
+    """Send the archive ``path`` to be unpacked into ``into``; the pod's summary."""
+    size = os.path.getsize(path)
+    bar = progress(total=size, what=f"import {what}")
+
+    async def chunks():
+        with open(path, "rb") as f:
+            while data := f.read(CHUNK):
+                bar.update(len(data))
+                yield data
+
+    query = f"{_into(into)}&overwrite={'1' if overwrite else '0'}"
+    try:
+        with bar:
+            async with helper.request(
+                "POST", f"/import?{query}", data=chunks(), headers={"Content-Length": str(size)}
+            ) as response:
+                text = await response.text()
+                status = response.status
+    except (aiohttp.ClientError, TimeoutError, KubeError) as e:
+        raise Refused(f"the import broke off ({e}): the volume is as it was") from e
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = {"error": text[:500]}
+    if status != 200:
+        paths = body.get("paths") or []
+        said = f": {listing(paths)}" if paths else ""
+        raise Refused(f"nothing was imported: {body.get('error')}{said}")
+    return body
