@@ -145,20 +145,23 @@ async def helper_pod(
 ) -> AsyncIterator[Helper]:
     token = secrets.token_urlsafe(32)
     name = f"workspace-transfer-{secrets.token_hex(4)}"
-    manifest = transfer_pod_manifest(
-        name=name,
-        namespace=namespace,
-        username_label=username_label,
-        claim=claim,
-        image=image,
-        image_pull_policy=image_pull_policy,
-        read_only=read_only,
-        token=token,
-        security=security,
-        node_name=node_name,
-        idle_seconds=600,
-        deadline_seconds=6 * 3600,
-    )
+    try:
+        manifest = transfer_pod_manifest(
+            name=name,
+            namespace=namespace,
+            username_label=username_label,
+            claim=claim,
+            image=image,
+            image_pull_policy=image_pull_policy,
+            read_only=read_only,
+            token=token,
+            security=security,
+            node_name=node_name,
+            idle_seconds=600,
+            deadline_seconds=6 * 3600,
+        )
+    except ValueError as e:  # what the pod may not be (a root notebook)
+        raise Refused(str(e)) from e
     log.info("creating helper pod %s in %s for PVC %s", name, namespace, claim)
     await create_pod(core, namespace=namespace, body=manifest)
     try:

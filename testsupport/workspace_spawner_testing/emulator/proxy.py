@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from .errors import ApiError
 from .resources import Target
@@ -79,7 +80,8 @@ async def forward(
     ip = (pod.get("status") or {}).get("podIP")
     if not ip:
         raise ApiError(503, f"pod {name} has no IP address yet", reason="ServiceUnavailable")
-    url = f"{scheme}://{ip}:{port}{_tail(request)}"
+    # as sent: the path and query reach the pod with their escapes
+    url = URL(f"{scheme}://{ip}:{port}{_tail(request)}", encoded=True)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROPPED}
     if request.content_length is not None:
         headers["Content-Length"] = str(request.content_length)
