@@ -14,8 +14,11 @@ import logging
 import os
 import random
 import shutil
+import signal
+import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes_asyncio import client, config
-from test_admin_cli import CLI_KUBE_USER, NAMESPACE, Hub, _stderr, launch_hub
+from test_admin_cli import CLI_KUBE_USER, NAMESPACE, WORKSPACE_ADMIN, Hub, _stderr, launch_hub
 
 from workspace_spawner.admin.transfer import download, helper_pod, upload
 from workspace_spawner.admin.transfer_pod import security_from_traits
@@ -424,3 +427,30 @@ def helper(core: Any, claim: str, read_only: bool) -> Any:
         timeout=90,
         log=logging.getLogger("test"),
     )
+
+
+def test_ctrl_c_deletes_the_helper_pod(hub: Hub, tmp_path: Path) -> None:
+    source = new_user(hub, "ex-ivy")
+    (source / "f").write_text("f")
+    own(source)
+    env = {**os.environ, "KUBECONFIG": str(hub.kubeconfig), "JUPYTERHUB_API_TOKEN": hub.cli_token}
+    out = tmp_path / "ivy.tar.gz"
+    command = [WORKSPACE_ADMIN, "export", "ex-ivy", "-o", str(out)]
+    command += ["--hub-url", hub.url, "-f", str(hub.config)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not transfer_pods(hub):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no helper pod"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert b"interrupted (the helper pod was deleted)" in stderr
+    assert transfer_pods(hub) == []
+    assert not out.exists() and not Path(f"{out}.part").exists()
