@@ -165,7 +165,10 @@ async def helper_pod(
     log.info("creating helper pod %s in %s for PVC %s", name, namespace, claim)
     await create_pod(core, namespace=namespace, body=manifest)
     try:
-        await wait_for_pod_ip(core, namespace=namespace, name=name, timeout=timeout)
+        try:
+            await wait_for_pod_ip(core, namespace=namespace, name=name, timeout=timeout)
+        except KubeError as e:
+            raise KubeError(f"{e} (the helper runs python3 of its image {image}: --image)") from e
         helper = Helper(api=core.api_client, namespace=namespace, name=name, token=token)
         await helper.wait_ready(timeout=timeout)
         yield helper
@@ -206,7 +209,7 @@ async def download(helper: Helper, *, path: str, level: int, what: str) -> dict[
                         sha.update(chunk)
                         received += len(chunk)
                         bar.update(len(chunk))
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise Refused(
                 f"the export broke off after {received} bytes ({type(e).__name__}: {e}): "
                 "nothing was written, try again"
@@ -258,7 +261,7 @@ async def upload(
             ) as response:
                 text = await response.text()
                 status = response.status
-    except (aiohttp.ClientError, TimeoutError, KubeError) as e:
+    except (aiohttp.ClientError, asyncio.TimeoutError, KubeError) as e:
         raise Refused(f"the import broke off ({e}): the volume is as it was") from e
     try:
         body = json.loads(text)
