@@ -1,6 +1,6 @@
 """The helper pod's program unpacking into a directory, and the helper pod's manifest.
 
-The program (workspace_spawner/admin/transfer_server.py) runs here on a temporary
+The program (workspace_spawner/admin/transfer_*.py, joined into one source) runs here on a temporary
 directory as it runs in the pod on the claim: what it refuses, and that a refused
 or cut-off archive leaves the directory as it was. The HTTP path through the pod
 proxy is tests/integration/test_export_import.py.
@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from workspace_spawner.admin.transfer_archive import STAGING_PREFIX, Refused
 from workspace_spawner.admin.transfer_pod import (
     Security,
     security_from_pod,
     security_from_traits,
     transfer_pod_manifest,
 )
-from workspace_spawner.admin.transfer_server import STAGING_PREFIX, Importer, Refused, check
+from workspace_spawner.admin.transfer_unpack import Importer, check
 
 
 def tar_bytes(members: list[tuple[str, bytes, str]], *, gz: bool = True) -> bytes:
@@ -215,3 +216,19 @@ def test_beside_a_running_server_the_helper_takes_its_node_and_identity() -> Non
 def test_a_notebook_running_as_root_is_refused() -> None:
     with pytest.raises(ValueError, match="restricted"):
         manifest(security_from_traits(uid=0, gid=0, fs_gid=None, supplemental_gids=[]))
+
+
+def test_the_joined_program_compiles_and_needs_only_the_standard_library() -> None:
+    import sys
+
+    from workspace_spawner.admin.transfer_pod import server_script
+
+    source = server_script()
+    compile(source, "transfer", "exec")
+    assert source.startswith('"""The helper pod') and source.count("from __future__") == 1
+    imported = {
+        line.split()[1].split(".")[0]
+        for line in source.splitlines()
+        if line.startswith(("import ", "from "))
+    }
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported

@@ -31,8 +31,8 @@ from .command import (
 )
 from .hub import server_state
 from .transfer import check, download, helper_pod, identity, listing, upload
-from .transfer_server import Refused as ArchiveRefused
-from .transfer_server import check_member, normalized
+from .transfer_archive import Refused as ArchiveRefused
+from .transfer_archive import check_member, normalized
 from .workspaces import build_spawner, username_label
 
 __all__ = ["ExportCommand", "ImportCommand", "read_archive"]

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from ..kube import KubeError
 from ..kube.transfer import create_pod, delete_pod, proxy_request, read_pod, wait_for_pod_ip
 from .command import Refused
+from .transfer_archive import normalized
 from .transfer_pod import (
     TRANSFER_PORT,
     Security,
@@ -37,7 +38,7 @@ from .transfer_pod import (
     security_from_traits,
     transfer_pod_manifest,
 )
-from .transfer_server import TOKEN_HEADER, normalized
+from .transfer_server import TOKEN_HEADER
 
 __all__ = [
     "Helper",

@@ -13,6 +13,7 @@ seccomp profile, and no service account token (it never calls the API).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
@@ -45,9 +46,22 @@ class Security:
     container: dict[str, Any] = field(default_factory=dict)
 
 
+# the program's modules, in the order they are joined
+PROGRAM = ("transfer_archive.py", "transfer_unpack.py", "transfer_server.py")
+_JOINED = re.compile(r"^# joined:.*?^# end joined\n", re.MULTILINE | re.DOTALL)
+
+
 def server_script() -> str:
-    """The helper's program (package data, the source of :mod:`.transfer_server`)."""
-    return files(__package__).joinpath("transfer_server.py").read_text(encoding="utf-8")
+    """The helper's program: :data:`PROGRAM`'s modules joined into one source, without
+    their imports of each other, and ``from __future__`` once, first."""
+    parts = []
+    for i, name in enumerate(PROGRAM):
+        text = files(__package__).joinpath(name).read_text(encoding="utf-8")
+        text = _JOINED.sub("", text)
+        if i:
+            text = text.replace("from __future__ import annotations\n", "")
+        parts.append(text)
+    return "\n".join(parts)
 
 
 def security_from_traits(
