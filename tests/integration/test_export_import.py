@@ -9,15 +9,20 @@ Role of helm-values/workspace-admin-transfer-role.yaml (RBAC enforced).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import io
 import logging
 import os
+import pty
 import random
 import shutil
 import signal
+import struct
 import subprocess
 import tarfile
 import tempfile
+import termios
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -454,3 +459,44 @@ def test_ctrl_c_deletes_the_helper_pod(hub: Hub, tmp_path: Path) -> None:
     assert b"interrupted (the helper pod was deleted)" in stderr
     assert transfer_pods(hub) == []
     assert not out.exists() and not Path(f"{out}.part").exists()
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "script"])
+def test_a_progress_bar_only_on_a_terminal(hub: Hub, tmp_path: Path, terminal: bool) -> None:
+    name = f"ex-jo-{'tty' if terminal else 'pipe'}"
+    source = new_user(hub, name)
+    (source / "data").write_bytes(os.urandom(3_000_000))
+    own(source)
+    env = {**os.environ, "KUBECONFIG": str(hub.kubeconfig), "JUPYTERHUB_API_TOKEN": hub.cli_token}
+    command = [WORKSPACE_ADMIN, "export", name, "-o", str(tmp_path / "out.tar.gz")]
+    command += ["--hub-url", hub.url, "-f", str(hub.config)]
+    if not terminal:
+        result = subprocess.run(command, env=env, capture_output=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert b"B/s" not in result.stderr and b"\r" not in result.stderr
+        return
+    master, child = pty.openpty()
+    # a terminal of 24 x 100 (a new pty has none: tqdm would draw a bar 0 columns wide)
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    output = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the child side closed
+                return
+            if not data:
+                return
+            output.extend(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=child, timeout=120)
+    finally:
+        os.close(child)
+        reader.join(10)
+        os.close(master)
+    assert proc.returncode == 0, bytes(output)
+    assert f"export {name}".encode() in output and b"B/s" in output
