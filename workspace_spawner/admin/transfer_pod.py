@@ -28,6 +28,8 @@ __all__ = [
     "server_script",
     "security_from_traits",
     "security_from_pod",
+    "restricted_contexts",
+    "transfer_container",
     "transfer_pod_manifest",
 ]
 
@@ -95,6 +97,60 @@ def security_from_pod(pod: dict[str, Any]) -> Security:
     )
 
 
+def restricted_contexts(security: Security) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(pod, container) securityContexts: the notebook's identity under restricted Pod
+    Security; ValueError for a notebook running as root."""
+    if security.container.get("runAsUser", security.pod.get("runAsUser")) == 0:
+        raise ValueError(
+            "The notebook runs as root (uid 0): the helper pod runs under restricted "
+            "Pod Security, which forbids it. Export the files another way, or set "
+            "c.KubeSpawner.uid."
+        )
+    container_ctx = {
+        **copy.deepcopy(security.container),
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    pod_ctx = {
+        **copy.deepcopy(security.pod),
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return pod_ctx, container_ctx
+
+
+def transfer_container(
+    *,
+    image: str,
+    image_pull_policy: str | None,
+    read_only: bool,
+    token: str,
+    idle_seconds: int,
+    security_context: dict[str, Any],
+) -> dict[str, Any]:
+    """The container running the program, the claim at :data:`MOUNT_PATH`."""
+    container: dict[str, Any] = {
+        "name": "transfer",
+        "image": image,
+        "command": ["python3", "-c", server_script(), MOUNT_PATH, str(TRANSFER_PORT)],
+        "env": [
+            {"name": "WORKSPACE_TRANSFER_TOKEN", "value": token},
+            # every address of the pod (a pod has its own network namespace)
+            {"name": "WORKSPACE_TRANSFER_LISTEN", "value": "0.0.0.0"},
+            {"name": "WORKSPACE_TRANSFER_IDLE_SECONDS", "value": str(idle_seconds)},
+        ],
+        "ports": [{"name": "transfer", "containerPort": TRANSFER_PORT}],
+        "volumeMounts": [{"name": "workspace", "mountPath": MOUNT_PATH, "readOnly": read_only}],
+        "securityContext": security_context,
+        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+    }
+    if image_pull_policy:
+        container["imagePullPolicy"] = image_pull_policy
+    return container
+
+
 def transfer_pod_manifest(
     *,
     name: str,
@@ -117,42 +173,15 @@ def transfer_pod_manifest(
     pod whose client vanished without deleting it; the server itself exits after
     ``idle_seconds`` without a request.
     """
-    for key in ("runAsUser",):
-        if security.container.get(key, security.pod.get(key)) == 0:
-            raise ValueError(
-                "The notebook runs as root (uid 0): the helper pod runs under restricted "
-                "Pod Security, which forbids it. Export the files another way, or set "
-                "c.KubeSpawner.uid."
-            )
-    container_ctx = {
-        **copy.deepcopy(security.container),
-        "runAsNonRoot": True,
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    pod_ctx = {
-        **copy.deepcopy(security.pod),
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    container: dict[str, Any] = {
-        "name": "transfer",
-        "image": image,
-        "command": ["python3", "-c", server_script(), MOUNT_PATH, str(TRANSFER_PORT)],
-        "env": [
-            {"name": "WORKSPACE_TRANSFER_TOKEN", "value": token},
-            # every address of the pod (a pod has its own network namespace)
-            {"name": "WORKSPACE_TRANSFER_LISTEN", "value": "0.0.0.0"},
-            {"name": "WORKSPACE_TRANSFER_IDLE_SECONDS", "value": str(idle_seconds)},
-        ],
-        "ports": [{"name": "transfer", "containerPort": TRANSFER_PORT}],
-        "volumeMounts": [{"name": "workspace", "mountPath": MOUNT_PATH, "readOnly": read_only}],
-        "securityContext": container_ctx,
-        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
-    }
-    if image_pull_policy:
-        container["imagePullPolicy"] = image_pull_policy
+    pod_ctx, container_ctx = restricted_contexts(security)
+    container = transfer_container(
+        image=image,
+        image_pull_policy=image_pull_policy,
+        read_only=read_only,
+        token=token,
+        idle_seconds=idle_seconds,
+        security_context=container_ctx,
+    )
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
