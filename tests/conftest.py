@@ -1,4 +1,5 @@
-"""Fixtures every test codes against: `kube`, `emulator`, `openshift_emulator`, `make_spawner`.
+"""Fixtures every test codes against: `kube`, `cluster`, `emulator`, `openshift_emulator`,
+`make_spawner`.
 
 KUBECONFIG is set before anything imports kubernetes_asyncio, which reads the default
 kubeconfig location at import time. With WORKSPACE_SPAWNER_TEST_KUBECONFIG set, `kube`
@@ -159,6 +160,20 @@ async def _real_namespace() -> AsyncIterator[Kube]:
     except urllib.error.HTTPError as e:
         if e.code != 404:  # the test deleted it itself
             raise
+
+
+@pytest.fixture
+def cluster(kube: Kube) -> Any:
+    """The cluster's objects as its admin, on either tier: ``create``, ``get`` (None when
+    absent), ``list``, ``patch``, ``delete`` and ``openshift``; the emulator's own object
+    API, or the same calls over REST on a real cluster (controlplane.objects)."""
+    if kube.emulator is not None:
+        return kube.emulator
+    from workspace_spawner_testing.controlplane import Client
+    from workspace_spawner_testing.controlplane.objects import ClusterObjects
+
+    assert kube.admin_kubeconfig
+    return ClusterObjects(Client.from_kubeconfig(kube.admin_kubeconfig))
 
 
 @pytest.fixture

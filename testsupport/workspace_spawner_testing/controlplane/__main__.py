@@ -63,7 +63,9 @@ def _start(
         for each in stops:
             each()
 
-    hub = setup_hub(cp, helm_values=helm_values, kubeconfig=directory / "hub.kubeconfig")
+    hub = setup_hub(
+        cp, helm_values=helm_values, kubeconfig=directory / "hub.kubeconfig", openshift=openshift
+    )
     admin = cp.write_kubeconfig(directory / "admin.kubeconfig")
     env = {
         "WORKSPACE_SPAWNER_TEST_KUBECONFIG": str(hub),
