@@ -73,33 +73,6 @@ def spawn(make_spawner, hub, project):
     return make
 
 
-@pytest.fixture
-def termination(kube, cluster):
-    """``hold(namespace)`` keeps a namespace Terminating once deleted until ``release``:
-    the emulator's own control; on a real cluster an object with a finalizer of ours
-    inside it, which the namespace controller must wait for."""
-    finalizer = "workspace-spawner.test/hold"
-
-    class Termination:
-        def hold(self, namespace):
-            if kube.emulator is not None:
-                return kube.emulator.hold_namespace_termination(namespace)
-            cluster.create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": "hold", "namespace": namespace, "finalizers": [finalizer]},
-                }
-            )
-
-        def release(self, namespace):
-            if kube.emulator is not None:
-                return kube.emulator.release_namespace_termination(namespace)
-            cluster.patch("ConfigMap", "hold", {"metadata": {"finalizers": None}}, namespace)
-
-    return Termination()
-
-
 async def _stop(spawner):
     await spawner.stop(now=True)
 

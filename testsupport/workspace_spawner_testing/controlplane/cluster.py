@@ -41,7 +41,9 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler
 BINARIES_ENV = "WORKSPACE_SPAWNER_TESTBED_BIN"
 NODE_NAME = "testbed-node"
 ADMIN = "admin"
-TEST_USERS = ("alice", "bob")
+# static token users, stand-ins for OAuth users; carol is kept out of every test but
+# one, so what she may see is exactly what that test gave her
+TEST_USERS = ("alice", "bob", "carol")
 SERVICE_CIDR = "10.96.0.0/16"
 DEFAULT_STORAGE_CLASS = "standard"
 FIXED_STORAGE_CLASS = "fixed"
