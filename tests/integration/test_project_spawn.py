@@ -13,8 +13,9 @@ named.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import uuid
+from types import SimpleNamespace
 
 import project_support
 import pytest
@@ -303,150 +304,55 @@ async def test_terminating_project_times_out(spawn, cluster, project, terminatio
         termination.release(name)
 
 
-@pytest.mark.emulator_only(
-    reason="injects 503s and 500s (the emulator's faults); the real tier has none to inject"
-)
-async def test_transient_faults_are_retried(spawn, emulator, project):
-    resource = "projectrequests" if emulator.openshift else "namespaces"
-    emulator.inject_fault(verb="create", resource=resource, status=503, count=2)
-    emulator.inject_fault(verb="create", resource="rolebindings", status=500, count=1)
+@pytest.fixture
+def faults(kube, cluster, tmp_path):
+    """``inject_fault(verb=, resource=, status=, count=)`` and ``clear()`` on either tier:
+    the emulator's faults, or a webhook of the test's own answering the hub's writes with
+    the status (controlplane.faults; it sees no reads, nor an aggregated API's requests)."""
+    if kube.emulator is not None:
+        yield SimpleNamespace(
+            inject_fault=kube.emulator.inject_fault, clear=kube.emulator.faults.clear
+        )
+        return
+    from workspace_spawner_testing.controlplane.faults import AdmissionFaults
+
+    with AdmissionFaults(cluster.client, directory=tmp_path) as webhook:
+        yield SimpleNamespace(
+            inject_fault=functools.partial(webhook.inject_fault, user=HUB_USER), clear=webhook.clear
+        )
+
+
+async def test_transient_faults_are_retried(spawn, cluster, kube, faults, project):
+    if not cluster.openshift:
+        faults.inject_fault(verb="create", resource="namespaces", status=503, count=2)
+    elif kube.emulator is not None:
+        faults.inject_fault(verb="create", resource="projectrequests", status=503, count=2)
+    else:  # the aggregated server admits ProjectRequests: the labels' patch after it
+        faults.inject_fault(verb="patch", resource="namespaces", status=503, count=2)
+    faults.inject_fault(verb="create", resource="rolebindings", status=500, count=1)
     spawner = spawn()
     await spawner.ensure_workspace_project()
-    assert emulator.get("RoleBinding", "workspace-access", project("alice"))
+    assert cluster.get("RoleBinding", "workspace-access", project("alice"))
 
 
-REFUSALS = [("rolebindings", "create"), ("namespaces", "patch"), ("serviceaccounts", "create")]
-
-
-@pytest.mark.emulator_only(
-    reason="fails a write with the emulator's faults; on the real tier "
-    "test_a_start_refused_by_admission_does_not_block_the_next"
+@pytest.mark.parametrize(
+    "resource, verb",
+    [("rolebindings", "create"), ("namespaces", "patch"), ("serviceaccounts", "create")],
 )
-@pytest.mark.parametrize("resource, verb", REFUSALS)
-async def test_a_failed_start_does_not_block_the_next(spawn, emulator, project, resource, verb):
-    if verb == "patch" and not emulator.openshift:
+async def test_a_failed_start_does_not_block_the_next(
+    spawn, cluster, faults, project, resource, verb
+):
+    if verb == "patch" and not cluster.openshift:
         pytest.skip("namespaces are patched only after an OpenShift ProjectRequest")
-    emulator.inject_fault(verb=verb, resource=resource, status=500, count=1000)
+    faults.inject_fault(verb=verb, resource=resource, status=500, count=1000)
     spawner = spawn(k8s_api_request_retry_timeout=1)
     with pytest.raises(KubeError):
         await spawner.ensure_workspace_project()
-    emulator.faults.clear()
+    faults.clear()
     # a new hub process: nothing remembered but what the cluster says
     ProjectMixin.reset_caches()
     spawner = spawn()
     await spawner.ensure_workspace_project()
-    ns = emulator.get("Namespace", project("alice"))
-    assert ns["metadata"]["labels"]["hub.jupyter.org/username"] == "alice"
-    assert emulator.get("RoleBinding", "workspace-access", project("alice"))
-
-
-def _probe(kube, resource):
-    """A dry-run write of ``resource`` as the hub, in the hub's namespace: what the policy
-    under test refuses once the API server enforces it."""
-    from workspace_spawner_testing.controlplane import Client
-
-    hub, namespace = Client.from_kubeconfig(kube.kubeconfig), kube.namespace
-    if resource == "namespaces":
-        return lambda: hub.request(
-            "PATCH",
-            f"/api/v1/namespaces/{namespace}?dryRun=All",
-            {"metadata": {"labels": {"probe": "1"}}},
-            content_type="application/merge-patch+json",
-        )
-    if resource == "serviceaccounts":
-        path, body = "/api/v1", {"kind": "ServiceAccount", "apiVersion": "v1"}
-    else:
-        path = "/apis/rbac.authorization.k8s.io/v1"
-        body = {
-            "kind": "RoleBinding",
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "edit",
-            },
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "x"}],
-        }
-    body["metadata"] = {"name": "probe"}
-    return lambda: hub.request("POST", f"{path}/namespaces/{namespace}/{resource}?dryRun=All", body)
-
-
-async def _until(probe, *, refused, timeout=30.0):
-    """Until ``probe()`` is refused by a ValidatingAdmissionPolicy (or no longer is): the
-    API server applies a new or deleted policy within a second or so."""
-    import urllib.error
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            probe()
-            is_refused = False
-        except urllib.error.HTTPError as e:
-            body = e.read().decode()
-            if "ValidatingAdmissionPolicy" not in body:
-                raise
-            is_refused = True
-        if is_refused == refused:
-            return
-        assert loop.time() < deadline, f"policy {'not ' if refused else ''}enforced in {timeout}s"
-        await asyncio.sleep(0.2)
-
-
-@pytest.mark.real_cluster
-@pytest.mark.parametrize("resource, verb", REFUSALS)
-async def test_a_start_refused_by_admission_does_not_block_the_next(
-    spawn, cluster, kube, project, resource, verb
-):
-    """The real tier's test_a_failed_start_does_not_block_the_next: the write fails because
-    a ValidatingAdmissionPolicy refuses the hub's request (403), and is then removed."""
-    if verb == "patch" and not cluster.openshift:
-        pytest.skip("namespaces are patched only after an OpenShift ProjectRequest")
-    name = f"wstest-refuse-{uuid.uuid4().hex[:6]}"
-    group = "rbac.authorization.k8s.io" if resource == "rolebindings" else ""
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [group],
-                        "apiVersions": ["v1"],
-                        "operations": ["UPDATE" if verb == "patch" else "CREATE"],
-                        "resources": [resource],
-                    }
-                ]
-            },
-            "matchConditions": [
-                {"name": "hub", "expression": f"request.userInfo.username == '{HUB_USER}'"}
-            ],
-            "validations": [{"expression": "false", "message": "refused by the test"}],
-        },
-    }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {"policyName": name, "validationActions": ["Deny"]},
-    }
-    probe = _probe(kube, resource)
-    cluster.create(policy)
-    cluster.create(binding)
-    try:
-        await _until(probe, refused=True)
-        spawner = spawn()
-        with pytest.raises(KubeError, match="refused by the test"):
-            await spawner.ensure_workspace_project()
-    finally:
-        cluster.delete("ValidatingAdmissionPolicyBinding", name)
-        cluster.delete("ValidatingAdmissionPolicy", name)
-    await _until(probe, refused=False)
-    # a new hub process: nothing remembered but what the cluster says
-    ProjectMixin.reset_caches()
-    await spawn().ensure_workspace_project()
     ns = cluster.get("Namespace", project("alice"))
     assert ns["metadata"]["labels"]["hub.jupyter.org/username"] == "alice"
     assert cluster.get("RoleBinding", "workspace-access", project("alice"))

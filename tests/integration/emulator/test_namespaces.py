@@ -6,6 +6,7 @@ there, since namespaces outlive a test."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -202,3 +203,64 @@ async def test_a_users_project_list_shows_only_the_projects_they_may_get(
     async with await as_user("alice") as api:
         seen = await client.CustomObjectsApi(api).list_cluster_custom_object(*PROJECTS)
     assert [p["metadata"]["name"] for p in seen["items"]] == ["alice-project"]
+
+
+@pytest.mark.openshift
+@pytest.mark.parametrize("name", ["default", "openshift-infra", "kube-public", "kube"])
+async def test_a_project_request_for_a_platform_name_is_refused(kube, openshift_emulator, name):
+    """openshift-apiserver refuses the platform's names, even to an admin (the real tier's
+    stand-in did; the emulator's OpenShift mode made them)."""
+    async with kube.api_client() as api:
+        with pytest.raises(ApiException) as error:
+            await client.CustomObjectsApi(api).create_cluster_custom_object(
+                "project.openshift.io",
+                "v1",
+                "projectrequests",
+                {
+                    "apiVersion": "project.openshift.io/v1",
+                    "kind": "ProjectRequest",
+                    "metadata": {"name": name},
+                },
+            )
+    assert error.value.status == 403
+    assert f'"{name}": it is reserved for the platform' in json.loads(error.value.body)["message"]
+
+
+@pytest.mark.emulator_only(
+    reason="installs the emulator's RBAC and tokens; on the real tier openshift/test_standins.py"
+    "::test_listing_project_requests_tells_whether_the_user_may_self_provision"
+)
+async def test_listing_project_requests_tells_whether_the_user_may_self_provision(
+    kube, openshift_emulator, tmp_path
+):
+    """``oc new-project`` lists projectrequests first: Success for a self-provisioner,
+    OpenShift's Forbidden otherwise (the emulator answered Success to everyone)."""
+    from kubernetes_asyncio import config
+
+    from workspace_spawner_testing.emulator.rbac import Rbac
+    from workspace_spawner_testing.openshift.install import rbac_objects
+
+    Rbac.install(openshift_emulator)
+    # OpenShift's basic-user (every user may ask), not self-provisioner (may not create)
+    for obj in rbac_objects():
+        if obj["metadata"]["name"] in ("basic-user", "basic-users"):
+            openshift_emulator.create(obj)
+    openshift_emulator.add_token("mallory-token", user="mallory", groups=["system:authenticated"])
+    path = openshift_emulator.write_kubeconfig(tmp_path / "mallory.yaml", token="mallory-token")
+    configuration = client.Configuration()
+    await config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    async with client.ApiClient(configuration) as api:
+        objects = client.CustomObjectsApi(api)
+        with pytest.raises(ApiException) as error:
+            await objects.list_cluster_custom_object(
+                "project.openshift.io", "v1", "projectrequests"
+            )
+    assert error.value.status == 403
+    assert (
+        json.loads(error.value.body)["message"] == "You may not request a new project via this API."
+    )
+    async with kube.api_client() as api:  # the admin may
+        answer = await client.CustomObjectsApi(api).list_cluster_custom_object(
+            "project.openshift.io", "v1", "projectrequests"
+        )
+    assert answer["status"] == "Success"
