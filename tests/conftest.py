@@ -204,6 +204,25 @@ def termination(kube: Kube, cluster: Any) -> Any:
 
 
 @pytest.fixture
+def api_log(kube: Kube) -> Any:
+    """The requests the API server saw since ``clear_requests()`` (or the test's start):
+    ``requests``, each with user, verb, path, resource, namespace and name. The
+    emulator's request log; on a real cluster the kube-apiserver's audit log, which
+    holds the hub's requests only (controlplane.audit)."""
+    if kube.emulator is not None:
+        kube.emulator.clear_requests()
+        return kube.emulator
+    from workspace_spawner_testing.controlplane.audit import AuditLog
+
+    path = os.environ.get("WORKSPACE_SPAWNER_TEST_AUDIT_LOG")
+    if not path:
+        pytest.skip("needs the control plane's audit log (WORKSPACE_SPAWNER_TEST_AUDIT_LOG)")
+    log = AuditLog(path)
+    log.clear_requests()
+    return log
+
+
+@pytest.fixture
 def emulator(kube: Kube) -> Any:
     if kube.emulator is None:
         pytest.skip(

@@ -78,8 +78,8 @@ async def _stop(spawner):
     await spawner.stop(now=True)
 
 
-def hub_requests(emulator):
-    return [r for r in emulator.requests if r.user == HUB_USER]
+def hub_requests(api_log):
+    return [r for r in api_log.requests if r.user == HUB_USER]
 
 
 async def test_first_spawn_makes_project_access_quota_and_limits(spawn, cluster, kube, project):
@@ -147,7 +147,7 @@ def versions(cluster, kube, name):
     return found
 
 
-async def test_warm_restart_reads_once_and_writes_nothing(spawn, cluster, kube, project):
+async def test_warm_restart_reads_once_and_writes_nothing(spawn, cluster, kube, api_log, project):
     first = spawn(workspace_project_quota=QUOTA, workspace_project_limit_range=LIMITS)
     await first.start()
     await _stop(first)
@@ -155,32 +155,30 @@ async def test_warm_restart_reads_once_and_writes_nothing(spawn, cluster, kube, 
     if kube.real:  # the quota controller's first count is a write, but not the hub's
         await quota_counted(cluster, project("alice"))
     before = versions(cluster, kube, project("alice"))
-    if kube.emulator is not None:
-        kube.emulator.clear_requests()
+    api_log.clear_requests()
     second = spawn(workspace_project_quota=QUOTA, workspace_project_limit_range=LIMITS)
     second.load_state(state)
     await second.start()
-    # nothing written: every object as the first start left it
+    # one read (the emulator's request log, the real kube-apiserver's audit log) ...
+    project_requests = [
+        r
+        for r in hub_requests(api_log)
+        if r.resource
+        in (
+            "namespaces",
+            "projectrequests",
+            "resourcequotas",
+            "limitranges",
+            "rolebindings",
+            "serviceaccounts",
+        )
+        or r.path == "/apis"
+    ]
+    assert [(r.verb, r.resource, r.name) for r in project_requests] == [
+        ("get", "namespaces", project("alice"))
+    ]
+    # ... and nothing written: every object as the first start left it
     assert versions(cluster, kube, project("alice")) == before
-    if kube.emulator is not None:
-        # and one read (the emulator's request log; the real tier has no such log)
-        project_requests = [
-            r
-            for r in hub_requests(kube.emulator)
-            if r.resource
-            in (
-                "namespaces",
-                "projectrequests",
-                "resourcequotas",
-                "limitranges",
-                "rolebindings",
-                "serviceaccounts",
-            )
-            or r.path == "/apis"
-        ]
-        assert [(r.verb, r.resource, r.name) for r in project_requests] == [
-            ("get", "namespaces", project("alice"))
-        ]
     await _stop(second)
 
 
@@ -506,13 +504,10 @@ async def test_delete_forever(spawn, cluster, kube, project, delete):
         assert ns is not None and not ns["metadata"].get("deletionTimestamp")
 
 
-@pytest.mark.emulator_only(
-    reason="counts the hub's requests in the emulator's request log; the real tier has none"
-)
-async def test_api_detection_is_cached_per_process(spawn, emulator):
+async def test_api_detection_is_cached_per_process(spawn, api_log):
     for user in ("alice", "bob", "carol"):
         await spawn(user).ensure_workspace_project()
-    assert [r.path for r in hub_requests(emulator) if r.path == "/apis"] == ["/apis"]
+    assert [r.path for r in hub_requests(api_log) if r.path == "/apis"] == ["/apis"]
     assert spawn("dave").get_state() is not None
 
 
