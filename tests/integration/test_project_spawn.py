@@ -322,15 +322,16 @@ def faults(kube, cluster, tmp_path):
 
 async def test_transient_faults_are_retried(spawn, cluster, kube, faults, project):
     if not cluster.openshift:
-        faults.inject_fault(verb="create", resource="namespaces", status=503, count=2)
+        first = faults.inject_fault(verb="create", resource="namespaces", status=503, count=2)
     elif kube.emulator is not None:
-        faults.inject_fault(verb="create", resource="projectrequests", status=503, count=2)
+        first = faults.inject_fault(verb="create", resource="projectrequests", status=503, count=2)
     else:  # the aggregated server admits ProjectRequests: the labels' patch after it
-        faults.inject_fault(verb="patch", resource="namespaces", status=503, count=2)
-    faults.inject_fault(verb="create", resource="rolebindings", status=500, count=1)
+        first = faults.inject_fault(verb="patch", resource="namespaces", status=503, count=2)
+    second = faults.inject_fault(verb="create", resource="rolebindings", status=500, count=1)
     spawner = spawn()
     await spawner.ensure_workspace_project()
     assert cluster.get("RoleBinding", "workspace-access", project("alice"))
+    assert (first.count, second.count) == (0, 0), "every fault met, and retried past"
 
 
 @pytest.mark.parametrize(

@@ -95,11 +95,13 @@ class AdmissionFaults:
 
     def inject_fault(
         self, *, verb: str, resource: str, status: int, count: int = 1, user: str = ""
-    ) -> None:
+    ) -> Fault:
         """The next ``count`` ``verb`` requests of ``resource`` (by ``user``, if given)
-        are answered with ``status``; in force when this returns."""
+        are answered with ``status``; in force when this returns. The Fault's ``count``
+        is what is left of it."""
+        fault = Fault(_OPERATIONS[verb], resource, status, count, user)
         with self._lock:
-            self._faults.append(Fault(_OPERATIONS[verb], resource, status, count, user))
+            self._faults.append(fault)
         probe = uuid.uuid4().hex[:8]
         self._apply(probe)
         deadline = time.monotonic() + 30
@@ -107,6 +109,7 @@ class AdmissionFaults:
             assert time.monotonic() < deadline, "the fault webhook was not called within 30 s"
             self._send_probe(probe)
             time.sleep(0.2)
+        return fault
 
     def clear(self) -> None:
         with self._lock:
