@@ -573,7 +573,7 @@ class ProjectMixin(HasTraits):
         if manifests.is_owned_by(namespace, slug=slug, username=username):
             return namespace
         owner_slug, _ = manifests.owner_of(namespace)
-        if openshift and owner_slug is None and self._made_by_hub(namespace):
+        if openshift and owner_slug is None and await self._made_by_hub(namespace):
             # our own ProjectRequest whose labelling was interrupted: finish it
             patch = manifests.make_owner_patch(slug=slug, username=username)
             return await self._api_call(
@@ -597,13 +597,25 @@ class ProjectMixin(HasTraits):
             "workspace_project_mode = 'existing'."
         )
 
-    def _made_by_hub(self, namespace: dict[str, Any]) -> bool:
+    async def _made_by_hub(self, namespace: dict[str, Any]) -> bool:
         """True when OpenShift's requester annotation names the hub's own account."""
         requester = manifests.requester_of(namespace) or ""
         if requester in ProjectMixin._workspace_project_hub_users:
             return True
-        # after a hub restart: a service account of the hub's namespace that is not
-        # one of the notebooks' accounts (those may not request projects)
+        # after a hub restart: ask the API server who the hub is. The pods' namespace
+        # (self.namespace) need not be the hub's own, so it cannot tell.
+        me = await self._api_call(
+            "create selfsubjectreviews",
+            lambda: kube_projects.own_user_name(
+                authentication=shared_client("AuthenticationV1Api")
+            ),
+        )
+        if me is not None:
+            ProjectMixin._workspace_project_hub_users.add(me)
+            return requester == me
+        # no SelfSubjectReview (before Kubernetes 1.28): a service account of the pods'
+        # namespace that is not one of the notebooks' accounts (those may not request
+        # projects), right when the hub runs beside its users' pods, as in z2jh
         prefix = f"system:serviceaccount:{self.namespace}:"
         return requester.startswith(prefix) and not requester[len(prefix) :].startswith(
             notebook_service_account_name("")

@@ -334,3 +334,15 @@ async def test_discovery_without_openshift(kube, emulator):
     async with kube.api_client() as api:
         groups = await client.ApisApi(api).get_api_versions()
     assert "project.openshift.io" not in [g.name for g in groups.groups]
+
+
+async def test_a_self_subject_review_names_the_caller(kube):
+    """``kubectl auth whoami``: what the hub asks to know its own user name."""
+    from workspace_spawner_testing.controlplane import ADMIN
+
+    async with kube.api_client() as api:
+        review = await client.AuthenticationV1Api(api).create_self_subject_review(
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        )
+    assert review.status.user_info.username == (ADMIN if kube.real else "kubernetes-admin")
+    assert "system:masters" in review.status.user_info.groups
