@@ -68,7 +68,8 @@ def _request(event: dict) -> Request:
     return Request(
         user=event["user"]["username"],
         verb=event["verb"],
-        path=event["requestURI"].split("?", 1)[0],
+        # as the emulator records it: kubernetes_asyncio asks for "/apis/"
+        path=event["requestURI"].split("?", 1)[0].rstrip("/") or "/",
         resource=ref.get("resource"),
         namespace=ref.get("namespace"),
         name=ref.get("name"),
