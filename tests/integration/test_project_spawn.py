@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import uuid
 from types import SimpleNamespace
 
 import project_support
@@ -182,7 +183,44 @@ async def test_warm_restart_reads_once_and_writes_nothing(spawn, cluster, kube, 
     await _stop(second)
 
 
-async def test_config_changes_are_reconciled(spawn, cluster, project):
+@pytest.fixture
+def may_bind_view(cluster):
+    """What helm-values/workspace-project-rbac.yaml asks of an admin who changes
+    workspace_project_role: let the hub bind that role too. RBAC's escalation check
+    (which the emulator does not make) refuses it otherwise on Kubernetes; on OpenShift
+    the hub, admin of the project, holds view's rights anyway."""
+    name = f"wstest-bind-view-{uuid.uuid4().hex[:6]}"
+    rbac = "rbac.authorization.k8s.io"
+    cluster.create(
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [
+                {
+                    "apiGroups": [rbac],
+                    "resources": ["clusterroles"],
+                    "verbs": ["bind"],
+                    "resourceNames": ["view"],
+                }
+            ],
+        }
+    )
+    cluster.create(
+        {
+            "apiVersion": f"{rbac}/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": "hub", "namespace": "jupyterhub"}],
+        }
+    )
+    yield
+    cluster.delete("ClusterRoleBinding", name)
+    cluster.delete("ClusterRole", name)
+
+
+async def test_config_changes_are_reconciled(spawn, cluster, project, may_bind_view):
     name = project("alice")
     first = spawn(workspace_project_quota=QUOTA, workspace_project_limit_range=LIMITS)
     await first.start()

@@ -117,9 +117,6 @@ async def test_listing_projects_lists_namespaces(kube, openshift_emulator):
     assert [(p["kind"], p["metadata"]["name"]) for p in selected["items"]] == [("Project", team_a)]
 
 
-@pytest.mark.emulator_only(
-    reason="the plain pass's cluster serves no projects either: compares modes"
-)
 async def test_projects_are_not_served_outside_openshift_mode(kube, emulator):
     async with kube.api_client() as api:
         with pytest.raises(ApiException) as error:
