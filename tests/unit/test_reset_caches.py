@@ -28,6 +28,7 @@ def test_the_features_hub_process_caches_are_hub_caches():
     assert {id(c) for c in _hub_caches()} == {
         id(ProjectNamespace._openshift_by_host),
         id(ProjectNamespace._hub_users),
+        id(ProjectNamespace._hub_identity),
         id(ProjectMixin._pull_secrets_by_account),
         id(CondaMixin._conda_configmaps_current),
         id(StorageLifecycleMixin._snapshot_api_problems),

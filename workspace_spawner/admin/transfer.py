@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from kubernetes_asyncio.client import ApiClient, CoreV1Api
+from kubernetes_asyncio.client import CoreV1Api
 from tqdm import tqdm
 
 from ..kube import KubeError
@@ -64,7 +64,7 @@ def listing(names: list[str]) -> str:
 class Helper:
     """A running helper pod and the token it answers to."""
 
-    api: ApiClient
+    api: CoreV1Api
     namespace: str
     name: str
     token: str
@@ -74,7 +74,7 @@ class Helper:
         self, method: str, path: str, *, data: Any = None, headers: dict[str, str] | None = None
     ):
         async with proxy_request(
-            self.api,
+            api=self.api,
             method=method,
             namespace=self.namespace,
             pod=self.name,
@@ -114,7 +114,7 @@ class Helper:
 async def identity(core: CoreV1Api, *, namespace: str, server_pod: str | None, spawner: Any):
     """(security, node) of the running server's pod, else from the spawner's traits."""
     if server_pod:
-        pod = await read_pod(core, namespace=namespace, name=server_pod)
+        pod = await read_pod(api=core, namespace=namespace, name=server_pod)
         if pod is not None:
             return security_from_pod(pod), (pod.get("spec") or {}).get("nodeName")
     uid, gid = spawner.uid, spawner.gid
@@ -164,18 +164,18 @@ async def helper_pod(
     except ValueError as e:  # what the pod may not be (a root notebook)
         raise Refused(str(e)) from e
     log.info("creating helper pod %s in %s for PVC %s", name, namespace, claim)
-    await create_pod(core, namespace=namespace, body=manifest)
+    await create_pod(api=core, namespace=namespace, body=manifest)
     try:
         try:
-            await wait_for_pod_ip(core, namespace=namespace, name=name, timeout=timeout)
+            await wait_for_pod_ip(api=core, namespace=namespace, name=name, timeout=timeout)
         except KubeError as e:
             raise KubeError(f"{e} (the helper runs python3 of its image {image}: --image)") from e
-        helper = Helper(api=core.api_client, namespace=namespace, name=name, token=token)
+        helper = Helper(api=core, namespace=namespace, name=name, token=token)
         await helper.wait_ready(timeout=timeout)
         yield helper
     finally:
         # also after Ctrl-C (the task is cancelled once): the deletion runs to its end
-        await asyncio.shield(delete_pod(core, namespace=namespace, name=name))
+        await asyncio.shield(delete_pod(api=core, namespace=namespace, name=name))
         log.info("deleted helper pod %s", name)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from kubernetes_asyncio.client import (
     ApisApi,
+    AuthenticationV1Api,
     CoreV1Api,
     CustomObjectsApi,
     NetworkingV1Api,
@@ -29,6 +30,7 @@ from . import kube_error, to_dict, tolerating
 
 __all__ = [
     "detect_openshift",
+    "own_user_name",
     "read_namespace",
     "read_service_account",
     "create_namespace",
@@ -50,6 +52,20 @@ async def detect_openshift(*, api: CoreV1Api) -> bool:
     except ApiException as e:
         raise kube_error(e, action="list the API groups (GET /apis) to detect OpenShift") from e
     return any(g.name == OPENSHIFT_PROJECT_GROUP for g in groups.groups or [])
+
+
+async def own_user_name(*, api: CoreV1Api) -> str | None:
+    """The user name the API server knows this client by, from a SelfSubjectReview
+    (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#self-subject-review,
+    GA in Kubernetes 1.28, OpenShift 4.15); None where it is not served or not allowed."""
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    try:
+        review = await AuthenticationV1Api(api.api_client).create_self_subject_review(body)
+    except ApiException as e:
+        if e.status in (403, 404):
+            return None
+        raise kube_error(e, action="create selfsubjectreviews (who is the hub?)") from e
+    return review.status.user_info.username
 
 
 async def read_namespace(*, api: CoreV1Api, name: str) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from kubernetes_asyncio.client import ApiClient, CoreV1Api
+from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from . import KubeError, kube_error, to_dict, tolerating
@@ -41,40 +41,40 @@ class ProxyError(KubeError):
     """A request through the pod proxy failed, or its answer broke off."""
 
 
-async def create_pod(core: CoreV1Api, *, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+async def create_pod(*, api: CoreV1Api, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
     name = body["metadata"]["name"]
     try:
-        return to_dict(await core.create_namespaced_pod(namespace=namespace, body=body))
+        return to_dict(await api.create_namespaced_pod(namespace=namespace, body=body))
     except ApiException as e:
         raise kube_error(e, action=f"create pod {name} in {namespace}") from e
 
 
-async def read_pod(core: CoreV1Api, *, namespace: str, name: str) -> dict[str, Any] | None:
+async def read_pod(*, api: CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
     """The pod, or None if there is none."""
     _, pod = await tolerating(
         404,
-        core.read_namespaced_pod(name=name, namespace=namespace),
+        api.read_namespaced_pod(name=name, namespace=namespace),
         action=f"read pod {name} in {namespace}",
     )
     return to_dict(pod)
 
 
-async def delete_pod(core: CoreV1Api, *, namespace: str, name: str) -> None:
+async def delete_pod(*, api: CoreV1Api, namespace: str, name: str) -> None:
     """Delete the pod at once (grace period 0); a pod already gone is fine."""
     await tolerating(
         404,
-        core.delete_namespaced_pod(name=name, namespace=namespace, grace_period_seconds=0),
+        api.delete_namespaced_pod(name=name, namespace=namespace, grace_period_seconds=0),
         action=f"delete pod {name} in {namespace}",
     )
 
 
 async def wait_for_pod_ip(
-    core: CoreV1Api, *, namespace: str, name: str, timeout: float
+    *, api: CoreV1Api, namespace: str, name: str, timeout: float
 ) -> dict[str, Any]:
     """Poll until the pod runs with an IP; KubeError if it ends, vanishes or takes too long."""
     deadline = time.monotonic() + timeout
     while True:
-        pod = await read_pod(core, namespace=namespace, name=name)
+        pod = await read_pod(api=api, namespace=namespace, name=name)
         if pod is None:
             raise KubeError(f"pod {name} in {namespace} was deleted while it started")
         status = pod.get("status") or {}
@@ -105,8 +105,8 @@ def _why(status: dict[str, Any]) -> str:
 
 @asynccontextmanager
 async def proxy_request(
-    api: ApiClient,
     *,
+    api: CoreV1Api,
     method: str,
     namespace: str,
     pod: str,
@@ -121,13 +121,14 @@ async def proxy_request(
     ``data``: bytes or an async iterator of bytes (streamed). A network failure
     becomes :class:`ProxyError`; the status is the caller's to judge.
     """
+    client = api.api_client
     url = (
-        f"{api.configuration.host}/api/v1/namespaces/{quote(namespace, safe='')}"
+        f"{client.configuration.host}/api/v1/namespaces/{quote(namespace, safe='')}"
         f"/pods/{quote(pod, safe='')}:{port}/proxy{path}"
     )
     send = dict(headers)
-    await api.update_params_for_auth(send, [], ["BearerToken"])
-    rest = api.rest_client
+    await client.update_params_for_auth(send, [], ["BearerToken"])
+    rest = client.rest_client
     extra: dict[str, Any] = {}
     if rest.proxy:
         extra["proxy"] = rest.proxy

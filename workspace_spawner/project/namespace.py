@@ -35,12 +35,15 @@ class ProjectNamespace(RetryingRequests, ProjectTraits):
     _openshift_by_host: HubCache[str, bool] = HubCache("OpenShift or not, by API server")
     # the hub's own user names on OpenShift, learned from the requester of its projects
     _hub_users: HubCache[str, bool] = HubCache("the hub's OpenShift user names")
+    # API server host -> the hub's own user name there (one SelfSubjectReview per hub)
+    _hub_identity: HubCache[str, str | None] = HubCache("the hub's own user name, by API server")
 
     @classmethod
     def reset_caches(cls) -> None:
         """Forget what this hub process learned about projects, as a restarted hub would."""
         ProjectNamespace._openshift_by_host.clear()
         ProjectNamespace._hub_users.clear()
+        ProjectNamespace._hub_identity.clear()
 
     async def _workspace_project_openshift(self) -> bool:
         """Whether projects are ProjectRequests: the trait, the saved state, else API discovery."""
@@ -149,7 +152,7 @@ class ProjectNamespace(RetryingRequests, ProjectTraits):
         if manifests.is_owned_by(namespace, slug=slug, username=username):
             return namespace
         owner_slug, _ = manifests.owner_of(namespace)
-        if openshift and owner_slug is None and self._made_by_hub(namespace):
+        if openshift and owner_slug is None and await self._made_by_hub(namespace):
             # our own ProjectRequest whose labelling was interrupted: finish it
             return await self._label_as_owned(name)
         owner = manifests.describe_owner(namespace)
@@ -169,13 +172,26 @@ class ProjectNamespace(RetryingRequests, ProjectTraits):
             "workspace_project_mode = 'existing'."
         )
 
-    def _made_by_hub(self, namespace: dict[str, Any]) -> bool:
+    async def _made_by_hub(self, namespace: dict[str, Any]) -> bool:
         """True when OpenShift's requester annotation names the hub's own account."""
         requester = manifests.requester_of(namespace) or ""
         if requester in ProjectNamespace._hub_users:
             return True
-        # after a hub restart: a service account of the hub's namespace that is not
-        # one of the notebooks' accounts (those may not request projects)
+        # after a hub restart: ask the API server who the hub is (once per hub). The
+        # pods' namespace (self.namespace) need not be the hub's own, so it cannot tell.
+        me = await ProjectNamespace._hub_identity.get_or_compute(
+            self.api.api_client.configuration.host,
+            lambda: self.kube_request(
+                lambda: kube_projects.own_user_name(api=self.api),
+                what="create selfsubjectreviews",
+            ),
+        )
+        if me is not None:
+            ProjectNamespace._hub_users.put(me, True)
+            return requester == me
+        # no SelfSubjectReview (before Kubernetes 1.28): a service account of the pods'
+        # namespace that is not one of the notebooks' accounts (those may not request
+        # projects), right when the hub runs beside its users' pods, as in z2jh
         prefix = f"system:serviceaccount:{self.namespace}:"
         return requester.startswith(prefix) and not requester[len(prefix) :].startswith(
             notebook_service_account_name("")

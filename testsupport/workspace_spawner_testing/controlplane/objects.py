@@ -45,6 +45,13 @@ class ClusterObjects(ObjectApi):
                     if key:
                         self._resources.setdefault(key, resource)
 
+    @property
+    def openshift(self) -> bool:
+        """Whether the server serves OpenShift's project API, as the emulator's
+        ``openshift`` says of its mode (discovery, as the spawner's ``auto`` reads it)."""
+        groups = self.client.request("GET", "/apis")["groups"]
+        return any(g["name"] == "project.openshift.io" for g in groups)
+
     def _resource(self, kind: str) -> _Resource:
         if not self._resources:
             self._discover()

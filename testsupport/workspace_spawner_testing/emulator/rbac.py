@@ -155,6 +155,8 @@ class Rbac:
             return True
         if resource is None:
             return True  # discovery, allowed to every authenticated user (system:discovery)
+        if (api_group, resource, verb) == ("authentication.k8s.io", "selfsubjectreviews", "create"):
+            return True  # "who am I?", every authenticated user's (system:basic-user)
         if resource in ("namespaces", "projects") and name:
             # the API server (and OpenShift's request info resolver for projects)
             # counts a request on a namespace as in that namespace

@@ -351,6 +351,10 @@ async def _serve(
     api, kind = emulator.api, target.kind
     if kind.openshift:
         return _json(*openshift.serve(emulator, request, target, verb, body))
+    if kind.plural == "selfsubjectreviews":
+        user, groups = _authenticate(emulator, request)
+        info = {"username": user, "groups": groups}
+        return _json({**(body or {}), "status": {"userInfo": info}}, 201)
     if target.subresource == "log":
         container = request.query.get("container")
         pod = api.get(kind, target.namespace or "", target.name or "")
