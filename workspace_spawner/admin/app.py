@@ -28,6 +28,7 @@ from .expand import ExpandCommand
 from .list import ListCommand
 from .purge import PurgeCommand
 from .reset import ResetCommand
+from .restore import RestoreCommand
 from .snapshots import SnapshotsCommand
 from .stop import StopCommand
 
@@ -43,6 +44,7 @@ COMMANDS: list[tuple[str, type[AdminCommand]]] = [
     ("delete-project", DeleteProjectCommand),
     ("purge", PurgeCommand),
     ("snapshots", SnapshotsCommand),
+    ("restore", RestoreCommand),
 ]
 
 
@@ -72,6 +74,7 @@ workspace-admin delete-project alice --dry-run
 workspace-admin list --deleted
 workspace-admin purge --dry-run
 workspace-admin snapshots alice
+workspace-admin restore alice --snapshot claim-alice-reset-20261201t200000z
 workspace-admin delete-volume --help
 """
     subcommands = {name: (cls, cls.description.splitlines()[0]) for name, cls in COMMANDS}

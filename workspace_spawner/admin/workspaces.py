@@ -60,6 +60,8 @@ __all__ = [
     "username_label",
     "age_of",
     "PROJECT_STATE_KEY",
+    "PVCS_STATE_KEY",
+    "claims_in_use",
 ]
 
 # The keys under which the spawner saves names in its state: the project feature's
@@ -335,3 +337,26 @@ async def _find_project(core: CoreV1Api, *, ws: Workspace, name: str | None, sel
             ws.notes.append(f"more projects labelled for this user: {others}")
     if ws.project_namespace is not None:
         ws.quotas = await list_resource_quotas(core, namespace=ws.project)
+
+
+def claims_in_use(
+    *, user: dict[str, Any], spawner_class: type[KubeSpawner], config: Config
+) -> set[str] | None:
+    """The claim names the user's next start looks up first: saved in the state, else derived.
+
+    None when the hub's answer holds no state though the user has a server (a token
+    without ``admin:server_state``): then nobody can tell, and nothing may be deleted.
+    """
+    server = (user.get("servers") or {}).get("")
+    if server is not None and "state" not in server:
+        return None
+    state = server_state(user)
+    spawner = build_spawner(spawner_class, config=config, username=user["name"], state=state)
+    names = {state.get("pvc_name") or spawner.pvc_name}
+    saved = state.get(PVCS_STATE_KEY)
+    if isinstance(saved, dict):
+        names.update(v for v in saved.values() if isinstance(v, str))
+    pvc_name_for = getattr(spawner, "_pvc_name_for", None)
+    if pvc_name_for is not None:
+        names.update(pvc_name_for(key) for key in getattr(spawner, "workspace_volumes", {}))
+    return names

@@ -22,7 +22,6 @@ from functools import partial
 from typing import Any
 
 from jupyterhub.utils import exponential_backoff
-from kubespawner.slugs import escape_slug, is_valid_label, safe_slug
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Integer, TraitError, Unicode, default, validate
 
@@ -42,7 +41,8 @@ from ..quantity import QuantityError, parse_bytes
 from . import manifests as m
 from .lifecycle import RETRY_STATUSES as _RETRY_STATUSES
 from .lifecycle import StorageLifecycleMixin
-from .ownership import foreign_claim_message
+from .ownership import foreign_claim_message, username_slugs
+from .restored import RestoredClaimMixin
 from .snapshots import NO_SNAPSHOT
 
 _MOUNT_CHECKS = {
@@ -62,7 +62,7 @@ class VolumeSetupFailed(InitContainerFailed):
     """The ``setup-volume`` init container failed; the message is for the user on the spawn page."""
 
 
-class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
+class VolumesMixin(StorageLifecycleMixin, RestoredClaimMixin, InitContainerChecks):
     """The volumes feature: each user's own PVC, filled from the image and kept across restarts.
 
     Traits ``workspace_*``, ``volume_*``, ``shared_volumes``; steps :meth:`ensure_workspace_volumes` (before
@@ -501,6 +501,8 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
             if not created:  # made in the meantime, by whoever
                 self._refuse_foreign_claim(pvc, volume=volume)
         else:
+            # an admin's restore put another claim in this one's place (checked as theirs)
+            name, pvc = await self.follow_restored_claim(name=name, pvc=pvc, volume=volume)
             other = m.other_volume_label(pvc, volume=volume)
             if other is not None:
                 raise KubeError(
@@ -523,15 +525,7 @@ class VolumesMixin(StorageLifecycleMixin, InitContainerChecks):
     def _refuse_foreign_claim(self, pvc: dict[str, Any], *, volume: str) -> None:
         """Fail the start before another user's claim is mounted (see volumes/ownership.py)."""
         name = self.user.name
-        slugs = {
-            self._username_label(),
-            # every slug KubeSpawner has put in this label for this user: 7.x's label
-            # scheme, its DNS-label scheme ({username} in names), and < 7's "escape"
-            # https://github.com/jupyterhub/kubespawner/blob/7.1.0/kubespawner/slugs.py
-            safe_slug(name, is_valid=is_valid_label),
-            safe_slug(name),
-            escape_slug(name),
-        }
+        slugs = {self._username_label(), *username_slugs(name)}
         message = foreign_claim_message(pvc, username=self.user.name, slugs=slugs, volume=volume)
         if message:
             self.log.warning("%s: %s", self._log_name, message)
