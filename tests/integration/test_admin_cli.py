@@ -30,7 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -270,6 +270,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
 
     directory = tmp_path_factory.mktemp("admin-hub")
     emulator = SingleuserStubEmulator(namespace_finalize_seconds=0.05).start_in_thread()
+    yield from run_hub(directory, emulator)
+
+
+def run_hub(directory: Path, emulator: Any, *, extra_config: str = "") -> Iterator[Hub]:
+    """A hub subprocess on ``emulator`` (started; stopped after), its config + ``extra_config``."""
     hub_kubeconfig = emulator.write_kubeconfig(directory / "hub-kubeconfig")
     cli_kube_token = secrets.token_urlsafe(16)
     emulator.add_token(cli_kube_token, user=CLI_KUBE_USER)
@@ -291,6 +296,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
             cli_scopes=CLI_SCOPES,
         )
         + SPAWNER_CONFIG.format(namespace=NAMESPACE)
+        + extra_config
     )
     log = open(directory / "jupyterhub.log", "w")
     env = {**os.environ, "KUBECONFIG": str(hub_kubeconfig)}
