@@ -3,8 +3,8 @@
 ``workspace-admin restore`` marks the claim the server's state names as replaced by a
 claim made from a snapshot (:mod:`.restore`). The hub's REST API cannot write a server's
 state, so the spawner completes the swap: when the claim it is about to use carries the
-mark, it mounts the replacement instead, after the same ownership and volume checks as
-any claim found by name, and saves the new name in its state (``get_state``).
+mark, it mounts the replacement instead, checked as any claim found by name, and
+saves the new name in its state (``get_state``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ class RestoredClaimMixin(HasTraits):
     async def follow_restored_claim(
         self, *, name: str, pvc: dict[str, Any], volume: str
     ) -> tuple[str, dict[str, Any]]:
-        """``(name, pvc)``, or the claim a restore put in their place, checked as the user's.
+        """``(name, pvc)``, or the claim a restore put in their place.
 
-        One step only: a later restore re-points the claim the state names, so the mark
-        on it always names the newest restore.
+        The caller then checks the claim returned as any claim found by name (the
+        ownership and volume checks of ``_ensure_one_pvc``), so a mark pointing at
+        another user's claim, or another volume's, fails the start. One step only: a
+        later restore re-points the claim the state names, so the mark on it always
+        names the newest restore.
         """
         target = replacement(pvc)
         if target is None:
@@ -44,15 +47,6 @@ class RestoredClaimMixin(HasTraits):
                 f"your server does not start with the older claim {name}. An admin can restore "
                 f"again, or remove the annotation {REPLACED_BY_ANNOTATION} from {name} to use it "
                 "as it is."
-            )
-        # a mark pointing at another user's claim, or another volume's, is refused here
-        self._refuse_foreign_claim(new, volume=volume)
-        other = m.other_volume_label(new, volume=volume)
-        if other is not None:
-            raise KubeError(
-                f"The claim {name} is marked as replaced by {target}, but {target} holds the "
-                f"volume {other!r}, not {volume!r}, so it is not mounted: an admin can restore "
-                "again with the right --volume."
             )
         snapshot = (new["metadata"].get("annotations") or {}).get(RESTORED_FROM_ANNOTATION, "")
         self.log.info(
