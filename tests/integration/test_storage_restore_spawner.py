@@ -91,7 +91,10 @@ async def test_the_next_start_mounts_the_restored_claim_and_saves_its_name(make_
         # a mark pointing at another user's claim: never mounted
         ({"name": "claim-bob", "owner": "bob"}, "that claim belongs to bob"),
         # at another of the user's volumes
-        ({"name": "claim-alice--data", "volume": "data"}, "holds the workspace volume 'data', not 'home'"),
+        (
+            {"name": "claim-alice--data", "volume": "data"},
+            "holds the workspace volume 'data', not 'home'",
+        ),
         # at nothing: the old data is not mounted silently instead
         (None, f"restored into the claim {RESTORED}, which does not exist"),
     ],

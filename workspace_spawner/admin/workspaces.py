@@ -344,9 +344,11 @@ def claims_in_use(
 ) -> set[str] | None:
     """The claim names the user's next start looks up first: saved in the state, else derived.
 
-    None when the hub's answer holds no state though the user has a server (a token
-    without ``admin:server_state``): then nobody can tell, and nothing may be deleted.
+    None when the hub's answer cannot tell (a token without ``read:servers``, or a server
+    without its state: no ``admin:server_state``): then nothing may be deleted.
     """
+    if "servers" not in user:
+        return None  # no read:servers: whether a server has saved names cannot be told
     server = (user.get("servers") or {}).get("")
     if server is not None and "state" not in server:
         return None
