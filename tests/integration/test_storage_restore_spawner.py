@@ -2,7 +2,8 @@
 
 ``workspace-admin restore`` marks the claim the server's state names as replaced
 (workspace_spawner.volumes.restore); the spawner follows the mark, only to a claim
-that is this user's and this volume's, and saves the new name in its state.
+that is this user's and this volume's, and saves the new name in its state. Through
+the Kubernetes API only: the emulator and make test-cluster run these.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_claim_ownership import claims_mounted
+from kubernetes_asyncio import client
 from test_volumes_lifecycle import messages
 
 from workspace_spawner.constants import (
@@ -23,57 +24,76 @@ from workspace_spawner.constants import (
 )
 from workspace_spawner.kube import KubeError
 
-NS = "jupyterhub"
 RESTORED = "claim-alice--restored--20261201t230000z"
 
 
-def claim(emulator, name: str, *, owner: str = "alice", volume: str = "home", **annotations):
-    emulator.create(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {
-                "name": name,
-                "namespace": NS,
-                "labels": {
-                    "component": "singleuser-storage",
-                    USERNAME_LABEL: owner,
-                    VOLUME_NAME_LABEL: volume,
-                },
-                "annotations": {RAW_USERNAME_ANNOTATION: owner, **annotations},
+async def claim(kube, name: str, *, owner: str = "alice", volume: str = "home", **annotations):
+    """A claim as the spawner (or a restore) labels it, made by the admin."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "component": "singleuser-storage",
+                USERNAME_LABEL: owner,
+                VOLUME_NAME_LABEL: volume,
             },
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "10Gi"}},
-            },
-        }
-    )
-
-
-def replaced(emulator, name: str, *, by: str) -> None:
-    emulator.patch(
-        "persistentvolumeclaims",
-        name,
-        {
-            "metadata": {
-                "labels": {REPLACED_LABEL: "true"},
-                "annotations": {REPLACED_BY_ANNOTATION: by},
-            }
+            "annotations": {RAW_USERNAME_ANNOTATION: owner, **annotations},
         },
-        NS,
-    )
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    async with kube.api_client(admin=True) as api:
+        await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(kube.namespace, body)
 
 
-async def test_the_next_start_mounts_the_restored_claim_and_saves_its_name(make_spawner, emulator):
-    first = make_spawner()
-    await asyncio.wait_for(first.start(), 30)
+async def replaced(kube, name: str, *, by: str) -> None:
+    patch = {
+        "metadata": {
+            "labels": {REPLACED_LABEL: "true"},
+            "annotations": {REPLACED_BY_ANNOTATION: by},
+        }
+    }
+    async with kube.api_client(admin=True) as api:
+        await client.CoreV1Api(api).patch_namespaced_persistent_volume_claim(
+            name, kube.namespace, patch
+        )
+
+
+async def read(kube, kind: str, name: str):
+    async with kube.api_client(admin=True) as api:
+        core = client.CoreV1Api(api)
+        read = (
+            core.read_namespaced_pod
+            if kind == "pod"
+            else core.read_namespaced_persistent_volume_claim
+        )
+        try:
+            return api.sanitize_for_serialization(await read(name, kube.namespace))
+        except client.exceptions.ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+
+def claims_mounted(pod) -> set[str]:
+    return {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+
+
+async def test_the_next_start_mounts_the_restored_claim_and_saves_its_name(make_spawner, kube):
+    first = make_spawner(storage_capacity="1Gi")
+    await asyncio.wait_for(first.start(), 60)
     await first.stop(now=True)
     state = first.get_state()
-    claim(emulator, RESTORED, **{RESTORED_FROM_ANNOTATION: "claim-alice-reset-20261201t220000z"})
-    replaced(emulator, "claim-alice", by=RESTORED)
-    spawner = make_spawner(state=state)
-    await asyncio.wait_for(spawner.start(), 30)
-    assert claims_mounted(emulator, spawner) == {RESTORED}
+    await claim(kube, RESTORED, **{RESTORED_FROM_ANNOTATION: "claim-alice-reset-20261201t220000z"})
+    await replaced(kube, "claim-alice", by=RESTORED)
+    spawner = make_spawner(state=state, storage_capacity="1Gi")
+    await asyncio.wait_for(spawner.start(), 60)
+    assert claims_mounted(await read(kube, "pod", spawner.pod_name)) == {RESTORED}
     saved = spawner.get_state()
     assert saved["pvc_name"] == RESTORED and saved["workspace_pvcs"]["home"] == RESTORED
     assert any(
@@ -82,7 +102,7 @@ async def test_the_next_start_mounts_the_restored_claim_and_saves_its_name(make_
     )
     await spawner.stop(now=True)
     # the old claim is left as it is: the admin deletes it (restore --confirm, purge)
-    assert emulator.get("PersistentVolumeClaim", "claim-alice", NS) is not None
+    assert await read(kube, "pvc", "claim-alice") is not None
 
 
 @pytest.mark.parametrize(
@@ -101,13 +121,13 @@ async def test_the_next_start_mounts_the_restored_claim_and_saves_its_name(make_
     ids=["another-user", "another-volume", "missing"],
 )
 async def test_a_mark_to_a_claim_that_is_not_this_volumes_fails_the_start(
-    make_spawner, emulator, target, refused
+    make_spawner, kube, target, refused
 ):
-    claim(emulator, "claim-alice")
+    await claim(kube, "claim-alice")
     if target is not None:
-        claim(emulator, **target)
-    replaced(emulator, "claim-alice", by=target["name"] if target else RESTORED)
-    spawner = make_spawner()
+        await claim(kube, **target)
+    await replaced(kube, "claim-alice", by=target["name"] if target else RESTORED)
+    spawner = make_spawner(storage_capacity="1Gi")
     with pytest.raises(KubeError, match=refused):
-        await asyncio.wait_for(spawner.start(), 30)
-    assert emulator.get("Pod", spawner.pod_name, NS) is None
+        await asyncio.wait_for(spawner.start(), 60)
+    assert await read(kube, "pod", spawner.pod_name) is None
