@@ -131,3 +131,30 @@ async def test_a_mark_to_a_claim_that_is_not_this_volumes_fails_the_start(
     with pytest.raises(KubeError, match=refused):
         await asyncio.wait_for(spawner.start(), 60)
     assert await read(kube, "pod", spawner.pod_name) is None
+
+
+@pytest.mark.parametrize("retention", ["0", "7d"], ids=["deleted", "kept"])
+async def test_a_user_deleted_before_the_swap_takes_the_restored_claim_along(
+    make_spawner, kube, retention
+):
+    from workspace_spawner.constants import DELETED_LABEL
+
+    await claim(kube, "claim-alice")
+    await claim(kube, RESTORED)
+    await replaced(kube, "claim-alice", by=RESTORED)
+    await claim(kube, "claim-bob", owner="bob")
+    await claim(kube, "claim-carol", owner="carol")
+    await replaced(kube, "claim-carol", by="claim-bob")  # a mark at another user's claim
+    await make_spawner(storage_capacity="1Gi", volume_retention=retention).delete_forever()
+    await make_spawner("carol", storage_capacity="1Gi", volume_retention=retention).delete_forever()
+    for name in ("claim-alice", RESTORED, "claim-carol"):
+        if retention == "0":
+            deadline = asyncio.get_running_loop().time() + 30
+            while await read(kube, "pvc", name) is not None:
+                assert asyncio.get_running_loop().time() < deadline, name
+                await asyncio.sleep(0.1)
+        else:
+            assert (await read(kube, "pvc", name))["metadata"]["labels"][DELETED_LABEL] == "true"
+    bob = await read(kube, "pvc", "claim-bob")
+    assert bob is not None and bob["metadata"].get("deletionTimestamp") is None
+    assert DELETED_LABEL not in bob["metadata"]["labels"]

@@ -400,12 +400,16 @@ class VolumesMixin(StorageLifecycleMixin, RestoredClaimMixin, InitContainerCheck
         the same rule. Shared volumes are never deleted.
         https://jupyterhub.readthedocs.io/en/stable/reference/api/spawner.html#jupyterhub.spawner.Spawner.delete_forever
         """
+        owns = self.delete_pvc and not (self.name and "{user_server}" not in self.pvc_name_template)
+        keys = [*([m.HOME_VOLUME] if self.storage_pvc_ensure else []), *self.workspace_volumes]
+        # read before KubeSpawner deletes the main claim, which holds the mark
+        restored = await self.pending_restored_claims(keys) if owns else []
         await super().delete_forever()
-        if not self.delete_pvc or (self.name and "{user_server}" not in self.pvc_name_template):
+        if not owns:
             return
-        for key in self.workspace_volumes:
+        for name in [*(self._pvc_name_for(key) for key in self.workspace_volumes), *restored]:
             # deleted, or kept with volume_retention as the main claim is
-            await self.dispose_workspace_pvc(self._pvc_name_for(key))
+            await self.dispose_workspace_pvc(name)
 
     # -- the recipe step before the pod -------------------------------------------------
 

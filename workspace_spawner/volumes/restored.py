@@ -62,3 +62,24 @@ class RestoredClaimMixin(HasTraits):
             + f": your files are as they were then (claim {target})"
         )
         return target, new
+
+    async def pending_restored_claims(self, volumes: list[str]) -> list[str]:
+        """The claims restores made for ``volumes`` that no start has taken yet.
+
+        When the user is deleted before their next start, these go (or are kept, with
+        ``volume_retention``) with the claims the state names, instead of staying behind
+        labelled as the user's. Another user's claim a mark points at is left alone.
+        """
+        found = []
+        for volume in volumes:
+            pvc = await self._read_pvc(self._pvc_name_for(volume))
+            target = replacement(pvc) if pvc is not None else None
+            new = await self._read_pvc(target) if target else None
+            if new is None:
+                continue
+            try:
+                self._refuse_foreign_claim(new, volume=volume)
+            except KubeError:
+                continue
+            found.append(target)
+        return found
