@@ -31,7 +31,12 @@ from workspace_spawner.constants import (
 )
 from workspace_spawner.volumes.retention import iso, parse_iso
 
-pytestmark = [pytest.mark.emulator_only, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.emulator_only(
+        reason="the hub fixture runs JupyterHub on the emulator (stub kubelet or pod runner)"
+    ),
+    pytest.mark.slow,
+]
 
 EXTRA_CONFIG = """
 c.WorkspaceSpawner.workspace_volumes = {"data": {"mount_path": "/data", "capacity": "1Gi"}}

@@ -18,7 +18,12 @@ from test_storage_restore_cli import take_snapshot
 
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
 
-pytestmark = [pytest.mark.emulator_only, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.emulator_only(
+        reason="the hub fixture runs JupyterHub on the emulator (stub kubelet or pod runner)"
+    ),
+    pytest.mark.slow,
+]
 
 
 @pytest.fixture(scope="module")
