@@ -7,24 +7,16 @@ readyToUse, a failing one says why, and a claim made from a ready snapshot binds
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import pytest
 from kubernetes_asyncio import client
+from test_controlplane import wait_for
 
 from workspace_spawner.kube.snapshots import snapshot_api_served
 
 GROUP, VERSION = "snapshot.storage.k8s.io", "v1"
-
-
-async def wait_for(predicate, timeout: float = 60.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (value := await predicate()):
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
-    return value
 
 
 def pvc_body(name: str, *, snapshot: str | None = None) -> dict:

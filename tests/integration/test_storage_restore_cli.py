@@ -88,6 +88,17 @@ def claims(at: Hub, user: str) -> dict[str, dict[str, Any]]:
     return {p["metadata"]["name"]: p for p in pvcs}
 
 
+def expire(at: Hub, name: str) -> None:
+    """As if volume_retention had passed since the restore."""
+    past = iso(datetime.now(timezone.utc) - timedelta(minutes=1))
+    at.emulator.patch(
+        "persistentvolumeclaims",
+        name,
+        {"metadata": {"annotations": {PURGE_AFTER_ANNOTATION: past}}},
+        NAMESPACE,
+    )
+
+
 def restored_name(result) -> str:
     (row,) = result.json
     return row["pvc"]
@@ -315,13 +326,7 @@ def test_purge_deletes_replaced_claims_only_when_expired_and_no_longer_looked_up
     new = restored_name(hub.run("restore", "rs-purge", "--snapshot", "rs-purge-snap", "--json"))
     # within volume_retention (1h): kept
     assert "claim-rs-purge" not in hub.run("purge").stdout
-    past = iso(datetime.now(timezone.utc) - timedelta(minutes=1))
-    hub.emulator.patch(
-        "persistentvolumeclaims",
-        "claim-rs-purge",
-        {"metadata": {"annotations": {PURGE_AFTER_ANNOTATION: past}}},
-        NAMESPACE,
-    )
+    expire(hub, "claim-rs-purge")
     # expired, but the next start still looks it up (the state names it): kept
     result = hub.run("purge")
     assert result.returncode == 0, _stderr(result)
@@ -352,13 +357,7 @@ def test_a_never_started_user_with_a_claim_restores_by_the_derived_name(hub: Hub
     assert result.returncode == 0, _stderr(result)
     new = restored_name(result)
     # no saved state: the name the next start derives is looked up, so purge keeps it
-    past = iso(datetime.now(timezone.utc) - timedelta(minutes=1))
-    hub.emulator.patch(
-        "persistentvolumeclaims",
-        "claim-rs-fresh",
-        {"metadata": {"annotations": {PURGE_AFTER_ANNOTATION: past}}},
-        NAMESPACE,
-    )
+    expire(hub, "claim-rs-fresh")
     assert "kept PVC claim-rs-fresh" in hub.run("purge").stdout
     running = hub.start("rs-fresh")
     assert running["servers"][""]["state"]["pvc_name"] == new
