@@ -432,6 +432,7 @@ def test_list_shows_servers_volumes_resets_and_projects(hub: Hub) -> None:
         "age": "",
         "created": "",
         "reset_requested": None,
+        "replaced_by": None,
         "reset_backup": False,
         # no usage measured: the stand-in kubelet runs no setup-volume script
         "used": "",

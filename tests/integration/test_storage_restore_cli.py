@@ -142,6 +142,9 @@ def test_restore_makes_a_claim_from_the_snapshot_and_the_next_start_mounts_it(hu
         ("create", "persistentvolumeclaims", None),
         ("patch", "persistentvolumeclaims", "claim-rs-happy"),
     ]
+    rows = {p["name"]: p for p in hub.run("list", "rs-happy", "--json").json[0]["pvcs"]}
+    assert rows["claim-rs-happy"]["replaced_by"] == new and rows[new]["replaced_by"] is None
+    assert "Bound, replaced" in hub.run("list", "rs-happy").stdout
     # the state is unchanged until the next start: --confirm keeps the old claim
     result = hub.run("restore", "rs-happy", "--confirm")
     assert result.returncode == 0, _stderr(result)

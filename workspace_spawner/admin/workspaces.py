@@ -46,6 +46,7 @@ from ..kube.projects import read_namespace
 from ..kube.selectors import label_selector
 from ..kube.volumes import read_pvc
 from ..project.manifests import owner_labels
+from ..volumes.restore import replacement
 from ..volumes.usage import format_bytes, usage_from_pvc
 from .hub import server_state, server_status
 
@@ -220,6 +221,8 @@ class Workspace:
                     "created": meta.get("creationTimestamp", ""),
                     "age": age_of(meta.get("creationTimestamp"), now=now),
                     "reset_requested": annotations.get(RESET_REQUEST_ANNOTATION),
+                    # workspace-admin restore put another claim in its place
+                    "replaced_by": replacement(pvc),
                     "reset_backup": annotations.get(RESET_BACKUP_ANNOTATION) == "true",
                     # as the volume's last start measured it (volume_usage_warn_percent)
                     "used": format_bytes(usage.used) if usage else "",
