@@ -52,7 +52,15 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     yield from run_hub(tmp_path_factory.mktemp("restore-hub"), emulator, extra_config=EXTRA_CONFIG)
 
 
-def take_snapshot(at: Hub, name: str, *, claim: str, user: str | None, volume: str = "home"):
+def take_snapshot(
+    at: Hub,
+    name: str,
+    *,
+    claim: str,
+    user: str | None,
+    volume: str = "home",
+    snapshot_class: str = "standard-snapshots",
+):
     """A ready VolumeSnapshot of ``claim``, labelled as the spawner labels its own."""
     labels = {"app.kubernetes.io/managed-by": "workspace-spawner", VOLUME_NAME_LABEL: volume}
     if user is not None:
@@ -63,7 +71,7 @@ def take_snapshot(at: Hub, name: str, *, claim: str, user: str | None, volume: s
             "kind": "VolumeSnapshot",
             "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
             "spec": {
-                "volumeSnapshotClassName": "standard-snapshots",
+                "volumeSnapshotClassName": snapshot_class,
                 "source": {"persistentVolumeClaimName": claim},
             },
         }
@@ -211,6 +219,12 @@ def _gone_and_unlabelled(at: Hub) -> None:
     take_snapshot(at, "rs-gone-snap", claim="claim-rs-gone", user=None)
 
 
+def _failed(at: Hub) -> None:
+    take_snapshot(
+        at, "rs-failed-snap", claim="claim-rs-alice", user="rs-alice", snapshot_class="gone"
+    )
+
+
 def _other_volume(at: Hub) -> None:
     take_snapshot(at, "rs-data-snap", claim="claim-rs-alice--data", user="rs-alice", volume="data")
 
@@ -235,8 +249,13 @@ def _other_volume(at: Hub) -> None:
         ),
         (_gone_and_unlabelled, "rs-gone-snap", "cannot be told to be rs-alice's"),
         (_other_volume, "rs-data-snap", "holds the volume 'data', not 'home': pass --volume data"),
+        (
+            _failed,
+            "rs-failed-snap",
+            "VolumeSnapshot rs-failed-snap is failed: Failed to get snapshot class",
+        ),
     ],
-    ids=["unknown", "another-user", "forged-label", "gone-unlabelled", "other-volume"],
+    ids=["unknown", "another-user", "forged-label", "gone-unlabelled", "other-volume", "failed"],
 )
 def test_a_snapshot_that_is_not_this_users_volume_is_refused(hub: Hub, setup, snapshot, said):
     if hub.pvc("claim-rs-alice") is None:
