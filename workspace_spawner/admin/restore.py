@@ -47,6 +47,11 @@ from .workspaces import PVCS_STATE_KEY, build_spawner, claims_in_use
 
 __all__ = ["RestoreCommand"]
 
+_NO_STATE = (
+    "the hub's answer holds no server state, so which claims the next start uses cannot be "
+    "told: the token needs the scopes read:servers and admin:server_state"
+)
+
 
 @dataclass
 class Target:
@@ -131,6 +136,8 @@ workspace-admin restore alice --confirm
                 f"the volume meanwhile. Stop it first (workspace-admin stop {row.user}), then "
                 "run this again"
             )
+        if claims_in_use(user=user, spawner_class=ctx.spawner_class, config=ctx.config) is None:
+            raise Refused(_NO_STATE)
         ws = await self.workspace(ctx, user, with_projects=False)
         state = server_state(user)
         spawner = build_spawner(
@@ -296,10 +303,7 @@ workspace-admin restore alice --confirm
         ws = await self.workspace(ctx, user, with_projects=False)
         in_state = claims_in_use(user=user, spawner_class=ctx.spawner_class, config=ctx.config)
         if in_state is None:
-            raise Refused(
-                "the hub's answer holds no server state: the token needs the scope "
-                "admin:server_state, or nothing can be told safe to delete"
-            )
+            raise Refused(_NO_STATE)
         replaced = [
             pvc
             for pvc in ws.pvcs
