@@ -76,7 +76,8 @@ class Snapshotter:
         while True:
             try:
                 self.reconcile()
-            except (OSError, urllib.error.URLError, ValueError, KeyError) as e:
+            except (OSError, subprocess.SubprocessError, ValueError, KeyError) as e:
+                # URLError (HTTPError) is an OSError: the API away, a conflict; tried again
                 log.warning("reconcile failed (retrying): %s", e)
             time.sleep(interval)
 
