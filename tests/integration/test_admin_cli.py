@@ -282,7 +282,29 @@ def run_hub(directory: Path, emulator: Any, *, extra_config: str = "") -> Iterat
         directory / "cli-kubeconfig", token=cli_kube_token, user="cli"
     )
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    try:
+        yield from hub_process(
+            directory,
+            hub_kubeconfig=hub_kubeconfig,
+            cli_kubeconfig=cli_kubeconfig,
+            namespace=NAMESPACE,
+            extra_config=extra_config,
+            emulator=emulator,
+        )
+    finally:
+        emulator.stop_thread()
 
+
+def hub_process(
+    directory: Path,
+    *,
+    hub_kubeconfig: Path,
+    cli_kubeconfig: Path,
+    namespace: str,
+    extra_config: str = "",
+    emulator: Any = None,
+) -> Iterator[Hub]:
+    """The hub subprocess, its spawner in ``namespace`` of the cluster of ``hub_kubeconfig``."""
     hub_port = _free_port()
     cli_token, setup_token = secrets.token_hex(16), secrets.token_hex(16)
     config = directory / "jupyterhub_config.py"
@@ -295,7 +317,7 @@ def run_hub(directory: Path, emulator: Any, *, extra_config: str = "") -> Iterat
             setup_token=setup_token,
             cli_scopes=CLI_SCOPES,
         )
-        + SPAWNER_CONFIG.format(namespace=NAMESPACE)
+        + SPAWNER_CONFIG.format(namespace=namespace)
         + extra_config
     )
     log = open(directory / "jupyterhub.log", "w")
@@ -338,8 +360,7 @@ def run_hub(directory: Path, emulator: Any, *, extra_config: str = "") -> Iterat
             proc.kill()
             proc.wait()
         log.close()
-        emulator.stop_thread()
-        # the in-process runs may have loaded this emulator's kubeconfig as the process's
+        # the in-process runs may have loaded this cluster's kubeconfig as the process's
         # default; the next spawner loads the default again (as the kube fixture does)
         from kubespawner.clients import load_config
 
