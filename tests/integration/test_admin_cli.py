@@ -270,11 +270,15 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
 
     directory = tmp_path_factory.mktemp("admin-hub")
     emulator = SingleuserStubEmulator(namespace_finalize_seconds=0.05).start_in_thread()
-    yield from run_hub(directory, emulator)
+    yield from launch_hub(directory, emulator, spawner_config=SPAWNER_CONFIG)
 
 
-def run_hub(directory: Path, emulator: Any, *, extra_config: str = "") -> Iterator[Hub]:
-    """A hub subprocess on ``emulator`` (started; stopped after), its config + ``extra_config``."""
+def launch_hub(
+    directory: Path, emulator: Any, *, spawner_config: str = SPAWNER_CONFIG
+) -> Iterator[Hub]:
+    """Run a hub against ``emulator`` (started; stopped after) and yield it; the command
+    line gets a Kubernetes user of its own. ``spawner_config``: the spawner's part of the
+    hub's config, ``{namespace}`` filled in."""
     hub_kubeconfig = emulator.write_kubeconfig(directory / "hub-kubeconfig")
     cli_kube_token = secrets.token_urlsafe(16)
     emulator.add_token(cli_kube_token, user=CLI_KUBE_USER)
@@ -288,7 +292,7 @@ def run_hub(directory: Path, emulator: Any, *, extra_config: str = "") -> Iterat
             hub_kubeconfig=hub_kubeconfig,
             cli_kubeconfig=cli_kubeconfig,
             namespace=NAMESPACE,
-            extra_config=extra_config,
+            spawner_config=spawner_config,
             emulator=emulator,
         )
     finally:
@@ -301,7 +305,7 @@ def hub_process(
     hub_kubeconfig: Path,
     cli_kubeconfig: Path,
     namespace: str,
-    extra_config: str = "",
+    spawner_config: str = SPAWNER_CONFIG,
     emulator: Any = None,
 ) -> Iterator[Hub]:
     """The hub subprocess, its spawner in ``namespace`` of the cluster of ``hub_kubeconfig``."""
@@ -317,8 +321,7 @@ def hub_process(
             setup_token=setup_token,
             cli_scopes=CLI_SCOPES,
         )
-        + SPAWNER_CONFIG.format(namespace=namespace)
-        + extra_config
+        + spawner_config.format(namespace=namespace)
     )
     log = open(directory / "jupyterhub.log", "w")
     env = {**os.environ, "KUBECONFIG": str(hub_kubeconfig)}

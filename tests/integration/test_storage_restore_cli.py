@@ -15,8 +15,16 @@ from typing import Any
 
 import pytest
 
-# run_hub: test_admin_cli's hub, here with an extra volume and a retention period
-from test_admin_cli import NAMESPACE, Hub, _make_pvc, _stderr, _wait_bound, run_hub
+# launch_hub: test_admin_cli's hub, here with an extra volume and a retention period
+from test_admin_cli import (
+    NAMESPACE,
+    SPAWNER_CONFIG,
+    Hub,
+    _make_pvc,
+    _stderr,
+    _wait_bound,
+    launch_hub,
+)
 
 from workspace_spawner.constants import (
     PURGE_AFTER_ANNOTATION,
@@ -38,8 +46,9 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
+# appended to SPAWNER_CONFIG, a str.format template: braces doubled
 EXTRA_CONFIG = """
-c.WorkspaceSpawner.workspace_volumes = {"data": {"mount_path": "/data", "capacity": "1Gi"}}
+c.WorkspaceSpawner.workspace_volumes = {{"data": {{"mount_path": "/data", "capacity": "1Gi"}}}}
 c.WorkspaceSpawner.volume_retention = "1h"
 """
 
@@ -49,7 +58,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     from workspace_spawner_testing.emulator.httpstub import SingleuserStubEmulator
 
     emulator = SingleuserStubEmulator(namespace_finalize_seconds=0.05).start_in_thread()
-    yield from run_hub(tmp_path_factory.mktemp("restore-hub"), emulator, extra_config=EXTRA_CONFIG)
+    yield from launch_hub(
+        tmp_path_factory.mktemp("restore-hub"),
+        emulator,
+        spawner_config=SPAWNER_CONFIG + EXTRA_CONFIG,
+    )
 
 
 def take_snapshot(

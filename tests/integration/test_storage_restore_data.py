@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from test_admin_cli import NAMESPACE, Hub, _make_pvc, _stderr, _wait_bound, run_hub
+from test_admin_cli import NAMESPACE, Hub, _make_pvc, _stderr, _wait_bound, launch_hub
 from test_storage_podrunner import fill, tree
 from test_storage_restore_cli import take_snapshot
 
@@ -38,7 +38,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         ip_prefix=f"127.{random.randint(100, 250)}.{random.randint(1, 250)}",
         namespace_finalize_seconds=0.05,
     ).start_in_thread()
-    yield from run_hub(tmp_path_factory.mktemp("restore-data-hub"), emulator)
+    yield from launch_hub(tmp_path_factory.mktemp("restore-data-hub"), emulator)
 
 
 def a_user_with_files(at: Hub, user: str) -> tuple[str, dict]:
