@@ -25,6 +25,7 @@ from .command import USAGE_ERROR, AdminCommand
 from .delete_project import DeleteProjectCommand
 from .delete_volume import DeleteVolumeCommand
 from .expand import ExpandCommand
+from .export import ExportCommand, ImportCommand
 from .list import ListCommand
 from .purge import PurgeCommand
 from .reset import ResetCommand
@@ -45,6 +46,8 @@ COMMANDS: list[tuple[str, type[AdminCommand]]] = [
     ("purge", PurgeCommand),
     ("snapshots", SnapshotsCommand),
     ("restore", RestoreCommand),
+    ("export", ExportCommand),
+    ("import", ImportCommand),
 ]
 
 
@@ -75,6 +78,8 @@ workspace-admin list --deleted
 workspace-admin purge --dry-run
 workspace-admin snapshots alice
 workspace-admin restore alice --snapshot claim-alice-reset-20261201t200000z
+workspace-admin export alice -o alice.tar.gz
+workspace-admin import alice alice.tar.gz --into restored
 workspace-admin delete-volume --help
 """
     subcommands = {name: (cls, cls.description.splitlines()[0]) for name, cls in COMMANDS}

@@ -304,8 +304,14 @@ class Emulator:
         name: str | None = None,
         hang: bool = False,
         message: str | None = None,
+        after_bytes: int | None = None,
+        subresource: str | None = None,
+        path: str | None = None,
     ) -> Fault:
         fault = Fault(
+            after_bytes=after_bytes,
+            subresource=subresource,
+            path=path,
             verb=verb,
             resource=resource,
             status=status,
