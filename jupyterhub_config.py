@@ -80,14 +80,17 @@ c.WorkspaceSpawner.volume_reset_backups_keep = 2
 # KubeSpawner's delete_pvc does); a user of the same name created again gets them back.
 # c.WorkspaceSpawner.volume_retention = "7d"
 # ... and purge the expired ones daily, as a hub service (it gets JUPYTERHUB_API_TOKEN
-# and JUPYTERHUB_API_URL from the hub; read:users to keep a returning user's volumes):
+# and JUPYTERHUB_API_URL from the hub; read:users to keep a returning user's volumes,
+# read:servers and admin:server_state to delete a claim workspace-admin restore replaced only once no
+# start looks it up):
 # c.JupyterHub.services = [{
 #     "name": "workspace-purge",
 #     "command": ["sh", "-c", 'while :; do workspace-admin purge -f jupyterhub_config.py '
 #                 '--hub-url "$JUPYTERHUB_API_URL"; sleep 86400; done'],
 # }]
 # c.JupyterHub.load_roles = [
-#     {"name": "workspace-purge", "scopes": ["read:users"], "services": ["workspace-purge"]},
+#     {"name": "workspace-purge", "scopes": ["read:users", "read:servers", "admin:server_state"],
+#      "services": ["workspace-purge"]},
 # ]
 
 # -- The persistent conda environment (docs/admin/conda.md) ------------------------

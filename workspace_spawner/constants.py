@@ -53,3 +53,15 @@ DELETED_USERNAME_LABEL = "workspace-spawner.jupyter.org/deleted-username"
 SNAPSHOT_OF_ANNOTATION = "workspace-spawner.jupyter.org/snapshot-of"
 # ... and why it was taken (the reset's reason, as setup-volume gave it).
 SNAPSHOT_REASON_ANNOTATION = "workspace-spawner.jupyter.org/snapshot-reason"
+
+# On a claim that `workspace-admin restore` replaced by a claim made from a snapshot:
+# the label marks it (`workspace-admin purge` and `restore --confirm` find it by it), the
+# annotations name its replacement (the spawner mounts that one from the next start and
+# saves its name in the server's state), when and why, and from when it may be purged
+# (PURGE_AFTER_ANNOTATION: the time of the restore + volume_retention).
+REPLACED_LABEL = "workspace-spawner.jupyter.org/replaced"
+REPLACED_BY_ANNOTATION = "workspace-spawner.jupyter.org/replaced-by"
+REPLACED_AT_ANNOTATION = "workspace-spawner.jupyter.org/replaced-at"
+REPLACED_REASON_ANNOTATION = "workspace-spawner.jupyter.org/replaced-reason"
+# On a claim that `workspace-admin restore` made: the VolumeSnapshot it was made from.
+RESTORED_FROM_ANNOTATION = "workspace-spawner.jupyter.org/restored-from"

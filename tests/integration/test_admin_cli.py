@@ -273,7 +273,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
     yield from launch_hub(directory, emulator, spawner_config=SPAWNER_CONFIG)
 
 
-def launch_hub(directory: Path, emulator: Any, *, spawner_config: str) -> Iterator[Hub]:
+def launch_hub(
+    directory: Path, emulator: Any, *, spawner_config: str = SPAWNER_CONFIG
+) -> Iterator[Hub]:
     """Run a hub against ``emulator`` (started; stopped after) and yield it; the command
     line gets a Kubernetes user of its own. ``spawner_config``: the spawner's part of the
     hub's config, ``{namespace}`` filled in."""
@@ -284,7 +286,29 @@ def launch_hub(directory: Path, emulator: Any, *, spawner_config: str) -> Iterat
         directory / "cli-kubeconfig", token=cli_kube_token, user="cli"
     )
     emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    try:
+        yield from hub_process(
+            directory,
+            hub_kubeconfig=hub_kubeconfig,
+            cli_kubeconfig=cli_kubeconfig,
+            namespace=NAMESPACE,
+            spawner_config=spawner_config,
+            emulator=emulator,
+        )
+    finally:
+        emulator.stop_thread()
 
+
+def hub_process(
+    directory: Path,
+    *,
+    hub_kubeconfig: Path,
+    cli_kubeconfig: Path,
+    namespace: str,
+    spawner_config: str = SPAWNER_CONFIG,
+    emulator: Any = None,
+) -> Iterator[Hub]:
+    """The hub subprocess, its spawner in ``namespace`` of the cluster of ``hub_kubeconfig``."""
     hub_port = _free_port()
     cli_token, setup_token = secrets.token_hex(16), secrets.token_hex(16)
     config = directory / "jupyterhub_config.py"
@@ -297,7 +321,7 @@ def launch_hub(directory: Path, emulator: Any, *, spawner_config: str) -> Iterat
             setup_token=setup_token,
             cli_scopes=CLI_SCOPES,
         )
-        + spawner_config.format(namespace=NAMESPACE)
+        + spawner_config.format(namespace=namespace)
     )
     log = open(directory / "jupyterhub.log", "w")
     env = {**os.environ, "KUBECONFIG": str(hub_kubeconfig)}
@@ -339,8 +363,7 @@ def launch_hub(directory: Path, emulator: Any, *, spawner_config: str) -> Iterat
             proc.kill()
             proc.wait()
         log.close()
-        emulator.stop_thread()
-        # the in-process runs may have loaded this emulator's kubeconfig as the process's
+        # the in-process runs may have loaded this cluster's kubeconfig as the process's
         # default; the next spawner loads the default again (as the kube fixture does)
         from kubespawner.clients import load_config
 
@@ -433,6 +456,7 @@ def test_list_shows_servers_volumes_resets_and_projects(hub: Hub) -> None:
         "age": "",
         "created": "",
         "reset_requested": None,
+        "replaced_by": None,
         "reset_backup": False,
         # no usage measured: the stand-in kubelet runs no setup-volume script
         "used": "",

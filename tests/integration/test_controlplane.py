@@ -322,7 +322,8 @@ def test_no_server_outlives_the_harness(tmp_path, how):
                     ["pgrep", "-P", str(up.pid)], capture_output=True, text=True
                 ).stdout.split()
             ]
-            assert len(children) == 5  # etcd, apiserver, controller manager, scheduler, node
+            # etcd, apiserver, controller manager, scheduler, snapshot controller, node
+            assert len(children) == 6
             up.send_signal(how)
             up.wait(30)
             deadline = time.monotonic() + 30

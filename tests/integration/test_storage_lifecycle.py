@@ -241,6 +241,15 @@ def setup_env(emulator, spawner) -> dict[str, str]:
     return {e["name"]: e.get("value", "") for e in setup["env"]}
 
 
+# The snapshot-before-reset flow needs setup-volume's termination message ("snapshot
+# needed"): the emulator's kubelet stand-in gives it (kubelet.run_init_with); the real
+# tier's node agent runs no container. The snapshot API itself runs on both tiers
+# (test_snapshot_api.py), the script for real in tests/e2e/test_storage_lifecycle_script.py.
+SNAPSHOT_FLOW = pytest.mark.emulator_only(
+    reason="setup-volume's stand-in (kubelet.run_init_with); the node agent runs no container"
+)
+
+
 @pytest.fixture
 def first_start_in_hub():
     """Each test is a new hub process: the snapshot API not checked yet."""
@@ -251,7 +260,7 @@ def first_start_in_hub():
     WorkspaceSpawner.reset_caches()
 
 
-@pytest.mark.emulator_only
+@SNAPSHOT_FLOW
 async def test_a_reset_waits_for_a_ready_snapshot_of_the_stopped_volume(
     make_spawner, emulator, first_start_in_hub
 ):
@@ -289,7 +298,7 @@ async def test_a_reset_waits_for_a_ready_snapshot_of_the_stopped_volume(
     await spawner.stop(now=True)
 
 
-@pytest.mark.emulator_only
+@SNAPSHOT_FLOW
 async def test_the_newest_snapshots_are_kept(make_spawner, emulator, first_start_in_hub):
     taken = []
     for i in range(4):
@@ -320,7 +329,7 @@ async def test_the_newest_snapshots_are_kept(make_spawner, emulator, first_start
     ]
 
 
-@pytest.mark.emulator_only
+@SNAPSHOT_FLOW
 @pytest.mark.parametrize(
     ("fault", "why"),
     [
@@ -361,7 +370,7 @@ async def test_a_failed_snapshot_stops_the_reset_and_says_why(
     await spawner.stop(now=True)
 
 
-@pytest.mark.emulator_only
+@SNAPSHOT_FLOW
 async def test_an_admins_request_stays_when_its_snapshot_fails(
     make_spawner, emulator, first_start_in_hub
 ):

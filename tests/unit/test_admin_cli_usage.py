@@ -6,7 +6,7 @@ import pytest
 
 from workspace_spawner.admin import main
 
-SUBCOMMANDS = ["list", "stop", "reset", "expand", "delete-volume", "delete-project"]
+SUBCOMMANDS = ["list", "stop", "reset", "expand", "delete-volume", "delete-project", "restore"]
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -32,6 +32,10 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
         (["delete-project"], "Name at least one user."),
         (["delete-project", "gus", "hal", "--project", "x"], "give exactly one user"),
         (["list", "--token-file", "/nonexistent/token"], "Cannot read the token file"),
+        (["restore"], "Name one user: workspace-admin restore USER --snapshot NAME."),
+        (["restore", "gus", "hal", "--snapshot", "s"], "Name one user"),
+        (["restore", "gus"], "Pass --snapshot NAME to restore, or --confirm"),
+        (["restore", "gus", "--snapshot", "s", "--confirm"], "not both"),
     ],
 )
 def test_usage_errors_exit_2(

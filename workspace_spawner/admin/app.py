@@ -29,6 +29,7 @@ from .export import ExportCommand, ImportCommand
 from .list import ListCommand
 from .purge import PurgeCommand
 from .reset import ResetCommand
+from .restore import RestoreCommand
 from .snapshots import SnapshotsCommand
 from .stop import StopCommand
 
@@ -44,6 +45,7 @@ COMMANDS: list[tuple[str, type[AdminCommand]]] = [
     ("delete-project", DeleteProjectCommand),
     ("purge", PurgeCommand),
     ("snapshots", SnapshotsCommand),
+    ("restore", RestoreCommand),
     ("export", ExportCommand),
     ("import", ImportCommand),
 ]
@@ -75,6 +77,7 @@ workspace-admin delete-project alice --dry-run
 workspace-admin list --deleted
 workspace-admin purge --dry-run
 workspace-admin snapshots alice
+workspace-admin restore alice --snapshot claim-alice-reset-20261201t200000z
 workspace-admin export alice -o alice.tar.gz
 workspace-admin import alice alice.tar.gz --into restored
 workspace-admin delete-volume --help

@@ -17,14 +17,16 @@ from ..constants import (
     DELETED_AT_ANNOTATION,
     DELETED_USERNAME_LABEL,
     RAW_USERNAME_ANNOTATION,
+    USERNAME_LABEL,
     VOLUME_NAME_LABEL,
 )
 from ..kube import KubeError
-from ..kube.retained import delete_pvc_unchanged, list_retained_pvcs
+from ..kube.retained import delete_pvc_unchanged, list_replaced_pvcs, list_retained_pvcs
+from ..volumes import restore as rs
 from ..volumes import retention as r
 from .command import COMMON_FLAGS, DRY_RUN_FLAG, AdminCommand, Context, Row
 from .hub import HubError, UserNotFound
-from .workspaces import age_of, build_spawner
+from .workspaces import age_of, build_spawner, claims_in_use
 
 __all__ = ["PurgeCommand", "retained_rows", "format_retained", "print_retained"]
 
@@ -104,6 +106,18 @@ async def print_retained(command: AdminCommand, ctx: Context) -> int:
     return 0
 
 
+def _why_kept(in_use: set[str] | None) -> str:
+    if in_use is None:
+        return (
+            "replaced by a restore, but whether the user's next start still looks it up cannot "
+            "be told: the hub token needs the scope admin:server_state"
+        )
+    return (
+        "replaced by a restore, but the user's next start still looks it up (the swap into "
+        "the server's saved state happens at that start)"
+    )
+
+
 class PurgeCommand(AdminCommand):
     name = "workspace-admin purge"
     description = """Delete the claims of deleted users whose retention period is over.
@@ -139,9 +153,47 @@ workspace-admin purge --json
                 await self._purge_one(ctx, row, found)
             except (HubError, KubeError) as e:
                 row.error = str(e)
+        rows.extend(await self._purge_replaced(ctx, now=now))
         if not rows and not self.json:
             print("Nothing to purge.")
         return self.finish(rows)
+
+    async def _purge_replaced(self, ctx: Context, *, now: datetime) -> list[Row]:
+        """The claims restores replaced, past their time and no longer in the saved state."""
+        rows: list[Row] = []
+        for pvc in await list_replaced_pvcs(
+            api=ctx.core, namespace=_namespace(ctx), selector=self.selector
+        ):
+            if not rs.replaced_expired(pvc, now=now) or r.is_retained(pvc):
+                continue  # a retained one is the deleted user's branch above
+            found = retained_row(pvc, now=now)
+            found["user"] = found["user"] or (pvc["metadata"].get("labels") or {}).get(
+                USERNAME_LABEL, ""
+            )
+            row = Row(
+                user=found["user"] or "?",
+                details={"pvc": found["name"], "namespace": found["namespace"]},
+            )
+            rows.append(row)
+            try:
+                in_use = await self._claims_in_use(ctx, found["user"])
+                if in_use is None or found["name"] in in_use:
+                    self.note(row, f"kept PVC {found['name']}: {_why_kept(in_use)}")
+                    continue
+                await self._delete(ctx, row, found, why="replaced by a restore")
+            except (HubError, KubeError) as e:
+                row.error = str(e)
+        return rows
+
+    async def _claims_in_use(self, ctx: Context, username: str) -> set[str] | None:
+        """The names the user's next start looks up (None: cannot tell); empty if no user."""
+        if not username:
+            return None
+        try:
+            user = await ctx.hub.get_user(username)
+        except UserNotFound:
+            return set()
+        return claims_in_use(user=user, spawner_class=ctx.spawner_class, config=ctx.config)
 
     async def _purge_one(self, ctx: Context, row: Row, found: dict[str, Any]) -> None:
         if found["user"]:
@@ -156,11 +208,16 @@ workspace-admin purge --json
                     "and gets it back at the next start",
                 )
                 return
-        self.say(
+        await self._delete(
+            ctx,
             row,
-            f"delete PVC {found['name']} in {found['namespace']} "
-            f"({found['requested']}, user deleted "
-            f"{found['deleted_at'] or '?'}, kept until {found['purge_after']})",
+            found,
+            why=f"user deleted {found['deleted_at'] or '?'}, kept until {found['purge_after']}",
+        )
+
+    async def _delete(self, ctx: Context, row: Row, found: dict[str, Any], *, why: str) -> None:
+        self.say(
+            row, f"delete PVC {found['name']} in {found['namespace']} ({found['requested']}, {why})"
         )
         if self.dry_run:
             return

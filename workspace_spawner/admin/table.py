@@ -61,7 +61,7 @@ def _lines(workspace: dict[str, Any]) -> list[tuple[str, ...]]:
             pvc["capacity"],
             _used(pvc),
             f"{pvc['use_percent']}%" if pvc.get("use_percent") is not None else "",
-            pvc["phase"],
+            pvc["phase"] + (", replaced" if pvc.get("replaced_by") else ""),
             pvc["storage_class"],
             pvc["age"],
             reset,

@@ -46,6 +46,7 @@ from ..kube.projects import read_namespace
 from ..kube.selectors import label_selector
 from ..kube.volumes import read_pvc
 from ..project.manifests import owner_labels
+from ..volumes.restore import replacement
 from ..volumes.usage import format_bytes, usage_from_pvc
 from .hub import server_state, server_status
 
@@ -60,6 +61,8 @@ __all__ = [
     "username_label",
     "age_of",
     "PROJECT_STATE_KEY",
+    "PVCS_STATE_KEY",
+    "claims_in_use",
 ]
 
 # The keys under which the spawner saves names in its state: the project feature's
@@ -218,6 +221,8 @@ class Workspace:
                     "created": meta.get("creationTimestamp", ""),
                     "age": age_of(meta.get("creationTimestamp"), now=now),
                     "reset_requested": annotations.get(RESET_REQUEST_ANNOTATION),
+                    # workspace-admin restore put another claim in its place
+                    "replaced_by": replacement(pvc),
                     "reset_backup": annotations.get(RESET_BACKUP_ANNOTATION) == "true",
                     # as the volume's last start measured it (volume_usage_warn_percent)
                     "used": format_bytes(usage.used) if usage else "",
@@ -335,3 +340,28 @@ async def _find_project(core: CoreV1Api, *, ws: Workspace, name: str | None, sel
             ws.notes.append(f"more projects labelled for this user: {others}")
     if ws.project_namespace is not None:
         ws.quotas = await list_resource_quotas(api=core, namespace=ws.project)
+
+
+def claims_in_use(
+    *, user: dict[str, Any], spawner_class: type[KubeSpawner], config: Config
+) -> set[str] | None:
+    """The claim names the user's next start looks up first: saved in the state, else derived.
+
+    None when the hub's answer cannot tell (a token without ``read:servers``, or a server
+    without its state: no ``admin:server_state``): then nothing may be deleted.
+    """
+    if "servers" not in user:
+        return None  # no read:servers: whether a server has saved names cannot be told
+    server = (user.get("servers") or {}).get("")
+    if server is not None and "state" not in server:
+        return None
+    state = server_state(user)
+    spawner = build_spawner(spawner_class, config=config, username=user["name"], state=state)
+    names = {state.get("pvc_name") or spawner.pvc_name}
+    saved = state.get(PVCS_STATE_KEY)
+    if isinstance(saved, dict):
+        names.update(v for v in saved.values() if isinstance(v, str))
+    pvc_name_for = getattr(spawner, "_pvc_name_for", None)
+    if pvc_name_for is not None:
+        names.update(pvc_name_for(key) for key in getattr(spawner, "workspace_volumes", {}))
+    return names

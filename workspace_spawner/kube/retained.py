@@ -1,4 +1,4 @@
-"""The claims kept after their users were deleted (``volume_retention``): find them, purge them.
+"""The claims kept after their users were deleted (``volume_retention``), or replaced by a restore.
 
 Rights: list on persistentvolumeclaims (in the hub's namespace; in every namespace
 with ``enable_user_namespaces``, a ClusterRole), delete on persistentvolumeclaims
@@ -12,18 +12,31 @@ from typing import Any
 from kubernetes_asyncio.client import CoreV1Api, V1DeleteOptions, V1Preconditions
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from ..constants import DELETED_LABEL
+from ..constants import DELETED_LABEL, REPLACED_LABEL
 from . import kube_error, to_dict
 from .selectors import label_selector
 
-__all__ = ["list_retained_pvcs", "delete_pvc_unchanged"]
+__all__ = ["list_retained_pvcs", "list_replaced_pvcs", "delete_pvc_unchanged"]
 
 
 async def list_retained_pvcs(
     *, api: CoreV1Api, namespace: str | None, selector: str = ""
 ) -> list[dict[str, Any]]:
     """The claims labelled deleted, in ``namespace`` (None: all), sorted by namespace and name."""
-    labels = label_selector({DELETED_LABEL: "true"}, extra=selector)
+    return await _list_marked(api=api, namespace=namespace, label=DELETED_LABEL, selector=selector)
+
+
+async def list_replaced_pvcs(
+    *, api: CoreV1Api, namespace: str | None, selector: str = ""
+) -> list[dict[str, Any]]:
+    """The claims a restore replaced (labelled replaced), as :func:`list_retained_pvcs`."""
+    return await _list_marked(api=api, namespace=namespace, label=REPLACED_LABEL, selector=selector)
+
+
+async def _list_marked(
+    *, api: CoreV1Api, namespace: str | None, label: str, selector: str
+) -> list[dict[str, Any]]:
+    labels = label_selector({label: "true"}, extra=selector)
     where = namespace or "all namespaces"
     try:
         if namespace:
@@ -35,7 +48,7 @@ async def list_retained_pvcs(
                 label_selector=labels
             )
     except ApiException as e:
-        raise kube_error(e, action=f"list the kept PersistentVolumeClaims in {where}") from e
+        raise kube_error(e, action=f"list the PersistentVolumeClaims {labels} in {where}") from e
     items = [to_dict(item) for item in result.items]
     return sorted(items, key=lambda p: (p["metadata"].get("namespace", ""), p["metadata"]["name"]))
 

@@ -14,7 +14,6 @@ import asyncio
 from functools import partial
 from typing import Any
 
-from kubespawner.slugs import escape_slug, is_valid_label, safe_slug
 from traitlets import Dict, HasTraits
 
 from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, USERNAME_LABEL
@@ -24,7 +23,7 @@ from ..kube.reflectors import ClaimReflector, shared_claim_reflector
 from ..kube.selectors import label_selector
 from ..kube.volumes import ensure_pvc, list_pods, patch_pvc, read_pvc, read_pvc_events
 from . import manifests as m
-from .ownership import foreign_claim_message
+from .ownership import foreign_claim_message, username_slugs
 
 # After this long unbound, the claim's events are read once: a claim of a StorageClass
 # with volumeBindingMode WaitForFirstConsumer binds only once its pod is scheduled
@@ -94,6 +93,10 @@ class ClaimSteps(HasTraits):
         self, *, volume: str, capacity: str, storage_class: str | None, access_modes: list[str]
     ) -> dict[str, Any]:
         name, pvc = await self._find_pvc(volume)
+        if pvc is not None:
+            # an admin's restore put another claim in this one's place (adopted below,
+            # with the checks of any claim found by name)
+            name, pvc = await self.follow_restored_claim(name=name, pvc=pvc, volume=volume)
         if pvc is None:
             pvc, created = await self._create_pvc(
                 name=name,
@@ -191,16 +194,7 @@ class ClaimSteps(HasTraits):
 
     def _refuse_foreign_claim(self, pvc: dict[str, Any], *, volume: str) -> None:
         """Fail the start before another user's claim is mounted (see volumes/ownership.py)."""
-        name = self.user.name
-        slugs = {
-            self._username_label(),
-            # every slug KubeSpawner has put in this label for this user: 7.x's label
-            # scheme, its DNS-label scheme ({username} in names), and < 7's "escape"
-            # https://github.com/jupyterhub/kubespawner/blob/7.1.0/kubespawner/slugs.py
-            safe_slug(name, is_valid=is_valid_label),
-            safe_slug(name),
-            escape_slug(name),
-        }
+        slugs = {self._username_label(), *username_slugs(self.user.name)}
         message = foreign_claim_message(pvc, username=self.user.name, slugs=slugs, volume=volume)
         if message:
             self.log.warning("%s: %s", self._log_name, message)

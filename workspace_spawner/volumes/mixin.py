@@ -26,6 +26,7 @@ from . import manifests as m
 from .claims import ClaimSteps
 from .lifecycle import StorageLifecycleMixin
 from .pod import VolumePodSteps, VolumeSetupFailed
+from .restored import RestoredClaimMixin
 from .traits import VolumeTraits
 
 __all__ = ["VolumesMixin", "VolumeSetupFailed"]
@@ -35,6 +36,7 @@ class VolumesMixin(
     ClaimSteps,
     VolumePodSteps,
     StorageLifecycleMixin,
+    RestoredClaimMixin,
     VolumeTraits,
     RetryingRequests,
     InitContainerObserver,
@@ -114,9 +116,13 @@ class VolumesMixin(
         the same rule. Shared volumes are never deleted.
         https://jupyterhub.readthedocs.io/en/stable/reference/api/spawner.html#jupyterhub.spawner.Spawner.delete_forever
         """
+        owns = self.delete_pvc and not (self.name and "{user_server}" not in self.pvc_name_template)
+        keys = [*([m.HOME_VOLUME] if self.storage_pvc_ensure else []), *self.workspace_volumes]
+        # read before KubeSpawner deletes the main claim, which holds the mark
+        restored = await self.pending_restored_claims(keys) if owns else []
         await super().delete_forever()
-        if not self.delete_pvc or (self.name and "{user_server}" not in self.pvc_name_template):
+        if not owns:
             return
-        for key in self.workspace_volumes:
+        for name in [*(self._pvc_name_for(key) for key in self.workspace_volumes), *restored]:
             # deleted, or kept with volume_retention as the main claim is
-            await self.dispose_workspace_pvc(self._pvc_name_for(key))
+            await self.dispose_workspace_pvc(name)

@@ -21,9 +21,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubespawner.slugs import escape_slug, is_valid_label, safe_slug
+
 from ..constants import RAW_USERNAME_ANNOTATION, USERNAME_LABEL
 
-__all__ = ["claim_owner", "foreign_claim_message"]
+__all__ = ["claim_owner", "foreign_claim_message", "username_slugs"]
+
+
+def username_slugs(username: str) -> set[str]:
+    """Every slug KubeSpawner has put in the username label for ``username``.
+
+    7.x's label scheme, its DNS-label scheme ({username} in names), and < 7's "escape"
+    https://github.com/jupyterhub/kubespawner/blob/7.1.0/kubespawner/slugs.py
+    """
+    return {
+        safe_slug(username, is_valid=is_valid_label),
+        safe_slug(username),
+        escape_slug(username),
+    }
 
 
 def claim_owner(pvc: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -114,6 +114,8 @@ class ControlPlane:
     binaries: Path | None = None
     directory: Path | None = None
     node_agent: bool = True
+    # the VolumeSnapshot CRDs and the test snapshot controller (snapshotter.py)
+    snapshots: bool = True
     users: tuple[str, ...] = TEST_USERS
     start_timeout: float = 120.0
     url: str = ""
@@ -261,8 +263,36 @@ class ControlPlane:
         self._wait_ready("kube-controller-manager", f"https://127.0.0.1:{kcm_port}/healthz")
         self._wait_ready("kube-scheduler", f"https://127.0.0.1:{sched_port}/healthz")
         self._bootstrap()
+        if self.snapshots:
+            self.start_snapshots()
         if self.node_agent:
             self.start_node_agent()
+
+    def start_snapshots(self) -> None:
+        """The VolumeSnapshot CRDs, a default VolumeSnapshotClass, and the test snapshot
+        controller (``snapshotter.py``) as one more server process."""
+        from .snapshot_crds import GROUP, SNAPSHOT_CRDS
+        from .snapshotter import snapshot_class
+
+        assert self.directory is not None
+        for crd in SNAPSHOT_CRDS:
+            self.apply(crd)
+        self._wait_for(
+            lambda: self.request("GET", f"/apis/{GROUP}/v1/volumesnapshotclasses") is not None,
+            "the VolumeSnapshot CRDs: served",
+        )
+        self.apply(snapshot_class())
+        kubeconfig = self.write_kubeconfig(self.directory / "snapshotter.kubeconfig")
+        self._spawn(
+            "snapshotter",
+            [
+                sys.executable,
+                "-m",
+                "workspace_spawner_testing.controlplane.snapshotter",
+                f"--kubeconfig={kubeconfig}",
+                f"--data={self.directory / 'snapshots'}",
+            ],
+        )
 
     def start_node_agent(self, *, runner: str = "status") -> None:
         """The status-only node agent (``nodeagent.py``) as one more server process."""
@@ -618,6 +648,7 @@ _PLURALS = {
     "NetworkPolicy": "networkpolicies",
     "ResourceQuota": "resourcequotas",
     "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+    "VolumeSnapshotClass": "volumesnapshotclasses",
 }
 
 
