@@ -43,6 +43,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "OpenShift mode, and in the OpenShift pass of "
         "make test-cluster",
     )
+    config.addinivalue_line(
+        "markers",
+        "demo_on_cluster: runs its own demo stack, which make test-cluster puts on the real "
+        "control plane (tests/e2e/demo_stack.py): in both of its passes",
+    )
 
 
 def wants_openshift(item: pytest.Item) -> bool:
@@ -63,13 +68,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason="does not use the cluster (no kube fixture): make test runs it"
         )
         for item in items:
-            if "kube" not in getattr(item, "fixturenames", ()) and not item.get_closest_marker(
-                "real_cluster"
+            if "kube" not in getattr(item, "fixturenames", ()) and not any(
+                item.get_closest_marker(m) for m in ("real_cluster", "demo_on_cluster")
             ):
                 item.add_marker(off)
         # each test runs on the control plane of its own kind: plain Kubernetes, or
         # with OpenShift's pieces (the second pass); the other pass leaves it out
-        selected = [i for i in items if wants_openshift(i) == bool(REAL_OPENSHIFT)]
+        selected = [
+            i
+            for i in items
+            if i.get_closest_marker("demo_on_cluster") or wants_openshift(i) == bool(REAL_OPENSHIFT)
+        ]
         if len(selected) != len(items):
             config.hook.pytest_deselected(items=[i for i in items if i not in selected])
             items[:] = selected
