@@ -60,6 +60,87 @@ class Cluster:
     openshift: bool = False
 
 
+class ProcessNode:
+    """A node agent with the process runtime on a real control plane, as a child process.
+
+    It has the identity of ``controlplane.RUNNER_NODE_NAME`` and registers that Node
+    with ``controlplane.RUNNER_TAINT``; the containers' logs and scratch space are in
+    ``data_dir`` (its own log: ``node-agent.log`` there).
+    """
+
+    def __init__(
+        self,
+        *,
+        admin_kubeconfig: Path,
+        node_kubeconfig: Path,
+        data_dir: Path,
+        ip_prefix: str = "127.0.0",
+    ) -> None:
+        self.admin_kubeconfig = admin_kubeconfig
+        self.node_kubeconfig = node_kubeconfig
+        self.data_dir = Path(data_dir)
+        self.ip_prefix = ip_prefix
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "node-agent.log"
+
+    def start(self, *, timeout: float = 60) -> None:
+        from .controlplane import RUNNER_NODE_NAME, RUNNER_TAINT, Client, node_ready
+
+        taint = RUNNER_TAINT
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "workspace_spawner_testing.nodeagent",
+                    f"--kubeconfig={self.node_kubeconfig}",
+                    f"--node={RUNNER_NODE_NAME}",
+                    "--runner=process",
+                    f"--data-dir={self.data_dir}",
+                    f"--ip-prefix={self.ip_prefix}",
+                    f"--register-with-taint={taint['key']}={taint['value']}:{taint['effect']}",
+                ],
+                cwd=self.data_dir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        admin = Client.from_kubeconfig(self.admin_kubeconfig)
+        deadline = time.monotonic() + timeout
+        while not node_ready(admin, RUNNER_NODE_NAME, own_taints=(taint,)):
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the node agent exited with {self.process.returncode}; see {self.log}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"node {RUNNER_NODE_NAME} not Ready in {timeout}s")
+            time.sleep(0.3)
+
+    def stop(self, *, timeout: float = 60) -> None:
+        """SIGTERM: the agent kills the processes of the pods left, then ends."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+
 class DemoStack:
     """The emulator with its pod runner, and a JupyterHub process using it; or, with
     ``cluster``, a node agent running pods on that control plane, and the hub."""
@@ -78,7 +159,7 @@ class DemoStack:
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.cluster = cluster
-        self.agent: subprocess.Popen | None = None
+        self.node: ProcessNode | None = None
         self.port = port
         self.config = Path(config)
         self.ip_prefix = ip_prefix
@@ -105,7 +186,8 @@ class DemoStack:
     @property
     def service_pids(self) -> list[int]:
         """The hub's and the node agent's processes (not the pods')."""
-        return [p.pid for p in (self.hub, self.agent) if p is not None]
+        pids = [self.hub.pid] if self.hub is not None else []
+        return pids + ([self.node.pid] if self.node is not None else [])
 
     # -- what the cluster holds, on either (tests and benchmarks read it) ----------------
 
@@ -214,48 +296,24 @@ class DemoStack:
 
     def _start_node(self, timeout: float) -> None:
         """The node agent that runs the hub's pods as processes, on the real control plane."""
-        from .controlplane import RUNNER_NODE_NAME, RUNNER_TAINT, node_ready
         from .openshift.install import scc_group_grant
 
         assert self.cluster is not None
-        admin = self._admin()
         if self.cluster.openshift:
             # as on the emulator: `oc adm policy add-scc-to-group anyuid
             # system:serviceaccounts:jupyterhub`
-            admin.apply(
+            self._admin().apply(
                 scc_group_grant(
                     "anyuid", namespace=NAMESPACE, group=f"system:serviceaccounts:{NAMESPACE}"
                 )
             )
-        taint = RUNNER_TAINT
-        self.agent = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "workspace_spawner_testing.nodeagent",
-                f"--kubeconfig={self.cluster.node_kubeconfig}",
-                f"--node={RUNNER_NODE_NAME}",
-                "--runner=process",
-                f"--data-dir={self.data_dir}",
-                f"--ip-prefix={self.ip_prefix}",
-                f"--register-with-taint={taint['key']}={taint['value']}:{taint['effect']}",
-            ],
-            cwd=self.data_dir,
-            stdout=open(self.data_dir / "node-agent.log", "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        self.node = ProcessNode(
+            admin_kubeconfig=self.cluster.admin_kubeconfig,
+            node_kubeconfig=self.cluster.node_kubeconfig,
+            data_dir=self.data_dir,
+            ip_prefix=self.ip_prefix,
         )
-        deadline = time.monotonic() + timeout
-        while not node_ready(admin, RUNNER_NODE_NAME, own_taints=(taint,)):
-            if self.agent.poll() is not None:
-                raise RuntimeError(
-                    f"the node agent exited with {self.agent.returncode}; see "
-                    f"{self.data_dir / 'node-agent.log'}"
-                )
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"node {RUNNER_NODE_NAME} not Ready in {timeout}s")
-            time.sleep(0.3)
+        self.node.start(timeout=timeout)
 
     def _placement(self) -> dict[str, str]:
         """On a real control plane: the node the hub's pods go to, and its taint."""
@@ -298,15 +356,9 @@ class DemoStack:
             except ProcessLookupError:
                 pass
         self.hub = None
-        if self.agent is not None:
-            # SIGTERM: the agent kills the processes of the pods left, then ends
-            self.agent.send_signal(signal.SIGTERM)
-            try:
-                self.agent.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.agent.pid, signal.SIGKILL)
-                self.agent.wait()
-            self.agent = None
+        if self.node is not None:
+            self.node.stop(timeout=timeout)
+            self.node = None
         if self.emulator is not None:
             self.emulator.stop_thread()
             self.emulator = None

@@ -575,7 +575,9 @@ class NodeAgent:
             ],
         )
 
-    async def container_exited(self, pod: dict, container: dict, code: int) -> None:
+    async def container_exited(
+        self, pod: dict, container: dict, code: int, *, message: str = ""
+    ) -> None:
         """A main container ended: restarted, or the pod ends, by its restartPolicy."""
         policy = pod["spec"].get("restartPolicy", "Always")
         restart = policy == "Always" or (policy == "OnFailure" and code != 0)
@@ -583,7 +585,7 @@ class NodeAgent:
         def change(status: dict) -> None:
             statuses = status.get("containerStatuses") or []
             mine = next(s for s in statuses if s["name"] == container["name"])
-            terminated = {"terminated": _terminated(code)}
+            terminated = {"terminated": _terminated(code, message)}
             if restart:
                 mine.update(
                     lastState=terminated,

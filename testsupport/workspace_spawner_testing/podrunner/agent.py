@@ -13,6 +13,7 @@ https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,13 +136,18 @@ class ProcessRuntime(StatusRuntime):
 
     async def start_container(self, agent: NodeAgent, pod: dict, container: dict) -> None:
         uid = pod["metadata"]["uid"]
+
+        async def exited(pod: dict, container: dict, code: int) -> None:
+            message = self.containers.read_message(pod, container)
+            await agent.container_exited(pod, container, code, message=message)
+
         try:
             await self.containers.start(
                 pod,
                 container,
                 pod_ip=agent.allocate_ip(pod),
                 source=self._source(pod),
-                exited=agent.container_exited,
+                exited=exited,
                 wanted=lambda: uid in agent.tasks,
             )
         except MountError as e:
@@ -152,8 +158,6 @@ class ProcessRuntime(StatusRuntime):
         self.sources.pop(pod["metadata"]["uid"], None)
 
     def forget(self, pod: dict) -> None:
-        import asyncio
-
         uid = pod["metadata"]["uid"]
         self.sources.pop(uid, None)
         if self.containers.processes.get(uid):
