@@ -48,6 +48,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "demo_on_cluster: runs its own demo stack, which make test-cluster puts on the real "
         "control plane (tests/e2e/demo_stack.py): in both of its passes",
     )
+    config.addinivalue_line(
+        "markers",
+        "pods_on_cluster: runs pods for real without the kube fixture "
+        "(tests/integration/podrunner_support.py): make test-cluster runs it with the node "
+        "agent's process runtime",
+    )
 
 
 def wants_openshift(item: pytest.Item) -> bool:
@@ -69,7 +75,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
         for item in items:
             if "kube" not in getattr(item, "fixturenames", ()) and not any(
-                item.get_closest_marker(m) for m in ("real_cluster", "demo_on_cluster")
+                item.get_closest_marker(m)
+                for m in ("real_cluster", "demo_on_cluster", "pods_on_cluster")
             ):
                 item.add_marker(off)
         # each test runs on the control plane of its own kind: plain Kubernetes, or
@@ -231,6 +238,34 @@ def _abort_open_transports() -> None:
     for transport in list(getattr(loop, "_transports", {}).values()):
         if transport is not None:
             transport.abort()  # closes the socket in the next iteration, whatever its state
+
+
+class _User:
+    """What a Spawner reads of JupyterHub's User (jupyterhub/user.py)."""
+
+    def __init__(self, name: str, uid: int) -> None:
+        from jupyterhub.utils import url_escape_path
+
+        self.name = name
+        self.id = uid
+        self.escaped_name = url_escape_path(name)
+        self.url = f"/user/{self.escaped_name}/"
+        self.base_url = self.url
+        self.groups: list[Any] = []
+        self.admin = False
+        self.server = None
+        self.settings: dict[str, Any] = {}
+        self.spawners: dict[str, Any] = {}
+
+    async def get_auth_state(self) -> dict | None:
+        # JupyterHub answers None when c.Authenticator.enable_auth_state is off
+        return None
+
+    def progress_url(self, server_name: str = "") -> str:
+        return f"/hub/api/users/{self.escaped_name}/servers/{server_name}/progress"
+
+    def url_for(self, path: str = "") -> str:  # pragma: no cover - only for completeness
+        return self.url + path
 
 
 @pytest.fixture

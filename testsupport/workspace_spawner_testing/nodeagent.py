@@ -145,7 +145,7 @@ class StatusRuntime:
     """Containers that "run" without executing anything: the simulated kubelet's runtime.
 
     The interface every runtime of :class:`NodeAgent` has: ``set_up`` once per pod
-    before its containers (MountError: the agent reports FailedMount and tries again),
+    before its containers (MountFailed: the agent reports FailedMount and tries again),
     ``run_init_container`` (exit code, termination message), ``start_container``,
     ``kill_pod``, ``forget`` (a pod deleted at once), ``address_free`` (may a pod get
     this address) and ``shut_down``.
