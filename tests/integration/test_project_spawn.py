@@ -306,9 +306,10 @@ async def test_missing_hub_rights_name_verb_and_resource(make_spawner, kube, emu
     load_config.cache_clear()
     try:
         spawner = make_spawner(**PROJECT, workspace_project_api="kubernetes")
+        # a first start creates without reading first (issue 17): the create is refused
         with pytest.raises(
             KubeError,
-            match='Could not get namespaces alice-workspace: .*cannot get resource "namespaces"',
+            match='Could not create namespaces alice-workspace: .*cannot create resource "namespaces"',
         ):
             await spawner.ensure_workspace_project()
     finally:

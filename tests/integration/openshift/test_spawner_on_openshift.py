@@ -50,12 +50,10 @@ def user_token(layer):
 @pytest.fixture
 def project(admin):
     """A fresh project name for alice; its namespace is deleted afterwards."""
-    ProjectMixin._workspace_project_openshift_by_host.clear()
-    ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin.reset_caches()
     name = f"alice-ws-{uuid.uuid4().hex[:8]}"
     yield name
-    ProjectMixin._workspace_project_openshift_by_host.clear()
-    ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin.reset_caches()
     try:
         admin.request("DELETE", f"/api/v1/namespaces/{name}")
     except urllib.error.HTTPError as e:

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from .. import seeds
 from ..kubeconfig import Credentials
 from . import pki
 
@@ -48,7 +49,7 @@ RUNNER_TAINT = {"key": "workspace-spawner.test/pod-runner", "value": "true", "ef
 ADMIN = "admin"
 TEST_USERS = ("alice", "bob")
 SERVICE_CIDR = "10.96.0.0/16"
-DEFAULT_STORAGE_CLASS = "standard"
+DEFAULT_STORAGE_CLASS = seeds.DEFAULT_STORAGE_CLASS
 FIXED_STORAGE_CLASS = "fixed"
 HOSTPATH_PV_ROOT = Path("/tmp/hostpath_pv")  # fixed in pkg/volume/hostpath/host_path.go
 _PR_SET_PDEATHSIG = 1
@@ -496,17 +497,13 @@ class ControlPlane:
             (DEFAULT_STORAGE_CLASS, True, True),
             (FIXED_STORAGE_CLASS, False, False),
         ):
-            annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if default else {}
             self.apply(
-                {
-                    "apiVersion": "storage.k8s.io/v1",
-                    "kind": "StorageClass",
-                    "metadata": {"name": name, "annotations": annotations},
-                    "provisioner": "kubernetes.io/host-path",
-                    "allowVolumeExpansion": expandable,
-                    "reclaimPolicy": "Delete",
-                    "volumeBindingMode": "Immediate",
-                }
+                seeds.storage_class(
+                    name=name,
+                    provisioner="kubernetes.io/host-path",
+                    expandable=expandable,
+                    default=default,
+                )
             )
 
     def _node_ready(self) -> bool:

@@ -38,6 +38,10 @@ class Fault:
     name: str | None = None
     hang: bool = False
     message: str | None = None
+    # pods/proxy: instead of an error, the answer breaks off after this many bytes
+    after_bytes: int | None = None
+    subresource: str | None = None
+    path: str | None = None  # a part of the request's path (e.g. "/proxy/export")
 
     def matches(self, record: RequestRecord) -> bool:
         return (
@@ -46,4 +50,6 @@ class Fault:
             and self.resource in (None, record.resource)
             and self.namespace in (None, record.namespace)
             and self.name in (None, record.name)
+            and self.subresource in (None, record.subresource)
+            and (self.path is None or self.path in record.path)
         )

@@ -82,7 +82,7 @@ KINDS: tuple[Kind, ...] = (
         "pods",
         "Pod",
         True,
-        subresources=("status", "log"),
+        subresources=("status", "log", "proxy"),
         field_labels=("status.phase", "spec.nodeName", "spec.serviceAccountName", "status.podIP"),
     ),
     Kind(
