@@ -44,6 +44,17 @@ def pytest_configure(config: pytest.Config) -> None:
         "OpenShift mode, and in the OpenShift pass of "
         "make test-cluster",
     )
+    config.addinivalue_line(
+        "markers",
+        "demo_on_cluster: runs its own demo stack, which make test-cluster puts on the real "
+        "control plane (tests/e2e/demo_stack.py): in both of its passes",
+    )
+    config.addinivalue_line(
+        "markers",
+        "pods_on_cluster: runs pods for real without the kube fixture "
+        "(tests/integration/podrunner_support.py): make test-cluster runs it with the node "
+        "agent's process runtime",
+    )
 
 
 def wants_openshift(item: pytest.Item) -> bool:
@@ -64,13 +75,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason="does not use the cluster (no kube fixture): make test runs it"
         )
         for item in items:
-            if "kube" not in getattr(item, "fixturenames", ()) and not item.get_closest_marker(
-                "real_cluster"
+            if "kube" not in getattr(item, "fixturenames", ()) and not any(
+                item.get_closest_marker(m)
+                for m in ("real_cluster", "demo_on_cluster", "pods_on_cluster")
             ):
                 item.add_marker(off)
         # each test runs on the control plane of its own kind: plain Kubernetes, or
         # with OpenShift's pieces (the second pass); the other pass leaves it out
-        selected = [i for i in items if wants_openshift(i) == bool(REAL_OPENSHIFT)]
+        selected = [
+            i
+            for i in items
+            if i.get_closest_marker("demo_on_cluster") or wants_openshift(i) == bool(REAL_OPENSHIFT)
+        ]
         if len(selected) != len(items):
             config.hook.pytest_deselected(items=[i for i in items if i not in selected])
             items[:] = selected
@@ -271,6 +287,24 @@ async def _stop_reflectors() -> AsyncIterator[None]:
         task.cancel()
     await asyncio.gather(*closers, return_exceptions=True)
     await asyncio.sleep(0)
+    _abort_open_transports()
+    await asyncio.sleep(0)
+
+
+def _abort_open_transports() -> None:
+    """Close the sockets the test's clients left to their TLS shutdown.
+
+    Closing a client over TLS (kube-apiserver's HTTPS) starts the TLS shutdown, which
+    closes the socket only once the server's close_notify came back, some loop iterations
+    later (asyncio/sslproto.py); the test's event loop is closed first, so the socket was
+    garbage-collected open in a later test (ResourceWarning, an error here). The test is
+    over: whatever the loop still carries is closed at once.
+    """
+    loop = asyncio.get_running_loop()
+    # the selector loop's transports, by file descriptor (asyncio/selector_events.py)
+    for transport in list(getattr(loop, "_transports", {}).values()):
+        if transport is not None:
+            transport.abort()  # closes the socket in the next iteration, whatever its state
 
 
 class _User:

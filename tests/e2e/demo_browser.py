@@ -239,6 +239,8 @@ class Person:
 
     def new_notebook(self, name: str, code: str) -> None:
         """A new notebook from the launcher with one code cell, saved as ``name``."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         page = self.page
         self.launcher()
         page.locator(
@@ -260,7 +262,17 @@ class Person:
         dialog.get_by_role("button", name="Rename and Save").click()
         dialog.wait_for(state="detached")
         page.locator(".lm-TabBar-tab.jp-mod-current", has_text=name).wait_for()
-        page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").wait_for(state="detached")
+        # A kernel that connects after the save (a loaded machine) writes its
+        # language_info into the notebook's metadata, which makes it dirty again:
+        # save again until it stays saved.
+        dirty = page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty")
+        for _ in range(6):
+            try:
+                dirty.wait_for(state="detached", timeout=10_000)
+                break
+            except PlaywrightTimeout:
+                page.keyboard.press("Control+s")
+        dirty.wait_for(state="detached")
         self.file_browser(name).wait_for()
 
     def terminal_screen_reader_mode(self) -> None:

@@ -1,4 +1,10 @@
-"""The demo for tests: one stack per module, on its own ports and loopback /24."""
+"""The demo for tests: one stack per module, on its own ports and loopback /24.
+
+On the emulator (make test) the stack is the emulator with its pod runner; in make
+test-cluster it is the real control plane, the hub as its ServiceAccount with the
+shipped RBAC, and a node agent with the process runtime (``demo.Cluster``), in both
+passes (the OpenShift pass with SCC admission).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,40 @@ import os
 import random
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from workspace_spawner_testing.demo import DemoStack, free_port
+from workspace_spawner_testing.demo import Cluster, DemoStack, free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# the browser flows run on the real control plane too, in both passes of make test-cluster
+on_cluster = pytest.mark.demo_on_cluster
+
+
+def cluster() -> Cluster | None:
+    """The real control plane of make test-cluster, else None (the emulator)."""
+    if not os.environ.get("WORKSPACE_SPAWNER_TEST_KUBECONFIG"):
+        return None
+    return Cluster(
+        hub_kubeconfig=Path(os.environ["WORKSPACE_SPAWNER_TEST_KUBECONFIG"]),
+        admin_kubeconfig=Path(os.environ["WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG"]),
+        node_kubeconfig=Path(os.environ["WORKSPACE_SPAWNER_TEST_RUNNER_NODE_KUBECONFIG"]),
+        openshift=bool(os.environ.get("WORKSPACE_SPAWNER_TEST_OPENSHIFT")),
+    )
+
+
+def wait_until(predicate, *, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.5)
 
 
 def require_demo() -> None:
@@ -69,17 +101,24 @@ def demo(
     # a loopback /24 of its own: other test runs on this machine use 127.0.0.x
     prefix = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}"
     stack = DemoStack(
-        data_dir, port=free_port(), ip_prefix=prefix, hub_log=hub_log, api_token=token
+        data_dir,
+        port=free_port(),
+        ip_prefix=prefix,
+        hub_log=hub_log,
+        api_token=token,
+        cluster=cluster(),
     )
     try:
         stack.start(timeout=120)
         yield stack
     finally:
         stack.stop()
-        # the pods' logs are artifacts too
+        # the pods' logs (and the node agent's) are artifacts too
         logs = data_dir / "logs"
         if logs.exists():
             shutil.copytree(logs, ARTIFACTS / f"{module}-pod-logs", dirs_exist_ok=True)
+        if (data_dir / "node-agent.log").exists():
+            shutil.copy(data_dir / "node-agent.log", ARTIFACTS / f"{module}-node-agent.log")
     left = processes_of(data_dir)
     assert not left, f"processes left behind by the demo: {left}"
 

@@ -1,8 +1,9 @@
 """The mission's user and admin flows in a browser, on the demo (``make demo``).
 
-One demo stack (emulator in OpenShift mode, pod runner, JupyterHub) for the module;
-the flows run in order, as alice and then the admin meet them. Every step leaves a
-screenshot in test-artifacts/screenshots/. In CI (CI=true) nothing here skips.
+One demo stack (emulator in OpenShift mode, pod runner, JupyterHub; in make
+test-cluster the real control plane and a node agent running the pods) for the
+module; the flows run in order, as alice and then the admin meet them. Every step
+leaves a screenshot in test-artifacts/screenshots/. In CI (CI=true) nothing here skips.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 
 import pytest
 from demo_browser import Person, _screenshot_on_failure, _stop_reflectors, browser  # noqa: F401 (the browser fixtures)
-from demo_stack import demo, hub_api  # noqa: F401 (the module's fixture)
+from demo_stack import demo, hub_api, on_cluster, wait_until  # noqa: F401 (the module's fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, on_cluster]
 
 NAMESPACE = "jupyterhub"
 
@@ -33,7 +34,9 @@ def alice(browser: Any, demo: Any) -> Iterator[Person]:  # noqa: F811
 
 
 def claim_dir(demo: Any, claim: str) -> Path:  # noqa: F811
-    return demo.data_dir / "volumes" / NAMESPACE / claim
+    path = demo.claim_dir(NAMESPACE, claim)
+    assert path is not None, f"{claim} has no volume"
+    return path
 
 
 def test_1_first_start_copies_the_image_files(demo: Any, alice: Person) -> None:  # noqa: F811
@@ -90,7 +93,8 @@ def test_4_project_namespace_in_a_terminal(alice: Person) -> None:
 
 
 def test_5_admin_stops_and_deletes_alice(browser: Any, demo: Any) -> None:  # noqa: F811
-    assert demo.emulator.get("persistentvolumeclaims", "claim-alice", NAMESPACE) is not None
+    assert demo.get("persistentvolumeclaims", "claim-alice", NAMESPACE) is not None
+    volume = claim_dir(demo, "claim-alice")
     admin = Person(browser, demo.url, "admin", prefix="flow-admin")
     try:
         admin.log_in(demo.password)
@@ -102,7 +106,7 @@ def test_5_admin_stops_and_deletes_alice(browser: Any, demo: Any) -> None:  # no
         row.get_by_role("button", name="Stop Server").click()
         row.get_by_role("button", name="Start Server").wait_for(timeout=120_000)
         admin.shot("alice-stopped")
-        assert demo.emulator.get("pods", "jupyter-alice", NAMESPACE) is None
+        assert demo.get("pods", "jupyter-alice", NAMESPACE) is None
         row.get_by_role("button", name="Edit User").click()
         page.get_by_role("button", name="Delete user").wait_for()
         admin.shot("edit-alice")
@@ -114,9 +118,10 @@ def test_5_admin_stops_and_deletes_alice(browser: Any, demo: Any) -> None:  # no
     finally:
         admin.close()
     assert hub_api(demo, "GET", "/users/alice").status_code == 404
-    # her PVC is gone from the cluster, and with it her volume's data
-    assert demo.emulator.get("persistentvolumeclaims", "claim-alice", NAMESPACE) is None
-    assert not claim_dir(demo, "claim-alice").exists()
+    # her PVC is gone from the cluster, and with it her volume's data (on a real control
+    # plane the PV controller deletes the volume a little later: reclaimPolicy Delete)
+    assert demo.get("persistentvolumeclaims", "claim-alice", NAMESPACE) is None
+    wait_until(lambda: not volume.exists(), timeout=60, what=f"{volume} to be removed")
     # and the admin command line no longer lists her
     listing = workspace_admin_list(demo)
     if listing is not None:

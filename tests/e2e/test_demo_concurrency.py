@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from demo_stack import demo, hub_api, processes_of  # noqa: F401 (the module's fixture)
+from demo_stack import demo, hub_api, on_cluster, processes_of, wait_until  # noqa: F401 (the module's fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, on_cluster]
 
 USERS = [f"user{i:02d}" for i in range(10)]
 NAMESPACE = "jupyterhub"
@@ -19,15 +18,6 @@ NAMESPACE = "jupyterhub"
 def _stop_reflectors() -> Iterator[None]:
     """No KubeSpawner runs in this process: the hub is a child process."""
     yield
-
-
-def wait_until(predicate: Any, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_ten_users_start_at_once_and_stop_cleanly(demo: Any) -> None:  # noqa: F811
@@ -44,13 +34,13 @@ def test_ten_users_start_at_once_and_stop_cleanly(demo: Any) -> None:  # noqa: F
     wait_until(ready, timeout=300, what="ten servers to be ready")
 
     # each with its own volume and its own pod address
-    pods = demo.emulator.list("pods", NAMESPACE)
+    pods = demo.list("pods", NAMESPACE)
     ips = {p["metadata"]["name"]: p["status"]["podIP"] for p in pods}
     assert len(set(ips.values())) == len(USERS), ips
     for name in USERS:
-        pvc = demo.emulator.get("persistentvolumeclaims", f"claim-{name}", NAMESPACE)
+        pvc = demo.get("persistentvolumeclaims", f"claim-{name}", NAMESPACE)
         assert pvc is not None and pvc["status"]["phase"] == "Bound"
-        volume = demo.data_dir / "volumes" / NAMESPACE / f"claim-{name}"
+        volume = demo.claim_dir(NAMESPACE, f"claim-{name}")
         assert (volume / "Welcome.ipynb").is_file(), sorted(p.name for p in volume.iterdir())
         # each server answers at its own address through the hub's proxy
         response = hub_api(demo, "GET", f"/users/{name}")
@@ -64,16 +54,15 @@ def test_ten_users_start_at_once_and_stop_cleanly(demo: Any) -> None:  # noqa: F
         return all(not users[n]["servers"] for n in USERS)
 
     wait_until(stopped, timeout=120, what="ten servers to stop")
-    wait_until(
-        lambda: not demo.emulator.list("pods", NAMESPACE), timeout=60, what="the pods to be gone"
-    )
-    # no container process is left: only the hub and its proxy remain
+    wait_until(lambda: not demo.list("pods", NAMESPACE), timeout=60, what="the pods to be gone")
+    # no container process is left: only the hub, its proxy (and the node agent) remain
     left = [
         p
         for p in processes_of(demo.data_dir)
-        if not p.startswith(f"{demo.hub.pid}: ") and "configurable-http-proxy" not in p
+        if not any(p.startswith(f"{pid}: ") for pid in demo.service_pids)
+        and "configurable-http-proxy" not in p
     ]
     assert not left, left
     # the volumes stay for the next start
     for name in USERS:
-        assert (demo.data_dir / "volumes" / NAMESPACE / f"claim-{name}" / "Welcome.ipynb").is_file()
+        assert (demo.claim_dir(NAMESPACE, f"claim-{name}") / "Welcome.ipynb").is_file()

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from demo_browser import Person, _screenshot_on_failure, _stop_reflectors, browser  # noqa: F401 (the browser fixtures)
-from demo_stack import demo  # noqa: F401 (the module's fixture)
+from demo_stack import demo, on_cluster  # noqa: F401 (the module's fixture)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, on_cluster]
 
 # messages of the workspace features on a first start, in the order they come
 WORKSPACE_STEPS = (

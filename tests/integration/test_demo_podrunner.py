@@ -1,4 +1,8 @@
-"""The pod runner runs a pod's containers for real: order, exits, volumes, users, deletion."""
+"""The pod runner runs a pod's containers for real: order, exits, volumes, users, deletion.
+
+On the emulator's pod runner (make test) and on the node agent's process runtime on the real
+control plane (make test-cluster), which share the process machinery.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from podrunner_support import running_pods
+from podrunner_support import Pods, pods_for_real, running_pods
 
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.pods_on_cluster
 
 NS = "default"
 IMAGE = Image(uid=1000, gid=100, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
@@ -20,7 +24,13 @@ IMAGE = Image(uid=1000, gid=100, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 @pytest.fixture(scope="module")
 def runner_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessEmulator]:
+    """The emulator's pod runner (the snapshot tests read its claims' directories)."""
     yield from running_pods(tmp_path_factory.mktemp("runner"), IMAGE)
+
+
+@pytest.fixture(scope="module")
+def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pods]:
+    yield from pods_for_real(tmp_path_factory.mktemp("pods"), IMAGE)
 
 
 def wait(predicate: Any, timeout: float = 30) -> Any:
@@ -38,7 +48,7 @@ def pod(name: str, *, init: list[str], main: str, grace: int = 30) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name},
         "spec": {
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": grace,
@@ -80,49 +90,43 @@ def claim(emulator: ProcessEmulator, name: str) -> None:
     )
 
 
-def status(emulator: ProcessEmulator, name: str) -> dict:
-    return (emulator.get("pods", name, NS) or {}).get("status", {})
-
-
-def test_init_containers_in_order_then_main_as_the_user(runner_emulator: ProcessEmulator) -> None:
-    claim(runner_emulator, "p1")
-    runner_emulator.create(
+def test_init_containers_in_order_then_main_as_the_user(pods: Pods) -> None:
+    pods.claim("p1")
+    pods.create(
         pod(
             "p1",
             init=["echo one >> /mnt/data/order", "echo two >> /mnt/data/order"],
             main="id -u > /mnt/data/uid; echo $WHO > /mnt/data/who; exit 3",
         )
     )
-    wait(lambda: status(runner_emulator, "p1").get("phase") == "Failed")
-    data = Path(runner_emulator.data_dir) / "volumes" / NS / "p1"
+    wait(lambda: pods.status("p1").get("phase") == "Failed", timeout=60)
+    data = pods.claim_dir("p1")
     assert (data / "order").read_text() == "one\ntwo\n"
     assert (data / "uid").read_text().strip() == "1000"
     assert (data / "who").read_text().strip() == "p1"
-    main = status(runner_emulator, "p1")["containerStatuses"][0]
+    main = pods.status("p1")["containerStatuses"][0]
     assert main["state"]["terminated"]["exitCode"] == 3
     # nothing was created on the host for the mount point
     assert not Path("/mnt/data").exists()
-    runner_emulator.delete("pods", "p1", NS, grace=0)
+    pods.delete_pod("p1", grace=0)
 
 
-def test_a_failed_init_container_blocks_the_pod(runner_emulator: ProcessEmulator) -> None:
-    claim(runner_emulator, "p2")
-    runner_emulator.create(
+def test_a_failed_init_container_blocks_the_pod(pods: Pods) -> None:
+    pods.claim("p2")
+    pods.create(
         pod("p2", init=["echo broken > /dev/termination-log; exit 7"], main="touch /mnt/data/ran")
     )
-    wait(lambda: status(runner_emulator, "p2").get("phase") == "Failed")
-    init = status(runner_emulator, "p2")["initContainerStatuses"][0]["state"]["terminated"]
+    wait(lambda: pods.status("p2").get("phase") == "Failed", timeout=60)
+    init = pods.status("p2")["initContainerStatuses"][0]["state"]["terminated"]
     assert init["exitCode"] == 7 and init["message"] == "broken"
-    assert not (Path(runner_emulator.data_dir) / "volumes" / NS / "p2" / "ran").exists()
-    runner_emulator.delete("pods", "p2", NS, grace=0)
+    assert not (pods.claim_dir("p2") / "ran").exists()
+    pods.delete_pod("p2", grace=0)
 
 
-def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(
-    runner_emulator: ProcessEmulator,
-) -> None:
-    claim(runner_emulator, "p3")
+def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(pods: Pods) -> None:
+    pods.claim("p3")
     # ignores SIGTERM, with a child process: only SIGKILL of the namespace ends both
-    runner_emulator.create(
+    pods.create(
         pod(
             "p3",
             init=[],
@@ -133,12 +137,14 @@ def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(
             ),
         )
     )
-    wait(lambda: (Path(runner_emulator.data_dir) / "volumes" / NS / "p3" / "up").exists())
-    started = time.monotonic()
-    runner_emulator.delete("pods", "p3", NS)
-    wait(lambda: runner_emulator.get("pods", "p3", NS) is None, timeout=20)
-    assert time.monotonic() - started >= 1.5
-    assert (
-        "term" in (Path(runner_emulator.data_dir) / "volumes" / NS / "p3" / "signals").read_text()
+    wait(
+        lambda: pods.get("persistentvolumeclaims", "p3") and (pods.claim_dir("p3") / "up").exists(),
+        timeout=60,
     )
-    assert not runner_emulator.runner.processes
+    data = pods.claim_dir("p3")
+    started = time.monotonic()
+    pods.delete_pod("p3")
+    wait(lambda: pods.get("pods", "p3") is None, timeout=30)
+    assert time.monotonic() - started >= 1.5
+    assert "term" in (data / "signals").read_text()
+    assert not pods.processes()

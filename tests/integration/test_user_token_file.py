@@ -1,6 +1,8 @@
 """The user-token file is readable by the notebook user under every supported
-securityContext (issue 11), in a pod run for real by the pod runner: the Secret volume
-and mount exactly as the spawner generates them, the kubelet's file ownership and modes."""
+securityContext (issue 11), in a pod run for real by the pod runner (on the real control
+plane: the node agent's process runtime, the Secret read from the API with the node's
+identity): the Secret volume and mount exactly as the spawner generates them, the kubelet's
+file ownership and modes."""
 
 from __future__ import annotations
 
@@ -9,30 +11,29 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from podrunner_support import running_pods
+from podrunner_support import Pods, pods_for_real
 
 from workspace_spawner.project import manifests as m
-from workspace_spawner_testing.podrunner import Image, ProcessEmulator
+from workspace_spawner_testing.podrunner import Image
 
-pytestmark = pytest.mark.emulator_only
+pytestmark = pytest.mark.pods_on_cluster
 
-NS = "default"
 SECRET = "notebook-alice-workspace-token"
 IMAGE = Image(uid=1000, gid=100, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessEmulator]:
-    for emulator in running_pods(tmp_path_factory.mktemp("token"), IMAGE):
-        emulator.create(
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pods]:
+    for pods in pods_for_real(tmp_path_factory.mktemp("token"), IMAGE):
+        pods.create(
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": SECRET, "namespace": NS},
+                "metadata": {"name": SECRET},
                 "stringData": {"token": "sha256~the-users-token"},
             }
         )
-        yield emulator
+        yield pods
 
 
 @pytest.mark.parametrize(
@@ -44,7 +45,7 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessEmulator
     ],
     ids=["fsGroup", "no-fsGroup", "openshift-uid"],
 )
-def test_the_notebook_user_reads_the_token(runner: ProcessEmulator, context: dict) -> None:
+def test_the_notebook_user_reads_the_token(runner: Pods, context: dict) -> None:
     name = f"token-{random.randint(0, 10**6)}"
     token_file = f"{m.USER_TOKEN_DIR}/token"
     volumes = [v for v in m.pod_volumes(token_secret=SECRET) if v["name"] == m.USER_TOKEN_VOLUME]
@@ -55,7 +56,7 @@ def test_the_notebook_user_reads_the_token(runner: ProcessEmulator, context: dic
         {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": name, "namespace": NS},
+            "metadata": {"name": name},
             "spec": {
                 "restartPolicy": "Never",
                 "securityContext": context,
@@ -71,13 +72,13 @@ def test_the_notebook_user_reads_the_token(runner: ProcessEmulator, context: dic
             },
         }
     )
-    deadline = time.monotonic() + 30
-    while (runner.get("pods", name, NS) or {}).get("status", {}).get("phase") not in (
+    deadline = time.monotonic() + 60
+    while runner.status(name).get("phase") not in (
         "Succeeded",
         "Failed",
     ):
         assert time.monotonic() < deadline, "the pod did not finish"
         time.sleep(0.1)
-    log = runner.runner.log(NS, name, "notebook")
+    log = runner.log(name, "notebook")
     assert log.splitlines() == ["sha256~the-users-token", str(context["runAsUser"])], log
-    runner.delete("pods", name, NS, grace=0)
+    runner.delete_pod(name, grace=0)

@@ -61,3 +61,18 @@ c.WorkspaceSpawner.volume_reset_marker = ".delete-volume"
 c.WorkspaceSpawner.workspace_project_enabled = True
 c.WorkspaceSpawner.conda_workspace_env = True
 c.WorkspaceSpawner.persist_pip_user = True
+
+# On a real control plane (the tests of make test-cluster) the pods run on the node
+# whose agent runs them as processes: select it and tolerate its taint
+# https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/
+if os.environ.get("WORKSPACE_SPAWNER_DEMO_NODE"):
+    c.KubeSpawner.node_selector = {
+        "kubernetes.io/hostname": os.environ["WORKSPACE_SPAWNER_DEMO_NODE"]
+    }
+    c.KubeSpawner.tolerations = [
+        {
+            "key": os.environ["WORKSPACE_SPAWNER_DEMO_NODE_TAINT"],
+            "operator": "Exists",
+            "effect": "NoSchedule",
+        }
+    ]

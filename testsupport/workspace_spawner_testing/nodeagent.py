@@ -8,12 +8,17 @@ as the kubelet does (reasons and messages of pkg/kubelet/events/event.go). Delet
 pods are stopped and then removed with a zero grace period, as the kubelet
 finishes a graceful deletion.
 
-The status-only runtime is what the emulator's simulated kubelet does: init
-containers end with 0, containers run and are ready, nothing executes. It runs
-with the node's identity (``system:node:<name>`` in ``system:nodes``), so the
-Node authorizer and NodeRestriction confine it as they confine a kubelet.
+Two runtimes, one code path for the pods: the status-only runtime
+(:class:`StatusRuntime`, what the emulator's simulated kubelet does: init containers
+end with 0, containers run and are ready, nothing executes), and the process runtime
+(``podrunner.agent.ProcessRuntime``: the containers run as local processes in mount
+namespaces, their volumes from the API). It runs with the node's identity
+(``system:node:<name>`` in ``system:nodes``), so the Node authorizer and
+NodeRestriction confine it as they confine a kubelet.
 
     python -m workspace_spawner_testing.nodeagent --kubeconfig node.kubeconfig --node n1
+    python -m workspace_spawner_testing.nodeagent --kubeconfig runner.kubeconfig \
+        --node n2 --runner process --data-dir DIR --register-with-taint k=v:NoSchedule
 """
 
 from __future__ import annotations
@@ -137,16 +142,41 @@ def _condition(type_: str, ok: bool = True, reason: str | None = None) -> dict:
 
 
 class StatusRuntime:
-    """Containers that "run" without executing anything: the simulated kubelet's runtime."""
+    """Containers that "run" without executing anything: the simulated kubelet's runtime.
 
-    async def run_init_container(self, agent: NodeAgent, pod: dict, container: dict) -> int:
-        return 0
+    The interface every runtime of :class:`NodeAgent` has: ``set_up`` once per pod
+    before its containers (MountFailed: the agent reports FailedMount and tries again),
+    ``run_init_container`` (exit code, termination message), ``start_container``,
+    ``kill_pod``, ``forget`` (a pod deleted at once), ``address_free`` (may a pod get
+    this address) and ``shut_down``.
+    """
+
+    async def set_up(self, agent: NodeAgent, pod: dict) -> None:
+        pass
+
+    async def run_init_container(
+        self, agent: NodeAgent, pod: dict, container: dict
+    ) -> tuple[int, str]:
+        return 0, ""
 
     async def start_container(self, agent: NodeAgent, pod: dict, container: dict) -> None:
         pass
 
     async def kill_pod(self, agent: NodeAgent, pod: dict, grace: float) -> None:
         pass
+
+    def forget(self, pod: dict) -> None:
+        pass
+
+    def address_free(self, ip: str) -> bool:
+        return True
+
+    def shut_down(self) -> None:
+        pass
+
+
+class MountFailed(Exception):
+    """A volume of the pod cannot be set up yet (its Secret is missing, say): retried."""
 
 
 class NodeAgent:
@@ -157,11 +187,15 @@ class NodeAgent:
         node: str,
         runtime: StatusRuntime | None = None,
         ip_prefix: str = "127.0.0",
+        taints: list[dict] | None = None,
     ) -> None:
         self.api = api
         self.node = node
         self.runtime = runtime or StatusRuntime()
         self.ip_prefix = ip_prefix
+        # registered with the Node (kubelet --register-with-taints); NodeRestriction lets
+        # a node set its taints when it creates its Node, never change them later
+        self.taints = list(taints or [])
         self.tasks: dict[str, asyncio.Task] = {}
         self.ips: dict[str, str] = {}
 
@@ -181,6 +215,7 @@ class NodeAgent:
                     "apiVersion": "v1",
                     "kind": "Node",
                     "metadata": {"name": self.node, "labels": labels},
+                    "spec": {"taints": self.taints} if self.taints else {},
                 },
             )
         await self.report_node()
@@ -285,6 +320,7 @@ class NodeAgent:
             heartbeat.cancel()
             for task in self.tasks.values():
                 task.cancel()
+            self.runtime.shut_down()
 
     async def watch_pods(self) -> None:
         selector = f"spec.nodeName={self.node}"
@@ -314,6 +350,8 @@ class NodeAgent:
             task = self.tasks.pop(uid, None)
             if task:
                 task.cancel()
+            # deleted without a grace period: nothing waits for the processes
+            self.runtime.forget(pod)
             return
         if "deletionTimestamp" in pod["metadata"]:
             if uid not in self.tasks or not getattr(self.tasks[uid], "terminating", False):
@@ -340,37 +378,52 @@ class NodeAgent:
         meta = pod["metadata"]
         return f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
 
-    async def update_status(self, pod: dict, **status: Any) -> dict:
-        """Write status fields through the status subresource (read, change, replace)."""
-        # The GET of one pod is the call the Node authorizer answers from its graph, and
-        # the graph learns of the scheduler's binding from its own informer
-        # (plugin/pkg/auth/authorizer/node/graph_populator.go), maybe after our watch
-        # did: until then it answers 403 "no relationship found between node ...". A
-        # kubelet's status manager retries such a failed sync with a growing wait
-        # (pkg/kubelet/status/status_manager.go); so do we, up to UNRELATED_SECONDS, the
-        # wait doubling from 0.1 s to 2 s so that a slow graph on a loaded machine is
-        # outlasted without hammering the API server.
+    async def related(self, call: Callable[[], Awaitable[Any]], *, what: str) -> Any:
+        """``call()``, again while the Node authorizer has not seen the pod's binding."""
+        # The Node authorizer answers a node's reads of its pods (and their Secrets,
+        # ConfigMaps, claims) from its graph, and the graph learns of the scheduler's
+        # binding from its own informer (plugin/pkg/auth/authorizer/node/
+        # graph_populator.go), maybe after our watch did: until then it answers 403 "no
+        # relationship found between node ...". A kubelet's status manager retries such
+        # a failed sync with a growing wait (pkg/kubelet/status/status_manager.go); so
+        # do we, up to UNRELATED_SECONDS, the wait doubling from 0.1 s to 2 s so that a
+        # slow graph on a loaded machine is outlasted without hammering the API server.
         delay = UNRELATED_FIRST_DELAY
         deadline = asyncio.get_running_loop().time() + UNRELATED_SECONDS
         while True:
             try:
-                current = await self.api.call("GET", self._path(pod))
-                if current["metadata"]["uid"] != pod["metadata"]["uid"]:
-                    raise Gone("replaced")
-                current.setdefault("status", {}).update(status)
-                return await self.api.call("PUT", self._path(pod) + "/status", current)
-            except Conflict:
-                continue
+                return await call()
             except NotYetRelated:
                 if asyncio.get_running_loop().time() + delay > deadline:
                     raise
                 log.info(
                     "%s: the Node authorizer has not seen the binding yet; again in %.1fs",
-                    pod["metadata"]["name"],
+                    what,
                     delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, UNRELATED_MAX_DELAY)
+
+    async def update_status(
+        self, pod: dict, *, change: Callable[[dict], None] | None = None, **status: Any
+    ) -> dict:
+        """Write status fields (or what ``change(status)`` does to the current status)
+        through the status subresource: read, change, replace, again on a conflict."""
+
+        async def write() -> dict:
+            while True:
+                current = await self.api.call("GET", self._path(pod))
+                if current["metadata"]["uid"] != pod["metadata"]["uid"]:
+                    raise Gone("replaced")
+                current.setdefault("status", {}).update(status)
+                if change is not None:
+                    change(current["status"])
+                try:
+                    return await self.api.call("PUT", self._path(pod) + "/status", current)
+                except Conflict:
+                    continue
+
+        return await self.related(write, what=pod["metadata"]["name"])
 
     async def event(
         self,
@@ -427,13 +480,28 @@ class NodeAgent:
                     f"{self.ip_prefix}.{n}"
                     for n in range(2, 255)
                     if f"{self.ip_prefix}.{n}" not in used
+                    and self.runtime.address_free(f"{self.ip_prefix}.{n}")
                 ),
                 None,
             )
             if free is None:
-                raise RuntimeError("no free pod address")
+                raise RuntimeError(f"no free pod address in {self.ip_prefix}.0/24")
             self.ips[uid] = free
         return self.ips[uid]
+
+    async def mounted(self, pod: dict, step: Callable[[], Awaitable[Any]]) -> Any:
+        """``step()``; while a volume cannot be set up, FailedMount and again (the
+        kubelet's volume manager retries until the object exists)."""
+        told = False
+        while True:
+            try:
+                return await step()
+            except MountFailed as e:
+                if not told:
+                    await self.event(pod, "FailedMount", str(e), type_="Warning")
+                    told = True
+                await asyncio.sleep(1.0)
+                await self.runtime.set_up(self, pod)
 
     async def run_pod(self, pod: dict) -> None:
         """Init containers in order, then the containers; Running and Ready."""
@@ -461,15 +529,19 @@ class NodeAgent:
         if inits:
             status["initContainerStatuses"] = init_statuses
         await self.update_status(pod, **status)
+        self.allocate_ip(pod)
+        await self.mounted(pod, lambda: self.runtime.set_up(self, pod))
         for index, container in enumerate(inits):
             await self._start_events(pod, container)
             init_statuses[index].update(
                 state={"running": {"startedAt": now()}}, started=True, imageID=_image_id(container)
             )
             await self.update_status(pod, initContainerStatuses=init_statuses)
-            code = await self.runtime.run_init_container(self, pod, container)
+            code, message = await self.mounted(
+                pod, lambda c=container: self.runtime.run_init_container(self, pod, c)
+            )
             init_statuses[index].update(
-                state={"terminated": _terminated(code)}, ready=code == 0, started=False
+                state={"terminated": _terminated(code, message)}, ready=code == 0, started=False
             )
             if code != 0:
                 extra = {"phase": "Failed"} if spec.get("restartPolicy") == "Never" else {}
@@ -478,7 +550,7 @@ class NodeAgent:
             await self.update_status(pod, initContainerStatuses=init_statuses)
         for container in spec["containers"]:
             await self._start_events(pod, container)
-            await self.runtime.start_container(self, pod, container)
+            await self.mounted(pod, lambda c=container: self.runtime.start_container(self, pod, c))
         started = now()
         for status_, container in zip(statuses, spec["containers"], strict=True):
             status_.update(
@@ -502,6 +574,44 @@ class NodeAgent:
                 _condition("Ready"),
             ],
         )
+
+    async def container_exited(
+        self, pod: dict, container: dict, code: int, *, message: str = ""
+    ) -> None:
+        """A main container ended: restarted, or the pod ends, by its restartPolicy."""
+        policy = pod["spec"].get("restartPolicy", "Always")
+        restart = policy == "Always" or (policy == "OnFailure" and code != 0)
+
+        def change(status: dict) -> None:
+            statuses = status.get("containerStatuses") or []
+            mine = next(s for s in statuses if s["name"] == container["name"])
+            terminated = {"terminated": _terminated(code, message)}
+            if restart:
+                mine.update(
+                    lastState=terminated,
+                    restartCount=mine.get("restartCount", 0) + 1,
+                    state={"running": {"startedAt": now()}},
+                )
+                return
+            mine.update(state=terminated, ready=False, started=False)
+            if all("terminated" in s["state"] for s in statuses):
+                failed = any(s["state"]["terminated"]["exitCode"] != 0 for s in statuses)
+                status["phase"] = "Failed" if failed else "Succeeded"
+                status["conditions"] = [
+                    _condition("PodScheduled"),
+                    _condition("Initialized"),
+                    _condition("ContainersReady", False, "PodCompleted"),
+                    _condition("Ready", False, "PodCompleted"),
+                ]
+
+        await self.update_status(pod, change=change)
+        if restart:
+            await self.event(
+                pod,
+                "Started",
+                f"Started container {container['name']}",
+                container=container["name"],
+            )
 
     async def _start_events(self, pod: dict, container: dict) -> None:
         name, image = container["name"], container.get("image", "")
@@ -558,19 +668,56 @@ def _waiting(container: dict, reason: str) -> dict:
     }
 
 
-def _terminated(code: int) -> dict:
+def _terminated(code: int, message: str = "") -> dict:
     stamp = now()
-    return {
+    state = {
         "exitCode": code,
         "reason": "Completed" if code == 0 else "Error",
         "startedAt": stamp,
         "finishedAt": stamp,
     }
+    if message:  # the API leaves out an empty message
+        state["message"] = message
+    return state
 
 
-async def serve(*, kubeconfig: str, node: str) -> None:
+def make_runtime(*, runner: str, data_dir: str | None) -> StatusRuntime:
+    """``status``: nothing runs; ``process``: the containers run as local processes."""
+    if runner == "status":
+        return StatusRuntime()
+    if data_dir is None:
+        raise SystemExit("--runner process needs --data-dir (the pods' logs and scratch space)")
+    from .podrunner import check_sandbox, demo_images
+    from .podrunner.agent import ProcessRuntime
+
+    check_sandbox()
+    return ProcessRuntime(data_dir=data_dir, images=demo_images())
+
+
+def parse_taint(text: str) -> dict:
+    """``key=value:Effect`` or ``key:Effect``, as kubelet --register-with-taints takes them."""
+    spec, _, effect = text.rpartition(":")
+    key, _, value = spec.partition("=")
+    if not key or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give key=value:Effect (Effect NoSchedule, ...)"
+        )
+    return (
+        {"key": key, "value": value, "effect": effect} if value else {"key": key, "effect": effect}
+    )
+
+
+async def serve(
+    *,
+    kubeconfig: str,
+    node: str,
+    runtime: StatusRuntime | None = None,
+    ip_prefix: str = "127.0.0",
+    taints: list[dict] | None = None,
+) -> None:
     api = Api(Credentials.from_kubeconfig(kubeconfig))
-    task = asyncio.create_task(NodeAgent(api, node=node).run())
+    agent = NodeAgent(api, node=node, runtime=runtime, ip_prefix=ip_prefix, taints=taints)
+    task = asyncio.create_task(agent.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
@@ -590,13 +737,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--node", required=True)
     parser.add_argument(
         "--runner",
-        choices=["status"],
+        choices=["status", "process"],
         default="status",
-        help="status: containers are reported, nothing runs",
+        help="status: containers are reported, nothing runs; process: they run as local "
+        "processes in mount namespaces (root; see workspace_spawner_testing.podrunner)",
+    )
+    parser.add_argument("--data-dir", help="process: the containers' logs and scratch space")
+    parser.add_argument(
+        "--ip-prefix", default="127.0.0", help="the loopback /24 of the pods' addresses (127.x.y)"
+    )
+    parser.add_argument(
+        "--register-with-taint",
+        action="append",
+        type=parse_taint,
+        default=[],
+        metavar="KEY=VALUE:EFFECT",
+        help="a taint the Node is registered with (again for more)",
     )
     args = parser.parse_args(argv)
+    if not args.ip_prefix.startswith("127."):
+        parser.error("--ip-prefix: pod addresses must be loopback addresses (127.x.y)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(serve(kubeconfig=args.kubeconfig, node=args.node))
+    runtime = make_runtime(runner=args.runner, data_dir=args.data_dir)
+    asyncio.run(
+        serve(
+            kubeconfig=args.kubeconfig,
+            node=args.node,
+            runtime=runtime,
+            ip_prefix=args.ip_prefix,
+            taints=args.register_with_taint,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -11,10 +11,13 @@ from .cluster import (
     DEFAULT_STORAGE_CLASS,
     FIXED_STORAGE_CLASS,
     NODE_NAME,
+    RUNNER_NODE_NAME,
+    RUNNER_TAINT,
     Client,
     ControlPlane,
     ControlPlaneError,
     find_binaries,
+    node_ready,
 )
 from .hub import grant_hub, setup_hub, shipped_rbac
 
@@ -23,10 +26,13 @@ __all__ = [
     "DEFAULT_STORAGE_CLASS",
     "FIXED_STORAGE_CLASS",
     "NODE_NAME",
+    "RUNNER_NODE_NAME",
+    "RUNNER_TAINT",
     "Client",
     "ControlPlane",
     "ControlPlaneError",
     "find_binaries",
+    "node_ready",
     "grant_hub",
     "setup_hub",
     "shipped_rbac",

@@ -8,7 +8,10 @@
   variables set, stop everything; COMMAND's exit status.
 
 The variables: WORKSPACE_SPAWNER_TEST_KUBECONFIG (the hub's ServiceAccount),
-WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG (system:masters), WORKSPACE_SPAWNER_TEST_HELM_VALUES,
+WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG (system:masters),
+WORKSPACE_SPAWNER_TEST_RUNNER_NODE_KUBECONFIG (the identity of the second node,
+``cluster.RUNNER_NODE_NAME``, for a node agent that runs pods as processes: the demo's),
+WORKSPACE_SPAWNER_TEST_HELM_VALUES,
 WORKSPACE_SPAWNER_TEST_AUDIT_LOG (the hub's requests, controlplane.audit);
 with ``--openshift`` also WORKSPACE_SPAWNER_TEST_OPENSHIFT, the description
 (openshift.json) of the OpenShift layer started on the control plane: the
@@ -68,9 +71,11 @@ def _start(
         cp, helm_values=helm_values, kubeconfig=directory / "hub.kubeconfig", openshift=openshift
     )
     admin = cp.write_kubeconfig(directory / "admin.kubeconfig")
+    runner_node = cp.write_node_kubeconfig(directory / "runner-node.kubeconfig")
     env = {
         "WORKSPACE_SPAWNER_TEST_KUBECONFIG": str(hub),
         "WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG": str(admin),
+        "WORKSPACE_SPAWNER_TEST_RUNNER_NODE_KUBECONFIG": str(runner_node),
         "WORKSPACE_SPAWNER_TEST_HELM_VALUES": str(helm_values.resolve()),
         "WORKSPACE_SPAWNER_TEST_AUDIT_LOG": str(cp.audit_log),
     }

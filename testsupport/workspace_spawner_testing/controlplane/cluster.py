@@ -41,6 +41,11 @@ from . import audit, pki
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 BINARIES_ENV = "WORKSPACE_SPAWNER_TESTBED_BIN"
 NODE_NAME = "testbed-node"
+# A second node identity for a node agent that runs pods as real processes (the demo's
+# on this control plane, ``--runner process``), started by whoever needs it. Its Node
+# carries RUNNER_TAINT, so only pods that tolerate it (and select it) go there.
+RUNNER_NODE_NAME = "testbed-runner"
+RUNNER_TAINT = {"key": "workspace-spawner.test/pod-runner", "value": "true", "effect": "NoSchedule"}
 ADMIN = "admin"
 # static token users, stand-ins for OAuth users; carol is kept out of every test but
 # one, so what she may see is exactly what that test gave her
@@ -396,6 +401,7 @@ class ControlPlane:
             User("kube-controller-manager", secrets.token_hex(16)),
             User("kube-scheduler", secrets.token_hex(16)),
             User(f"system:node:{NODE_NAME}", secrets.token_hex(16), ("system:nodes",)),
+            User(f"system:node:{RUNNER_NODE_NAME}", secrets.token_hex(16), ("system:nodes",)),
         ]
         users += [User(name, secrets.token_hex(16)) for name in self.users]
         # the components' users are the ones their default RBAC roles are bound to
@@ -550,13 +556,11 @@ class ControlPlane:
             )
 
     def _node_ready(self) -> bool:
-        node = self.request("GET", f"/api/v1/nodes/{NODE_NAME}")
-        ready = any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in node.get("status", {}).get("conditions", [])
-        )
-        # the node lifecycle controller lifts the not-ready taint once Ready is True
-        return ready and not node["spec"].get("taints")
+        return node_ready(self.admin, NODE_NAME)
+
+    def write_node_kubeconfig(self, path: str | Path, *, node: str = RUNNER_NODE_NAME) -> Path:
+        """A kubeconfig with the identity of ``node`` (``system:node:<node>``)."""
+        return self.write_kubeconfig(path, user=f"system:node:{node}")
 
     def _provisioned_volumes(self) -> list[Path]:
         try:
@@ -567,6 +571,23 @@ class ControlPlane:
             Path(pv["spec"]["hostPath"]["path"]) for pv in pvs if "hostPath" in pv.get("spec", {})
         ]
         return [p for p in paths if p.parent == HOSTPATH_PV_ROOT]
+
+
+def node_ready(admin: Client, name: str, *, own_taints: tuple[dict, ...] = ()) -> bool:
+    """Is the Node Ready, with no taints but ``own_taints`` (those it registered with)?"""
+    try:
+        node = admin.request("GET", f"/api/v1/nodes/{name}")
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return False
+        raise
+    ready = any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in node.get("status", {}).get("conditions", [])
+    )
+    # the node lifecycle controller lifts the not-ready taint once Ready is True
+    keys = {t["key"] for t in own_taints}
+    return ready and not [t for t in node["spec"].get("taints") or [] if t["key"] not in keys]
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

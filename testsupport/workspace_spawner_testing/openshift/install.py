@@ -391,6 +391,21 @@ def scc_grant(scc: str, *, namespace: str, service_account: str = "", group: str
     )
 
 
+def scc_group_grant(scc: str, *, namespace: str, group: str) -> dict:
+    """What ``oc adm policy add-scc-to-group <scc> <group>`` makes, for the pods of
+    ``namespace``: a RoleBinding there to the ``use`` role of that SCC."""
+    if scc not in SCCS:
+        raise ValueError(f"unknown SCC {scc!r}: one of {', '.join(SCCS)}")
+    role = f"system:openshift:scc:{scc}"
+    return _binding(
+        "RoleBinding",
+        f"{role}:{group}",
+        role,
+        [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+        namespace=namespace,
+    )
+
+
 def role_grant(role: str, *, user: str, project: str) -> dict:
     """What ``oc adm policy add-role-to-user <role> <user> -n <project>`` makes."""
     return _binding(
