@@ -33,6 +33,7 @@ from urllib.parse import quote
 import aiohttp
 
 from .kubeconfig import Credentials
+from .loopback import LoopbackAddresses
 
 log = logging.getLogger(__name__)
 
@@ -156,14 +157,14 @@ class NodeAgent:
         *,
         node: str,
         runtime: StatusRuntime | None = None,
-        ip_prefix: str = "127.0.0",
+        pod_network: str = "127.0.0.0/8",
     ) -> None:
         self.api = api
         self.node = node
         self.runtime = runtime or StatusRuntime()
-        self.ip_prefix = ip_prefix
         self.tasks: dict[str, asyncio.Task] = {}
-        self.ips: dict[str, str] = {}
+        # pod uid -> its address (a /24 ran out at 253 live pods)
+        self.ips = LoopbackAddresses(pod_network)
 
     # -- the node ---------------------------------------------------------------------
 
@@ -310,7 +311,7 @@ class NodeAgent:
     def on_pod(self, type_: str, pod: dict) -> None:
         uid = pod["metadata"]["uid"]
         if type_ == "DELETED":
-            self.ips.pop(uid, None)
+            self.ips.release(uid)
             task = self.tasks.pop(uid, None)
             if task:
                 task.cancel()
@@ -419,21 +420,7 @@ class NodeAgent:
             log.info("event %s not written: %s", reason, e)
 
     def allocate_ip(self, pod: dict) -> str:
-        uid = pod["metadata"]["uid"]
-        if uid not in self.ips:
-            used = set(self.ips.values())
-            free = next(
-                (
-                    f"{self.ip_prefix}.{n}"
-                    for n in range(2, 255)
-                    if f"{self.ip_prefix}.{n}" not in used
-                ),
-                None,
-            )
-            if free is None:
-                raise RuntimeError("no free pod address")
-            self.ips[uid] = free
-        return self.ips[uid]
+        return self.ips.allocate(pod["metadata"]["uid"])
 
     async def run_pod(self, pod: dict) -> None:
         """Init containers in order, then the containers; Running and Ready."""
