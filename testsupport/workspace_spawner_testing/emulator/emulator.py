@@ -294,12 +294,15 @@ class Emulator:
         verb: str | None = None,
         resource: str | None = None,
         status: int = 500,
-        count: int = 1,
+        count: int | None = 1,
         namespace: str | None = None,
         name: str | None = None,
         hang: bool = False,
         message: str | None = None,
+        rate: float | None = None,
+        seed: int = 0,
     ) -> Fault:
+        """See :class:`Fault`; ``count=None`` with a ``rate`` for random faults all along."""
         fault = Fault(
             verb=verb,
             resource=resource,
@@ -309,6 +312,8 @@ class Emulator:
             name=name,
             hang=hang,
             message=message,
+            rate=rate,
+            seed=seed,
         )
         self._call(self.faults.append, fault)
         return fault
