@@ -115,6 +115,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
             response = await watch(emulator, request, target)
             return response
         response = await asyncio.shield(_serve(emulator, request, target, record.verb))
+        if record.verb == "create" and response.status == 201 and record.name is None:
+            # the log names what a create made, as an audit event's objectRef does
+            created = json.loads(response.text or "{}")  # type: ignore[attr-defined]
+            record.name = (created.get("metadata") or {}).get("name")
         return response
     except ApiError as e:
         response = _error(e)
