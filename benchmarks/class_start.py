@@ -68,6 +68,7 @@ HUB_NAMESPACE = "jupyterhub"
 # what must exist once per user: counted after a run with faults
 WATCHED = ("persistentvolumeclaims", "namespaces", "projectrequests", "projects")
 START_TIMEOUT = 900
+REQUEST_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,10 @@ def _spawners(variant: Variant, users: list[str], states: dict[str, dict] | None
     for index, user in enumerate(users):
         spawner = make(variant.cls, user, 10_000 + index, **variant.traits)
         spawner.start_timeout = START_TIMEOUT
+        # KubeSpawner's 3 s per request is short for an emulator at load: its retries
+        # would pile on (7 pod creates per spawn at N=100); the same for every variant
+        spawner.k8s_api_request_timeout = REQUEST_TIMEOUT
+        spawner.k8s_api_request_retry_timeout = 2 * REQUEST_TIMEOUT
         if states is not None:
             spawner.load_state(states.get(user, {}))
         spawners[user] = spawner
