@@ -56,6 +56,7 @@ if __name__ == "__main__":  # before kubernetes_asyncio reads the default locati
     os.environ["KUBECONFIG"] = str(_DIR / "kubeconfig")
 
 import aiohttp  # noqa: E402
+import yaml  # noqa: E402
 from kubespawner import KubeSpawner  # noqa: E402
 from kubespawner.clients import load_config  # noqa: E402
 
@@ -365,7 +366,7 @@ def serve_counting_proxy(upstream: str, ca_file: str, port: int) -> None:
             if request.method == "DELETE":
                 return web.json_response({})
             return web.json_response({"error": "faults are the emulator's"}, status=501)
-        watching = request.query.get("watch") in ("true", "1")
+        watching = (request.query.get("watch") or "").lower() in ("true", "1")
         record = _verb_and_target(request.method, request.path, watching)
         record.update(time=time.time(), status=0)
         log.append(record)
@@ -459,9 +460,9 @@ def control_plane_server(kubeconfig: Path) -> Iterator[str]:
         args = [sys.executable, __file__, "--proxy", cp.url, str(cp.ca_file), str(port)]
         process, url = _launch(args, r"http://127\.0\.0\.1:\d+")
         try:
-            cp.write_kubeconfig(kubeconfig)
-            text = kubeconfig.read_text().replace(cp.url, url)
-            kubeconfig.write_text(text.replace(f"certificate-authority: {cp.ca_file}", ""))
+            config = yaml.safe_load(cp.write_kubeconfig(kubeconfig).read_text())
+            config["clusters"][0]["cluster"] = {"server": url}  # plain HTTP to the proxy
+            kubeconfig.write_text(yaml.safe_dump(config))
             yield url
         finally:
             process.terminate()
@@ -469,8 +470,6 @@ def control_plane_server(kubeconfig: Path) -> Iterator[str]:
 
 
 async def _admin(kubeconfig: Path, method: str, path: str, body: dict | None = None) -> Any:
-    import yaml
-
     config = yaml.safe_load(kubeconfig.read_text())
     server = config["clusters"][0]["cluster"]["server"]
     token = config["users"][0]["user"]["token"]
