@@ -207,7 +207,7 @@ async def _start_all(spawners: dict[str, Any], phase: PhaseResult) -> None:
         try:
             await spawner.start()
         except Exception as e:  # the reason the spawn page would show
-            phase.failures[user] = f"{type(e).__name__}: {e}"[:300]
+            phase.failures[user] = " ".join(f"{type(e).__name__}: {e}".split())[:300]
         else:
             phase.latencies.append(time.perf_counter() - began)
 
@@ -309,7 +309,8 @@ def integrity(result: WaveResult, objects: dict[str, list[dict]], prefix: str) -
         for (res, ns, name), c in creates.items()
         if c > 1
     ]
-    named = set()
+    # KubeSpawner finds its claim by the template's name at every start, not by the state
+    named = {f"claim-{user}" for user in result.states} if result.variant == "ks" else set()
     for state in result.states.values():
         named.update((state.get("workspace_pvcs") or {}).values())
         named.update(
@@ -535,10 +536,7 @@ def report(results: list[WaveResult], *, server: str, n: int) -> str:
             cells.append(f"{first:.2f} / {warm:.2f}")
         lines.append(f"| {key[0]} {key[1]} | " + " | ".join(cells) + " |")
     failures = collections.Counter(
-        reason.split(":")[0] + ": " + reason.split(":", 1)[-1][:80]
-        for r in results
-        for p in (r.first, r.warm)
-        for reason in p.failures.values()
+        reason[:110] for r in results for p in (r.first, r.warm) for reason in p.failures.values()
     )
     if failures:
         lines += ["", "Failures (reason: count):"] + [
