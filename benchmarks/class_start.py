@@ -536,7 +536,11 @@ def report(results: list[WaveResult], *, server: str, n: int) -> str:
             cells.append(f"{first:.2f} / {warm:.2f}")
         lines.append(f"| {key[0]} {key[1]} | " + " | ".join(cells) + " |")
     failures = collections.Counter(
-        reason[:110] for r in results for p in (r.first, r.warm) for reason in p.failures.values()
+        # one line per reason, whoever's: user numbers folded
+        re.sub(r"-[0-9]+\b", "-N", reason)[:110]
+        for r in results
+        for p in (r.first, r.warm)
+        for reason in p.failures.values()
     )
     if failures:
         lines += ["", "Failures (reason: count):"] + [
