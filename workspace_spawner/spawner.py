@@ -61,12 +61,14 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
         await self.ensure_workspace_volumes()
         await self.ensure_conda_startup()
         try:
-            return await super()._start()
+            result = await super()._start()
         except SnapshotBeforeReset as needed:
             # setup-volume is to reset the volume and changed nothing yet: a snapshot
             # first (volume_snapshot_class), then the pod again
             await self.snapshot_before_reset(needed)
-            return await super()._start()
+            result = await super()._start()
+        await self.finish_workspace_volumes()
+        return result
 
     async def get_pod_manifest(self):
         """KubeSpawner's pod, with what each workspace feature adds to it."""

@@ -204,9 +204,7 @@ async def test_broken_env_starts_from_base_and_says_how_to_repair(
         scratch=world / "check",
     )
     assert check.returncode == 0, check.stderr
-    state, text = manifests.verdict_of(
-        {"state": {"terminated": {"exitCode": 0, "message": check.message}}}
-    )
+    state, text = manifests.split_verdict({"exitCode": 0, "message": check.message})
     assert state in ("no-server", "half-made")
     assert said.replace("is incomplete", "is incomplete") in text or "has no" in text
     assert "Created without --clone base?" in text

@@ -227,25 +227,16 @@ def test_the_clone_limit_never_becomes_the_pods_request(notebook, expected):
 
 
 @pytest.mark.parametrize(
-    ("status", "verdict"),
+    ("terminated", "verdict"),
     [
-        (None, None),
-        ({"name": "c", "state": {"running": {}}}, None),
+        ({"exitCode": 0, "message": "good: Using it.\n"}, ("good", "Using it.")),
         (
-            {"state": {"terminated": {"exitCode": 0, "message": "good: Using it.\n"}}},
-            ("good", "Using it."),
-        ),
-        (
-            {
-                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                "lastState": {
-                    "terminated": {"exitCode": 1, "message": "no-space: Not enough: a: b"}
-                },
-            },
+            {"exitCode": 1, "message": "no-space: Not enough: a: b"},
             ("no-space", "Not enough: a: b"),
         ),
-        ({"state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}, ("OOMKilled", "")),
+        ({"exitCode": 137, "reason": "OOMKilled"}, ("OOMKilled", "")),
+        ({"exitCode": 2, "message": "no colon"}, ("failed", "no colon")),
     ],
 )
-def test_verdict_of(status, verdict):
-    assert manifests.verdict_of(status) == verdict
+def test_split_verdict(terminated, verdict):
+    assert manifests.split_verdict(terminated) == verdict

@@ -14,6 +14,7 @@ import pytest
 
 from workspace_spawner.conda import manifests as conda_manifests
 from workspace_spawner.project import manifests as project_manifests
+from workspace_spawner.volumes import checks as volume_checks
 from workspace_spawner.volumes import manifests as volume_manifests
 
 LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # DNS-1123 label
@@ -122,4 +123,4 @@ def test_configmap_keys_are_fixed_and_valid():
 @pytest.mark.parametrize("key", ["a--b", "data--", "-data", "home", "Data", "x" * 31])
 def test_volume_keys_that_could_break_the_names_are_refused(key):
     with pytest.raises(ValueError, match="cannot name a volume"):
-        volume_manifests.check_volume_key(key, setting="workspace_volumes")
+        volume_checks.check_volume_key(key, setting="workspace_volumes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from workspace_spawner.volumes import checks
 from workspace_spawner.volumes import manifests as m
 
 # -- checks ---------------------------------------------------------------------------------
@@ -18,7 +19,7 @@ from workspace_spawner.volumes import manifests as m
     ],
 )
 def test_check_absolute_path(path, expected):
-    assert m.check_absolute_path(path, setting="x") == expected
+    assert checks.check_absolute_path(path, setting="x") == expected
 
 
 @pytest.mark.parametrize(
@@ -31,20 +32,20 @@ def test_check_absolute_path(path, expected):
 )
 def test_check_absolute_path_refuses(path, message):
     with pytest.raises(ValueError, match=message):
-        m.check_absolute_path(path, setting="x")
+        checks.check_absolute_path(path, setting="x")
 
 
 @pytest.mark.parametrize(
     "path, expected", [("", ""), ("workspace", "workspace"), ("a/./b/", "a/b")]
 )
 def test_check_sub_path(path, expected):
-    assert m.check_sub_path(path, setting="s") == expected
+    assert checks.check_sub_path(path, setting="s") == expected
 
 
 @pytest.mark.parametrize("path", ["/workspace", "../other", "a/../../b"])
 def test_check_sub_path_refuses(path):
     with pytest.raises(ValueError, match="s "):
-        m.check_sub_path(path, setting="s")
+        checks.check_sub_path(path, setting="s")
 
 
 @pytest.mark.parametrize(
@@ -57,7 +58,7 @@ def test_check_sub_path_refuses(path):
     ],
 )
 def test_check_populate_source(value, expected):
-    assert m.check_populate_source(value) == expected
+    assert checks.check_populate_source(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -70,17 +71,17 @@ def test_check_populate_source(value, expected):
 )
 def test_check_populate_source_refuses(value, message):
     with pytest.raises(ValueError, match=message):
-        m.check_populate_source(value)
+        checks.check_populate_source(value)
 
 
 @pytest.mark.parametrize("name", ["a/b", ".", ".."])
 def test_check_file_name_refuses(name):
     with pytest.raises(ValueError, match="must be a file name without '/'"):
-        m.check_file_name(name, setting="volume_reset_marker")
+        checks.check_file_name(name, setting="volume_reset_marker")
 
 
 def test_check_workspace_volumes_normalises():
-    assert m.check_workspace_volumes(
+    assert checks.check_workspace_volumes(
         {
             "datasets": {"mount_path": "/data/", "capacity": "50Gi"},
             "models": {
@@ -124,11 +125,11 @@ def test_check_workspace_volumes_normalises():
 )
 def test_check_workspace_volumes_refuses(volumes, message):
     with pytest.raises(ValueError, match=message):
-        m.check_workspace_volumes(volumes)
+        checks.check_workspace_volumes(volumes)
 
 
 def test_check_shared_volumes_defaults_to_read_only():
-    assert m.check_shared_volumes(
+    assert checks.check_shared_volumes(
         {"courses": {"claim": "courses-rwx", "mount_path": "/shared/courses"}}
     ) == {
         "courses": {
@@ -157,7 +158,7 @@ def test_check_shared_volumes_defaults_to_read_only():
 )
 def test_check_mount_paths_refuses_two_volumes_on_one_path(workspace, shared, message):
     with pytest.raises(ValueError, match=message):
-        m.check_mount_paths(
+        checks.check_mount_paths(
             workspace_mount_path="/home/jovyan", workspace_volumes=workspace, shared_volumes=shared
         )
 
@@ -403,42 +404,6 @@ def test_setup_script_is_package_data():
     # than MAX_ARG_STRLEN (32 pages, 131072 bytes; execve(2), "Limits on size of
     # arguments and environment"), and the pod's command must exec
     assert len(script.encode()) < 131_072
-
-
-def _pod(state=None, last=None):
-    status = {"name": "setup-volume", "state": state or {}}
-    if last:
-        status["lastState"] = last
-    return {
-        "status": {"initContainerStatuses": [{"name": "other", "state": {"running": {}}}, status]}
-    }
-
-
-@pytest.mark.parametrize(
-    "pod, expected",
-    [
-        (None, ("", "")),
-        ({"status": {}}, ("", "")),
-        (_pod({"waiting": {"reason": "PodInitializing"}}), ("waiting", "")),
-        (_pod({"running": {"startedAt": "t"}}), ("running", "")),
-        (
-            _pod({"terminated": {"exitCode": 0, "message": "Copying ...: 3 files\n"}}),
-            ("done", "Copying ...: 3 files"),
-        ),
-        (_pod({"terminated": {"exitCode": 0}}), ("done", "")),
-        (_pod({"terminated": {"exitCode": 1, "message": "ERROR: x"}}), ("failed", "ERROR: x")),
-        (_pod({"terminated": {"exitCode": 2, "reason": "Error"}}), ("failed", "Error")),
-        (
-            _pod(
-                {"waiting": {"reason": "CrashLoopBackOff"}},
-                {"terminated": {"exitCode": 1, "message": "ERROR: y"}},
-            ),
-            ("failed", "ERROR: y"),
-        ),
-    ],
-)
-def test_setup_container_state(pod, expected):
-    assert m.setup_container_state(pod) == expected
 
 
 def test_find_mount():

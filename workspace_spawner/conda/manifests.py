@@ -195,21 +195,14 @@ def with_memory_limit(resources: dict[str, Any] | None, limit: int | None) -> di
     return result
 
 
-def verdict_of(status: dict[str, Any] | None) -> tuple[str, str] | None:
-    """``(state, text)`` from an init container's terminated state, or None while it runs.
+def split_verdict(terminated: dict[str, Any]) -> tuple[str, str]:
+    """``(state, text)`` of an init container's terminated state (its termination message).
 
     The script writes ``state: text``; a container killed before writing (OOMKilled)
     has no message, so the reason is returned as the state.
     """
-    if not status:
-        return None
-    for key in ("state", "lastState"):
-        terminated = (status.get(key) or {}).get("terminated")
-        if not terminated:
-            continue
-        message = (terminated.get("message") or "").strip()
-        if ": " in message:
-            state, text = message.split(": ", 1)
-            return state, text
-        return terminated.get("reason") or "failed", message
-    return None
+    message = (terminated.get("message") or "").strip()
+    if ": " in message:
+        state, text = message.split(": ", 1)
+        return state, text
+    return terminated.get("reason") or "failed", message

@@ -4,16 +4,17 @@ The startup script (``workspace-env.sh``, package data) reaches the pod through 
 ConfigMap per namespace; :meth:`CondaMixin.ensure_conda_startup` keeps it current and
 :meth:`CondaMixin.apply_conda_startup_to_pod` mounts it (hook mode) or wraps the
 server command with it (wrap mode), and adds the init containers that check the env
-(and clone base into it when the user asked for that in the spawn form). The
-spawner reads their verdicts from the pod status, which its pod reflector already
-has, so it needs no right beyond KubeSpawner's.
+(and clone base into it when the user asked for that in the spawn form). Their
+verdicts are declared to the init-container observer (:mod:`workspace_spawner.initcontainers`),
+which reads them from the pod status KubeSpawner's pod reflector already has, so it
+needs no right beyond KubeSpawner's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any, ClassVar
 
 from jupyterhub.traitlets import ByteSpecification
@@ -22,13 +23,14 @@ from traitlets import Bool, CaselessStrEnum, Integer, TraitError, Unicode, defau
 
 from .. import constants
 from ..initcontainers import (
-    InitContainerChecks,
     InitContainerFailed,
-    init_container_status,
+    InitContainerObserver,
+    ObservedInitContainer,
     termination_text,
 )
 from ..kube import KubeError, to_dict
 from ..kube.configmaps import ensure_configmap
+from ..kube.policy import SingleFlight
 from ..podspec import (
     add_init_containers,
     add_volume_mounts,
@@ -49,7 +51,7 @@ class CondaStartFailed(InitContainerFailed):
     """The env could not be created or checked; the message is for the user on the spawn page."""
 
 
-class CondaMixin(InitContainerChecks):
+class CondaMixin(InitContainerObserver):
     """The conda feature: conda envs and pip user installs on the volume, ``workspace`` active.
 
     Traits ``conda_*`` and ``persist_pip_user``; steps :meth:`ensure_conda_startup` (before the pod) and
@@ -241,6 +243,8 @@ class CondaMixin(InitContainerChecks):
     # (API server, namespace, name, content hash). A warm start makes no request.
     # (reset_caches() forgets them)
     _conda_configmaps_current: ClassVar[set[tuple[str, str, str, str]]] = set()
+    # the writes under way, shared by the spawners starting meanwhile
+    _conda_configmap_writes: ClassVar[SingleFlight] = SingleFlight()
 
     @classmethod
     def reset_caches(cls) -> None:
@@ -345,11 +349,9 @@ class CondaMixin(InitContainerChecks):
         )
         if key not in self._conda_configmaps_current:
             try:
-                _, written = await ensure_configmap(
-                    self.api,
-                    namespace=self.namespace,
-                    body=body,
-                    hash_annotation=constants.CONTENT_HASH_ANNOTATION,
+                # one request for a class starting at once (kube.policy.SingleFlight)
+                _, written = await CondaMixin._conda_configmap_writes.run(
+                    key, partial(self._write_conda_configmap, body)
                 )
             except KubeError as e:
                 if e.status != 403:
@@ -376,6 +378,14 @@ class CondaMixin(InitContainerChecks):
                 "Your persistent conda environment will be created (cloning base): "
                 "this start takes longer."
             )
+
+    async def _write_conda_configmap(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        return await ensure_configmap(
+            self.api,
+            namespace=self.namespace,
+            body=body,
+            hash_annotation=constants.CONTENT_HASH_ANNOTATION,
+        )
 
     def apply_conda_startup_to_pod(self, pod) -> None:
         """Mount the startup script, or wrap the container command, and add the env's init containers."""
@@ -470,14 +480,35 @@ class CondaMixin(InitContainerChecks):
             restore(None)
         return future
 
-    def init_container_failure(
-        self, name: str, terminated: dict[str, Any]
-    ) -> InitContainerFailed | None:
+    def observed_init_containers(self) -> list[ObservedInitContainer]:
+        """The env's init containers of this start, declared to the observer."""
+        observed = super().observed_init_containers()
+        if not self.conda_workspace_env:
+            return observed
+        # both, whether this start added them or not: one not in the pod has no status
+        return [
+            *observed,
+            *(
+                ObservedInitContainer(
+                    name=name, done=self._conda_verdict, failed=partial(self._conda_failure, name)
+                )
+                for name in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER)
+            ),
+        ]
+
+    def _conda_verdict(self, message: str) -> str:
+        """What the spawn page says of the script's verdict (``state: text``)."""
+        if not message:
+            return ""
+        state, text = manifests.split_verdict({"message": message})
+        log = self.log.warning if state in ("half-made", "no-server") else self.log.info
+        log("%s: conda env %s: %s", self.user.name, state, text)
+        return "" if state == "no-conda" else text
+
+    def _conda_failure(self, name: str, terminated: dict[str, Any]) -> InitContainerFailed:
         """The start fails with the script's own verdict (it says what to do) when a conda
         init container failed; an OOM kill leaves no verdict, so that one is said here."""
-        if name not in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER):
-            return super().init_container_failure(name, terminated)
-        state, text = manifests.verdict_of({"state": {"terminated": terminated}})
+        state, text = manifests.split_verdict(terminated)
         if state == "OOMKilled" and name == manifests.CREATE_CONTAINER:
             text = (
                 "Cloning base into your conda environment ran out of memory"
@@ -487,6 +518,7 @@ class CondaMixin(InitContainerChecks):
                 "the next attempt."
             )
         if text:
+            self.log.warning("%s: conda env %s: %s", self.user.name, state, text)
             return CondaStartFailed(text)
         what = "Creating" if name == manifests.CREATE_CONTAINER else "Checking"
         return CondaStartFailed(
@@ -494,41 +526,6 @@ class CondaMixin(InitContainerChecks):
             "again; if it fails once more, start without creating the environment and send "
             "this message to your hub admin."
         )
-
-    async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """The parent's events, with the init containers' verdicts once they are known."""
-        shown: set[str] = set()
-        async for event in super().progress():
-            yield event
-            for message in self._conda_verdicts(shown):
-                yield {"message": message}
-        # The start is over. A failed init container is followed by no event (the
-        # kubelet's BackOff comes later), so its verdict may have arrived after the
-        # last one: look once more.
-        for message in self._conda_verdicts(shown):
-            yield {"message": message}
-
-    def _conda_verdicts(self, shown: set[str]) -> list[str]:
-        if not self.conda_workspace_env:
-            return []
-        reflector = self.pod_reflector
-        if reflector is None:
-            return []
-        pod = reflector.pods.get(f"{self.namespace}/{self.pod_name}")
-        messages = []
-        for name in (manifests.CREATE_CONTAINER, manifests.CHECK_CONTAINER):
-            if name in shown or pod is None:
-                continue
-            verdict = manifests.verdict_of(init_container_status(pod, name))
-            if verdict is None:
-                continue
-            shown.add(name)
-            state, text = verdict
-            log = self.log.warning if state in ("half-made", "no-server") else self.log.info
-            log("%s: conda env %s: %s", self.user.name, state, text)
-            if state != "no-conda":
-                messages.append(text)
-        return messages
 
     # -- the spawn form -------------------------------------------------------------
 

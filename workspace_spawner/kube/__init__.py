@@ -4,8 +4,8 @@ Small, idempotent coroutines, one module per concern (``volumes``, ``projects``,
 ``configmaps``, ...), all built on the helpers here: a create that answers 409 is
 "already there", a delete that answers 404 is "already gone", and any other API
 error becomes a :class:`KubeError` whose message a hub admin can act on.
-Retrying is the caller's business (the spawner's steps use KubeSpawner's
-``exponential_backoff``), so these functions stay thin and predictable.
+Retrying is the caller's business, with the one policy of :mod:`.policy`
+(``retrying``), so these functions stay thin and predictable.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
+
+from .policy import TRANSIENT_STATUSES
 
 __all__ = ["KubeError", "kube_error", "to_dict", "status_of", "tolerating"]
 
@@ -46,10 +48,32 @@ def status_of(exc: ApiException) -> dict[str, Any]:
 class KubeError(Exception):
     """An API request failed; ``str()`` says what failed and what to do about it."""
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        # what a 429 asked to wait (Retry-After), for kube.policy.retrying
+        self.retry_after = retry_after
+
+
+def _retry_after(exc: ApiException, status: dict[str, Any]) -> float | None:
+    """The ``Retry-After`` header (seconds), else the Status' ``details.retryAfterSeconds``.
+
+    https://kubernetes.io/docs/reference/using-api/api-concepts/#retrying-requests
+    """
+    header = (exc.headers or {}).get("Retry-After")
+    value = header if header else (status.get("details") or {}).get("retryAfterSeconds")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def kube_error(exc: ApiException, *, action: str) -> KubeError:
@@ -69,14 +93,19 @@ def kube_error(exc: ApiException, *, action: str) -> KubeError:
         )
     elif exc.status == 422:
         hint = "The object was rejected as invalid: check the settings it was made from."
-    elif exc.status in (500, 502, 503, 504, 429):
+    elif exc.status in TRANSIENT_STATUSES:
         hint = "The Kubernetes API is unavailable or overloaded: try again shortly."
     else:
         hint = ""
     text = f"Could not {action}: {message} (HTTP {exc.status})"
     if hint:
         text = f"{text}. {hint}"
-    return KubeError(text, status=exc.status, reason=status.get("reason", ""))
+    return KubeError(
+        text,
+        status=exc.status,
+        reason=status.get("reason", ""),
+        retry_after=_retry_after(exc, status),
+    )
 
 
 async def tolerating(status: int, request: Awaitable[T], *, action: str) -> tuple[bool, T | None]:

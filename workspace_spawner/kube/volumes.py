@@ -1,7 +1,8 @@
 """PersistentVolumeClaims and their events: read, create, patch.
 
 Rights (in the hub's namespace, or each user namespace): get/create on
-persistentvolumeclaims and list on pods (in Zero to JupyterHub's hub Role), patch on
+persistentvolumeclaims (list/watch too, for the claim reflector of :mod:`.reflectors`)
+and list on pods (in Zero to JupyterHub's hub Role), patch on
 persistentvolumeclaims for expansion and for clearing a reset request (not in it:
 helm-values/rbac-volumes.yaml), list on events (in it).
 """

@@ -20,131 +20,36 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any, ClassVar
 
-from traitlets import HasTraits, Integer, TraitError, Unicode, validate
+from traitlets import HasTraits
 
 from ..constants import DELETED_AT_ANNOTATION, PURGE_AFTER_ANNOTATION, USERNAME_LABEL
 from ..initcontainers import InitContainerFailed
 from ..kube import KubeError, to_dict
 from ..kube import snapshots as kube_snapshots
+from ..kube.policy import is_transient
 from ..kube.volumes import delete_pvc, patch_pvc, read_pvc
 from . import retention as r
 from . import snapshots as snap
+from .manifests import HOME_VOLUME
 from .usage import split_usage, usage_annotation, usage_warning
 
 __all__ = ["StorageLifecycleMixin", "SnapshotBeforeReset"]
-
-# API answers worth retrying: the server is busy or briefly away
-RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 class SnapshotBeforeReset(InitContainerFailed):
     """setup-volume found a reset to do and asks for a snapshot first; nothing was changed."""
 
     def __init__(self, reason: str) -> None:
+        # not a failure: the start goes on with a snapshot, so the spawn page shows nothing
         super().__init__(
-            f"A snapshot of the workspace volume is needed before its reset ({reason})"
+            f"A snapshot of the workspace volume is needed before its reset ({reason})",
+            progress="",
         )
         self.reason = reason
 
 
 class StorageLifecycleMixin(HasTraits):
-    volume_usage_warn_percent = Integer(
-        90,
-        min=0,
-        max=100,
-        config=True,
-        help="""Warn a user on the spawn page when their workspace volume is this full (percent).
-
-        The `setup-volume` init container measures the volume at every start with
-        statfs(2) (the file system's own counters: no walk of the files), the spawner
-        stores size, used and available bytes on the claim as the annotation
-        `workspace-spawner.jupyter.org/usage` (`workspace-admin list` shows them as
-        USED and USE%), and over this percentage the spawn page says how full it is
-        and what to do. 0 turns the warning off (the usage is still recorded).
-        Storing it needs `patch` on persistentvolumeclaims
-        (helm-values/rbac-storage-lifecycle.yaml); without it the start goes on and
-        the hub logs a warning. Applies at the next start of each server.
-
-        .. versionadded:: 0.2
-        """,
-    )
-
-    volume_retention = Unicode(
-        "0",
-        config=True,
-        help="""How long a deleted user's claims are kept before they may be purged (e.g. `7d`).
-
-        A duration: a number with a unit, `s`, `m`, `h`, `d` or `w` (`12h`, `7d`,
-        `1w2d`). `0` (the default) deletes the claims when the user is deleted, as
-        KubeSpawner does with `delete_pvc`. Otherwise deleting a user (an admin, or
-        jupyterhub-idle-culler with `--cull-users`) keeps every claim of the user's
-        workspace volumes, labelled `workspace-spawner.jupyter.org/deleted=true`, with
-        the annotation `workspace-spawner.jupyter.org/purge-after`, and detached from
-        the user (the `hub.jupyter.org/username` label moves to
-        `workspace-spawner.jupyter.org/deleted-username`). A user of the same name
-        created again finds the data again at the first start; `workspace-admin
-        purge` (run daily as a hub service) deletes the claims whose time is up.
-        Needs `patch` on persistentvolumeclaims instead of `delete`. Only applies
-        when `delete_pvc` is True; a change applies to the users deleted afterwards.
-
-        .. versionadded:: 0.2
-        """,
-    )
-
-    volume_snapshot_class = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Take a VolumeSnapshot of the claim, of this VolumeSnapshotClass, before every reset.
-
-        `None` (the default) resets without a snapshot (see `volume_reset_backup` for a
-        copy inside the volume). When set, a reset of the workspace volume (the user's
-        `volume_reset_marker`, or an admin's `workspace-admin reset`) first takes a
-        `snapshot.storage.k8s.io/v1` VolumeSnapshot of the claim with the pod stopped,
-        and waits until it is `readyToUse` (at most `volume_snapshot_timeout`) before
-        anything is deleted. A snapshot that fails or times out stops the reset: the
-        start fails with the reason on the spawn page and the volume is untouched (the
-        marker stays, so the next start tries again). A sync (`.sync-volume`) never
-        overwrites, so it takes none. Snapshots are labelled with the user and volume;
-        the newest `volume_snapshots_keep` are kept; `workspace-admin snapshots USER`
-        lists them. Needs the snapshot CRDs and controller, a CSI driver with
-        snapshots, and create/get/list/delete on volumesnapshots plus get on
-        volumesnapshotclasses (helm-values/rbac-storage-lifecycle.yaml); a cluster
-        without the API is named in the hub's log at the first start and on the spawn
-        page of a reset. Applies at the next reset.
-
-        .. versionadded:: 0.2
-        """,
-    )
-
-    volume_snapshots_keep = Integer(
-        3,
-        min=1,
-        config=True,
-        help="""How many snapshots before resets to keep per volume (the newest).
-
-        Counted among the ready snapshots of the claim that the spawner took (label
-        `app.kubernetes.io/managed-by=workspace-spawner`); older ones are deleted after
-        a new one is ready. Snapshots made otherwise are never touched.
-
-        .. versionadded:: 0.2
-        """,
-    )
-
-    volume_snapshot_timeout = Integer(
-        300,
-        min=1,
-        config=True,
-        help="""Seconds to wait for a snapshot before a reset to be `readyToUse`.
-
-        After that the reset is refused (the start fails, the volume is untouched) and
-        the unready snapshot is deleted. Some drivers upload snapshots to object storage
-        before they are ready: raise it for those. It counts towards `start_timeout`,
-        which may need raising too.
-
-        .. versionadded:: 0.2
-        """,
-    )
+    """The steps of a workspace volume's life beyond one start (its traits: :mod:`.traits`)."""
 
     # Hub-process cache: the first start in this hub process checks the snapshot API once
     # (reset_caches() forgets it)
@@ -154,18 +59,6 @@ class StorageLifecycleMixin(HasTraits):
     def reset_caches(cls) -> None:
         """Check the snapshot API again at the next start, as a restarted hub would."""
         StorageLifecycleMixin._snapshot_api_checked = False
-
-    @validate("volume_retention")
-    def _validate_volume_retention(self, proposal):
-        try:
-            seconds = r.parse_duration(proposal["value"])
-        except ValueError as e:
-            raise TraitError(f"volume_retention: {e}") from e
-        return r.format_duration(seconds)
-
-    @property
-    def volume_retention_seconds(self) -> int:
-        return r.parse_duration(self.volume_retention)
 
     # -- usage --------------------------------------------------------------------------
 
@@ -205,12 +98,12 @@ class StorageLifecycleMixin(HasTraits):
         seconds = self.volume_retention_seconds
         if seconds <= 0:
             self.log.info("%s: deleting PVC %s", self._log_name, name)
-            await self._retrying(
+            await self.kube_request(
                 partial(delete_pvc, self.api, namespace=self.namespace, name=name),
                 what=f"delete PVC {name}",
             )
             return
-        await self._retrying(
+        await self.kube_request(
             partial(self._retain_pvc, name=name, seconds=seconds), what=f"keep PVC {name}"
         )
 
@@ -244,7 +137,7 @@ class StorageLifecycleMixin(HasTraits):
         try:
             await self._retain_pvc(name=pvc_name, seconds=self.volume_retention_seconds)
         except KubeError as e:
-            if e.status in RETRY_STATUSES:
+            if is_transient(e):
                 self.log.warning("%s: %s (retrying)", self._log_name, e)
                 return False
             raise
@@ -259,7 +152,7 @@ class StorageLifecycleMixin(HasTraits):
         # the username label exactly as KubeSpawner puts it on this user's claims
         labels = (to_dict(self.get_pvc_manifest()).get("metadata") or {}).get("labels") or {}
         patch = r.reclaim_patch(pvc, username_label=labels.get(USERNAME_LABEL, ""))
-        pvc = await self._retrying(
+        pvc = await self.kube_request(
             partial(patch_pvc, self.api, namespace=self.namespace, name=name, patch=patch),
             what=f"take PVC {name} back",
         )
@@ -329,8 +222,6 @@ class StorageLifecycleMixin(HasTraits):
         start tries again) and the spawn page says why: the user is never locked out of
         their files by a snapshot that cannot be made.
         """
-        from .manifests import HOME_VOLUME
-
         pvc_name = self._pvc_name_for(HOME_VOLUME)
         self.emit_progress(
             f"Your workspace volume is to be reset ({needed.reason}): taking a snapshot of it first"
@@ -354,7 +245,6 @@ class StorageLifecycleMixin(HasTraits):
                 f"start. If this keeps happening, send this message to your hub admin (the volume "
                 f"is {pvc_name})."
             )
-            self._start_setup_watcher()
             return
         self._volume_setup["snapshot"] = name
         self.emit_progress(f"Snapshot {name} is ready: resetting the volume")
@@ -362,24 +252,20 @@ class StorageLifecycleMixin(HasTraits):
             await self._prune_snapshots(pvc_name)
         except KubeError as e:
             self.log.warning("%s: old snapshots of %s not deleted: %s", self._log_name, pvc_name, e)
-        self._start_setup_watcher()
 
     async def _take_snapshot(self, *, pvc_name: str, reason: str) -> str:
         problem = await self.check_snapshot_api()
         if problem:
             raise KubeError(problem)
         client = self.api.api_client
-        pvc = await self._retrying(
-            partial(read_pvc, self.api, namespace=self.namespace, name=pvc_name),
-            what=f"read PVC {pvc_name}",
-        )
+        pvc = await self._read_pvc(pvc_name)
         if pvc is None:
             raise KubeError(f"the claim {pvc_name} is gone")
         name = snap.snapshot_name(pvc_name, now=datetime.now(timezone.utc))
         body = snap.make_snapshot(
             pvc=pvc, name=name, snapshot_class=self.volume_snapshot_class, reason=reason
         )
-        await self._retrying(
+        await self.kube_request(
             partial(kube_snapshots.create_snapshot, client, namespace=self.namespace, body=body),
             what=f"create VolumeSnapshot {name}",
         )
@@ -389,7 +275,7 @@ class StorageLifecycleMixin(HasTraits):
         deadline = time.monotonic() + self.volume_snapshot_timeout
         delay = 0.1
         while True:
-            current = await self._retrying(
+            current = await self.kube_request(
                 partial(kube_snapshots.read_snapshot, client, namespace=self.namespace, name=name),
                 what=f"read VolumeSnapshot {name}",
             )

@@ -1,4 +1,4 @@
-"""Pure builders and checks for the workspace volumes: dicts in, dicts out.
+"""Pure builders for the workspace volumes: dicts in, dicts out (the checks: :mod:`.checks`).
 
 The pod side follows the Kubernetes volume model
 (https://kubernetes.io/docs/concepts/storage/volumes/#persistentvolumeclaim): every
@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import copy
 import posixpath
-import re
 from importlib.resources import files
 from typing import Any
 
 from kubespawner.slugs import strip_and_hash
 
 from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, USERNAME_LABEL, VOLUME_NAME_LABEL
-from ..initcontainers import init_container_status
 from ..quantity import parse_bytes
 
 SETUP_CONTAINER_NAME = "setup-volume"
@@ -32,8 +30,6 @@ BACKUP_DIR = ".volume-backups"
 # The script's summary ends with this when it has done (or had done) an admin's request.
 REQUEST_DONE_TEXT = "[reset request {request} done]"
 
-# A volume's key becomes part of a PVC name (a DNS-1123 label) and of a pod volume name.
-_VOLUME_KEY = re.compile(r"^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$")
 # Between a claim's name and a volume key in the name of that volume's claim. KubeSpawner's
 # safe slugs never hold "--" (kubespawner.slugs: "never more than one hyphen in a row";
 # hashed ones end in exactly "---" and 8 hex digits), so "claim-alice--data" is never the
@@ -44,146 +40,6 @@ VOLUME_SEPARATOR = "--"
 # (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/)
 MAX_PVC_NAME = 253
 MAX_POD_VOLUME_NAME = 63
-
-
-# -- checks (raise ValueError with the fix in the message) ------------------------------
-
-
-def check_absolute_path(path: str, *, setting: str) -> str:
-    """An absolute path without ``..``, normalised ("/home/jovyan/" -> "/home/jovyan")."""
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise ValueError(f"{setting} must be an absolute path such as /home/jovyan, not {path!r}")
-    if ".." in path.split("/"):
-        raise ValueError(f"{setting} must not contain '..': write the path it leads to ({path!r})")
-    normal = posixpath.normpath(path)
-    return "/" if normal in ("/", "//") else normal
-
-
-def check_sub_path(path: str, *, setting: str) -> str:
-    """A relative path inside a claim, without ``..`` ("" = the whole claim)."""
-    if not path:
-        return ""
-    if path.startswith("/"):
-        raise ValueError(f"{setting} is a path inside the volume and must be relative: {path!r}")
-    if ".." in path.split("/"):
-        raise ValueError(f"{setting} must not contain '..': {path!r}")
-    return posixpath.normpath(path)
-
-
-def check_file_name(name: str | None, *, setting: str) -> str:
-    """A marker's file name in the top directory of the volume ("" or None: disabled)."""
-    if not name:
-        return ""
-    if "/" in name or name in (".", ".."):
-        raise ValueError(
-            f"{setting} must be a file name without '/', such as .delete-volume: {name!r}"
-        )
-    return name
-
-
-def check_volume_key(key: str, *, setting: str) -> None:
-    if (
-        not isinstance(key, str)
-        or not _VOLUME_KEY.match(key)
-        or VOLUME_SEPARATOR in key
-        or key == HOME_VOLUME
-    ):
-        raise ValueError(
-            f"{setting}: {key!r} cannot name a volume: use 1-30 lowercase letters, digits or "
-            f"single '-' (it becomes part of the PVC's name), and not {HOME_VOLUME!r}"
-        )
-
-
-def _check_entry(
-    setting_name: str, key: str, spec: Any, *, known: set[str], required: tuple[str, ...]
-) -> str:
-    """The checks all volume entries share; returns the entry's name for messages."""
-    setting = f"{setting_name}[{key!r}]"
-    check_volume_key(key, setting=setting_name)
-    if not isinstance(spec, dict):
-        raise ValueError(f"{setting} must be a dict with {' and '.join(required)}")
-    unknown = set(spec) - known
-    if unknown:
-        raise ValueError(f"{setting} has unknown keys {sorted(unknown)}: use {sorted(known)}")
-    for name in required:
-        if not spec.get(name):
-            raise ValueError(f"{setting} needs {name!r}")
-    return setting
-
-
-def check_workspace_volumes(volumes: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Normalise ``workspace_volumes``: name -> {mount_path, capacity, storage_class, access_modes, sub_path}."""
-    known = {"mount_path", "capacity", "storage_class", "access_modes", "sub_path"}
-    result = {}
-    for key, spec in volumes.items():
-        setting = _check_entry(
-            "workspace_volumes", key, spec, known=known, required=("mount_path", "capacity")
-        )
-        parse_bytes(spec["capacity"])
-        modes = spec.get("access_modes") or ["ReadWriteOnce"]
-        if not isinstance(modes, list):
-            raise ValueError(f"{setting}['access_modes'] must be a list such as ['ReadWriteOnce']")
-        result[key] = {
-            "mount_path": check_absolute_path(
-                spec["mount_path"], setting=f"{setting}['mount_path']"
-            ),
-            "capacity": str(spec["capacity"]),
-            "storage_class": spec.get("storage_class"),
-            "access_modes": list(modes),
-            "sub_path": check_sub_path(spec.get("sub_path", ""), setting=f"{setting}['sub_path']"),
-        }
-    return result
-
-
-def check_shared_volumes(volumes: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Normalise ``shared_volumes``: name -> {claim, mount_path, read_only (default True), sub_path}."""
-    known = {"claim", "mount_path", "read_only", "sub_path"}
-    result = {}
-    for key, spec in volumes.items():
-        setting = _check_entry(
-            "shared_volumes", key, spec, known=known, required=("claim", "mount_path")
-        )
-        result[key] = {
-            "claim": str(spec["claim"]),
-            "mount_path": check_absolute_path(
-                spec["mount_path"], setting=f"{setting}['mount_path']"
-            ),
-            "read_only": bool(spec.get("read_only", True)),
-            "sub_path": check_sub_path(spec.get("sub_path", ""), setting=f"{setting}['sub_path']"),
-        }
-    return result
-
-
-def check_mount_paths(
-    *, workspace_mount_path: str, workspace_volumes: dict, shared_volumes: dict
-) -> None:
-    """Refuse two volumes on one mount path (the API server would reject the pod)."""
-    seen = {workspace_mount_path: "workspace_mount_path"}
-    for setting, volumes in (
-        ("workspace_volumes", workspace_volumes),
-        ("shared_volumes", shared_volumes),
-    ):
-        for key, spec in volumes.items():
-            path = spec["mount_path"]
-            where = f"{setting}[{key!r}]"
-            if path in seen:
-                raise ValueError(
-                    f"{where} and {seen[path]} are both mounted at {path}: give each volume its own mount path"
-                )
-            seen[path] = where
-
-
-def check_populate_source(path: str | None) -> str | None:
-    """None (no copy), "" (the image's files at the mount path) or an absolute path."""
-    if path is None or path == "":
-        return path
-    path = check_absolute_path(path, setting="volume_populate_source")
-    if path == SETUP_MOUNT_PATH or path.startswith(SETUP_MOUNT_PATH + "/"):
-        raise ValueError(
-            f"volume_populate_source must not be under {SETUP_MOUNT_PATH}, where the init "
-            "container mounts the volume"
-        )
-    return path
 
 
 # -- PVCs -------------------------------------------------------------------------------
@@ -509,25 +365,3 @@ def make_setup_container(
 
 
 # -- reading the init container's progress ----------------------------------------------
-
-
-def setup_container_state(pod: dict[str, Any] | None) -> tuple[str, str]:
-    """("waiting" | "running" | "done" | "failed" | "", message) of the init container."""
-    status = init_container_status(pod, SETUP_CONTAINER_NAME)
-    if status is None:
-        return "", ""
-    state = status.get("state") or {}
-    if "running" in state:
-        return "running", ""
-    if "terminated" in state:
-        term = state["terminated"] or {}
-        message = (term.get("message") or "").strip()
-        if term.get("exitCode") == 0:
-            return "done", message
-        return "failed", message or term.get("reason") or f"exit code {term.get('exitCode')}"
-    if "waiting" in state:
-        last = (status.get("lastState") or {}).get("terminated")
-        if last and last.get("exitCode") not in (None, 0):
-            return "failed", (last.get("message") or last.get("reason") or "").strip()
-        return "waiting", ""
-    return "", ""

@@ -38,7 +38,7 @@ async def handle_control(emulator: Emulator, request: web.Request, path: str) ->
         if parts == ["requests"] and request.method == "GET":
             return web.json_response([r.to_dict() for r in emulator._requests])
         if parts == ["requests"] and request.method == "DELETE":
-            emulator._requests.clear()
+            emulator.start_request_log()
             return web.json_response({})
         if parts == ["faults"] and request.method == "POST":
             emulator.faults.append(Fault(**{"verb": None, "resource": None, **body}))

@@ -267,7 +267,7 @@ class Emulator:
                 self.openshift = openshift
             self.snapshots = snapshots
             self.faults.clear()
-            self._requests.clear()
+            self.start_request_log()
             self.authorizer = allow_all
             self.tokens = {self.admin_token: (ADMIN_USER, list(ADMIN_GROUPS))}
             self._build()
@@ -281,7 +281,12 @@ class Emulator:
         return self._call(lambda: list(self._requests))
 
     def clear_requests(self) -> None:
-        self._call(self._requests.clear)
+        self._call(self.start_request_log)
+
+    def start_request_log(self) -> None:
+        """A new, empty request log (in the emulator's loop): requests still open keep
+        the old one, so they are not counted among the new log's."""
+        self._requests = []
 
     def count_writes(self, *, resource: str | None = None) -> int:
         return sum(

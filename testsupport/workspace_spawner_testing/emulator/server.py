@@ -62,6 +62,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if path.startswith("/_emulator"):
         return await handle_control(emulator, request, path)
     started = time.monotonic()
+    # the log this request began under: one begun before a reset or clear (a watch of
+    # the previous test's reflector, closed late) is not counted in the new log
+    log = emulator._requests
     record = RequestRecord(
         verb="",
         method=request.method,
@@ -130,7 +133,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if response is not None:
             record.status = response.status
         record.duration = time.monotonic() - started
-        emulator._requests.append(record)
+        log.append(record)
 
 
 def _authenticate(emulator: Emulator, request: web.Request) -> tuple[str, list[str]]:
