@@ -155,7 +155,9 @@ async def main(openshift: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds")
+    parser.add_argument("--no-timings", action="store_true", help="the request counts only")
     args = parser.parse_args()
     for openshift in (False, True):
         asyncio.run(main(openshift))
-    asyncio.run(timings(args.rounds))
+    if not args.no_timings:
+        asyncio.run(timings(args.rounds))

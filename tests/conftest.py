@@ -1,4 +1,5 @@
-"""Fixtures every test codes against: `kube`, `emulator`, `openshift_emulator`, `make_spawner`.
+"""Fixtures every test codes against: `kube`, `cluster`, `emulator`, `openshift_emulator`,
+`make_spawner`.
 
 KUBECONFIG is set before anything imports kubernetes_asyncio, which reads the default
 kubeconfig location at import time. With WORKSPACE_SPAWNER_TEST_KUBECONFIG set, `kube`
@@ -162,6 +163,66 @@ async def _real_namespace() -> AsyncIterator[Kube]:
 
 
 @pytest.fixture
+def cluster(kube: Kube) -> Any:
+    """The cluster's objects as its admin, on either tier: ``create``, ``get`` (None when
+    absent), ``list``, ``patch``, ``delete`` and ``openshift``; the emulator's own object
+    API, or the same calls over REST on a real cluster (controlplane.objects)."""
+    if kube.emulator is not None:
+        return kube.emulator
+    from workspace_spawner_testing.controlplane import Client
+    from workspace_spawner_testing.controlplane.objects import ClusterObjects
+
+    assert kube.admin_kubeconfig
+    return ClusterObjects(Client.from_kubeconfig(kube.admin_kubeconfig))
+
+
+@pytest.fixture
+def termination(kube: Kube, cluster: Any) -> Any:
+    """``hold(namespace)`` keeps a namespace Terminating once deleted until ``release``:
+    the emulator's own control; on a real cluster an object with a finalizer of ours
+    inside it, which the namespace controller must wait for."""
+    finalizer = "workspace-spawner.test/hold"
+
+    class Termination:
+        def hold(self, namespace: str) -> None:
+            if kube.emulator is not None:
+                return kube.emulator.hold_namespace_termination(namespace)
+            cluster.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "hold", "namespace": namespace, "finalizers": [finalizer]},
+                }
+            )
+
+        def release(self, namespace: str) -> None:
+            if kube.emulator is not None:
+                return kube.emulator.release_namespace_termination(namespace)
+            cluster.patch("ConfigMap", "hold", {"metadata": {"finalizers": None}}, namespace)
+
+    return Termination()
+
+
+@pytest.fixture
+def api_log(kube: Kube) -> Any:
+    """The requests the API server saw since ``clear_requests()`` (or the test's start):
+    ``requests``, each with user, verb, path, resource, namespace and name. The
+    emulator's request log; on a real cluster the kube-apiserver's audit log, which
+    holds the hub's requests only (controlplane.audit)."""
+    if kube.emulator is not None:
+        kube.emulator.clear_requests()
+        return kube.emulator
+    from workspace_spawner_testing.controlplane.audit import AuditLog
+
+    path = os.environ.get("WORKSPACE_SPAWNER_TEST_AUDIT_LOG")
+    if not path:
+        pytest.skip("needs the control plane's audit log (WORKSPACE_SPAWNER_TEST_AUDIT_LOG)")
+    log = AuditLog(path)
+    log.clear_requests()
+    return log
+
+
+@pytest.fixture
 def emulator(kube: Kube) -> Any:
     if kube.emulator is None:
         pytest.skip(
@@ -172,10 +233,16 @@ def emulator(kube: Kube) -> Any:
 
 
 @pytest.fixture
-def openshift_emulator(request: pytest.FixtureRequest, _session_emulator: Any, kube: Kube) -> Any:
-    """The emulator in OpenShift mode (projects served, discovery shows them)."""
+def openshift_emulator(
+    request: pytest.FixtureRequest, _session_emulator: Any, kube: Kube, cluster: Any
+) -> Any:
+    """The emulator in OpenShift mode (projects served, discovery shows them). In the
+    OpenShift pass of make test-cluster (tests marked ``openshift``), the real cluster's
+    objects (``cluster``), whose projects the stand-in serves: one test judges both."""
     if kube.emulator is None:
-        pytest.skip("needs the emulator")
+        if not REAL_OPENSHIFT:
+            pytest.skip("needs the emulator's OpenShift mode or make test-cluster's OpenShift pass")
+        return cluster
     if not kube.emulator.openshift:
         kube.emulator.reset(openshift=True)
         kube.emulator.create(

@@ -8,24 +8,22 @@ whatever the host's disk holds.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
-from test_volumes_setup_script import (
+from volumes_pod import (
     first_copy,
     hand_to_user,
     make_image,
     manifest_container,
+    needs_private_mounts,
+    new_pod_files,
+    remove_pod_files,
     user_view,
     write,
 )
-from volumes_pod import new_pod_files, remove_pod_files
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("setpriv") is None,
-    reason="needs root, unshare and setpriv (util-linux) for private mount namespaces",
-)
+pytestmark = needs_private_mounts
 
 SIZE = 8 * 1024 * 1024
 
@@ -66,13 +64,6 @@ async def test_the_usage_follows_what_the_user_wrote(make_spawner, tmpfs_pod_fil
     assert before is not None and after is not None
     assert after.used - before.used >= 6 * 1024 * 1024
     assert after.percent >= 75 > before.percent
-
-
-@pytest.fixture
-def pod_files():
-    files = new_pod_files()
-    yield files
-    remove_pod_files(files)
 
 
 @pytest.mark.parametrize("marker", [True, False], ids=["user-marker", "admin-request"])

@@ -9,24 +9,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 
-import pytest
-from volumes_pod import SetupContainer, new_pod_files, remove_pod_files, snapshot
+from volumes_pod import SetupContainer, needs_private_mounts, snapshot
 
 from workspace_spawner.kube import to_dict
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("setpriv") is None,
-    reason="needs root, unshare and setpriv (util-linux) for private mount namespaces",
-)
-
-
-@pytest.fixture
-def pod_files():
-    files = new_pod_files()
-    yield files
-    remove_pod_files(files)
+pytestmark = needs_private_mounts
 
 
 async def setup_container(make_spawner, **env: str) -> SetupContainer:

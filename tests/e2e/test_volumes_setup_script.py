@@ -16,107 +16,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from volumes_pod import (
-    PodFiles,
-    SetupContainer,
+    first_copy,
+    hand_to_user,
+    image_view,
+    make_image,
+    manifest_container,
+    needs_private_mounts,
     new_pod_files,
     remove_pod_files,
     snapshot,
+    user_view,
+    write,
 )
 
 from workspace_spawner.constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION
 from workspace_spawner.kube import to_dict
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("setpriv") is None,
-    reason="needs root, unshare and setpriv (util-linux) for private mount namespaces",
-)
-
-STATE = (".setup-volume",)
-
-
-async def manifest_container(
-    make_spawner, emulator=None, *, annotations=None, **traits
-) -> SetupContainer:
-    """The setup-volume container of the pod a spawner makes (docker-stacks user by default)."""
-    settings_ = {"uid": 1000, "gid": 100, "fs_gid": 100, **traits}
-    spawner = make_spawner(**settings_)
-    if annotations is not None:
-        emulator.create(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {
-                    "name": spawner.pvc_name,
-                    "namespace": spawner.namespace,
-                    "annotations": annotations,
-                },
-                "spec": {
-                    "accessModes": ["ReadWriteOnce"],
-                    "resources": {"requests": {"storage": "10Gi"}},
-                },
-            }
-        )
-        await spawner.ensure_workspace_volumes()
-    pod = to_dict(await spawner.get_pod_manifest())
-    return SetupContainer.from_pod(pod)
-
-
-@pytest.fixture
-def pod_files():
-    files = new_pod_files()
-    yield files
-    remove_pod_files(files)
-
-
-def write(path: Path, text: str = "", *, mode: int | None = None, mtime: int | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    if mode is not None:
-        path.chmod(mode)
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
-
-
-def make_image(image: Path) -> None:
-    """A small notebook image's home: files, modes, old timestamps, links, empty and read-only dirs."""
-    write(image / "README.md", "# welcome\n", mtime=1_000_000_000)
-    write(image / "bin/run.sh", "#!/bin/sh\necho hi\n", mode=0o755, mtime=1_100_000_000)
-    write(image / "notebooks/intro.ipynb", "{}", mtime=1_200_000_000)
-    write(image / ".config/app/settings.json", '{"a": 1}')
-    write(image / "odd name\nwith newline", "x")
-    (image / "empty").mkdir()
-    (image / "intro").symlink_to("notebooks/intro.ipynb")
-    (image / "dangling").symlink_to("/nonexistent/target")
-    write(image / "readonly/data.txt", "fixed", mode=0o444)
-    (image / "readonly").chmod(0o555)
-
-
-def user_view(files: PodFiles, sub: str = "") -> dict:
-    snap = snapshot(files.volume / sub if sub else files.volume, skip=STATE + ("lost+found",))
-    return normalise(snap)
-
-
-def normalise(snap: dict) -> dict:
-    # directories on the volume inherit the setgid bit of the fsGroup'ed root
-    return {k: (v[0], v[1] & 0o777) if v[0] == "dir" else v for k, v in snap.items()}
-
-
-def image_view(files: PodFiles) -> dict:
-    return normalise(snapshot(files.image))
-
-
-def hand_to_user(files: PodFiles) -> None:
-    """What a user writes in their volume is theirs (the test writes as root)."""
-    for path in files.volume.rglob("*"):
-        os.lchown(path, 1000, 100)
-
-
-def first_copy(files: PodFiles, container: SetupContainer, **user) -> None:
-    make_image(files.image)
-    files.prepare_volume(uid=container.uid or user.get("uid"), fs_group=container.fs_group)
-    run = files.run(container, **user)
-    assert run.returncode == 0, run.output
-
+pytestmark = needs_private_mounts
 
 # -- the manifest is what runs ------------------------------------------------------------
 

@@ -4,8 +4,10 @@ helm-values/ (the project's, and those of the features that are on by default)."
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 
 from workspace_spawner_testing.emulator.rbac import Rbac
@@ -74,3 +76,48 @@ def install_hub_rbac(emulator, *, with_project_rbac: bool = True) -> tuple[Rbac,
         for obj in project_rbac_objects(openshift=emulator.openshift):
             emulator.create(obj)
     return rbac, rbac.service_account_token("jupyterhub", "hub")
+
+
+class ClusterAccounts:
+    """ServiceAccount tokens on the real control plane, as the emulator's
+    ``Rbac.service_account_token`` gives them: the TokenRequest API, as the admin."""
+
+    def __init__(self, admin) -> None:
+        self.admin = admin
+
+    def service_account_token(self, namespace: str, name: str) -> str:
+        return self.admin.request(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+        )["status"]["token"]
+
+
+def kubeconfig_with_token(source: Path, path: Path, token: str) -> Path:
+    """``source`` (the same server and CA) for the bearer ``token``: another identity."""
+    config = yaml.safe_load(source.read_text())
+    for user in config["users"]:
+        user["user"] = {"token": token}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def project(kube, cluster):
+    """``project(user)``: the name of the user's project. On a real cluster each test has
+    its own (namespaces outlive a test, and take a while to go), deleted afterwards."""
+    suffix = f"-{uuid.uuid4().hex[:6]}" if kube.real else "-workspace"
+    made = set()
+
+    def name(username="alice"):
+        made.add(f"{username}{suffix}")
+        return f"{username}{suffix}"
+
+    name.template = "{username}" + suffix
+    yield name
+    if kube.real:
+        for each in made:
+            if (namespace := cluster.get("Namespace", each)) and not namespace["metadata"].get(
+                "deletionTimestamp"
+            ):
+                cluster.delete("Namespace", each)

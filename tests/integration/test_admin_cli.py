@@ -30,7 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -270,6 +270,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
 
     directory = tmp_path_factory.mktemp("admin-hub")
     emulator = SingleuserStubEmulator(namespace_finalize_seconds=0.05).start_in_thread()
+    yield from launch_hub(directory, emulator, spawner_config=SPAWNER_CONFIG)
+
+
+def launch_hub(directory: Path, emulator: Any, *, spawner_config: str) -> Iterator[Hub]:
+    """Run a hub against ``emulator`` (started; stopped after) and yield it; the command
+    line gets a Kubernetes user of its own. ``spawner_config``: the spawner's part of the
+    hub's config, ``{namespace}`` filled in."""
     hub_kubeconfig = emulator.write_kubeconfig(directory / "hub-kubeconfig")
     cli_kube_token = secrets.token_urlsafe(16)
     emulator.add_token(cli_kube_token, user=CLI_KUBE_USER)
@@ -290,7 +297,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
             setup_token=setup_token,
             cli_scopes=CLI_SCOPES,
         )
-        + SPAWNER_CONFIG.format(namespace=NAMESPACE)
+        + spawner_config.format(namespace=NAMESPACE)
     )
     log = open(directory / "jupyterhub.log", "w")
     env = {**os.environ, "KUBECONFIG": str(hub_kubeconfig)}

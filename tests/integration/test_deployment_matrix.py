@@ -58,7 +58,7 @@ DEPLOYMENTS = [
 def _params():
     for d in DEPLOYMENTS:
         openshift = d.platform == "openshift"
-        marks = [pytest.mark.emulator_only, pytest.mark.openshift] if openshift else []
+        marks = [pytest.mark.openshift] if openshift else []
         yield pytest.param(d, marks=marks, id=d.id)
 
 

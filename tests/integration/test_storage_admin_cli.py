@@ -172,7 +172,7 @@ def _delete_as_purge_does(at: Hub, pvc: dict[str, Any]) -> bool:
         )
         async with client.ApiClient(configuration) as api:
             return await delete_pvc_unchanged(
-                client.CoreV1Api(api),
+                api=client.CoreV1Api(api),
                 namespace=NAMESPACE,
                 name=pvc["metadata"]["name"],
                 uid=pvc["metadata"]["uid"],

@@ -52,7 +52,9 @@ async def test_retrying_statuses(kube, emulator, status, count, attempts, raised
     emulator.clear_requests()
     emulator.inject_fault(verb="get", resource="persistentvolumeclaims", status=status, count=count)
     async with kube.api_client() as client:
-        call = partial(read_pvc, CoreV1Api(client), namespace=kube.namespace, name="claim-alice")
+        call = partial(
+            read_pvc, api=CoreV1Api(client), namespace=kube.namespace, name="claim-alice"
+        )
         if raised is None:
             pvc = await retrying(call, what="read PVC claim-alice", timeout=10)
             assert pvc["metadata"]["name"] == "claim-alice"
@@ -74,7 +76,9 @@ async def test_attempts_cap_the_retries(kube, emulator):
     emulator.clear_requests()
     emulator.inject_fault(verb="get", resource="persistentvolumeclaims", status=500, count=10)
     async with kube.api_client() as client:
-        call = partial(read_pvc, CoreV1Api(client), namespace=kube.namespace, name="claim-alice")
+        call = partial(
+            read_pvc, api=CoreV1Api(client), namespace=kube.namespace, name="claim-alice"
+        )
         with pytest.raises(KubeError):
             await retrying(call, what="read PVC claim-alice", timeout=30, attempts=3)
     assert reads(emulator) == 3
@@ -89,7 +93,7 @@ async def test_retry_after_is_waited(kube, emulator):
     async with kube.api_client() as client:
         started = time.monotonic()
         await retrying(
-            partial(read_pvc, CoreV1Api(client), namespace=kube.namespace, name="claim-alice"),
+            partial(read_pvc, api=CoreV1Api(client), namespace=kube.namespace, name="claim-alice"),
             what="read PVC claim-alice",
             timeout=10,
         )
@@ -102,7 +106,9 @@ async def test_missing_is_an_answer(kube, emulator):
 
     emulator.clear_requests()
     async with kube.api_client() as client:
-        call = partial(read_pvc, CoreV1Api(client), namespace=kube.namespace, name="claim-alice")
+        call = partial(
+            read_pvc, api=CoreV1Api(client), namespace=kube.namespace, name="claim-alice"
+        )
         assert await retrying(call, what="read PVC claim-alice") is None
     assert reads(emulator) == 1
 
@@ -114,7 +120,9 @@ async def test_a_hanging_request_is_retried(kube, emulator):
     emulator.create(PVC)
     emulator.inject_fault(verb="get", resource="persistentvolumeclaims", hang=True, count=1)
     async with kube.api_client() as client:
-        call = partial(read_pvc, CoreV1Api(client), namespace=kube.namespace, name="claim-alice")
+        call = partial(
+            read_pvc, api=CoreV1Api(client), namespace=kube.namespace, name="claim-alice"
+        )
         pvc = await retrying(call, what="read PVC claim-alice", timeout=10, attempt_timeout=0.5)
     assert pvc["metadata"]["name"] == "claim-alice"
 
@@ -180,7 +188,7 @@ async def test_single_flight_sends_one_request_for_concurrent_callers(kube, emul
     async with kube.api_client() as client:
         call = partial(
             ensure_configmap,
-            CoreV1Api(client),
+            api=CoreV1Api(client),
             namespace=kube.namespace,
             body=body,
             hash_annotation="hash",

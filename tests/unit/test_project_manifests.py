@@ -5,6 +5,7 @@ import json
 import pytest
 
 from workspace_spawner.project import manifests as m
+from workspace_spawner.project import objects
 
 OWNER = {"app.kubernetes.io/managed-by": "workspace-spawner", "hub.jupyter.org/username": "alice"}
 META_LABELS = {**OWNER, "app.kubernetes.io/component": "workspace-project"}
@@ -177,3 +178,64 @@ def test_applied_hash_is_stable_and_sensitive():
     a = m.applied_hash([{"b": 1, "a": [1, 2]}, None])
     assert a == m.applied_hash([{"a": [1, 2], "b": 1}, None])
     assert a != m.applied_hash([{"a": [1, 2], "b": 2}, None])
+
+
+# -- objects.py: what is wanted, what may be left ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind, previous, fresh, left",
+    [
+        # the saved state names what the last start applied
+        ("ResourceQuota", ["ResourceQuota", "RoleBinding"], False, True),
+        ("ResourceQuota", ["RoleBinding"], False, False),
+        # a project made again (an admin deleted it): only the hub-namespace objects survive
+        ("ResourceQuota", ["ResourceQuota"], True, False),
+        ("Secret", ["Secret"], True, True),
+        # no state, project made now: the user's first start, nothing of theirs is left
+        ("Secret", None, True, False),
+        ("NetworkPolicy", None, True, False),
+        # no state, project found existing (older version, reset hub database): anything may be
+        ("Secret", None, False, True),
+        ("LimitRange", None, False, True),
+    ],
+)
+def test_may_be_left(kind, previous, fresh, left):
+    assert objects.may_be_left(kind, previous=previous, fresh=fresh) is left
+
+
+def test_desired_objects_are_the_builders_and_none_for_what_is_off():
+    wanted = objects.Wanted(
+        project="alice-workspace",
+        hub_namespace="jhub",
+        slug="alice",
+        username="alice",
+        role="edit",
+        user_subject="alice",
+        user_label="alice",
+        service_account="notebook-alice-workspace",
+        token_secret="notebook-alice-workspace-token",
+        quota={"pods": 2},
+        network_policy=False,
+    )
+    desired = objects.desired_objects(wanted)
+    assert list(desired) == list(objects.KINDS)
+    assert desired["Secret"] is None and desired["LimitRange"] is None
+    assert desired["NetworkPolicy"] is None
+    assert desired["ResourceQuota"] == m.make_resource_quota(
+        namespace="alice-workspace", hard={"pods": 2}, slug="alice", username="alice"
+    )
+    assert desired["RoleBinding"]["subjects"][-1] == {
+        "kind": "ServiceAccount",
+        "name": "notebook-alice-workspace",
+        "namespace": "jhub",
+    }
+    names = objects.object_names(
+        project="alice-workspace",
+        hub_namespace="jhub",
+        service_account="notebook-alice-workspace",
+        token_secret="notebook-alice-workspace-token",
+    )
+    assert set(names) == set(objects.KINDS)
+    assert names["Secret"] == ("notebook-alice-workspace-token", "jhub")
+    assert names["ResourceQuota"] == (m.QUOTA_NAME, "alice-workspace")

@@ -69,13 +69,14 @@ _RESTRICTED_VOLUMES = [
     "secret",
 ]
 
-# The three SCCs a workload meets, as OpenShift 4.11+ ships them (oc get scc -o yaml);
-# restricted-v2 is usable by every authenticated user and ServiceAccount.
-DEFAULT_SCCS: list[dict[str, Any]] = [
-    {
+
+def _scc(name: str, *, without: tuple[str, ...] = (), **differs: Any) -> dict[str, Any]:
+    """An SCC as OpenShift ships it: what every shipped SCC shares, ``differs`` on top,
+    less the fields it does not set (``without``)."""
+    scc: dict[str, Any] = {
         "apiVersion": "security.openshift.io/v1",
         "kind": "SecurityContextConstraints",
-        "metadata": {"name": "restricted-v2"},
+        "metadata": {"name": name},
         "priority": None,
         "allowPrivilegedContainer": False,
         "allowPrivilegeEscalation": False,
@@ -94,55 +95,31 @@ DEFAULT_SCCS: list[dict[str, Any]] = [
         "seccompProfiles": ["runtime/default"],
         "volumes": list(_RESTRICTED_VOLUMES),
         "users": [],
-        "groups": ["system:authenticated"],
-    },
-    {
-        "apiVersion": "security.openshift.io/v1",
-        "kind": "SecurityContextConstraints",
-        "metadata": {"name": "nonroot-v2"},
-        "priority": None,
-        "allowPrivilegedContainer": False,
-        "allowPrivilegeEscalation": False,
-        "defaultAllowPrivilegeEscalation": False,
-        "allowHostNetwork": False,
-        "allowHostPID": False,
-        "allowHostIPC": False,
-        "allowHostPorts": False,
-        "allowHostDirVolumePlugin": False,
-        "requiredDropCapabilities": ["ALL"],
-        "allowedCapabilities": ["NET_BIND_SERVICE"],
-        "runAsUser": {"type": "MustRunAsNonRoot"},
-        "fsGroup": {"type": "RunAsAny"},
-        "supplementalGroups": {"type": "RunAsAny"},
-        "seLinuxContext": {"type": "MustRunAs"},
-        "seccompProfiles": ["runtime/default"],
-        "volumes": list(_RESTRICTED_VOLUMES),
-        "users": [],
         "groups": [],
-    },
-    {
-        "apiVersion": "security.openshift.io/v1",
-        "kind": "SecurityContextConstraints",
-        "metadata": {"name": "anyuid"},
-        "priority": 10,
-        "allowPrivilegedContainer": False,
-        "allowPrivilegeEscalation": True,
-        "allowHostNetwork": False,
-        "allowHostPID": False,
-        "allowHostIPC": False,
-        "allowHostPorts": False,
-        "allowHostDirVolumePlugin": False,
-        "requiredDropCapabilities": ["MKNOD"],
-        "allowedCapabilities": [],
-        "runAsUser": {"type": "RunAsAny"},
-        "fsGroup": {"type": "RunAsAny"},
-        "supplementalGroups": {"type": "RunAsAny"},
-        "seLinuxContext": {"type": "MustRunAs"},
-        "seccompProfiles": [],
-        "volumes": list(_RESTRICTED_VOLUMES),
-        "users": [],
-        "groups": ["system:cluster-admins"],
-    },
+    }
+    scc.update(differs)
+    for field_name in without:
+        del scc[field_name]
+    return scc
+
+
+# The three SCCs a workload meets, as OpenShift 4.11+ ships them (oc get scc -o yaml);
+# restricted-v2 is usable by every authenticated user and ServiceAccount.
+DEFAULT_SCCS: list[dict[str, Any]] = [
+    _scc("restricted-v2", groups=["system:authenticated"]),
+    _scc("nonroot-v2", runAsUser={"type": "MustRunAsNonRoot"}, fsGroup={"type": "RunAsAny"}),
+    _scc(
+        "anyuid",
+        priority=10,
+        allowPrivilegeEscalation=True,
+        requiredDropCapabilities=["MKNOD"],
+        allowedCapabilities=[],
+        runAsUser={"type": "RunAsAny"},
+        fsGroup={"type": "RunAsAny"},
+        seccompProfiles=[],
+        groups=["system:cluster-admins"],
+        without=("defaultAllowPrivilegeEscalation",),
+    ),
 ]
 
 # restrictiveness of a strategy: lower is stricter (OpenShift's pointValue ordering)

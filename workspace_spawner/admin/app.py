@@ -25,6 +25,7 @@ from .command import USAGE_ERROR, AdminCommand
 from .delete_project import DeleteProjectCommand
 from .delete_volume import DeleteVolumeCommand
 from .expand import ExpandCommand
+from .export import ExportCommand, ImportCommand
 from .list import ListCommand
 from .purge import PurgeCommand
 from .reset import ResetCommand
@@ -43,6 +44,8 @@ COMMANDS: list[tuple[str, type[AdminCommand]]] = [
     ("delete-project", DeleteProjectCommand),
     ("purge", PurgeCommand),
     ("snapshots", SnapshotsCommand),
+    ("export", ExportCommand),
+    ("import", ImportCommand),
 ]
 
 
@@ -72,6 +75,8 @@ workspace-admin delete-project alice --dry-run
 workspace-admin list --deleted
 workspace-admin purge --dry-run
 workspace-admin snapshots alice
+workspace-admin export alice -o alice.tar.gz
+workspace-admin import alice alice.tar.gz --into restored
 workspace-admin delete-volume --help
 """
     subcommands = {name: (cls, cls.description.splitlines()[0]) for name, cls in COMMANDS}

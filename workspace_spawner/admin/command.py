@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio.client import ApiClient, CoreV1Api, StorageV1Api
+from kubernetes_asyncio.client import ApiClient, CoreV1Api
 from kubernetes_asyncio.config import ConfigException
 from traitlets import Bool, Float, TraitError, Unicode, default
 from traitlets.config import Application, ArgumentError
@@ -90,7 +90,6 @@ class Row:
 class Context:
     hub: HubClient
     core: CoreV1Api
-    storage: StorageV1Api
     config: Any
     spawner_class: type
 
@@ -263,7 +262,6 @@ class AdminCommand(Application):
                 ctx = Context(
                     hub=HubClient(url=self.hub_url, token=token, session=session),
                     core=CoreV1Api(api),
-                    storage=StorageV1Api(api),
                     config=config,
                     spawner_class=spawner_class,
                 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from kubernetes_asyncio.client import ApisApi, CustomObjectsApi
 from traitlets import Bool, Unicode
 
 from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE, USERNAME_LABEL
@@ -64,7 +63,7 @@ workspace-admin delete-project alice --project alice-workspace-old --dry-run
         ns = (
             ws.project_namespace
             if name == ws.project
-            else await read_namespace(core=ctx.core, name=name)
+            else await read_namespace(api=ctx.core, name=name)
         )
         if ns is None:
             return []
@@ -82,12 +81,7 @@ workspace-admin delete-project alice --project alice-workspace-old --dry-run
     async def delete(self, ctx: Context, ws: Workspace, name: str) -> bool:
         # on OpenShift through the Project, as the project feature deletes it
         if self._openshift is None:
-            self._openshift = await detect_openshift(apis=ApisApi(ctx.core.api_client))
-        return await delete_project(
-            core=ctx.core,
-            custom=CustomObjectsApi(ctx.core.api_client),
-            name=name,
-            openshift=self._openshift,
-        )
+            self._openshift = await detect_openshift(api=ctx.core)
+        return await delete_project(api=ctx.core, name=name, openshift=self._openshift)
 
     _openshift: bool | None = None

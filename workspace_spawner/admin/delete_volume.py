@@ -88,7 +88,7 @@ workspace-admin delete-volume --all-stopped --yes --json
         ]
 
     async def delete(self, ctx: Context, ws: Workspace, name: str) -> bool:
-        return await delete_pvc(ctx.core, namespace=ws.namespace, name=name)
+        return await delete_pvc(api=ctx.core, namespace=ws.namespace, name=name)
 
     async def run(self, ctx: Context) -> int:
         if self.all_stopped:

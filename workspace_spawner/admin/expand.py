@@ -85,7 +85,7 @@ workspace-admin expand alice 20Gi --dry-run --json
             if not self.dry_run:
                 # https://kubernetes.io/docs/concepts/storage/persistent-volumes/#expanding-persistent-volumes-claims
                 patch = {"spec": {"resources": {"requests": {"storage": size}}}}
-                await patch_pvc(ctx.core, namespace=ws.namespace, name=pvc_name, patch=patch)
+                await patch_pvc(api=ctx.core, namespace=ws.namespace, name=pvc_name, patch=patch)
             spawner = build_spawner(
                 ctx.spawner_class, config=ctx.config, username=row.user, state={}
             )
@@ -111,10 +111,10 @@ workspace-admin expand alice 20Gi --dry-run --json
                 f"PVC {pvc['metadata']['name']} has no storage class "
                 "(a statically bound volume): it cannot be expanded"
             )
-        sc = await read_storage_class(ctx.storage, name=name)
+        sc = await read_storage_class(api=ctx.core, name=name)
         if sc is None:
             names = ", ".join(
-                s["metadata"]["name"] for s in await list_storage_classes(ctx.storage)
+                s["metadata"]["name"] for s in await list_storage_classes(api=ctx.core)
             )
             raise Refused(f"StorageClass {name} does not exist (there are: {names or 'none'})")
         if not sc.get("allowVolumeExpansion"):

@@ -58,7 +58,7 @@ def retained_row(pvc: dict[str, Any], *, now: datetime) -> dict[str, Any]:
 
 
 async def retained_rows(ctx: Context, *, selector: str, now: datetime) -> list[dict[str, Any]]:
-    pvcs = await list_retained_pvcs(ctx.core, namespace=_namespace(ctx), selector=selector)
+    pvcs = await list_retained_pvcs(api=ctx.core, namespace=_namespace(ctx), selector=selector)
     return [retained_row(pvc, now=now) for pvc in pvcs]
 
 
@@ -165,7 +165,7 @@ workspace-admin purge --json
         if self.dry_run:
             return
         deleted = await delete_pvc_unchanged(
-            ctx.core,
+            api=ctx.core,
             namespace=found["namespace"],
             name=found["name"],
             uid=found["uid"],

@@ -77,7 +77,7 @@ workspace-admin reset alice --pvc claim-alice-data --dry-run
             row.details["pvc"] = pvc
             if not self.dry_run:
                 await patch_pvc(
-                    ctx.core,
+                    api=ctx.core,
                     namespace=ws.namespace,
                     name=pvc,
                     patch={"metadata": {"annotations": annotations}},

@@ -66,15 +66,14 @@ workspace-admin snapshots alice --json
         try:
             user = await ctx.hub.get_user(name)
             ws = await self.workspace(ctx, user, with_projects=False)
-            client = ctx.core.api_client
-            if not await snapshot_api_served(client):
+            if not await snapshot_api_served(api=ctx.core):
                 raise Refused(
                     "this cluster does not serve the VolumeSnapshot API "
                     "(snapshot.storage.k8s.io/v1): "
                     "there are no snapshots"
                 )
             found = await list_snapshots(
-                client,
+                api=ctx.core,
                 namespace=ws.namespace,
                 label_selector=snapshot_selector(username_label=username_label(name)),
             )

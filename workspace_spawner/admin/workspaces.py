@@ -288,14 +288,14 @@ async def find_workspace(
 
     slug = username_label(user["name"])
     labels = label_selector({"component": STORAGE_COMPONENT, USERNAME_LABEL: slug}, extra=selector)
-    pvcs = await list_pvcs(core, namespace=namespace, label_selector=labels)
+    pvcs = await list_pvcs(api=core, namespace=namespace, label_selector=labels)
     found = {pvc["metadata"]["name"]: pvc for pvc in pvcs}
     saved = state.get(PVCS_STATE_KEY)
     named = [home_pvc, *(saved.values() if isinstance(saved, dict) else [])]
     for name in dict.fromkeys(named):
         if not selector and name not in found:
             # a PVC made before the labels were there (or relabelled by hand) is still the user's
-            pvc = await read_pvc(core, namespace=namespace, name=name)
+            pvc = await read_pvc(api=core, namespace=namespace, name=name)
             if pvc is not None:
                 found[name] = pvc
     # the main volume first, then the others by name
@@ -316,11 +316,11 @@ async def _find_project(core: CoreV1Api, *, ws: Workspace, name: str | None, sel
     slug = ws.project_slug
     if name:
         ws.project = name
-        ws.project_namespace = await read_namespace(core=core, name=name)
+        ws.project_namespace = await read_namespace(api=core, name=name)
     else:
         labels = label_selector(owner_labels(slug=slug), extra=selector)
         try:
-            namespaces = await list_namespaces(core, label_selector=labels)
+            namespaces = await list_namespaces(api=core, label_selector=labels)
         except KubeError as e:
             if e.status != 403:
                 raise
@@ -334,4 +334,4 @@ async def _find_project(core: CoreV1Api, *, ws: Workspace, name: str | None, sel
             others = ", ".join(ns["metadata"]["name"] for ns in namespaces[1:])
             ws.notes.append(f"more projects labelled for this user: {others}")
     if ws.project_namespace is not None:
-        ws.quotas = await list_resource_quotas(core, namespace=ws.project)
+        ws.quotas = await list_resource_quotas(api=core, namespace=ws.project)

@@ -5,7 +5,9 @@ Small, idempotent coroutines, one module per concern (``volumes``, ``projects``,
 "already there", a delete that answers 404 is "already gone", and any other API
 error becomes a :class:`KubeError` whose message a hub admin can act on.
 Retrying is the caller's business, with the one policy of :mod:`.policy`
-(``retrying``), so these functions stay thin and predictable.
+(``retrying``), so these functions stay thin and predictable. Every one takes
+keyword arguments only, the first ``api=``: the caller's ``CoreV1Api``
+(KubeSpawner's ``self.api``); another API group is reached through its ``api_client``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ConfigMaps: read, create or update by content hash, delete."""
+"""ConfigMaps: read, and create or update by content hash."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from . import kube_error, to_dict, tolerating
 
 
-async def read_configmap(api: CoreV1Api, *, namespace: str, name: str) -> dict[str, Any] | None:
+async def read_configmap(*, api: CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
     """The ConfigMap, or None when there is none."""
     _, configmap = await tolerating(
         404,
@@ -21,8 +21,8 @@ async def read_configmap(api: CoreV1Api, *, namespace: str, name: str) -> dict[s
 
 
 async def ensure_configmap(
-    api: CoreV1Api,
     *,
+    api: CoreV1Api,
     namespace: str,
     body: dict[str, Any],
     hash_annotation: str,
@@ -37,7 +37,7 @@ async def ensure_configmap(
     name = body["metadata"]["name"]
     wanted = body["metadata"]["annotations"][hash_annotation]
     for _attempt in range(2):
-        current = await read_configmap(api, namespace=namespace, name=name)
+        current = await read_configmap(api=api, namespace=namespace, name=name)
         if current is not None:
             annotations = (current.get("metadata") or {}).get("annotations") or {}
             if annotations.get(hash_annotation) == wanted:

@@ -4,6 +4,11 @@ Thin, idempotent, keyword-only coroutines: a create answering 409 is "already
 there" (and is then replaced where the caller wants the object to match), a
 delete answering 404 is "already gone". Anything else raises :class:`KubeError`
 naming the verb and resource, which is what a hub admin must grant on a 403.
+
+Like every module of :mod:`workspace_spawner.kube`, each function takes the
+caller's ``CoreV1Api`` as ``api=`` (KubeSpawner's ``self.api``); the other API
+groups (RBAC, networking, OpenShift's custom objects) are reached through its
+``api_client``, so they share its connection pool and configuration.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 
 from kubernetes_asyncio.client import (
     ApisApi,
+    AuthenticationV1Api,
     CoreV1Api,
     CustomObjectsApi,
     NetworkingV1Api,
@@ -24,7 +30,9 @@ from . import kube_error, to_dict, tolerating
 
 __all__ = [
     "detect_openshift",
+    "own_user_name",
     "read_namespace",
+    "read_service_account",
     "create_namespace",
     "create_project_request",
     "patch_namespace",
@@ -37,80 +45,95 @@ __all__ = [
 OPENSHIFT_PROJECT_GROUP = "project.openshift.io"
 
 
-async def detect_openshift(*, apis: ApisApi) -> bool:
+async def detect_openshift(*, api: CoreV1Api) -> bool:
     """True when API discovery lists project.openshift.io (https://kubernetes.io/docs/concepts/overview/kubernetes-api/#discovery-api)."""
     try:
-        groups = await apis.get_api_versions()
+        groups = await ApisApi(api.api_client).get_api_versions()
     except ApiException as e:
         raise kube_error(e, action="list the API groups (GET /apis) to detect OpenShift") from e
     return any(g.name == OPENSHIFT_PROJECT_GROUP for g in groups.groups or [])
 
 
-async def read_namespace(*, core: CoreV1Api, name: str) -> dict[str, Any] | None:
-    _, namespace = await tolerating(404, core.read_namespace(name), action=f"get namespaces {name}")
+async def own_user_name(*, api: CoreV1Api) -> str | None:
+    """The user name the API server knows this client by, from a SelfSubjectReview
+    (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#self-subject-review,
+    GA in Kubernetes 1.28, OpenShift 4.15); None where it is not served or not allowed."""
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    try:
+        review = await AuthenticationV1Api(api.api_client).create_self_subject_review(body)
+    except ApiException as e:
+        if e.status in (403, 404):
+            return None
+        raise kube_error(e, action="create selfsubjectreviews (who is the hub?)") from e
+    return review.status.user_info.username
+
+
+async def read_namespace(*, api: CoreV1Api, name: str) -> dict[str, Any] | None:
+    """The Namespace, or None when there is none."""
+    _, namespace = await tolerating(404, api.read_namespace(name), action=f"get namespaces {name}")
     return to_dict(namespace)
 
 
 async def read_service_account(
-    *, core: CoreV1Api, namespace: str, name: str
+    *, api: CoreV1Api, namespace: str, name: str
 ) -> dict[str, Any] | None:
+    """The ServiceAccount, or None when there is none."""
     _, account = await tolerating(
         404,
-        core.read_namespaced_service_account(name, namespace),
+        api.read_namespaced_service_account(name, namespace),
         action=f"get serviceaccounts {name} in {namespace}",
     )
     return to_dict(account)
 
 
-async def create_namespace(*, core: CoreV1Api, body: dict[str, Any]) -> dict[str, Any] | None:
+async def create_namespace(*, api: CoreV1Api, body: dict[str, Any]) -> dict[str, Any] | None:
     """Create the Namespace; None when it was already there (the caller reads it)."""
     _, namespace = await tolerating(
-        409, core.create_namespace(body), action=f"create namespaces {body['metadata']['name']}"
+        409, api.create_namespace(body), action=f"create namespaces {body['metadata']['name']}"
     )
     return to_dict(namespace)
 
 
-async def create_project_request(
-    *, custom: CustomObjectsApi, body: dict[str, Any]
-) -> dict[str, Any] | None:
+async def create_project_request(*, api: CoreV1Api, body: dict[str, Any]) -> dict[str, Any] | None:
     """Ask OpenShift for a project; the answer is the Project. None when it exists already."""
     _, project = await tolerating(
         409,
-        custom.create_cluster_custom_object(OPENSHIFT_PROJECT_GROUP, "v1", "projectrequests", body),
+        CustomObjectsApi(api.api_client).create_cluster_custom_object(
+            OPENSHIFT_PROJECT_GROUP, "v1", "projectrequests", body
+        ),
         action=f"create projectrequests.project.openshift.io {body['metadata']['name']}",
     )
     return project
 
 
-async def patch_namespace(*, core: CoreV1Api, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+async def patch_namespace(*, api: CoreV1Api, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """Merge-patch the Namespace (labels, annotations); the patched Namespace."""
     try:
         return to_dict(
-            await core.patch_namespace(name, patch, _content_type="application/merge-patch+json")
+            await api.patch_namespace(name, patch, _content_type="application/merge-patch+json")
         )
     except ApiException as e:
         raise kube_error(e, action=f"patch namespaces {name}") from e
 
 
-async def delete_project(
-    *, core: CoreV1Api, custom: CustomObjectsApi, name: str, openshift: bool
-) -> bool:
+async def delete_project(*, api: CoreV1Api, name: str, openshift: bool) -> bool:
     """Delete the project (its Namespace and all in it). False if it was already gone.
 
     On OpenShift through the Project, which the requester (the hub) may delete as
     the project's admin, so the hub needs no cluster-wide right to delete namespaces.
     """
     if openshift:
-        request = custom.delete_cluster_custom_object(
+        request = CustomObjectsApi(api.api_client).delete_cluster_custom_object(
             OPENSHIFT_PROJECT_GROUP, "v1", "projects", name
         )
         resource = "projects.project.openshift.io"
     else:
-        request, resource = core.delete_namespace(name), "namespaces"
+        request, resource = api.delete_namespace(name), "namespaces"
     deleted, _ = await tolerating(404, request, action=f"delete {resource} {name}")
     return deleted
 
 
-# kind -> (api, plural as RBAC names it, the suffix of its create/replace/delete methods)
+# kind -> (its API group, plural as RBAC names it, the suffix of its *_namespaced_* methods)
 _METHODS = {
     "ResourceQuota": ("core", "resourcequotas", "resource_quota"),
     "LimitRange": ("core", "limitranges", "limit_range"),
@@ -122,13 +145,12 @@ _METHODS = {
 _GROUPS = {"rbac": "rbac.authorization.k8s.io", "networking": "networking.k8s.io"}
 
 
-def _api(
-    kind: str, core: CoreV1Api, rbac: RbacAuthorizationV1Api, networking: NetworkingV1Api | None
-):
+def _group_api(kind: str, api: CoreV1Api) -> tuple[Any, str, str]:
     which, plural, method = _METHODS[kind]
-    api = {"core": core, "rbac": rbac, "networking": networking}[which]
-    if api is None:
-        raise ValueError(f"{kind} needs the {which} API client")
+    if which == "rbac":
+        return RbacAuthorizationV1Api(api.api_client), plural, method
+    if which == "networking":
+        return NetworkingV1Api(api.api_client), plural, method
     return api, plural, method
 
 
@@ -145,9 +167,7 @@ def is_managed(obj: Any) -> bool:
 
 async def apply_object(
     *,
-    core: CoreV1Api,
-    rbac: RbacAuthorizationV1Api,
-    networking: NetworkingV1Api | None = None,
+    api: CoreV1Api,
     body: dict[str, Any],
     keep_unmanaged: bool = False,
 ) -> dict[str, Any]:
@@ -165,53 +185,43 @@ async def apply_object(
     kind = body["kind"]
     name = body["metadata"]["name"]
     namespace = body["metadata"]["namespace"]
-    api, plural, method = _api(kind, core, rbac, networking)
+    group, plural, method = _group_api(kind, api)
     resource = _resource(kind, plural)
     try:
-        return to_dict(await getattr(api, f"create_namespaced_{method}")(namespace, body))
+        return to_dict(await getattr(group, f"create_namespaced_{method}")(namespace, body))
     except ApiException as e:
         if e.status != 409:
             raise kube_error(e, action=f"create {resource} {name} in {namespace}") from e
-    again = dict(
-        core=core, rbac=rbac, networking=networking, body=body, keep_unmanaged=keep_unmanaged
-    )
+    again = dict(api=api, body=body, keep_unmanaged=keep_unmanaged)
     try:
         if kind == "ServiceAccount":
             patch = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
             patch["metadata"] = {k: body["metadata"][k] for k in ("labels", "annotations")}
             return to_dict(
-                await api.patch_namespaced_service_account(
+                await group.patch_namespaced_service_account(
                     name, namespace, patch, _content_type="application/merge-patch+json"
                 )
             )
         if keep_unmanaged:
-            existing = await getattr(api, f"read_namespaced_{method}")(name, namespace)
+            existing = await getattr(group, f"read_namespaced_{method}")(name, namespace)
             if not is_managed(existing):
                 return to_dict(existing)
-        return to_dict(await getattr(api, f"replace_namespaced_{method}")(name, namespace, body))
+        return to_dict(await getattr(group, f"replace_namespaced_{method}")(name, namespace, body))
     except ApiException as e:
         if e.status == 422 and kind == "RoleBinding":
-            await delete_object(core=core, rbac=rbac, kind=kind, name=name, namespace=namespace)
+            await delete_object(api=api, kind=kind, name=name, namespace=namespace)
             return await apply_object(**again)
         if e.status == 404:  # deleted between the two requests
             return await apply_object(**again)
         raise kube_error(e, action=f"update {resource} {name} in {namespace}") from e
 
 
-async def delete_object(
-    *,
-    core: CoreV1Api,
-    rbac: RbacAuthorizationV1Api,
-    networking: NetworkingV1Api | None = None,
-    kind: str,
-    name: str,
-    namespace: str,
-) -> bool:
+async def delete_object(*, api: CoreV1Api, kind: str, name: str, namespace: str) -> bool:
     """Delete one object; False when it was already gone."""
-    api, plural, method = _api(kind, core, rbac, networking)
+    group, plural, method = _group_api(kind, api)
     deleted, _ = await tolerating(
         404,
-        getattr(api, f"delete_namespaced_{method}")(name, namespace),
+        getattr(group, f"delete_namespaced_{method}")(name, namespace),
         action=f"delete {_resource(kind, plural)} {name} in {namespace}",
     )
     return deleted

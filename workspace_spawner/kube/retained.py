@@ -20,18 +20,18 @@ __all__ = ["list_retained_pvcs", "delete_pvc_unchanged"]
 
 
 async def list_retained_pvcs(
-    core: CoreV1Api, *, namespace: str | None, selector: str = ""
+    *, api: CoreV1Api, namespace: str | None, selector: str = ""
 ) -> list[dict[str, Any]]:
     """The claims labelled deleted, in ``namespace`` (None: all), sorted by namespace and name."""
     labels = label_selector({DELETED_LABEL: "true"}, extra=selector)
     where = namespace or "all namespaces"
     try:
         if namespace:
-            result = await core.list_namespaced_persistent_volume_claim(
+            result = await api.list_namespaced_persistent_volume_claim(
                 namespace, label_selector=labels
             )
         else:
-            result = await core.list_persistent_volume_claim_for_all_namespaces(
+            result = await api.list_persistent_volume_claim_for_all_namespaces(
                 label_selector=labels
             )
     except ApiException as e:
@@ -41,7 +41,7 @@ async def list_retained_pvcs(
 
 
 async def delete_pvc_unchanged(
-    core: CoreV1Api, *, namespace: str, name: str, uid: str, resource_version: str
+    *, api: CoreV1Api, namespace: str, name: str, uid: str, resource_version: str
 ) -> bool:
     """Delete the claim only if it is still the one that was read: False when it changed or is gone.
 
@@ -54,7 +54,7 @@ async def delete_pvc_unchanged(
         preconditions=V1Preconditions(uid=uid, resource_version=resource_version)
     )
     try:
-        await core.delete_namespaced_persistent_volume_claim(
+        await api.delete_namespaced_persistent_volume_claim(
             name=name, namespace=namespace, body=body
         )
     except ApiException as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes_asyncio.client import ApiClient, ApisApi, CustomObjectsApi
+from kubernetes_asyncio.client import ApisApi, CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from . import kube_error, tolerating
@@ -31,14 +31,14 @@ SNAPSHOT_GROUP = "snapshot.storage.k8s.io"
 SNAPSHOT_VERSION = "v1"
 
 
-def _custom(api: ApiClient) -> CustomObjectsApi:
-    return CustomObjectsApi(api)
+def _custom(api: CoreV1Api) -> CustomObjectsApi:
+    return CustomObjectsApi(api.api_client)
 
 
-async def snapshot_api_served(api: ApiClient) -> bool:
+async def snapshot_api_served(*, api: CoreV1Api) -> bool:
     """Whether API discovery lists snapshot.storage.k8s.io/v1 (the CRDs are installed)."""
     try:
-        groups = await ApisApi(api).get_api_versions()
+        groups = await ApisApi(api.api_client).get_api_versions()
     except ApiException as e:
         raise kube_error(
             e, action="list the API groups (GET /apis) to find the VolumeSnapshot API"
@@ -49,7 +49,7 @@ async def snapshot_api_served(api: ApiClient) -> bool:
     )
 
 
-async def read_snapshot_class(api: ApiClient, *, name: str) -> dict[str, Any] | None:
+async def read_snapshot_class(*, api: CoreV1Api, name: str) -> dict[str, Any] | None:
     _, found = await tolerating(
         404,
         _custom(api).get_cluster_custom_object(
@@ -61,7 +61,7 @@ async def read_snapshot_class(api: ApiClient, *, name: str) -> dict[str, Any] | 
 
 
 async def create_snapshot(
-    api: ApiClient, *, namespace: str, body: dict[str, Any]
+    *, api: CoreV1Api, namespace: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     name = body["metadata"]["name"]
     try:
@@ -72,7 +72,7 @@ async def create_snapshot(
         raise kube_error(e, action=f"create VolumeSnapshot {name} in {namespace}") from e
 
 
-async def read_snapshot(api: ApiClient, *, namespace: str, name: str) -> dict[str, Any] | None:
+async def read_snapshot(*, api: CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
     _, found = await tolerating(
         404,
         _custom(api).get_namespaced_custom_object(
@@ -84,7 +84,7 @@ async def read_snapshot(api: ApiClient, *, namespace: str, name: str) -> dict[st
 
 
 async def list_snapshots(
-    api: ApiClient, *, namespace: str, label_selector: str
+    *, api: CoreV1Api, namespace: str, label_selector: str
 ) -> list[dict[str, Any]]:
     try:
         result = await _custom(api).list_namespaced_custom_object(
@@ -99,7 +99,7 @@ async def list_snapshots(
     return list(result.get("items") or [])
 
 
-async def delete_snapshot(api: ApiClient, *, namespace: str, name: str) -> bool:
+async def delete_snapshot(*, api: CoreV1Api, namespace: str, name: str) -> bool:
     deleted, _ = await tolerating(
         404,
         _custom(api).delete_namespaced_custom_object(

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-async def read_pvc(api: CoreV1Api, *, namespace: str, name: str) -> dict[str, Any] | None:
+async def read_pvc(*, api: CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
     """The claim, or None if there is none."""
     _, pvc = await tolerating(
         404,
@@ -38,7 +38,7 @@ async def read_pvc(api: CoreV1Api, *, namespace: str, name: str) -> dict[str, An
 
 
 async def ensure_pvc(
-    api: CoreV1Api, *, namespace: str, body: dict[str, Any]
+    *, api: CoreV1Api, namespace: str, body: dict[str, Any]
 ) -> tuple[dict[str, Any], bool]:
     """Create the claim unless it exists: (the claim, whether it was created now).
 
@@ -50,7 +50,7 @@ async def ensure_pvc(
         pvc = await api.create_namespaced_persistent_volume_claim(namespace=namespace, body=body)
     except ApiException as e:
         if e.status == 409:
-            existing = await read_pvc(api, namespace=namespace, name=name)
+            existing = await read_pvc(api=api, namespace=namespace, name=name)
             if existing is not None:
                 return existing, False
         raise kube_error(e, action=f"create PVC {name} in {namespace}") from e
@@ -58,7 +58,7 @@ async def ensure_pvc(
 
 
 async def patch_pvc(
-    api: CoreV1Api, *, namespace: str, name: str, patch: dict[str, Any]
+    *, api: CoreV1Api, namespace: str, name: str, patch: dict[str, Any]
 ) -> dict[str, Any]:
     """Apply a (strategic) merge patch to the claim."""
     try:
@@ -76,7 +76,7 @@ def _json_pointer(key: str) -> str:
 
 
 async def clear_pvc_annotation(
-    api: CoreV1Api, *, namespace: str, name: str, key: str, value: str
+    *, api: CoreV1Api, namespace: str, name: str, key: str, value: str
 ) -> bool:
     """Remove annotation ``key`` if it still has ``value``; whether it was removed.
 
@@ -97,7 +97,7 @@ async def clear_pvc_annotation(
     return True
 
 
-async def read_pvc_events(api: CoreV1Api, *, namespace: str, name: str) -> list[dict[str, Any]]:
+async def read_pvc_events(*, api: CoreV1Api, namespace: str, name: str) -> list[dict[str, Any]]:
     """The claim's events, oldest first (they say why it is Pending)."""
     selector = f"involvedObject.kind=PersistentVolumeClaim,involvedObject.name={name}"
     try:
@@ -108,7 +108,7 @@ async def read_pvc_events(api: CoreV1Api, *, namespace: str, name: str) -> list[
     return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
 
-async def delete_pvc(api: CoreV1Api, *, namespace: str, name: str) -> bool:
+async def delete_pvc(*, api: CoreV1Api, namespace: str, name: str) -> bool:
     """Delete the claim (and so, with the usual Delete reclaim policy, its data); False if it was gone."""
     deleted, _ = await tolerating(
         404,
@@ -118,7 +118,7 @@ async def delete_pvc(api: CoreV1Api, *, namespace: str, name: str) -> bool:
     return deleted
 
 
-async def list_pods(api: CoreV1Api, *, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+async def list_pods(*, api: CoreV1Api, namespace: str, label_selector: str) -> list[dict[str, Any]]:
     """The pods matching ``label_selector`` (a user's servers, to see who mounts a claim)."""
     try:
         pods = await api.list_namespaced_pod(namespace=namespace, label_selector=label_selector)

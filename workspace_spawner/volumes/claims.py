@@ -21,6 +21,7 @@ from ..constants import RESET_BACKUP_ANNOTATION, RESET_REQUEST_ANNOTATION, USERN
 from ..kube import KubeError, to_dict
 from ..kube.policy import Deadline
 from ..kube.reflectors import ClaimReflector, shared_claim_reflector
+from ..kube.selectors import label_selector
 from ..kube.volumes import ensure_pvc, list_pods, patch_pvc, read_pvc, read_pvc_events
 from . import manifests as m
 from .ownership import foreign_claim_message
@@ -169,7 +170,7 @@ class ClaimSteps(HasTraits):
             access_modes=access_modes,
         )
         return await self.kube_request(
-            partial(ensure_pvc, self.api, namespace=self.namespace, body=body),
+            partial(ensure_pvc, api=self.api, namespace=self.namespace, body=body),
             what=f"create PVC {name}",
         )
 
@@ -218,9 +219,11 @@ class ClaimSteps(HasTraits):
         """
         if not any(name != self.name for name in getattr(self.user, "spawners", {}) or {}):
             return
-        selector = f"component={self.component_label},{USERNAME_LABEL}={self._username_label()}"
+        selector = label_selector(
+            {"component": self.component_label, USERNAME_LABEL: self._username_label()}
+        )
         pods = await self.kube_request(
-            partial(list_pods, self.api, namespace=self.namespace, label_selector=selector),
+            partial(list_pods, api=self.api, namespace=self.namespace, label_selector=selector),
             what="list the user's pods",
         )
         other = m.mounted_by_other_server(pvc=pvc, pods=pods, pod_name=self.pod_name)
@@ -243,7 +246,7 @@ class ClaimSteps(HasTraits):
     async def _read_pvc(self, name: str) -> dict[str, Any] | None:
         """The claim, read afresh: who owns it and an admin's reset request must be current."""
         return await self.kube_request(
-            partial(read_pvc, self.api, namespace=self.namespace, name=name),
+            partial(read_pvc, api=self.api, namespace=self.namespace, name=name),
             what=f"read PVC {name}",
         )
 
@@ -272,7 +275,7 @@ class ClaimSteps(HasTraits):
         try:
             # the server starts anyway at the old size: a few attempts only
             await self.kube_request(
-                partial(patch_pvc, self.api, namespace=self.namespace, name=name, patch=patch),
+                partial(patch_pvc, api=self.api, namespace=self.namespace, name=name, patch=patch),
                 what=f"expand PVC {name}",
                 attempts=3,
             )
@@ -305,7 +308,7 @@ class ClaimSteps(HasTraits):
                 not checked and deadline.elapsed >= FIRST_CONSUMER_CHECK_SECONDS
             ):
                 events = await self.kube_request(
-                    partial(read_pvc_events, self.api, namespace=self.namespace, name=name),
+                    partial(read_pvc_events, api=self.api, namespace=self.namespace, name=name),
                     what=f"list the events of PVC {name}",
                 )
                 if m.waits_for_first_consumer(events):

@@ -18,7 +18,7 @@ import asyncio
 import time
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 from traitlets import HasTraits
 
@@ -26,6 +26,7 @@ from ..constants import DELETED_AT_ANNOTATION, PURGE_AFTER_ANNOTATION, USERNAME_
 from ..initcontainers import InitContainerFailed
 from ..kube import KubeError, to_dict
 from ..kube import snapshots as kube_snapshots
+from ..kube.hubcache import HubCache
 from ..kube.policy import is_transient
 from ..kube.volumes import delete_pvc, patch_pvc, read_pvc
 from . import retention as r
@@ -51,14 +52,16 @@ class SnapshotBeforeReset(InitContainerFailed):
 class StorageLifecycleMixin(HasTraits):
     """The steps of a workspace volume's life beyond one start (its traits: :mod:`.traits`)."""
 
-    # Hub-process cache: the first start in this hub process checks the snapshot API once
-    # (reset_caches() forgets it)
-    _snapshot_api_checked: ClassVar[bool] = False
+    # the first start in this hub process checks the snapshot API once, per API server
+    # and class: what is wrong ("" when nothing) (reset_caches() forgets it)
+    _snapshot_api_problems: HubCache[tuple[str, str], str] = HubCache(
+        "what is wrong with volume_snapshot_class"
+    )
 
     @classmethod
     def reset_caches(cls) -> None:
         """Check the snapshot API again at the next start, as a restarted hub would."""
-        StorageLifecycleMixin._snapshot_api_checked = False
+        StorageLifecycleMixin._snapshot_api_problems.clear()
 
     # -- usage --------------------------------------------------------------------------
 
@@ -73,7 +76,7 @@ class StorageLifecycleMixin(HasTraits):
             return text
         try:
             await patch_pvc(
-                self.api,
+                api=self.api,
                 namespace=self.namespace,
                 name=pvc_name,
                 patch={"metadata": {"annotations": usage_annotation(usage)}},
@@ -99,7 +102,7 @@ class StorageLifecycleMixin(HasTraits):
         if seconds <= 0:
             self.log.info("%s: deleting PVC %s", self._log_name, name)
             await self.kube_request(
-                partial(delete_pvc, self.api, namespace=self.namespace, name=name),
+                partial(delete_pvc, api=self.api, namespace=self.namespace, name=name),
                 what=f"delete PVC {name}",
             )
             return
@@ -108,12 +111,12 @@ class StorageLifecycleMixin(HasTraits):
         )
 
     async def _retain_pvc(self, *, name: str, seconds: int) -> bool:
-        pvc = await read_pvc(self.api, namespace=self.namespace, name=name)
+        pvc = await read_pvc(api=self.api, namespace=self.namespace, name=name)
         if pvc is None:
             self.log.info("%s: no PVC %s to keep", self._log_name, name)
             return False
         patch = r.retain_patch(pvc, now=datetime.now(timezone.utc), retention=seconds)
-        await patch_pvc(self.api, namespace=self.namespace, name=name, patch=patch)
+        await patch_pvc(api=self.api, namespace=self.namespace, name=name, patch=patch)
         until = patch["metadata"]["annotations"]
         self.log.warning(
             "%s: user deleted; keeping PVC %s until %s (volume_retention=%s), then "
@@ -153,7 +156,7 @@ class StorageLifecycleMixin(HasTraits):
         labels = (to_dict(self.get_pvc_manifest()).get("metadata") or {}).get("labels") or {}
         patch = r.reclaim_patch(pvc, username_label=labels.get(USERNAME_LABEL, ""))
         pvc = await self.kube_request(
-            partial(patch_pvc, self.api, namespace=self.namespace, name=name, patch=patch),
+            partial(patch_pvc, api=self.api, namespace=self.namespace, name=name, patch=patch),
             what=f"take PVC {name} back",
         )
         self.log.warning(
@@ -186,15 +189,14 @@ class StorageLifecycleMixin(HasTraits):
     async def check_snapshot_api(self) -> str | None:
         """Why snapshots cannot be taken here (the API or the class missing), or None."""
         name = self.volume_snapshot_class
-        client = self.api.api_client
-        if not await kube_snapshots.snapshot_api_served(client):
+        if not await kube_snapshots.snapshot_api_served(api=self.api):
             return (
                 f"volume_snapshot_class is set ({name!r}) but this cluster does not serve the "
                 "VolumeSnapshot API (snapshot.storage.k8s.io/v1): install the snapshot CRDs and "
                 "controller (https://github.com/kubernetes-csi/external-snapshotter) and a CSI "
                 "driver with snapshots, or unset c.WorkspaceSpawner.volume_snapshot_class"
             )
-        if await kube_snapshots.read_snapshot_class(client, name=name) is None:
+        if await kube_snapshots.read_snapshot_class(api=self.api, name=name) is None:
             return (
                 f"the VolumeSnapshotClass {name!r} of volume_snapshot_class does not exist: "
                 "see `kubectl get volumesnapshotclass`, and set one of those"
@@ -203,15 +205,21 @@ class StorageLifecycleMixin(HasTraits):
 
     async def check_snapshot_api_once(self) -> None:
         """At the first start in this hub process: log what is wrong with the snapshot setting."""
-        if not self.volume_snapshot_class or StorageLifecycleMixin._snapshot_api_checked:
+        if not self.volume_snapshot_class:
             return
-        StorageLifecycleMixin._snapshot_api_checked = True
+        key = (self.api.api_client.configuration.host, self.volume_snapshot_class)
+        await StorageLifecycleMixin._snapshot_api_problems.get_or_compute(
+            key, self._log_snapshot_api_problem
+        )
+
+    async def _log_snapshot_api_problem(self) -> str:
         try:
             problem = await self.check_snapshot_api()
         except KubeError as e:
             problem = f"cannot check volume_snapshot_class: {e}"
         if problem:
             self.log.error("%s; until then every reset of a workspace volume is refused", problem)
+        return problem or ""
 
     async def snapshot_before_reset(self, needed: SnapshotBeforeReset) -> None:
         """Stop the pod, snapshot the claim, wait until it is ready, keep the newest few.
@@ -257,7 +265,6 @@ class StorageLifecycleMixin(HasTraits):
         problem = await self.check_snapshot_api()
         if problem:
             raise KubeError(problem)
-        client = self.api.api_client
         pvc = await self._read_pvc(pvc_name)
         if pvc is None:
             raise KubeError(f"the claim {pvc_name} is gone")
@@ -266,7 +273,9 @@ class StorageLifecycleMixin(HasTraits):
             pvc=pvc, name=name, snapshot_class=self.volume_snapshot_class, reason=reason
         )
         await self.kube_request(
-            partial(kube_snapshots.create_snapshot, client, namespace=self.namespace, body=body),
+            partial(
+                kube_snapshots.create_snapshot, api=self.api, namespace=self.namespace, body=body
+            ),
             what=f"create VolumeSnapshot {name}",
         )
         self.log.info(
@@ -276,7 +285,9 @@ class StorageLifecycleMixin(HasTraits):
         delay = 0.1
         while True:
             current = await self.kube_request(
-                partial(kube_snapshots.read_snapshot, client, namespace=self.namespace, name=name),
+                partial(
+                    kube_snapshots.read_snapshot, api=self.api, namespace=self.namespace, name=name
+                ),
                 what=f"read VolumeSnapshot {name}",
             )
             state, error = snap.snapshot_state(current)
@@ -298,17 +309,14 @@ class StorageLifecycleMixin(HasTraits):
 
     async def _delete_unready_snapshot(self, name: str) -> None:
         try:
-            await kube_snapshots.delete_snapshot(
-                self.api.api_client, namespace=self.namespace, name=name
-            )
+            await kube_snapshots.delete_snapshot(api=self.api, namespace=self.namespace, name=name)
         except KubeError as e:
             self.log.warning("%s: the unready VolumeSnapshot %s stays: %s", self._log_name, name, e)
 
     async def _prune_snapshots(self, pvc_name: str) -> None:
-        client = self.api.api_client
         labels = (to_dict(self.get_pvc_manifest()).get("metadata") or {}).get("labels") or {}
         found = await kube_snapshots.list_snapshots(
-            client,
+            api=self.api,
             namespace=self.namespace,
             label_selector=snap.snapshot_selector(username_label=labels.get(USERNAME_LABEL, "")),
         )
@@ -321,4 +329,4 @@ class StorageLifecycleMixin(HasTraits):
                 old,
                 self.volume_snapshots_keep,
             )
-            await kube_snapshots.delete_snapshot(client, namespace=self.namespace, name=old)
+            await kube_snapshots.delete_snapshot(api=self.api, namespace=self.namespace, name=old)

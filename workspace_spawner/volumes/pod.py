@@ -185,7 +185,7 @@ class VolumePodSteps(HasTraits):
                 continue
             try:
                 await clear_pvc_annotation(
-                    self.api, namespace=self.namespace, name=name, key=key, value=value
+                    api=self.api, namespace=self.namespace, name=name, key=key, value=value
                 )
             except KubeError as e:
                 # the script remembers the request it did, so it is not done twice; the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import pytest
 from kubernetes_asyncio import client, watch
@@ -289,8 +290,12 @@ async def test_authorizer_denies_with_forbidden(kube, emulator):
     assert error.value.status == 403
 
 
-@pytest.mark.emulator_only(reason="OpenShift mode: no aggregated projects server yet (issue 13)")
+@pytest.mark.openshift
 async def test_discovery_shows_openshift_mode(kube, openshift_emulator):
+    """On the emulator and on the real tier's stand-in (the OpenShift pass), as the admin."""
+    from workspace_spawner_testing.controlplane import ADMIN
+
+    name = f"alice-{uuid.uuid4().hex[:8]}" if kube.real else "alice-workspace"
     async with kube.api_client() as api:
         groups = await client.ApisApi(api).get_api_versions()
         assert "project.openshift.io" in [g.name for g in groups.groups]
@@ -302,28 +307,41 @@ async def test_discovery_shows_openshift_mode(kube, openshift_emulator):
             {
                 "apiVersion": "project.openshift.io/v1",
                 "kind": "ProjectRequest",
-                "metadata": {"name": "alice-workspace"},
+                "metadata": {"name": name},
                 "displayName": "Alice",
             },
         )
-        with pytest.raises(ApiException) as error:
-            await objects.create_cluster_custom_object(
-                "project.openshift.io",
-                "v1",
-                "projectrequests",
-                {"metadata": {"name": "alice-workspace"}},
+        try:
+            with pytest.raises(ApiException) as error:
+                await objects.create_cluster_custom_object(
+                    "project.openshift.io", "v1", "projectrequests", {"metadata": {"name": name}}
+                )
+            assert error.value.status == 409
+            project = await objects.get_cluster_custom_object(
+                "project.openshift.io", "v1", "projects", name
             )
-        assert error.value.status == 409
-        project = await objects.get_cluster_custom_object(
-            "project.openshift.io", "v1", "projects", "alice-workspace"
-        )
+        finally:
+            if kube.real:
+                await client.CoreV1Api(api).delete_namespace(name)
     annotations = project["metadata"]["annotations"]
-    assert annotations["openshift.io/requester"] == "kubernetes-admin"
+    assert annotations["openshift.io/requester"] == (ADMIN if kube.real else "kubernetes-admin")
     assert annotations["openshift.io/display-name"] == "Alice"
 
 
-@pytest.mark.emulator_only(reason="compares with the emulator's OpenShift mode")
 async def test_discovery_without_openshift(kube, emulator):
+    """Plain Kubernetes (the emulator's default mode, the plain pass of make test-cluster)."""
     async with kube.api_client() as api:
         groups = await client.ApisApi(api).get_api_versions()
     assert "project.openshift.io" not in [g.name for g in groups.groups]
+
+
+async def test_a_self_subject_review_names_the_caller(kube):
+    """``kubectl auth whoami``: what the hub asks to know its own user name."""
+    from workspace_spawner_testing.controlplane import ADMIN
+
+    async with kube.api_client() as api:
+        review = await client.AuthenticationV1Api(api).create_self_subject_review(
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        )
+    assert review.status.user_info.username == (ADMIN if kube.real else "kubernetes-admin")
+    assert "system:masters" in review.status.user_info.groups

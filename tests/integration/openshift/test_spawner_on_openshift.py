@@ -50,12 +50,10 @@ def user_token(layer):
 @pytest.fixture
 def project(admin):
     """A fresh project name for alice; its namespace is deleted afterwards."""
-    ProjectMixin._workspace_project_openshift_by_host.clear()
-    ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin.reset_caches()
     name = f"alice-ws-{uuid.uuid4().hex[:8]}"
     yield name
-    ProjectMixin._workspace_project_openshift_by_host.clear()
-    ProjectMixin._workspace_project_hub_users.clear()
+    ProjectMixin.reset_caches()
     try:
         admin.request("DELETE", f"/api/v1/namespaces/{name}")
     except urllib.error.HTTPError as e:
@@ -103,18 +101,73 @@ async def test_user_token_mode_gives_the_notebook_the_users_own_project_list(
     ]
 
     # the notebook's `oc projects`, with the token the spawner mounted for it
-    secrets = admin.request("GET", f"/api/v1/namespaces/{kube.namespace}/secrets")["items"]
+    notebook = Client(admin.url, admin.ca_file, _mounted_token(admin, kube.namespace, "alice"))
+    seen = {p["metadata"]["name"] for p in notebook.request("GET", PROJECTS)["items"]}
+    assert project in seen
+    assert kube.namespace not in seen and "kube-system" not in seen
+
+
+def _mounted_token(admin, namespace: str, username: str) -> str:
+    """The user's token as the spawner stored it for the notebook (user-token mode)."""
+    secrets = admin.request("GET", f"/api/v1/namespaces/{namespace}/secrets")["items"]
     (secret,) = [
         s
         for s in secrets
         if s["metadata"]["name"].endswith("-token")
-        and s["metadata"].get("labels", {}).get("hub.jupyter.org/username") == "alice"
+        and s["metadata"].get("labels", {}).get("hub.jupyter.org/username") == username
     ]
-    token = base64.b64decode(secret["data"]["token"]).decode()
-    notebook = Client(admin.url, admin.ca_file, token)
-    seen = {p["metadata"]["name"] for p in notebook.request("GET", PROJECTS)["items"]}
-    assert project in seen
-    assert kube.namespace not in seen and "kube-system" not in seen
+    return base64.b64decode(secret["data"]["token"]).decode()
+
+
+async def test_the_notebooks_project_list_is_exactly_the_users_own_and_the_ones_given(
+    make_spawner, kube, admin, layer, user_token
+):
+    """``oc projects`` in carol's notebook, with the token user-token mode mounted: her
+    own project and the one bob gave her, nothing else (carol is in no other test)."""
+    from workspace_spawner_testing.controlplane import Client
+    from workspace_spawner_testing.openshift.install import role_grant
+
+    bob = Client.from_kubeconfig(layer["user_kubeconfigs"]["bob"])
+    suffix = uuid.uuid4().hex[:8]
+    own, given, private = f"carol-{suffix}", f"bob-given-{suffix}", f"bob-private-{suffix}"
+    try:
+        for name in (given, private):
+            bob.request(
+                "POST",
+                "/apis/project.openshift.io/v1/projectrequests",
+                {
+                    "apiVersion": "project.openshift.io/v1",
+                    "kind": "ProjectRequest",
+                    "metadata": {"name": name},
+                },
+            )
+        # bob, admin of his project, gives carol view there (oc adm policy add-role-to-user)
+        bob.apply(role_grant("view", user="carol", project=given))
+        spawner = make_spawner(
+            "carol",
+            workspace_project_enabled=True,
+            workspace_project_template="{username}-" + suffix,
+            workspace_project_credentials="user-token",
+        )
+
+        async def get_auth_state():
+            return {"access_token": user_token("carol")}
+
+        spawner.user.get_auth_state = get_auth_state
+        await spawner.ensure_workspace_project()
+        notebook = Client(admin.url, admin.ca_file, _mounted_token(admin, kube.namespace, "carol"))
+        seen = {p["metadata"]["name"] for p in notebook.request("GET", PROJECTS)["items"]}
+        assert seen == {own, given}
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            notebook.request("GET", f"{PROJECTS}/{private}")
+        assert refused.value.code == 403
+    finally:
+        for name in (own, given, private):
+            try:
+                admin.request("DELETE", f"/api/v1/namespaces/{name}")
+            except urllib.error.HTTPError as e:
+                if e.code != 404:
+                    raise
 
 
 async def test_a_second_start_finds_the_project_and_changes_nothing(make_spawner, admin, project):

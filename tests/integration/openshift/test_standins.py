@@ -108,12 +108,12 @@ def patch(client, path: str, body: dict) -> dict:
 
 
 async def test_discovery_shows_the_project_group_so_auto_detection_picks_openshift(layer, kube):
-    from kubernetes_asyncio.client import ApisApi
+    from kubernetes_asyncio.client import CoreV1Api
 
     from workspace_spawner.kube.projects import detect_openshift
 
     async with kube.api_client() as api:  # the hub's own ServiceAccount
-        assert await detect_openshift(apis=ApisApi(api))
+        assert await detect_openshift(api=CoreV1Api(api))
 
 
 # -- the aggregator's trust -----------------------------------------------------------

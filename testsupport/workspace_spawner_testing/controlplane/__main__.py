@@ -8,7 +8,8 @@
   variables set, stop everything; COMMAND's exit status.
 
 The variables: WORKSPACE_SPAWNER_TEST_KUBECONFIG (the hub's ServiceAccount),
-WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG (system:masters), WORKSPACE_SPAWNER_TEST_HELM_VALUES;
+WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG (system:masters), WORKSPACE_SPAWNER_TEST_HELM_VALUES,
+WORKSPACE_SPAWNER_TEST_AUDIT_LOG (the hub's requests, controlplane.audit);
 with ``--openshift`` also WORKSPACE_SPAWNER_TEST_OPENSHIFT, the description
 (openshift.json) of the OpenShift layer started on the control plane: the
 project.openshift.io API and SCC admission of workspace_spawner_testing.openshift.
@@ -63,12 +64,15 @@ def _start(
         for each in stops:
             each()
 
-    hub = setup_hub(cp, helm_values=helm_values, kubeconfig=directory / "hub.kubeconfig")
+    hub = setup_hub(
+        cp, helm_values=helm_values, kubeconfig=directory / "hub.kubeconfig", openshift=openshift
+    )
     admin = cp.write_kubeconfig(directory / "admin.kubeconfig")
     env = {
         "WORKSPACE_SPAWNER_TEST_KUBECONFIG": str(hub),
         "WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG": str(admin),
         "WORKSPACE_SPAWNER_TEST_HELM_VALUES": str(helm_values.resolve()),
+        "WORKSPACE_SPAWNER_TEST_AUDIT_LOG": str(cp.audit_log),
     }
     if layer is not None:
         env["WORKSPACE_SPAWNER_TEST_OPENSHIFT"] = str(

@@ -34,16 +34,19 @@ from typing import Any
 
 import yaml
 
+from .. import seeds
 from ..kubeconfig import Credentials
-from . import pki
+from . import audit, pki
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 BINARIES_ENV = "WORKSPACE_SPAWNER_TESTBED_BIN"
 NODE_NAME = "testbed-node"
 ADMIN = "admin"
-TEST_USERS = ("alice", "bob")
+# static token users, stand-ins for OAuth users; carol is kept out of every test but
+# one, so what she may see is exactly what that test gave her
+TEST_USERS = ("alice", "bob", "carol")
 SERVICE_CIDR = "10.96.0.0/16"
-DEFAULT_STORAGE_CLASS = "standard"
+DEFAULT_STORAGE_CLASS = seeds.DEFAULT_STORAGE_CLASS
 FIXED_STORAGE_CLASS = "fixed"
 HOSTPATH_PV_ROOT = Path("/tmp/hostpath_pv")  # fixed in pkg/volume/hostpath/host_path.go
 _PR_SET_PDEATHSIG = 1
@@ -208,6 +211,11 @@ class ControlPlane:
                 f"--proxy-client-cert-file={certs['front-proxy-client'].cert}",
                 f"--proxy-client-key-file={certs['front-proxy-client'].key}",
                 f"--cert-dir={d / 'pki'}",
+                # the hub's requests, for the tests that count them (controlplane.audit)
+                f"--audit-policy-file={self._audit_policy()}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
                 "--v=1",
             ],
         )
@@ -421,7 +429,19 @@ class ControlPlane:
     def _ssl(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
+    @property
+    def audit_log(self) -> Path:
+        """The kube-apiserver's audit log of the hub's requests (controlplane.audit)."""
+        assert self.directory is not None
+        return self.directory / "logs" / "audit.log"
+
     # -- internals ------------------------------------------------------------------
+
+    def _audit_policy(self) -> Path:
+        assert self.directory is not None
+        path = self.directory / "audit-policy.json"
+        path.write_text(json.dumps(audit.policy()))
+        return path
 
     def _component_kubeconfig(self, name: str) -> Path:
         assert self.directory is not None
@@ -490,17 +510,13 @@ class ControlPlane:
             (DEFAULT_STORAGE_CLASS, True, True),
             (FIXED_STORAGE_CLASS, False, False),
         ):
-            annotations = {"storageclass.kubernetes.io/is-default-class": "true"} if default else {}
             self.apply(
-                {
-                    "apiVersion": "storage.k8s.io/v1",
-                    "kind": "StorageClass",
-                    "metadata": {"name": name, "annotations": annotations},
-                    "provisioner": "kubernetes.io/host-path",
-                    "allowVolumeExpansion": expandable,
-                    "reclaimPolicy": "Delete",
-                    "volumeBindingMode": "Immediate",
-                }
+                seeds.storage_class(
+                    name=name,
+                    provisioner="kubernetes.io/host-path",
+                    expandable=expandable,
+                    default=default,
+                )
             )
 
     def _node_ready(self) -> bool:

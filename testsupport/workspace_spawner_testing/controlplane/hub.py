@@ -42,10 +42,14 @@ Z2JH_HUB_ROLE_BINDING = {
 }
 
 
-def shipped_rbac(helm_values: Path) -> list[dict]:
-    """The RBAC objects of helm-values/ (every ``*rbac*.yaml``), z2jh's first."""
+def shipped_rbac(helm_values: Path, *, openshift: bool = False) -> list[dict]:
+    """The RBAC objects of helm-values/ (every ``*rbac*.yaml``), z2jh's first. On
+    OpenShift without the ``*rbac-kubernetes.yaml`` files, which are for Kubernetes only
+    (the hub makes namespaces itself there), as helm-values/README.md says."""
     objects = [Z2JH_HUB_ROLE, Z2JH_HUB_ROLE_BINDING]
     for path in sorted(helm_values.glob("*rbac*.yaml")):
+        if openshift and path.name.endswith("rbac-kubernetes.yaml"):
+            continue
         objects += [o for o in yaml.safe_load_all(path.read_text()) if o]
     return objects
 
@@ -62,10 +66,16 @@ def placed(obj: dict, *, namespace: str, hub_namespace: str) -> dict:
 
 
 def setup_hub(
-    cp: ControlPlane, *, helm_values: Path, namespace: str = "jupyterhub", kubeconfig: Path
+    cp: ControlPlane,
+    *,
+    helm_values: Path,
+    namespace: str = "jupyterhub",
+    kubeconfig: Path,
+    openshift: bool = False,
 ) -> Path:
-    """Make the hub's namespace and ServiceAccount with the shipped RBAC; write a
-    kubeconfig with a token of that ServiceAccount (TokenRequest API)."""
+    """Make the hub's namespace and ServiceAccount with the shipped RBAC (for OpenShift,
+    with ``openshift``); write a kubeconfig with a token of that ServiceAccount
+    (TokenRequest API)."""
     cp.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     cp.apply(
         {
@@ -74,7 +84,7 @@ def setup_hub(
             "metadata": {"name": HUB_SERVICE_ACCOUNT, "namespace": namespace},
         }
     )
-    for obj in shipped_rbac(helm_values):
+    for obj in shipped_rbac(helm_values, openshift=openshift):
         cp.apply(placed(obj, namespace=namespace, hub_namespace=namespace))
     token = cp.request(
         "POST",

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.parse
 from dataclasses import dataclass, field
 
+from ..objectapi import ObjectApi, Patch
 from .cluster import Client
 
 
@@ -22,9 +23,9 @@ class _Resource:
 
 
 @dataclass
-class ClusterObjects:
-    """``create(obj, namespace=)``, ``get(kind, name, namespace)``, ``list``, ``patch``,
-    ``delete``: kinds by plural (``configmaps``), singular or Kind (``StorageClass``)."""
+class ClusterObjects(ObjectApi):
+    """The test beds' object API (:class:`~workspace_spawner_testing.objectapi.ObjectApi`)
+    over REST, as the admin."""
 
     client: Client
     real: bool = True
@@ -44,6 +45,13 @@ class ClusterObjects:
                     if key:
                         self._resources.setdefault(key, resource)
 
+    @property
+    def openshift(self) -> bool:
+        """Whether the server serves OpenShift's project API, as the emulator's
+        ``openshift`` says of its mode (discovery, as the spawner's ``auto`` reads it)."""
+        groups = self.client.request("GET", "/apis")["groups"]
+        return any(g["name"] == "project.openshift.io" for g in groups)
+
     def _resource(self, kind: str) -> _Resource:
         if not self._resources:
             self._discover()
@@ -55,11 +63,11 @@ class ClusterObjects:
         path += f"/{r.plural}"
         return path + (f"/{name}" if name else "")
 
-    def create(self, obj: dict, *, namespace: str | None = None) -> dict:
+    def _create(self, obj: dict, namespace: str | None) -> dict:
         namespace = namespace or obj["metadata"].get("namespace")
         return self.client.request("POST", self._path(obj["kind"], namespace), obj)
 
-    def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
+    def _get(self, kind: str, name: str, namespace: str | None) -> dict | None:
         try:
             return self.client.request("GET", self._path(kind, namespace, name))
         except urllib.error.HTTPError as e:
@@ -67,40 +75,18 @@ class ClusterObjects:
                 return None
             raise
 
-    def list(
-        self,
-        kind: str,
-        namespace: str | None = None,
-        *,
-        label_selector: str = "",
-        field_selector: str = "",
-    ) -> list[dict]:
-        query = urllib.parse.urlencode(
-            {
-                k: v
-                for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector))
-                if v
-            }
-        )
+    def _list(self, kind: str, namespace: str | None, labels: str, fields: str) -> list[dict]:
+        selectors = (("labelSelector", labels), ("fieldSelector", fields))
+        query = urllib.parse.urlencode({k: v for k, v in selectors if v})
         path = self._path(kind, namespace) + (f"?{query}" if query else "")
         return self.client.request("GET", path)["items"]
 
-    def patch(
-        self,
-        kind: str,
-        name: str,
-        patch: dict,
-        namespace: str | None = None,
-        *,
-        content_type: str = "application/merge-patch+json",
-        subresource: str | None = None,
-    ) -> dict:
-        path = self._path(kind, namespace, name) + (f"/{subresource}" if subresource else "")
-        return self.client.request("PATCH", path, patch, content_type=content_type)
+    def _patch(self, kind: str, name: str, namespace: str | None, patch: Patch) -> dict:
+        sub = f"/{patch.subresource}" if patch.subresource else ""
+        path = self._path(kind, namespace, name) + sub
+        return self.client.request("PATCH", path, patch.body, content_type=patch.content_type)
 
-    def delete(
-        self, kind: str, name: str, namespace: str | None = None, *, grace: int | None = None
-    ) -> dict:
+    def _delete(self, kind: str, name: str, namespace: str | None, grace: int | None) -> dict:
         body = (
             None
             if grace is None

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from .. import openshift_scc
+from .. import openshift_scc, seeds
+from ..objectapi import ObjectApi, Patch
 from .apiserver import ApiServer
 from .faults import WRITE_VERBS, Fault, RequestRecord
 from .kubelet import Kubelet
@@ -29,7 +30,7 @@ from .scc import SccAdmission
 from .selectors import Selector, parse_field_selector, parse_label_selector
 from .server import make_app
 from .snapshots import DEFAULT_SNAPSHOT_CLASS_ANNOTATION, SnapshotController, SnapshotData
-from .storage import DEFAULT_CLASS_ANNOTATION, Storage
+from .storage import Storage
 from .store import Store
 
 Authorizer = Callable[..., bool]
@@ -54,7 +55,7 @@ def allow_all(
 allow_all.allows_everything = True  # type: ignore[attr-defined]
 
 
-class Emulator:
+class Emulator(ObjectApi):
     def __init__(
         self,
         *,
@@ -115,15 +116,11 @@ class Emulator:
             self.api.create(self.registry.lookup("namespaces"), {"metadata": {"name": name}})
         self.api.create(
             self.registry.lookup("storageclasses"),
-            {
-                "apiVersion": "storage.k8s.io/v1",
-                "kind": "StorageClass",
-                "metadata": {"name": "standard", "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
-                "provisioner": "emulator.local/hostpath",
-                "allowVolumeExpansion": True,
-                "reclaimPolicy": "Delete",
-                "volumeBindingMode": "Immediate",
-            },
+            seeds.storage_class(
+                name=seeds.DEFAULT_STORAGE_CLASS,
+                provisioner="emulator.local/hostpath",
+                default=True,
+            ),
         )
         if self.snapshots:
             self.api.create(
@@ -304,11 +301,20 @@ class Emulator:
         name: str | None = None,
         hang: bool = False,
         message: str | None = None,
+<<<<<<< HEAD
         rate: float | None = None,
         seed: int = 0,
+=======
+        after_bytes: int | None = None,
+        subresource: str | None = None,
+        path: str | None = None,
+>>>>>>> main
     ) -> Fault:
         """See :class:`Fault`; ``count=None`` with a ``rate`` for random faults all along."""
         fault = Fault(
+            after_bytes=after_bytes,
+            subresource=subresource,
+            path=path,
             verb=verb,
             resource=resource,
             status=status,
@@ -325,60 +331,43 @@ class Emulator:
 
     # -- direct store access (no HTTP, no authorisation) ------------------------------
 
-    def create(self, obj: dict, *, namespace: str | None = None) -> dict:
+    def _create(self, obj: dict, namespace: str | None) -> dict:
         return self._call(
             lambda: self.api.create(self.registry.for_object(obj), obj, namespace=namespace)
         )
 
-    def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
+    def _get(self, kind: str, name: str, namespace: str | None) -> dict | None:
         def run() -> dict | None:
             k = self.registry.lookup(kind)
             return self.store.get(k, namespace or "" if k.namespaced else "", name)
 
         return self._call(run)
 
-    def list(
-        self,
-        kind: str,
-        namespace: str | None = None,
-        *,
-        label_selector: str = "",
-        field_selector: str = "",
-    ) -> list[dict]:
+    def _list(self, kind: str, namespace: str | None, labels: str, fields: str) -> list[dict]:
         def run() -> list[dict]:
             k = self.registry.lookup(kind)
             selector = Selector(
-                tuple(parse_label_selector(label_selector)),
-                tuple(parse_field_selector(field_selector, supports=k.supports_field)),
+                tuple(parse_label_selector(labels)),
+                tuple(parse_field_selector(fields, supports=k.supports_field)),
             )
             return self.api.list(k, namespace, selector)
 
         return self._call(run)
 
-    def patch(
-        self,
-        kind: str,
-        name: str,
-        patch: dict,
-        namespace: str | None = None,
-        *,
-        content_type: str = "application/merge-patch+json",
-        subresource: str | None = None,
-    ) -> dict:
+    def _patch(self, kind: str, name: str, namespace: str | None, patch: Patch) -> dict:
+        k = self.registry.lookup(kind)
         return self._call(
             lambda: self.api.patch(
-                self.registry.lookup(kind),
+                k,
                 namespace or "",
                 name,
-                patch,
-                content_type,
-                subresource=subresource,
+                patch.body,
+                patch.content_type,
+                subresource=patch.subresource,
             )
         )
 
-    def delete(
-        self, kind: str, name: str, namespace: str | None = None, *, grace: int | None = None
-    ) -> dict:
+    def _delete(self, kind: str, name: str, namespace: str | None, grace: int | None) -> dict:
         return self._call(
             lambda: self.api.delete(self.registry.lookup(kind), namespace or "", name, grace=grace)
         )

@@ -46,6 +46,7 @@ class Fault:
     name: str | None = None
     hang: bool = False
     message: str | None = None
+<<<<<<< HEAD
     rate: float | None = None
     seed: int = 0
     _random: random.Random = field(init=False, repr=False, compare=False)
@@ -54,6 +55,12 @@ class Fault:
         if self.rate is not None and not 0 <= self.rate <= 1:
             raise ValueError(f"a fault's rate is a probability from 0 to 1, not {self.rate}")
         self._random = random.Random(self.seed)
+=======
+    # pods/proxy: instead of an error, the answer breaks off after this many bytes
+    after_bytes: int | None = None
+    subresource: str | None = None
+    path: str | None = None  # a part of the request's path (e.g. "/proxy/export")
+>>>>>>> main
 
     def matches(self, record: RequestRecord) -> bool:
         return (
@@ -62,7 +69,12 @@ class Fault:
             and self.resource in (None, record.resource)
             and self.namespace in (None, record.namespace)
             and self.name in (None, record.name)
+<<<<<<< HEAD
             and (self.rate is None or self._random.random() < self.rate)
+=======
+            and self.subresource in (None, record.subresource)
+            and (self.path is None or self.path in record.path)
+>>>>>>> main
         )
 
     def take(self) -> None:

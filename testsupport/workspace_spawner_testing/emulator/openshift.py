@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 REQUESTER = "openshift.io/requester"
 DISPLAY_NAME = "openshift.io/display-name"
 DESCRIPTION = "openshift.io/description"
+# openshift-apiserver refuses ProjectRequests for the platform's names
+# (pkg/project/apiserver/registry/projectrequest/delegated: "is reserved")
+RESERVED_PREFIXES = ("openshift-", "kube-")
+RESERVED_NAMES = ("openshift", "kubernetes", "kube", "default")
 
 
 def project_of(namespace: dict) -> dict:
@@ -40,10 +44,26 @@ def serve(
     api, registry = emulator.api, emulator.registry
     namespaces = registry.lookup("namespaces")
     if target.kind.plural == "projectrequests":
+        user, groups = _caller(emulator, request)
+        if not emulator.authorizer(
+            user, groups, "create", "project.openshift.io", "projectrequests", None, None, None
+        ):
+            if verb == "list":
+                # what `oc new-project` asks first: may this user self-provision?
+                raise ApiError(
+                    403, "You may not request a new project via this API.", kind="projectrequests"
+                )
+            raise ApiError(
+                403,
+                f'projectrequests.project.openshift.io is forbidden: User "{user}" cannot '
+                'create resource "projectrequests" in API group "project.openshift.io" '
+                "at the cluster scope",
+                kind="projectrequests",
+                group="project.openshift.io",
+            )
         if verb == "list":
-            # listing project requests only tells whether the user may create one
             return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}, 200
-        return request_project(emulator, body, user=_user(emulator, request)), 201
+        return request_project(emulator, body, user=user), 201
     name = target.name or ""
     if verb == "get":
         ns = api.store.get(namespaces, "", name)
@@ -102,6 +122,13 @@ def request_project(emulator: Emulator, body: Any, *, user: str) -> dict:
     name = (body.get("metadata") or {}).get("name", "")
     validation.check_name(kind, name)
     validation.check_schema(kind, body)
+    if name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES):
+        raise ApiError(
+            403,
+            f'cannot request a project with the name "{name}": it is reserved for the platform',
+            kind="projectrequests",
+            name=name,
+        )
     namespaces = emulator.registry.lookup("namespaces")
     if emulator.store.get(namespaces, "", name) is not None:
         raise already_exists("projects", name, group="project.openshift.io")
@@ -131,10 +158,6 @@ def request_project(emulator: Emulator, body: Any, *, user: str) -> dict:
             },
         )
     return project_of(ns)
-
-
-def _user(emulator: Emulator, request: web.Request) -> str:
-    return _caller(emulator, request)[0]
 
 
 def _caller(emulator: Emulator, request: web.Request) -> tuple[str, list[str]]:

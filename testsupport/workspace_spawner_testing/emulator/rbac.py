@@ -52,6 +52,7 @@ _EDIT_RULES = [
             "pods/exec",
             "pods/attach",
             "pods/portforward",
+            "pods/proxy",
             "services",
             "configmaps",
             "secrets",
@@ -83,8 +84,8 @@ _ADMIN_RULES = _EDIT_RULES + [
         "verbs": ["delete", "get", "patch", "update"],
     },
 ]
-# view reads everything edit may touch, except secrets and the pods' exec/attach/port-forward
-_NOT_VIEW = {"secrets", "pods/exec", "pods/attach", "pods/portforward"}
+# view reads everything edit may touch, except secrets and the pods' exec/attach/port-forward/proxy
+_NOT_VIEW = {"secrets", "pods/exec", "pods/attach", "pods/portforward", "pods/proxy"}
 _VIEW_RULES = [
     dict(rule, verbs=_RO, resources=[r for r in rule["resources"] if r not in _NOT_VIEW])
     for rule in _EDIT_RULES
@@ -154,6 +155,8 @@ class Rbac:
             return True
         if resource is None:
             return True  # discovery, allowed to every authenticated user (system:discovery)
+        if (api_group, resource, verb) == ("authentication.k8s.io", "selfsubjectreviews", "create"):
+            return True  # "who am I?", every authenticated user's (system:basic-user)
         if resource in ("namespaces", "projects") and name:
             # the API server (and OpenShift's request info resolver for projects)
             # counts a request on a namespace as in that namespace

@@ -82,7 +82,7 @@ KINDS: tuple[Kind, ...] = (
         "pods",
         "Pod",
         True,
-        subresources=("status", "log"),
+        subresources=("status", "log", "proxy"),
         field_labels=("status.phase", "spec.nodeName", "spec.serviceAccountName", "status.podIP"),
     ),
     Kind(
@@ -114,6 +114,17 @@ KINDS: tuple[Kind, ...] = (
     Kind("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True),
     # storage.k8s.io/v1
     Kind("storage.k8s.io", "v1", "storageclasses", "StorageClass", False),
+    # authentication.k8s.io/v1: "who am I?", answered from the caller's token, never stored
+    # https://kubernetes.io/docs/reference/access-authn-authz/authentication/#self-subject-review
+    Kind(
+        "authentication.k8s.io",
+        "v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        False,
+        schema=False,
+        verbs=("create",),
+    ),
     # OpenShift: a Project is a view of a Namespace; ProjectRequest is create-only
     # https://docs.openshift.com/container-platform/latest/rest_api/project_apis/project-project-openshift-io-v1.html
     Kind(

@@ -16,6 +16,7 @@ from . import openshift
 from .control import handle_control
 from .errors import ApiError, already_exists, conflict, status_object
 from .faults import Fault, RequestRecord
+from .proxy import forward
 from .resources import Kind, Target
 from .selectors import Selector, query_selector
 from .store import Change
@@ -105,7 +106,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         ):
             raise _denied(record, target)
         fault = _take_fault(emulator, record)
-        if fault is not None:
+        cut_after = fault.after_bytes if fault is not None else None
+        if fault is not None and cut_after is None:
             if fault.hang:
                 await _hang(request)
             name = target.name
@@ -116,6 +118,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
             raise _fault_error(fault, target, name)
         if record.verb == "watch":
             response = await watch(emulator, request, target)
+            return response
+        if target.subresource == "proxy":
+            # streamed both ways, and ended with the client (no shield)
+            response = await forward(emulator, request, target, cut_after=cut_after)
             return response
         response = await asyncio.shield(_serve(emulator, request, target, record.verb))
         if record.verb == "create" and response.status == 201 and record.name is None:
@@ -251,7 +257,9 @@ def route(emulator: Emulator, path: str) -> Target:
     ):
         namespace, rest = rest[1], rest[2:]
     kind = registry.by_path(group, version, rest[0])
-    if kind is None or len(rest) > 3:
+    # pods/NAME/proxy/PATH...: the path after proxy is the pod's (proxy.py)
+    proxied = len(rest) > 3 and rest[2] == "proxy"
+    if kind is None or (len(rest) > 3 and not proxied):
         raise ApiError(404, "the server could not find the requested resource", reason="NotFound")
     name = rest[1] if len(rest) > 1 else None
     subresource = rest[2] if len(rest) > 2 else None
@@ -348,6 +356,10 @@ async def _serve(
     api, kind = emulator.api, target.kind
     if kind.openshift:
         return _json(*openshift.serve(emulator, request, target, verb, body))
+    if kind.plural == "selfsubjectreviews":
+        user, groups = _authenticate(emulator, request)
+        info = {"username": user, "groups": groups}
+        return _json({**(body or {}), "status": {"userInfo": info}}, 201)
     if target.subresource == "log":
         container = request.query.get("container")
         pod = api.get(kind, target.namespace or "", target.name or "")

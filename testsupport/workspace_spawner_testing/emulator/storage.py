@@ -11,12 +11,11 @@ import copy
 
 from workspace_spawner.quantity import parse_quantity
 
+from ..seeds import DEFAULT_CLASS_ANNOTATION
 from .apiserver import ApiServer, Operation, now_iso
 from .errors import forbidden, invalid
 from .events import record_event
 from .store import Change
-
-DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 
 
 class Storage:

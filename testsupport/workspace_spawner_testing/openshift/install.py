@@ -372,18 +372,22 @@ class OpenShift:
         self.cp.apply(role_grant(role, user=user, project=project))
 
 
-def scc_grant(scc: str, *, namespace: str, service_account: str) -> dict:
+def scc_grant(scc: str, *, namespace: str, service_account: str = "", group: str = "") -> dict:
     """What ``oc adm policy add-scc-to-user <scc> -z <sa> -n <namespace>`` makes: a
-    RoleBinding to the ``use`` role of that SCC (OpenShift 4)."""
+    RoleBinding to the ``use`` role of that SCC (OpenShift 4); with ``group``, what
+    ``add-scc-to-group <scc> <group>`` grants, for the pods of ``namespace``."""
     if scc not in SCCS:
         raise ValueError(f"unknown SCC {scc!r}: one of {', '.join(SCCS)}")
+    if bool(service_account) == bool(group):
+        raise ValueError("scc_grant: give one of service_account or group")
     role = f"system:openshift:scc:{scc}"
+    subject = (
+        {"kind": "ServiceAccount", "name": service_account, "namespace": namespace}
+        if service_account
+        else {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}
+    )
     return _binding(
-        "RoleBinding",
-        f"{role}:{service_account}",
-        role,
-        [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
-        namespace=namespace,
+        "RoleBinding", f"{role}:{service_account or group}", role, [subject], namespace=namespace
     )
 
 
