@@ -301,14 +301,11 @@ class Emulator(ObjectApi):
         name: str | None = None,
         hang: bool = False,
         message: str | None = None,
-<<<<<<< HEAD
-        rate: float | None = None,
-        seed: int = 0,
-=======
         after_bytes: int | None = None,
         subresource: str | None = None,
         path: str | None = None,
->>>>>>> main
+        rate: float | None = None,
+        seed: int = 0,
     ) -> Fault:
         """See :class:`Fault`; ``count=None`` with a ``rate`` for random faults all along."""
         fault = Fault(

@@ -46,7 +46,10 @@ class Fault:
     name: str | None = None
     hang: bool = False
     message: str | None = None
-<<<<<<< HEAD
+    # pods/proxy: instead of an error, the answer breaks off after this many bytes
+    after_bytes: int | None = None
+    subresource: str | None = None
+    path: str | None = None  # a part of the request's path (e.g. "/proxy/export")
     rate: float | None = None
     seed: int = 0
     _random: random.Random = field(init=False, repr=False, compare=False)
@@ -55,12 +58,6 @@ class Fault:
         if self.rate is not None and not 0 <= self.rate <= 1:
             raise ValueError(f"a fault's rate is a probability from 0 to 1, not {self.rate}")
         self._random = random.Random(self.seed)
-=======
-    # pods/proxy: instead of an error, the answer breaks off after this many bytes
-    after_bytes: int | None = None
-    subresource: str | None = None
-    path: str | None = None  # a part of the request's path (e.g. "/proxy/export")
->>>>>>> main
 
     def matches(self, record: RequestRecord) -> bool:
         return (
@@ -69,12 +66,10 @@ class Fault:
             and self.resource in (None, record.resource)
             and self.namespace in (None, record.namespace)
             and self.name in (None, record.name)
-<<<<<<< HEAD
-            and (self.rate is None or self._random.random() < self.rate)
-=======
             and self.subresource in (None, record.subresource)
             and (self.path is None or self.path in record.path)
->>>>>>> main
+            # last: only a request every filter matches draws from the generator
+            and (self.rate is None or self._random.random() < self.rate)
         )
 
     def take(self) -> None:
