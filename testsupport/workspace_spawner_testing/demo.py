@@ -106,7 +106,7 @@ class ProcessNode:
                     f"--node={RUNNER_NODE_NAME}",
                     "--runner=process",
                     f"--data-dir={self.data_dir}",
-                    f"--ip-prefix={self.ip_prefix}",
+                    f"--pod-network={self.ip_prefix}.0/24",
                     f"--register-with-taint={taint['key']}={taint['value']}:{taint['effect']}",
                 ],
                 cwd=self.data_dir,

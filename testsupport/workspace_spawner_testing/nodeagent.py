@@ -38,6 +38,7 @@ from urllib.parse import quote
 import aiohttp
 
 from .kubeconfig import Credentials
+from .loopback import LoopbackAddresses
 
 log = logging.getLogger(__name__)
 
@@ -186,18 +187,18 @@ class NodeAgent:
         *,
         node: str,
         runtime: StatusRuntime | None = None,
-        ip_prefix: str = "127.0.0",
+        pod_network: str = "127.0.0.0/8",
         taints: list[dict] | None = None,
     ) -> None:
         self.api = api
         self.node = node
         self.runtime = runtime or StatusRuntime()
-        self.ip_prefix = ip_prefix
         # registered with the Node (kubelet --register-with-taints); NodeRestriction lets
         # a node set its taints when it creates its Node, never change them later
         self.taints = list(taints or [])
         self.tasks: dict[str, asyncio.Task] = {}
-        self.ips: dict[str, str] = {}
+        # pod uid -> its address (a /24 ran out at 253 live pods)
+        self.ips = LoopbackAddresses(pod_network, usable=self.runtime.address_free)
 
     # -- the node ---------------------------------------------------------------------
 
@@ -346,7 +347,7 @@ class NodeAgent:
     def on_pod(self, type_: str, pod: dict) -> None:
         uid = pod["metadata"]["uid"]
         if type_ == "DELETED":
-            self.ips.pop(uid, None)
+            self.ips.release(uid)
             task = self.tasks.pop(uid, None)
             if task:
                 task.cancel()
@@ -472,22 +473,7 @@ class NodeAgent:
             log.info("event %s not written: %s", reason, e)
 
     def allocate_ip(self, pod: dict) -> str:
-        uid = pod["metadata"]["uid"]
-        if uid not in self.ips:
-            used = set(self.ips.values())
-            free = next(
-                (
-                    f"{self.ip_prefix}.{n}"
-                    for n in range(2, 255)
-                    if f"{self.ip_prefix}.{n}" not in used
-                    and self.runtime.address_free(f"{self.ip_prefix}.{n}")
-                ),
-                None,
-            )
-            if free is None:
-                raise RuntimeError(f"no free pod address in {self.ip_prefix}.0/24")
-            self.ips[uid] = free
-        return self.ips[uid]
+        return self.ips.allocate(pod["metadata"]["uid"])
 
     async def mounted(self, pod: dict, step: Callable[[], Awaitable[Any]]) -> Any:
         """``step()``; while a volume cannot be set up, FailedMount and again (the
@@ -712,11 +698,11 @@ async def serve(
     kubeconfig: str,
     node: str,
     runtime: StatusRuntime | None = None,
-    ip_prefix: str = "127.0.0",
+    pod_network: str = "127.0.0.0/8",
     taints: list[dict] | None = None,
 ) -> None:
     api = Api(Credentials.from_kubeconfig(kubeconfig))
-    agent = NodeAgent(api, node=node, runtime=runtime, ip_prefix=ip_prefix, taints=taints)
+    agent = NodeAgent(api, node=node, runtime=runtime, pod_network=pod_network, taints=taints)
     task = asyncio.create_task(agent.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -744,7 +730,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--data-dir", help="process: the containers' logs and scratch space")
     parser.add_argument(
-        "--ip-prefix", default="127.0.0", help="the loopback /24 of the pods' addresses (127.x.y)"
+        "--pod-network",
+        default="127.0.0.0/8",
+        help="the loopback network of the pods' addresses (e.g. 127.0.0.0/8, 127.88.3.0/24)",
     )
     parser.add_argument(
         "--register-with-taint",
@@ -755,8 +743,8 @@ def main(argv: list[str] | None = None) -> None:
         help="a taint the Node is registered with (again for more)",
     )
     args = parser.parse_args(argv)
-    if not args.ip_prefix.startswith("127."):
-        parser.error("--ip-prefix: pod addresses must be loopback addresses (127.x.y)")
+    if not args.pod_network.startswith("127."):
+        parser.error("--pod-network: pod addresses must be loopback addresses (127.x.y.z)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     runtime = make_runtime(runner=args.runner, data_dir=args.data_dir)
     asyncio.run(
@@ -764,7 +752,7 @@ def main(argv: list[str] | None = None) -> None:
             kubeconfig=args.kubeconfig,
             node=args.node,
             runtime=runtime,
-            ip_prefix=args.ip_prefix,
+            pod_network=args.pod_network,
             taints=args.register_with_taint,
         )
     )

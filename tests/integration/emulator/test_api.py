@@ -208,8 +208,7 @@ async def test_watch_streams_changes_and_honours_timeout(kube, emulator):
 
 @pytest.mark.emulator_only(reason="compacts the emulator's store history")
 async def test_watch_from_compacted_version_is_gone(kube, emulator):
-    emulator.store.history.clear()
-    emulator.store._compacted = emulator.store.rv
+    emulator._call(emulator.store.compact)
     async with kube.api_client() as api:
         v1 = client.CoreV1Api(api)
         with pytest.raises(ApiException) as error:

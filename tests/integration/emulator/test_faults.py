@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 
+import aiohttp
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -123,3 +125,44 @@ async def test_fault_count(kube, emulator):
                 statuses.append(e.status)
     assert statuses == [500, 500, 200]
     assert fault.count == 0
+
+
+@pytest.mark.parametrize("rate,seed", [(0.3, 7), (0.05, 1)])
+async def test_random_faults_hit_the_seeded_fraction_of_requests_again_each_run(
+    kube, emulator, rate, seed
+):
+    """A load test's random faults, through the control API a benchmark in another
+    process uses: which requests fail is drawn from the seed, so a run repeats."""
+    emulator.create(cm("a"), namespace=kube.namespace)
+    draws = random.Random(seed)
+    expected = [draws.random() < rate for _ in range(200)]
+    runs = []
+    async with kube.api_client() as api, aiohttp.ClientSession(emulator.url) as http:
+        v1 = client.CoreV1Api(api)
+        for _ in range(2):
+            emulator.faults.clear()
+            async with http.post(
+                "/_emulator/faults",
+                json={"verb": "get", "resource": "configmaps", "status": 429, "count": None}
+                | {"rate": rate, "seed": seed},
+            ) as r:
+                assert r.status == 200
+            failed = []
+            for _ in range(200):
+                try:
+                    await v1.read_namespaced_config_map("a", kube.namespace)
+                    failed.append(False)
+                except ApiException as e:
+                    assert e.status == 429
+                    failed.append(True)
+            await v1.list_namespaced_config_map(kube.namespace)  # other verbs: never
+            runs.append(failed)
+    assert runs[0] == runs[1] == expected
+    assert 0 < sum(expected) < 200
+
+
+async def test_a_rate_is_a_probability(kube, emulator):
+    async with aiohttp.ClientSession(emulator.url) as http:
+        async with http.post("/_emulator/faults", json={"rate": 5}) as r:
+            assert r.status == 400
+            assert "a probability from 0 to 1" in (await r.json())["error"]

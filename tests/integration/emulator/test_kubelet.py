@@ -152,3 +152,45 @@ async def test_finalizer_of_a_recreated_pod_holds_it_until_its_own_containers_st
     emulator.patch("pods", "p", {"metadata": {"finalizers": None}}, kube.namespace)
     still = emulator.get("pods", "p", kube.namespace)
     assert still is not None and "deletionTimestamp" in still["metadata"]
+
+
+async def test_more_live_pods_than_a_slash_24_each_run_with_an_address_of_their_own(
+    kube, emulator, wait_for
+):
+    # a class of 300 at once: pod addresses came from one /24, so past 253 live pods
+    # the rest never ran (issue 17)
+    async with kube.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        for i in range(300):
+            await v1.create_namespaced_pod(kube.namespace, pod(f"p{i}"))
+
+    def all_running():
+        pods = emulator.list("pods", kube.namespace)
+        return pods if all(p["status"]["phase"] == "Running" for p in pods) else None
+
+    pods = await wait_for(all_running, timeout=60)
+    ips = [p["status"]["podIP"] for p in pods]
+    assert len(pods) == len(set(ips)) == 300
+    assert all(ip.startswith("127.") and ip != "127.0.0.1" for ip in ips)
+    assert all(p["status"]["podIPs"] == [{"ip": p["status"]["podIP"]}] for p in pods)
+
+
+async def test_each_container_gets_its_own_events_and_a_repeat_is_counted(kube, emulator, wait_for):
+    # one event per (object, fieldPath, type, reason, message), as client-go aggregates:
+    # two containers of one image are pulled twice, not one event counted twice
+    emulator.create(pod("p", "a", "b"), namespace=kube.namespace)
+    await wait_for(phase(emulator, kube.namespace, "p", "Running"))
+    pulling = [
+        (e["involvedObject"]["fieldPath"], e["count"])
+        for e in emulator.list("events", kube.namespace)
+        if e["reason"] == "Pulling"
+    ]
+    assert sorted(pulling) == [("spec.containers{a}", 1), ("spec.containers{b}", 1)]
+    emulator.kubelet.container_exited(kube.namespace, "p", "a", 1)
+    emulator.kubelet.container_exited(kube.namespace, "p", "a", 1)
+    started = {
+        e["involvedObject"]["fieldPath"]: e["count"]
+        for e in emulator.list("events", kube.namespace)
+        if e["reason"] == "Started"
+    }
+    assert started == {"spec.containers{a}": 3, "spec.containers{b}": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -146,3 +147,21 @@ async def test_generation_counts_spec_changes_only(kube, emulator):
         )
         generations.append(status.metadata.generation)
     assert generations == [1, 1, 2, 2, 2]
+
+
+@pytest.mark.emulator_only(reason="the emulator's direct store access")
+def test_a_value_the_api_could_not_serve_is_refused_where_it_is_written(emulator):
+    # the store copies objects as JSON: a bad value fails at its write, not as a 500 at
+    # every later read or watch of the kind, and nothing is stored (a kind without a
+    # schema, so that validation does not catch it first)
+    body = {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshotClass",
+        "metadata": {"name": "bad"},
+        "driver": "emulator.local/hostpath",
+        "deletionPolicy": "Delete",
+        "parameters": {"since": datetime.datetime(2026, 1, 1)},
+    }
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        emulator.create(body)
+    assert emulator.get("volumesnapshotclasses", "bad") is None

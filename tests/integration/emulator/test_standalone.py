@@ -72,10 +72,11 @@ async def test_control_api_request_log(kube, emulator):
         async with http.get("/_emulator/requests") as response:
             assert response.status == 200
             log = await response.json()
+        # a create is logged with the name of what it made, as an audit event's objectRef
         assert [(r["verb"], r["resource"], r["name"], r["status"]) for r in log][-1] == (
             "create",
             "configmaps",
-            None,
+            "a",
             201,
         )
         assert {"method", "path", "query", "namespace", "duration", "time", "user"} <= set(log[-1])

@@ -59,6 +59,8 @@ class ApiServer:
     # asked before a claim binds: None, or why it cannot bind yet (a claim restored from
     # a snapshot that is not ready)
     bind_checks: list[Callable[[dict], str | None]] = field(default_factory=list)
+    # the controllers' events by their aggregation key (events.record_event)
+    event_names: dict[tuple, str] = field(default_factory=dict)
 
     # -- reading --------------------------------------------------------------------
 
@@ -69,8 +71,8 @@ class ApiServer:
         return obj
 
     def list(self, kind: Kind, namespace: str | None, selector: Selector) -> list[dict]:
-        items = self.store.items(kind, namespace if kind.namespaced else None)
-        return [o for o in items if selector.matches(o)]
+        # the selector reads the stored objects; only the matches are copied
+        return self.store.items(kind, namespace if kind.namespaced else None, selector.matches)
 
     # -- writing --------------------------------------------------------------------
 

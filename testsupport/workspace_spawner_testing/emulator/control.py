@@ -1,6 +1,6 @@
 """The emulator's own HTTP API under /_emulator/, for tools running in a subprocess.
 
-GET/DELETE /_emulator/requests, POST /_emulator/faults, POST /_emulator/reset,
+GET/DELETE /_emulator/requests, POST/DELETE /_emulator/faults, POST /_emulator/reset,
 POST /_emulator/kubelet/<method> (JSON body: the method's keyword arguments).
 """
 
@@ -42,6 +42,9 @@ async def handle_control(emulator: Emulator, request: web.Request, path: str) ->
             return web.json_response({})
         if parts == ["faults"] and request.method == "POST":
             emulator.faults.append(Fault(**{"verb": None, "resource": None, **body}))
+            return web.json_response({})
+        if parts == ["faults"] and request.method == "DELETE":
+            emulator.faults.clear()
             return web.json_response({})
         if parts == ["reset"] and request.method == "POST":
             emulator.reset(openshift=body.get("openshift"))

@@ -296,7 +296,7 @@ class Emulator(ObjectApi):
         verb: str | None = None,
         resource: str | None = None,
         status: int = 500,
-        count: int = 1,
+        count: int | None = 1,
         namespace: str | None = None,
         name: str | None = None,
         hang: bool = False,
@@ -304,7 +304,10 @@ class Emulator(ObjectApi):
         after_bytes: int | None = None,
         subresource: str | None = None,
         path: str | None = None,
+        rate: float | None = None,
+        seed: int = 0,
     ) -> Fault:
+        """See :class:`Fault`; ``count=None`` with a ``rate`` for random faults all along."""
         fault = Fault(
             after_bytes=after_bytes,
             subresource=subresource,
@@ -317,6 +320,8 @@ class Emulator(ObjectApi):
             name=name,
             hang=hang,
             message=message,
+            rate=rate,
+            seed=seed,
         )
         self._call(self.faults.append, fault)
         return fault

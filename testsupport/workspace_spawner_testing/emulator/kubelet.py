@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..loopback import LoopbackAddresses
 from .apiserver import ApiServer, now_iso
 from .errors import ApiError
 from .events import record_event
@@ -49,7 +50,8 @@ class Kubelet:
         # stand-ins for init containers' programs: manifest -> (exit code, termination message)
         self.programs: dict[tuple[str, str, str], Callable[[dict], tuple[int, str]]] = {}
         self._tasks: dict[str, asyncio.Task] = {}
-        self._ips: dict[str, str] = {}
+        # pod uid -> its address, from all of 127/8 (a /24 ran out at 253 live pods)
+        self._ips = LoopbackAddresses()
         api.store.listeners.append(self.on_change)
 
     # -- test controls --------------------------------------------------------------
@@ -118,7 +120,7 @@ class Kubelet:
             return
         uid = change.obj["metadata"]["uid"]
         if change.type == "DELETED":
-            self._ips.pop(uid, None)
+            self._ips.release(uid)
             task = self._tasks.pop(uid, None)
             if task:
                 task.cancel()
@@ -311,7 +313,7 @@ class Kubelet:
                 _condition("Ready", ready),
             ],
         )
-        self.update(pod, podIPs=[{"ip": self._ips[pod["metadata"]["uid"]]}])
+        self.update(pod, podIPs=[{"ip": self._allocate_ip(pod)}])
 
     async def run_init_container(self, pod: dict, container: dict) -> int:
         """Run one init container to completion; its exit code."""
@@ -479,18 +481,7 @@ class Kubelet:
                     return
 
     def _allocate_ip(self, pod: dict) -> str:
-        uid = pod["metadata"]["uid"]
-        if uid not in self._ips:
-            used = set(self._ips.values())
-            # loopback addresses only: a client may connect to a pod's IP
-            for last in range(2, 255):
-                candidate = f"127.0.0.{last}"
-                if candidate not in used:
-                    self._ips[uid] = candidate
-                    break
-            else:
-                raise RuntimeError("no free loopback address for a pod")
-        return self._ips[uid]
+        return self._ips.allocate(pod["metadata"]["uid"])
 
     async def _terminate(self, pod: dict) -> None:
         try:

@@ -19,6 +19,7 @@ from .faults import Fault, RequestRecord
 from .proxy import forward
 from .resources import Kind, Target
 from .selectors import Selector, query_selector
+from .store import Change
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -123,6 +124,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
             response = await forward(emulator, request, target, cut_after=cut_after)
             return response
         response = await asyncio.shield(_serve(emulator, request, target, record.verb))
+        if record.verb == "create" and response.status == 201 and record.name is None:
+            # the log names what a create made, as an audit event's objectRef does
+            created = json.loads(response.text or "{}")  # type: ignore[attr-defined]
+            record.name = (created.get("metadata") or {}).get("name")
         return response
     except ApiError as e:
         response = _error(e)
@@ -167,7 +172,7 @@ def _denied(record: RequestRecord, target: Target) -> ApiError:
 def _take_fault(emulator: Emulator, record: RequestRecord) -> Fault | None:
     for fault in emulator.faults:
         if fault.matches(record):
-            fault.count -= 1
+            fault.take()
             return fault
     return None
 
@@ -448,46 +453,55 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
     async def send(event_type: str, obj: dict) -> None:
         await response.write((json.dumps({"type": event_type, "object": obj}) + "\n").encode())
 
+    async def deliver(change: Change) -> None:
+        now_in, was_in = in_scope(change.obj), in_scope(change.old)
+        if change.type == "DELETED":
+            if was_in:
+                await send("DELETED", change.obj)
+        elif now_in:
+            await send("ADDED" if not was_in else change.type, change.obj)
+        elif was_in:
+            # an object leaving the selection is DELETED for this watcher, with its
+            # previous content at the change's resourceVersion, as the watch cache
+            # sends it (pkg/storage/cacher/cache_watcher.go, convertToWatchEvent)
+            left = {
+                **change.old,
+                "metadata": {
+                    **change.old["metadata"],
+                    "resourceVersion": change.obj["metadata"]["resourceVersion"],
+                },
+            }
+            await send("DELETED", left)
+
+    # subscribed before the list or the replay, with no await between: no change is missed
+    watcher = store.subscribe(kind, target.namespace)
     try:
         last = store.rv
         if rv_param in (None, "", "0"):
-            for obj in emulator.api.list(kind, target.namespace, selector):
-                await send("ADDED", obj)
+            initial = emulator.api.list(kind, target.namespace, selector)
+            replay: list[Change] = []
         else:
-            last = int(rv_param)
+            last, initial = int(rv_param), []
             try:
-                store.check_replayable(last)
+                replay = store.changes_since(kind, last)
             except ApiError as e:
                 await send("ERROR", e.status())
                 return response
+        for obj in initial:
+            await send("ADDED", obj)
+        for change in replay:
+            await deliver(change)
+            last = change.rv
         while True:
-            try:
-                changes = store.changes_since(last)
-            except ApiError as e:
-                await send("ERROR", e.status())
+            if watcher.expired:
+                error = ApiError(410, f"too old resource version: {last}", reason="Expired")
+                await send("ERROR", error.status())
                 return response
-            for change in changes:
-                last = change.rv
-                if change.kind.key != kind.key:
-                    continue
-                now_in, was_in = in_scope(change.obj), in_scope(change.old)
-                if change.type == "DELETED":
-                    if was_in:
-                        await send("DELETED", change.obj)
-                elif now_in:
-                    await send("ADDED" if not was_in else change.type, change.obj)
-                elif was_in:
-                    # an object leaving the selection is DELETED for this watcher, with its
-                    # previous content at the change's resourceVersion, as the watch cache
-                    # sends it (pkg/storage/cacher/cache_watcher.go, convertToWatchEvent)
-                    left = {
-                        **change.old,
-                        "metadata": {
-                            **change.old["metadata"],
-                            "resourceVersion": change.obj["metadata"]["resourceVersion"],
-                        },
-                    }
-                    await send("DELETED", left)
+            while watcher.changes:
+                change = watcher.changes.popleft()
+                if change.rv > last:  # not already replayed
+                    await deliver(change)
+                    last = change.rv
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if bookmarks:
@@ -496,15 +510,17 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
                         {
                             "kind": kind.kind,
                             "apiVersion": kind.api_version,
-                            "metadata": {"resourceVersion": str(last)},
+                            "metadata": {"resourceVersion": str(max(last, store.rv))},
                         },
                     )
                 await response.write_eof()
                 return response
             if request.transport is None or request.transport.is_closing():
                 return response
-            await store.wait_for_change(min(remaining, 1.0))
+            await watcher.wait(min(remaining, 1.0))
     except ConnectionResetError:
         # the watcher went away (a reflector stopping, a client timeout): the end of
         # a watch, not a server error
         return response
+    finally:
+        store.unsubscribe(kind, target.namespace, watcher)

@@ -28,6 +28,7 @@ from pathlib import Path
 from ..emulator.apiserver import ApiServer
 from ..emulator.kubelet import Kubelet
 from ..emulator.store import Change
+from ..loopback import LoopbackAddresses
 from .containers import Containers, MountError, decode_data, missing, port_free
 from .layout import Image
 
@@ -194,6 +195,10 @@ class PodRunner(Kubelet):
             raise ValueError("pod addresses must be loopback addresses (127.x.y)")
         self.ip_prefix = ip_prefix
         self.port_probe = port_probe
+        # the prefix keeps concurrent test beds apart; skip addresses something listens on
+        self._ips = LoopbackAddresses(
+            f"{ip_prefix}.0/24", usable=lambda ip: port_free(ip, self.port_probe)
+        )
         self.add_token = add_token
         self.source = StoreSource(self)
         self.pvcs = api.registry.lookup("persistentvolumeclaims")
@@ -310,14 +315,4 @@ class PodRunner(Kubelet):
         super().set_init_state(pod, index, state, ready=ready)
 
     def _allocate_ip(self, pod: dict) -> str:
-        uid = pod["metadata"]["uid"]
-        if uid not in self._ips:
-            used = set(self._ips.values())
-            for last in range(2, 255):
-                candidate = f"{self.ip_prefix}.{last}"
-                if candidate not in used and port_free(candidate, self.port_probe):
-                    self._ips[uid] = candidate
-                    break
-            else:
-                raise RuntimeError(f"no free loopback address in {self.ip_prefix}.0/24")
-        return self._ips[uid]
+        return self._ips.allocate(pod["metadata"]["uid"])
