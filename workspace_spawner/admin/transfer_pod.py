@@ -182,23 +182,14 @@ def transfer_pod_manifest(
         idle_seconds=idle_seconds,
         security_context=container_ctx,
     )
-    spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "activeDeadlineSeconds": deadline_seconds,
-        "terminationGracePeriodSeconds": 1,
-        "securityContext": pod_ctx,
-        "containers": [container],
-        "volumes": [
-            {
-                "name": "workspace",
-                "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only},
-            }
-        ],
-    }
-    if node_name:
-        spec["nodeName"] = node_name
+    spec = _pod_spec(
+        claim=claim,
+        read_only=read_only,
+        container=container,
+        security_context=pod_ctx,
+        node_name=node_name,
+        deadline_seconds=deadline_seconds,
+    )
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -213,3 +204,33 @@ def transfer_pod_manifest(
         },
         "spec": spec,
     }
+
+
+def _pod_spec(
+    *,
+    claim: str,
+    read_only: bool,
+    container: dict[str, Any],
+    security_context: dict[str, Any],
+    node_name: str | None,
+    deadline_seconds: int,
+) -> dict[str, Any]:
+    """A pod that runs once, with no API token and no service links: it needs neither."""
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "activeDeadlineSeconds": deadline_seconds,
+        "terminationGracePeriodSeconds": 1,
+        "securityContext": security_context,
+        "containers": [container],
+        "volumes": [
+            {
+                "name": "workspace",
+                "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only},
+            }
+        ],
+    }
+    if node_name:
+        spec["nodeName"] = node_name
+    return spec
