@@ -23,7 +23,7 @@ def configmap_requests(emulator):
 
 async def test_one_configmap_written_once_then_no_request(kube, emulator, make_spawner):
     await make_spawner("alice").ensure_conda_startup()
-    assert configmap_requests(emulator) == [("get", NAME), ("create", None)]
+    assert configmap_requests(emulator) == [("get", NAME), ("create", NAME)]
     stored = emulator.get("ConfigMap", NAME, kube.namespace)
     assert stored["data"] == {"workspace-env.sh": manifests.startup_script()}
     assert stored["metadata"]["annotations"][CONTENT_HASH_ANNOTATION] == manifests.content_hash(

@@ -22,6 +22,7 @@ hub = test_project_spawn.hub
 spawn = test_project_spawn.spawn
 _stop = test_project_spawn._stop
 hub_requests = test_project_spawn.hub_requests
+project = test_project_spawn.project
 
 pytestmark = [
     pytest.mark.emulator_only,
@@ -54,9 +55,12 @@ PROJECT_WRITES = [
 
 
 def feature_requests(emulator) -> list[tuple[str, str | None, str | None]]:
-    """(verb, resource, name) of the hub's requests of the project and conda features."""
+    """(verb, resource, name) of the hub's requests of the project and conda features.
+
+    A create is compared by its resource alone (name None): what is made, and how often,
+    is the question here; the names are test_project_spawn's."""
     return [
-        (r.verb, r.resource or r.path, r.name)
+        (r.verb, r.resource or r.path, None if r.verb == "create" else r.name)
         for r in hub_requests(emulator)
         if r.resource in FEATURE_RESOURCES or r.path == "/apis"
     ]

@@ -265,7 +265,8 @@ async def test_config_changes_are_reconciled(spawn, cluster, project, may_bind_v
 async def test_foreign_namespace_is_refused(
     spawn, cluster, kube, project, labels, annotations, owner
 ):
-    name = project("kube")
+    # not "kube": OpenShift refuses to make projects named kube-* (and openshift-*)
+    name = project("kate")
     cluster.create(
         {
             "apiVersion": "v1",
@@ -273,11 +274,11 @@ async def test_foreign_namespace_is_refused(
             "metadata": {"name": name, "labels": labels, "annotations": annotations},
         }
     )
-    spawner = spawn("kube")
+    spawner = spawn("kate")
     with pytest.raises(KubeError) as e:
         await spawner._start()
     assert str(e.value).startswith(
-        f"Project {name} already exists and is {owner}, so it is not used for kube. "
+        f"Project {name} already exists and is {owner}, so it is not used for kate. "
         "An admin must delete or rename it"
     )
     assert cluster.get("RoleBinding", "workspace-access", name) is None

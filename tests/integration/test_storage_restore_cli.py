@@ -160,7 +160,7 @@ def test_restore_makes_a_claim_from_the_snapshot_and_the_next_start_mounts_it(hu
     assert parse_iso(marks[PURGE_AFTER_ANNOTATION]) - replaced_at == timedelta(hours=1)
     # exactly: the new claim made, the old one marked; nothing deleted
     assert [(w.verb, w.resource, w.name) for w in hub.cli_writes()] == [
-        ("create", "persistentvolumeclaims", None),
+        ("create", "persistentvolumeclaims", new),
         ("patch", "persistentvolumeclaims", "claim-rs-happy"),
     ]
     rows = {p["name"]: p for p in hub.run("list", "rs-happy", "--json").json[0]["pvcs"]}
