@@ -203,4 +203,8 @@ class AdmissionFaults:
         self._started.set()
         self._loop.run_forever()
         self._loop.run_until_complete(runner.cleanup())
+        # the kube-apiserver's kept-alive TLS connections close over a few more loop turns;
+        # a loop closed before that leaves their transports to the garbage collector, a
+        # ResourceWarning in whichever later test it runs in
+        self._loop.run_until_complete(asyncio.sleep(0.5))
         self._loop.close()
