@@ -9,11 +9,12 @@ saved); a hub admin's token, or a service with the ``admin`` role, has them all.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+
+from ..kube.policy import Deadline
 
 __all__ = ["HubClient", "HubError", "UserNotFound", "server_status", "STATUSES"]
 
@@ -159,7 +160,7 @@ class HubClient:
 
         TimeoutError after ``timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         while True:
             user = await self.get_user(name)
             status = server_status(user)
@@ -170,7 +171,7 @@ class HubClient:
                 raise HubError(
                     f"{name}'s server failed to start: see the hub's log or the spawn page."
                 )
-            if time.monotonic() >= deadline:
+            if deadline.expired:
                 verb = "stop" if want == "stopped" else "start"
                 raise TimeoutError(
                     f"{name}'s server did not {verb} in time: still {status} after {timeout:g}s "

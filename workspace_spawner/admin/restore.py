@@ -10,7 +10,6 @@ claims the saved state no longer names; ``purge`` does the same once their time 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +23,7 @@ from ..constants import (
     VOLUME_NAME_LABEL,
 )
 from ..kube import KubeError
+from ..kube.policy import Deadline
 from ..kube.retained import delete_pvc_unchanged
 from ..kube.snapshots import read_snapshot
 from ..kube.volumes import delete_pvc, ensure_pvc, patch_pvc, read_pvc, read_pvc_events
@@ -266,7 +266,7 @@ workspace-admin restore alice --confirm
 
     async def _wait_bound(self, ctx: Context, *, namespace: str, name: str) -> None:
         """Until the claim is Bound (or waits for its first pod); TimeoutError with the why."""
-        deadline = time.monotonic() + self.timeout
+        deadline = Deadline(self.timeout)
         while True:
             pvc = await read_pvc(api=ctx.core, namespace=namespace, name=name)
             if pvc is None:
@@ -276,7 +276,7 @@ workspace-admin restore alice --confirm
             events = await read_pvc_events(api=ctx.core, namespace=namespace, name=name)
             if m.waits_for_first_consumer(events):
                 return  # bound when the next start's pod is scheduled
-            if time.monotonic() >= deadline:
+            if deadline.expired:
                 last = [e for e in events if e.get("type") == "Warning"] or events
                 why = f": {last[-1].get('reason')}: {last[-1].get('message')}" if last else ""
                 raise TimeoutError(

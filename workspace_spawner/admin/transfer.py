@@ -28,6 +28,7 @@ from kubernetes_asyncio.client import CoreV1Api
 from tqdm import tqdm
 
 from ..kube import KubeError
+from ..kube.policy import Deadline
 from ..kube.transfer import create_pod, delete_pod, proxy_request, read_pod, wait_for_pod_ip
 from .command import Refused
 from .transfer_archive import normalized
@@ -96,14 +97,13 @@ class Helper:
 
     async def wait_ready(self, *, timeout: float) -> None:
         """Until the server answers /healthz (the proxy says 503 while nothing listens)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = Deadline(timeout)
         while True:
             async with self.request("GET", "/healthz") as response:
                 if response.status == 200:
                     return
                 said = (await response.text())[:300]
-            if loop.time() >= deadline:
+            if deadline.expired:
                 raise KubeError(
                     f"helper pod {self.name} did not answer within {timeout:g}s "
                     f"(last: HTTP {response.status} {said})"

@@ -15,7 +15,6 @@ on pods/proxy (helm-values/rbac-export.yaml).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +25,7 @@ from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from . import KubeError, kube_error, to_dict, tolerating
+from .policy import Deadline
 
 __all__ = [
     "create_pod",
@@ -72,7 +72,7 @@ async def wait_for_pod_ip(
     *, api: CoreV1Api, namespace: str, name: str, timeout: float
 ) -> dict[str, Any]:
     """Poll until the pod runs with an IP; KubeError if it ends, vanishes or takes too long."""
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     while True:
         pod = await read_pod(api=api, namespace=namespace, name=name)
         if pod is None:
@@ -82,7 +82,7 @@ async def wait_for_pod_ip(
             return pod
         if status.get("phase") in ("Failed", "Succeeded"):
             raise KubeError(f"pod {name} in {namespace} ended: {_why(status)}")
-        if time.monotonic() >= deadline:
+        if deadline.expired:
             raise KubeError(
                 f"pod {name} in {namespace} did not run within {timeout:g}s "
                 f"({_why(status) or 'phase ' + str(status.get('phase'))}): "

@@ -15,7 +15,6 @@ steps from its own.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -27,7 +26,7 @@ from ..initcontainers import InitContainerFailed
 from ..kube import KubeError, to_dict
 from ..kube import snapshots as kube_snapshots
 from ..kube.hubcache import HubCache
-from ..kube.policy import is_transient
+from ..kube.policy import Deadline, is_transient
 from ..kube.volumes import delete_pvc, patch_pvc, read_pvc
 from . import retention as r
 from . import snapshots as snap
@@ -281,7 +280,7 @@ class StorageLifecycleMixin(HasTraits):
         self.log.info(
             "%s: VolumeSnapshot %s of PVC %s created (%s)", self._log_name, name, pvc_name, reason
         )
-        deadline = time.monotonic() + self.volume_snapshot_timeout
+        deadline = Deadline(self.volume_snapshot_timeout)
         delay = 0.1
         while True:
             current = await self.kube_request(
@@ -297,7 +296,7 @@ class StorageLifecycleMixin(HasTraits):
                 if state == "failed":
                     await self._delete_unready_snapshot(name)
                 raise KubeError(f"VolumeSnapshot {name}: {error}")
-            if time.monotonic() >= deadline:
+            if deadline.expired:
                 await self._delete_unready_snapshot(name)
                 raise KubeError(
                     f"VolumeSnapshot {name} was not ready to use after "
