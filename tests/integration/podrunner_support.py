@@ -17,12 +17,18 @@ import pytest
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
 
 
-def running_pods(data_dir: Path, image: Image) -> Iterator[ProcessEmulator]:
-    """Yield a started ProcessEmulator running every image as ``image``; stop it after."""
+def require_root(what: str) -> None:
+    """Skip where ``what`` cannot run (it needs root for its mount namespaces), but fail in
+    CI, which runs as root: a skip there would hide that the tests never ran."""
     if os.geteuid() != 0:
         if os.environ.get("CI"):
-            pytest.fail("the pod runner needs root")
-        pytest.skip("the pod runner needs root")
+            pytest.fail(f"{what} needs root")
+        pytest.skip(f"{what} needs root")
+
+
+def running_pods(data_dir: Path, image: Image) -> Iterator[ProcessEmulator]:
+    """Yield a started ProcessEmulator running every image as ``image``; stop it after."""
+    require_root("the pod runner")
     emulator = ProcessEmulator(
         data_dir=data_dir,
         images={"*": image},

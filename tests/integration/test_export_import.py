@@ -33,6 +33,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes_asyncio import client, config
+from podrunner_support import require_root
 from test_admin_cli import CLI_KUBE_USER, NAMESPACE, WORKSPACE_ADMIN, Hub, _stderr, launch_hub
 
 from workspace_spawner.admin.transfer import download, helper_pod, upload
@@ -62,10 +63,7 @@ c.KubeSpawner.http_timeout = 90
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("the pod runner needs root")
-        pytest.skip("the pod runner needs root")
+    require_root("the pod runner")
     directory = tmp_path_factory.mktemp("transfer-hub")
     emulator = ProcessEmulator(
         data_dir=directory / "runner",

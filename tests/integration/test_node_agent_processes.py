@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from podrunner_support import require_root
 
 pytestmark = pytest.mark.real_cluster
 
@@ -43,10 +44,7 @@ echo "all read" > /dev/termination-log
 def runner_node(tmp_path: Path) -> Iterator[Any]:
     from workspace_spawner_testing.demo import ProcessNode
 
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("the process runtime needs root")
-        pytest.skip("the process runtime needs root")
+    require_root("the process runtime")
     node = ProcessNode(
         admin_kubeconfig=Path(os.environ["WORKSPACE_SPAWNER_TEST_ADMIN_KUBECONFIG"]),
         node_kubeconfig=Path(os.environ["WORKSPACE_SPAWNER_TEST_RUNNER_NODE_KUBECONFIG"]),

@@ -7,11 +7,11 @@ snapshot and a restored claim's from it (``cp -a``: modes, owners, times, links)
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
 
 import pytest
+from podrunner_support import require_root
 from test_admin_cli import NAMESPACE, Hub, _make_pvc, _stderr, _wait_bound, launch_hub
 from test_storage_podrunner import fill, tree
 from test_storage_restore_cli import take_snapshot
@@ -28,10 +28,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("the pod runner needs root")
-        pytest.skip("the pod runner needs root")
+    require_root("the pod runner")
     emulator = ProcessEmulator(
         data_dir=tmp_path_factory.mktemp("restore-runner"),
         images={"*": Image(uid=1000, gid=100)},
