@@ -391,13 +391,16 @@ def serve_counting_proxy(upstream: str, ca_file: str, port: int) -> None:
             )
             await out.prepare(request)
             body = b""
-            async for chunk in upstream_response.content.iter_any():
-                await out.write(chunk)
-                if record["verb"] == "create":
-                    body += chunk
-            if record["verb"] == "create" and upstream_response.status == 201:
-                record["name"] = json.loads(body).get("metadata", {}).get("name")
-            await out.write_eof()
+            try:
+                async for chunk in upstream_response.content.iter_any():
+                    await out.write(chunk)
+                    if record["verb"] == "create":
+                        body += chunk
+                if record["verb"] == "create" and upstream_response.status == 201:
+                    record["name"] = json.loads(body).get("metadata", {}).get("name")
+                await out.write_eof()
+            except ConnectionResetError:
+                pass  # the hub ended a watch (a reflector stopped): nothing more to pass on
             return out
 
     async def main() -> None:
