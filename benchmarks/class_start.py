@@ -235,7 +235,7 @@ def _spawners(variant: Variant, users: list[str], states: dict[str, dict] | None
         spawner.k8s_api_request_timeout = REQUEST_TIMEOUT
         spawner.k8s_api_request_retry_timeout = 2 * REQUEST_TIMEOUT
         if states is not None:
-            spawner.load_state(states.get(user, {}))
+            spawner.load_state(states[user])
         spawners[user] = spawner
     return spawners
 
@@ -262,8 +262,11 @@ async def run_wave(
     result = WaveResult(variant, PhaseResult(n), PhaseResult(n))
     load_config.cache_clear()
     async with aiohttp.ClientSession() as http:
-        for phase, states in ((result.first, None), (result.warm, result.states)):
+        for phase in (result.first, result.warm):
             await _stop_reflectors()
+            # the warm restart loads what the first start saved (result.states is
+            # rebound after each wave: read here, not when the loop began)
+            states = result.states if phase is result.warm else None
             spawners = _spawners(chosen, users, states)
             await _log(http, server_url, "DELETE")
             await _faults(http, server_url, fault_rate, seed)
@@ -388,13 +391,16 @@ def serve_counting_proxy(upstream: str, ca_file: str, port: int) -> None:
             )
             await out.prepare(request)
             body = b""
-            async for chunk in upstream_response.content.iter_any():
-                await out.write(chunk)
-                if record["verb"] == "create":
-                    body += chunk
-            if record["verb"] == "create" and upstream_response.status == 201:
-                record["name"] = json.loads(body).get("metadata", {}).get("name")
-            await out.write_eof()
+            try:
+                async for chunk in upstream_response.content.iter_any():
+                    await out.write(chunk)
+                    if record["verb"] == "create":
+                        body += chunk
+                if record["verb"] == "create" and upstream_response.status == 201:
+                    record["name"] = json.loads(body).get("metadata", {}).get("name")
+                await out.write_eof()
+            except ConnectionResetError:
+                pass  # the hub ended a watch (a reflector stopped): nothing more to pass on
             return out
 
     async def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from kubespawner import KubeSpawner
 
 from .conda import CondaMixin
+from .kube.policy import all_of
 from .progress import ProgressLog, merge_progress
 from .project import ProjectMixin
 from .volumes import VolumesMixin
@@ -58,17 +59,35 @@ class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
         await self.load_user_options()
         await self.ensure_user_namespace()
         await self.ensure_workspace_project()
-        await self.ensure_workspace_volumes()
-        await self.ensure_conda_startup()
+        # independent of each other, so at once: the user's claims, the hub's conda
+        # ConfigMap and KubeSpawner's pod and event reflectors (the last two once per hub)
+        await all_of(
+            self.ensure_workspace_volumes(),
+            self.ensure_conda_startup(),
+            self.watch_pods_and_events(),
+        )
+        # the claims bind while the pod starts (it waits for them, as for KubeSpawner's)
+        result = await self.while_workspace_volumes_bind(self.start_pod())
+        await self.finish_workspace_volumes()
+        return result
+
+    async def watch_pods_and_events(self) -> None:
+        """KubeSpawner's shared pod and event reflectors, started once per hub (its
+        ``_start()`` then finds them running)."""
+        await all_of(
+            self._start_watching_pods(),
+            *([self._start_watching_events()] if self.events_enabled else []),
+        )
+
+    async def start_pod(self):
+        """KubeSpawner's own start: the pod, until it runs."""
         try:
-            result = await super()._start()
+            return await super()._start()
         except SnapshotBeforeReset as needed:
             # setup-volume is to reset the volume and changed nothing yet: a snapshot
             # first (volume_snapshot_class), then the pod again
             await self.snapshot_before_reset(needed)
-            result = await super()._start()
-        await self.finish_workspace_volumes()
-        return result
+            return await super()._start()
 
     async def get_pod_manifest(self):
         """KubeSpawner's pod, with what each workspace feature adds to it."""

@@ -58,12 +58,26 @@ def feature_requests(emulator) -> list[tuple[str, str | None, str | None]]:
     """(verb, resource, name) of the hub's requests of the project and conda features.
 
     A create is compared by its resource alone (name None): what is made, and how often,
-    is the question here; the names are test_project_spawn's."""
-    return [
+    is the question here; the names are test_project_spawn's. The project's objects are
+    written at once, so they reach the server in no set order: each run of them is
+    sorted, the order of everything else kept."""
+    requests = [
         (r.verb, r.resource or r.path, None if r.verb == "create" else r.name)
         for r in hub_requests(emulator)
         if r.resource in FEATURE_RESOURCES or r.path == "/apis"
     ]
+    return _writes_at_once_sorted(requests)
+
+
+def _writes_at_once_sorted(requests: list) -> list:
+    ordered, run = [], []
+    for request in requests:
+        if request in PROJECT_WRITES:
+            run.append(request)
+            continue
+        ordered += sorted(run) + [request]
+        run = []
+    return ordered + sorted(run)
 
 
 def first_start(*, openshift: bool, user: str = "alice", hub_process_new: bool = True):
@@ -80,7 +94,7 @@ def first_start(*, openshift: bool, user: str = "alice", hub_process_new: bool =
         once_per_process
         + made
         + default_account
-        + PROJECT_WRITES
+        + sorted(PROJECT_WRITES)
         + (conda if hub_process_new else [])
     )
 

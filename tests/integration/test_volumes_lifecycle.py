@@ -434,6 +434,27 @@ async def test_a_pending_pvc_fails_the_spawn_naming_the_claim_and_the_cause(make
     assert "Waiting for the volume to be bound" in messages(spawner)
 
 
+async def test_the_pod_is_created_while_its_new_claim_binds(make_spawner, emulator):
+    # a provisioner that takes 1.5 s: the pod is created at once, as KubeSpawner creates
+    # its own, and the scheduler places it once the claim is bound
+    emulator.storage.provision_seconds = 1.5
+    try:
+        spawner = make_spawner()
+        await start(spawner)
+    finally:
+        emulator.storage.provision_seconds = 0.01
+    created = {r.resource: r.time for r in emulator.requests if r.verb == "create"}
+    assert created["pods"] - created["persistentvolumeclaims"] < 1.0
+    # binding seen in the claim reflector: the claim's events were not read
+    assert [
+        r.path
+        for r in emulator.requests
+        if "involvedObject.name" in r.query.get("fieldSelector", "")
+    ] == []
+    assert "Waiting for the volume to be bound" in messages(spawner)
+    await spawner.stop(now=True)
+
+
 async def test_pvc_create_is_retried_when_the_api_is_briefly_unavailable(make_spawner, emulator):
     emulator.inject_fault(verb="create", resource="persistentvolumeclaims", status=503, count=2)
     spawner = make_spawner()

@@ -199,3 +199,31 @@ async def test_single_flight_sends_one_request_for_concurrent_callers(kube, emul
         ("get", "configmaps"),
         ("create", "configmaps"),
     ]
+
+
+async def test_all_of_runs_each_step_to_its_end_and_raises_the_first_failure(kube, emulator):
+    """Steps at once: a refused one does not cut the others short, and its error is raised."""
+    from kubernetes_asyncio.client import CoreV1Api
+
+    from workspace_spawner.kube.policy import all_of
+
+    emulator.create(PVC)
+    emulator.clear_requests()
+    emulator.inject_fault(verb="list", resource="pods", status=403, count=1)
+    async with kube.api_client() as client:
+        api = CoreV1Api(client)
+
+        async def slow_read():
+            await asyncio.sleep(0.2)  # still under way when the other step fails
+            return await read_pvc(api=api, namespace=kube.namespace, name="claim-alice")
+
+        async def refused():
+            await api.list_namespaced_pod(namespace=kube.namespace)
+
+        with pytest.raises(Exception) as info:
+            await all_of(refused(), slow_read())
+        assert getattr(info.value, "status", None) == 403
+        # the read ran to its end after the failure
+        assert reads(emulator) == 1
+        # and without a failure, the results in the order given
+        assert [pvc["metadata"]["name"] for pvc in await all_of(slow_read())] == ["claim-alice"]

@@ -33,6 +33,7 @@ __all__ = [
     "Deadline",
     "RetryingRequests",
     "SingleFlight",
+    "all_of",
     "is_transient",
     "retry_after_of",
     "retrying",
@@ -185,3 +186,17 @@ class SingleFlight:
             del self._calls[key]
         if not future.cancelled():
             future.exception()  # retrieved: each caller gets it from its own await
+
+
+async def all_of(*steps: Awaitable[Any]) -> list[Any]:
+    """Await independent steps at once; their results, or the first failure.
+
+    Each step runs to its end even when another failed (a write half sent is not left
+    cancelled in mid-flight, and no failure goes unretrieved); then the first failure,
+    in the order given, is raised.
+    """
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results

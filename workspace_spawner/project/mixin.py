@@ -21,6 +21,7 @@ from ..constants import KUBECONFIG_ANNOTATION, USERNAME_LABEL
 from ..kube import KubeError
 from ..kube import projects as kube_projects
 from ..kube.hubcache import HubCache
+from ..kube.policy import all_of
 from ..podspec import add_volume_mounts, add_volumes, notebook_container, set_env
 from . import manifests, objects
 from .namespace import ProjectNamespace
@@ -169,14 +170,20 @@ class ProjectMixin(ProjectNamespace):
         """Apply what is wanted; delete what is no longer wanted and may be there.
 
         See :func:`~workspace_spawner.project.objects.may_be_left` for what may be there.
+        The objects name each other but need not exist for one another (a RoleBinding's
+        subject, a quota's namespace exists already), so they are written at once, not one
+        after the other: a class starting at once waits one round trip for them, not six.
+        Each is written to the end; the first failure is raised.
         """
         previous = self._workspace_project_kinds
+        writes = []
         for kind in objects.KINDS:
             body = desired[kind]
             if body is not None:
-                await self._apply_one(kind, body, project=name)
+                writes.append(self._apply_one(kind, body, project=name))
             elif objects.may_be_left(kind, previous=previous, fresh=fresh):
-                await self._delete_one(kind, project=name)
+                writes.append(self._delete_one(kind, project=name))
+        await all_of(*writes)
 
     async def _apply_one(self, kind: str, body: dict[str, Any], *, project: str) -> None:
         self.emit_progress(

@@ -4,15 +4,18 @@ The hub's shared claim reflector (:mod:`workspace_spawner.kube.reflectors`) tell
 user's start that there is no claim yet, so it creates one without reading first (a
 409 reads the one there); a returning user's start reads its claim once, afresh, for
 its owner and an admin's reset request. A claim not bound yet is waited for through
-the reflector, without polling the API. A class
-of users starting at once so costs what the objects need, not reads per user.
+the reflector, without polling the API, while KubeSpawner creates the pod (the pod waits
+for its claims as it does for KubeSpawner's own): binding and the pod's start overlap, as
+they do for KubeSpawner. A class of users starting at once so costs what the objects
+need, not reads per user.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from traitlets import Dict, HasTraits
 
@@ -25,10 +28,7 @@ from ..kube.volumes import ensure_pvc, list_pods, patch_pvc, read_pvc, read_pvc_
 from . import manifests as m
 from .ownership import foreign_claim_message, username_slugs
 
-# After this long unbound, the claim's events are read once: a claim of a StorageClass
-# with volumeBindingMode WaitForFirstConsumer binds only once its pod is scheduled
-# (https://kubernetes.io/docs/concepts/storage/storage-classes/#volume-binding-mode).
-FIRST_CONSUMER_CHECK_SECONDS = 1.0
+T = TypeVar("T")
 
 
 class ClaimSteps(HasTraits):
@@ -36,10 +36,14 @@ class ClaimSteps(HasTraits):
 
     # this start's facts for the init container: created now, an admin's reset request
     _volume_setup = Dict()
+    # this start's claims not bound yet: name -> the claim as created or read
+    _claims_to_bind = Dict()
 
     async def ensure_workspace_volumes(self) -> None:
-        """Create or adopt the user's claims, grow them, and wait until they can bind."""
+        """Create or adopt the user's claims and grow them (binding is waited for with the pod:
+        :meth:`while_workspace_volumes_bind`)."""
         self._volume_setup = {"created": False, "request": "", "request_backup": "", "snapshot": ""}
+        self._claims_to_bind = {}
         volumes = self._wanted_volumes()
         if not volumes:
             return
@@ -59,7 +63,8 @@ class ClaimSteps(HasTraits):
             await self._expand_pvc(pvc=pvc, volume=volume, capacity=capacity)
             claims.append((volume, pvc))
         for volume, pvc in claims:
-            await self._wait_for_bound(self._pvc_name_for(volume), pvc=pvc)
+            if (pvc.get("status") or {}).get("phase") != "Bound":
+                self._claims_to_bind[self._pvc_name_for(volume)] = pvc
         if self.storage_pvc_ensure and self.volume_populate_source is not None:
             await self.check_snapshot_api_once()
             if self._volume_setup["request"]:
@@ -280,38 +285,66 @@ class ClaimSteps(HasTraits):
             return
         self.emit_progress(f"{label} expanded to {capacity}")
 
-    async def _wait_for_bound(self, name: str, *, pvc: dict[str, Any]) -> None:
-        """Until the claim reflector shows the claim Bound, or it binds with its pod.
+    async def while_workspace_volumes_bind(self, start: Awaitable[T]) -> T:
+        """``await start`` (the pod's start) while this start's claims bind; a claim still
+        Pending after ``volume_bind_timeout`` fails the start with its cause.
 
-        ``pvc`` is the claim as just created or read: a bound one is not waited for.
-        Its events are read at most twice (after a second, and at the timeout) for what
-        only they say: that it waits for its first consumer, or why it is Pending.
+        The pod is created at once, as KubeSpawner creates its own with its claim: the
+        scheduler places it when its claims are bound (or binds a WaitForFirstConsumer
+        claim by placing it), so binding and the pod's start overlap instead of
+        following each other. A pod that runs has its claims bound, so the wait ends
+        with the start.
         """
-        if (pvc.get("status") or {}).get("phase") == "Bound":
-            return
+        claims = dict(self._claims_to_bind)
+        if not claims:
+            return await start
+        bound = asyncio.ensure_future(self._wait_for_claims_bound(claims))
+        started = asyncio.ensure_future(start)
+        try:
+            done, _ = await asyncio.wait({bound, started}, return_when=asyncio.FIRST_COMPLETED)
+            if bound in done:
+                bound.result()  # raises why a claim stays Pending
+            return await started
+        finally:
+            pending = [task for task in (bound, started) if not task.done()]
+            for task in pending:
+                task.cancel()
+            # a start given up (a claim Pending) ends before the spawner reports it
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _wait_for_claims_bound(self, claims: dict[str, dict[str, Any]]) -> None:
         reflector = await self._claim_reflector()
-        deadline = Deadline(self.volume_bind_timeout)
         self.emit_progress("Waiting for the volume to be bound")
-        checked, delay = False, 0.02
+        deadline = Deadline(self.volume_bind_timeout)
+        for name, pvc in claims.items():
+            await self._wait_for_bound(name, pvc=pvc, reflector=reflector, deadline=deadline)
+
+    async def _wait_for_bound(
+        self, name: str, *, pvc: dict[str, Any], reflector: ClaimReflector, deadline: Deadline
+    ) -> None:
+        """Until the claim reflector shows the claim Bound, or the deadline.
+
+        At the deadline its events are read once, for what only they say: that it waits
+        for its first consumer (the pod, not placed yet: KubeSpawner's own wait for the
+        pod goes on), or why it is Pending.
+        """
+        delay = 0.02
         while True:
             # the reflector's copy: a local dict, kept current by its watch
             pvc = reflector.claims.get(f"{self.namespace}/{name}")
             if (pvc or {}).get("status", {}).get("phase") == "Bound":
                 return
-            if deadline.expired or (
-                not checked and deadline.elapsed >= FIRST_CONSUMER_CHECK_SECONDS
-            ):
+            if deadline.expired:
                 events = await self.kube_request(
                     partial(read_pvc_events, api=self.api, namespace=self.namespace, name=name),
                     what=f"list the events of PVC {name}",
                 )
                 if m.waits_for_first_consumer(events):
                     return  # bound when the scheduler places the pod
-                checked = True
-                if deadline.expired:
-                    self._raise_pending(name, pvc=pvc, events=events, waited=deadline.elapsed)
+                self._raise_pending(name, pvc=pvc, events=events, waited=deadline.elapsed)
             await asyncio.sleep(min(delay, deadline.remaining))
-            delay = min(delay * 2, 1.0)
+            # no request: a look at the reflector's dict, at most a fifth of a second late
+            delay = min(delay * 2, 0.2)
 
     def _raise_pending(
         self, name: str, *, pvc: dict[str, Any] | None, events: list[dict[str, Any]], waited: float

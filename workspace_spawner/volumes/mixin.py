@@ -9,7 +9,9 @@ over the volume's life: :mod:`.lifecycle`), and its pure builders (:mod:`.manife
 Recipe steps (called by WorkspaceSpawner):
 
 - :meth:`~.claims.ClaimSteps.ensure_workspace_volumes` before the pod exists: create or
-  adopt the claims, expand them, wait until they can bind, read an admin's reset request;
+  adopt the claims, expand them, read an admin's reset request;
+- :meth:`~.claims.ClaimSteps.while_workspace_volumes_bind` around KubeSpawner's start: the
+  claims bind while the pod starts, and one still Pending fails the start;
 - :meth:`~.pod.VolumePodSteps.apply_workspace_volumes_to_pod` on KubeSpawner's pod: the
   pod volumes, the mounts, and the ``setup-volume`` init container that fills, resets or
   syncs the volume from the image (``setup-volume.sh``);
