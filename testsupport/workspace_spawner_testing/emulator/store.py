@@ -9,6 +9,11 @@ the history is kept per kind, so a flood of Events does not expire a watch of po
 and each open watch has its own queue, filled only with the changes of its kind and
 namespace: a change costs its watchers, not a scan of every watch or of the history.
 Objects are copied in and out as JSON (what the API serves), faster than deepcopy.
+
+Lists read an index, not every object of the kind: the keys of each namespace, and of
+each value of the kind's selectable fields (an Event's ``involvedObject.name``, a pod's
+``spec.nodeName``), as the watch cache's indexers do; a class of 500 makes thousands of
+Events, and a first start lists its claim's by field selector.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import ApiError
-from .resources import Kind
+from .resources import Kind, field_value
+
+Key = tuple[str, str]  # (namespace or "", name)
 
 
 def json_copy(obj: dict) -> dict:
@@ -71,7 +78,10 @@ class Watcher:
 
 class Store:
     def __init__(self, *, history: int = 5000) -> None:
-        self.objects: dict[str, dict[tuple[str, str], dict]] = {}
+        self.objects: dict[str, dict[Key, dict]] = {}
+        # per kind: namespace -> its keys; (selectable field, value) -> the keys with it
+        self._in_namespace: dict[str, dict[str, set[Key]]] = {}
+        self._by_field: dict[str, dict[tuple[str, str], set[Key]]] = {}
         self.history_size = history
         # per kind: the changes kept, and the first resourceVersion a watch can replay from
         self._history: dict[str, deque[Change]] = {}
@@ -90,27 +100,51 @@ class Store:
         obj = self.objects.get(kind.key, {}).get((namespace, name))
         return json_copy(obj) if obj is not None else None
 
+    def contains(self, kind: Kind, namespace: str, name: str) -> bool:
+        return (namespace, name) in self.objects.get(kind.key, {})
+
     def items(
         self,
         kind: Kind,
         namespace: str | None = None,
         where: Callable[[dict], bool] | None = None,
+        equal: Sequence[tuple[str, str]] = (),
     ) -> list[dict]:
-        """Copies of the kind's objects (in a namespace, matching ``where``), by name."""
+        """Copies of the kind's objects (in a namespace, matching ``where``), by name.
+
+        ``equal``: (field, value) pairs every object ``where`` accepts has (a field
+        selector's ``=`` terms): the smallest index of them gives the candidates, which
+        ``where`` then judges, so the answer is the scan's.
+        """
         objs = self.objects.get(kind.key, {})
+        in_namespace = self._in_namespace.get(kind.key, {})
+        candidates: Iterable[Key] | None = None
+        if namespace is not None:
+            candidates = in_namespace.get(namespace, set())
+        for path, value in equal:
+            if path == "metadata.namespace":
+                found = in_namespace.get(value, set())
+            elif path == "metadata.name" and (namespace is not None or not kind.namespaced):
+                found = {(namespace or "", value)} & objs.keys()
+            elif path in kind.field_labels:
+                found = self._by_field.get(kind.key, {}).get((path, value), set())
+            else:
+                continue
+            if candidates is None or len(found) < len(candidates):  # type: ignore[arg-type]
+                candidates = found
+        keys = objs.keys() if candidates is None else candidates
         return [
-            json_copy(o)
-            for (ns, _), o in sorted(objs.items())
-            if (namespace is None or ns == namespace) and (where is None or where(o))
+            json_copy(objs[key])
+            for key in sorted(keys)
+            if (namespace is None or key[0] == namespace) and (where is None or where(objs[key]))
         ]
 
     def namespaced_kinds_in(self, namespace: str) -> list[tuple[Kind, str]]:
-        out = []
-        for key, objs in self.objects.items():
-            for ns, name in objs:
-                if ns == namespace:
-                    out.append((self.kinds[key], name))
-        return out
+        return [
+            (self.kinds[key], name)
+            for key, by_namespace in self._in_namespace.items()
+            for _, name in sorted(by_namespace.get(namespace, ()))
+        ]
 
     # -- writing ------------------------------------------------------------------
 
@@ -124,7 +158,10 @@ class Store:
         old = objs.get(key)
         self.rv += 1
         meta["resourceVersion"] = stored["metadata"]["resourceVersion"] = str(self.rv)
+        if old is not None:
+            self._unindex(kind, key, old)
         objs[key] = stored
+        self._index(kind, key, stored)
         self._record(Change(self.rv, kind, "MODIFIED" if old else "ADDED", stored, old))
         return json_copy(stored)
 
@@ -132,12 +169,36 @@ class Store:
         old = self.objects.get(kind.key, {}).pop((namespace, name), None)
         if old is None:
             return None
+        self._unindex(kind, (namespace, name), old)
         self.rv += 1
         gone = json_copy(old)
         # the DELETED event carries the object at the deletion's resourceVersion
         gone["metadata"]["resourceVersion"] = str(self.rv)
         self._record(Change(self.rv, kind, "DELETED", gone, old))
         return json_copy(gone)
+
+    def _index(self, kind: Kind, key: Key, obj: dict) -> None:
+        self._in_namespace.setdefault(kind.key, {}).setdefault(key[0], set()).add(key)
+        by_field = self._by_field.setdefault(kind.key, {})
+        for path in kind.field_labels:
+            by_field.setdefault((path, field_value(obj, path)), set()).add(key)
+
+    def _unindex(self, kind: Kind, key: Key, obj: dict) -> None:
+        """Drop ``key`` from the indexes ``obj`` (its stored version) put it in."""
+        in_namespace = self._in_namespace[kind.key]
+        in_namespace[key[0]].discard(key)
+        if not in_namespace[key[0]]:
+            del in_namespace[key[0]]
+        by_field = self._by_field[kind.key]
+        for path in kind.field_labels:
+            entry = (path, field_value(obj, path))
+            by_field[entry].discard(key)
+            if not by_field[entry]:
+                del by_field[entry]  # an index of a thousand deleted pods' names is a leak
+
+    def index_sizes(self, kind: Kind) -> tuple[int, int]:
+        """How many namespaces and (field, value) pairs the kind's indexes hold."""
+        return len(self._in_namespace.get(kind.key, {})), len(self._by_field.get(kind.key, {}))
 
     def compact(self) -> None:
         """Forget the history, as etcd's compaction does: older versions are 410 Gone."""
