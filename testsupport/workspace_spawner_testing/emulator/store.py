@@ -8,7 +8,8 @@ https://github.com/kubernetes/kubernetes/blob/master/staging/src/k8s.io/apiserve
 the history is kept per kind, so a flood of Events does not expire a watch of pods,
 and each open watch has its own queue, filled only with the changes of its kind and
 namespace: a change costs its watchers, not a scan of every watch or of the history.
-Objects are copied in and out as JSON (what the API serves), faster than deepcopy.
+Objects are copied in and out as JSON (what the API serves), faster than deepcopy; each
+stored object keeps its JSON text, written once, for reads, lists and watches.
 
 Lists read an index, not every object of the kind: the keys of each namespace, and of
 each value of the kind's selectable fields (an Event's ``involvedObject.name``, a pod's
@@ -42,6 +43,8 @@ class Change:
     type: str  # ADDED, MODIFIED, DELETED
     obj: dict
     old: dict | None
+    # obj as JSON, written once: every watch of the kind sends this text
+    text: str = ""
 
 
 Listener = Callable[[Change], None]
@@ -79,6 +82,10 @@ class Watcher:
 class Store:
     def __init__(self, *, history: int = 5000) -> None:
         self.objects: dict[str, dict[Key, dict]] = {}
+        # each stored object's JSON, made once at its write: a read is one json.loads,
+        # a list or watch sends the text (a pod is read and rewritten ~30 times by the
+        # kubelet; copies were half the emulator's CPU under a class's load)
+        self._texts: dict[str, dict[Key, str]] = {}
         # per kind: namespace -> its keys; (selectable field, value) -> the keys with it
         self._in_namespace: dict[str, dict[str, set[Key]]] = {}
         self._by_field: dict[str, dict[tuple[str, str], set[Key]]] = {}
@@ -97,8 +104,8 @@ class Store:
     # -- reading ------------------------------------------------------------------
 
     def get(self, kind: Kind, namespace: str, name: str) -> dict | None:
-        obj = self.objects.get(kind.key, {}).get((namespace, name))
-        return json_copy(obj) if obj is not None else None
+        text = self._texts.get(kind.key, {}).get((namespace, name))
+        return json.loads(text) if text is not None else None
 
     def contains(self, kind: Kind, namespace: str, name: str) -> bool:
         return (namespace, name) in self.objects.get(kind.key, {})
@@ -110,7 +117,17 @@ class Store:
         where: Callable[[dict], bool] | None = None,
         equal: Sequence[tuple[str, str]] = (),
     ) -> list[dict]:
-        """Copies of the kind's objects (in a namespace, matching ``where``), by name.
+        """Copies of the kind's objects (in a namespace, matching ``where``), by name."""
+        return [json.loads(text) for text in self.texts(kind, namespace, where, equal)]
+
+    def texts(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        where: Callable[[dict], bool] | None = None,
+        equal: Sequence[tuple[str, str]] = (),
+    ) -> list[str]:
+        """The JSON of the kind's objects (in a namespace, matching ``where``), by name.
 
         ``equal``: (field, value) pairs every object ``where`` accepts has (a field
         selector's ``=`` terms): the smallest index of them gives the candidates, which
@@ -133,8 +150,9 @@ class Store:
             if candidates is None or len(found) < len(candidates):  # type: ignore[arg-type]
                 candidates = found
         keys = objs.keys() if candidates is None else candidates
+        texts = self._texts.get(kind.key, {})
         return [
-            json_copy(objs[key])
+            texts[key]
             for key in sorted(keys)
             if (namespace is None or key[0] == namespace) and (where is None or where(objs[key]))
         ]
@@ -152,30 +170,43 @@ class Store:
         """Store `obj` with a new resourceVersion; returns the stored copy."""
         meta = obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
-        stored = json_copy(obj)  # before the resourceVersion moves: a bad value stores nothing
+        had_version, version = "resourceVersion" in meta, meta.get("resourceVersion")
+        meta["resourceVersion"] = str(self.rv + 1)
+        try:
+            text = json.dumps(obj)
+        except (TypeError, ValueError):
+            # a value the API could not serve stores nothing, and the version stays
+            if had_version:
+                meta["resourceVersion"] = version
+            else:
+                del meta["resourceVersion"]
+            raise
+        self.rv += 1
+        stored = json.loads(text)
         objs = self.objects.setdefault(kind.key, {})
         self.kinds[kind.key] = kind
         old = objs.get(key)
-        self.rv += 1
-        meta["resourceVersion"] = stored["metadata"]["resourceVersion"] = str(self.rv)
         if old is not None:
             self._unindex(kind, key, old)
         objs[key] = stored
+        self._texts.setdefault(kind.key, {})[key] = text
         self._index(kind, key, stored)
-        self._record(Change(self.rv, kind, "MODIFIED" if old else "ADDED", stored, old))
-        return json_copy(stored)
+        self._record(Change(self.rv, kind, "MODIFIED" if old else "ADDED", stored, old, text))
+        return json.loads(text)
 
     def remove(self, kind: Kind, namespace: str, name: str) -> dict | None:
         old = self.objects.get(kind.key, {}).pop((namespace, name), None)
         if old is None:
             return None
         self._unindex(kind, (namespace, name), old)
+        self._texts[kind.key].pop((namespace, name))
         self.rv += 1
         gone = json_copy(old)
         # the DELETED event carries the object at the deletion's resourceVersion
         gone["metadata"]["resourceVersion"] = str(self.rv)
-        self._record(Change(self.rv, kind, "DELETED", gone, old))
-        return json_copy(gone)
+        text = json.dumps(gone)
+        self._record(Change(self.rv, kind, "DELETED", gone, old, text))
+        return json.loads(text)
 
     def _index(self, kind: Kind, key: Key, obj: dict) -> None:
         self._in_namespace.setdefault(kind.key, {}).setdefault(key[0], set()).add(key)
