@@ -526,9 +526,11 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
             if request.transport is None or request.transport.is_closing():
                 return response
             await watcher.wait(min(remaining, 1.0))
-    except ConnectionResetError:
+    except ConnectionError:
         # the watcher went away (a reflector stopping, a client timeout): the end of
-        # a watch, not a server error
+        # a watch, not a server error; aiohttp says so with a ConnectionResetError, or
+        # with a bare ConnectionError ("Connection lost") when it goes while a write
+        # waits for the socket to drain
         return response
     finally:
         store.unsubscribe(kind, target.namespace, watcher)
