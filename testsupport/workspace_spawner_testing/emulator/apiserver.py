@@ -9,6 +9,7 @@ https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -71,8 +72,17 @@ class ApiServer:
         return obj
 
     def list(self, kind: Kind, namespace: str | None, selector: Selector) -> list[dict]:
-        # the selector reads the stored objects; only the matches are copied
-        return self.store.items(kind, namespace if kind.namespaced else None, selector.matches)
+        return [json.loads(text) for text in self.list_texts(kind, namespace, selector)]
+
+    def list_texts(self, kind: Kind, namespace: str | None, selector: Selector) -> list[str]:
+        """The matches' JSON: the selector reads the stored objects, its field=value
+        terms pick the candidates from the store's indexes."""
+        return self.store.texts(
+            kind,
+            namespace if kind.namespaced else None,
+            selector.matches,
+            equal=selector.equalities(),
+        )
 
     # -- writing --------------------------------------------------------------------
 
@@ -102,7 +112,7 @@ class ApiServer:
                 secrets.choice(alphabet) for _ in range(5)
             )
         validation.check_name(kind, meta.get("name", ""))
-        if self.store.get(kind, meta.get("namespace", ""), meta["name"]) is not None:
+        if self.store.contains(kind, meta.get("namespace", ""), meta["name"]):
             raise already_exists(kind.plural, meta["name"], group=kind.group)
         for key in (
             "resourceVersion",

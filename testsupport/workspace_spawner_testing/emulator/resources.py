@@ -50,13 +50,24 @@ class Kind:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
     def supports_field(self, name: str) -> bool:
-        return (
-            name in _META_FIELDS
-            or name in self.field_labels
-            or any(
-                label.endswith(".*") and name.startswith(label[:-1]) for label in self.field_labels
-            )
-        )
+        return name in _META_FIELDS or name in self.field_labels
+
+
+def field_value(obj: dict, path: str) -> str:
+    """The value a field selector compares: the field at ``path``, "" when absent.
+
+    As the API server's selectable fields (``ToSelectableFields`` of each kind's
+    strategy in k8s.io/kubernetes/pkg/registry): an Event's ``source`` is its source's
+    component, or else its reporting controller, not the EventSource object.
+    """
+    if path == "source" and obj.get("kind") == "Event":
+        return (obj.get("source") or {}).get("component") or obj.get("reportingComponent") or ""
+    value: object = obj
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return ""
+        value = value.get(part)
+    return "" if value is None else str(value)
 
 
 @dataclass
@@ -71,7 +82,21 @@ class Target:
 
 _SNAPSHOT_GROUP = "snapshot.storage.k8s.io"
 
-_EVENT_FIELDS = ("involvedObject.*", "reason", "type", "source", "reportingComponent")
+# the fields kube-apiserver selects Events by (k8s.io/kubernetes/pkg/registry/core/event/
+# strategy.go, ToSelectableFields); any other involvedObject field is a 400 there too
+_EVENT_FIELDS = (
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+)
 _PROJECT_VERBS = ("delete", "get", "list", "watch")
 
 KINDS: tuple[Kind, ...] = (

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .errors import ApiError
+from .resources import field_value
 
 _SET_RE = re.compile(r"^\s*([^\s!=(),]+)\s+(in|notin)\s+\((.*)\)\s*$")
 _EQ_RE = re.compile(r"^\s*([^\s!=(),]+)\s*(==|!=|=)\s*([^\s!=(),]*)\s*$")
@@ -73,17 +74,6 @@ def parse_label_selector(selector: str | None) -> list[Requirement]:
     return requirements
 
 
-def _field_value(obj: dict, path: str) -> str | None:
-    value: object = obj
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    if value is None:
-        return None
-    return str(value)
-
-
 def parse_field_selector(
     selector: str | None, *, supports: Callable[[str], bool]
 ) -> list[tuple[str, str, str]]:
@@ -110,10 +100,14 @@ class Selector:
         if not all(r.matches(labels) for r in self.labels):
             return False
         for path, op, value in self.fields:
-            actual = _field_value(obj, path) or ""
+            actual = field_value(obj, path)
             if (actual == value) != (op == "="):
                 return False
         return True
+
+    def equalities(self) -> list[tuple[str, str]]:
+        """The ``field=value`` terms: what an index can answer (every match has them)."""
+        return [(path, value) for path, op, value in self.fields if op == "="]
 
 
 def query_selector(query: Mapping[str, str], *, supports: Callable[[str], bool]) -> Selector:

@@ -373,7 +373,9 @@ async def _serve(
     if verb == "get":
         return _json(api.get(kind, ns, target.name or ""))
     if verb == "list":
-        return _json(list_response(emulator, request, target))
+        return web.Response(
+            text=list_response(emulator, request, target), content_type="application/json"
+        )
     if verb == "create":
         if request.query.get("dryRun") == "All":
             return _json(body, 201)
@@ -411,20 +413,23 @@ async def _serve(
     )
 
 
-def list_response(emulator: Emulator, request: web.Request, target: Target) -> dict:
+def list_response(emulator: Emulator, request: web.Request, target: Target) -> str:
+    """The list's JSON, its items the stored objects' texts (not decoded and encoded again)."""
     kind = target.kind
     rv = request.query.get("resourceVersion")
     match = request.query.get("resourceVersionMatch")
     if match == "Exact" and rv not in (None, "", "0", str(emulator.store.rv)):
         # no snapshots are kept: an exact older version is gone
         raise ApiError(410, "The resourceVersion for the provided list is too old.", reason="Gone")
-    items = emulator.api.list(kind, target.namespace, _selector(request, kind))
-    return {
-        "kind": f"{kind.kind}List",
-        "apiVersion": kind.api_version,
-        "metadata": {"resourceVersion": str(emulator.store.rv)},
-        "items": items,
-    }
+    items = emulator.api.list_texts(kind, target.namespace, _selector(request, kind))
+    head = json.dumps(
+        {
+            "kind": f"{kind.kind}List",
+            "apiVersion": kind.api_version,
+            "metadata": {"resourceVersion": str(emulator.store.rv)},
+        }
+    )
+    return f'{head[:-1]}, "items": [{", ".join(items)}]}}'
 
 
 async def watch(emulator: Emulator, request: web.Request, target: Target) -> web.StreamResponse:
@@ -450,16 +455,19 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
             and selector.matches(obj)
         )
 
-    async def send(event_type: str, obj: dict) -> None:
-        await response.write((json.dumps({"type": event_type, "object": obj}) + "\n").encode())
+    async def send(event_type: str, obj: dict | None, text: str = "") -> None:
+        # an object's text is written once at its change and shared by every watch
+        await response.write(
+            f'{{"type": "{event_type}", "object": {text or json.dumps(obj)}}}\n'.encode()
+        )
 
     async def deliver(change: Change) -> None:
         now_in, was_in = in_scope(change.obj), in_scope(change.old)
         if change.type == "DELETED":
             if was_in:
-                await send("DELETED", change.obj)
+                await send("DELETED", change.obj, change.text)
         elif now_in:
-            await send("ADDED" if not was_in else change.type, change.obj)
+            await send("ADDED" if not was_in else change.type, change.obj, change.text)
         elif was_in:
             # an object leaving the selection is DELETED for this watcher, with its
             # previous content at the change's resourceVersion, as the watch cache
@@ -478,7 +486,7 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
     try:
         last = store.rv
         if rv_param in (None, "", "0"):
-            initial = emulator.api.list(kind, target.namespace, selector)
+            initial = emulator.api.list_texts(kind, target.namespace, selector)
             replay: list[Change] = []
         else:
             last, initial = int(rv_param), []
@@ -487,8 +495,8 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
             except ApiError as e:
                 await send("ERROR", e.status())
                 return response
-        for obj in initial:
-            await send("ADDED", obj)
+        for text in initial:
+            await send("ADDED", None, text)
         for change in replay:
             await deliver(change)
             last = change.rv
@@ -518,9 +526,11 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
             if request.transport is None or request.transport.is_closing():
                 return response
             await watcher.wait(min(remaining, 1.0))
-    except ConnectionResetError:
+    except ConnectionError:
         # the watcher went away (a reflector stopping, a client timeout): the end of
-        # a watch, not a server error
+        # a watch, not a server error; aiohttp says so with a ConnectionResetError, or
+        # with a bare ConnectionError ("Connection lost") when it goes while a write
+        # waits for the socket to drain
         return response
     finally:
         store.unsubscribe(kind, target.namespace, watcher)
