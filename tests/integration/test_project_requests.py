@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import asyncio
 
+import project_support
 import pytest
-import test_project_spawn
+from project_support import hub_requests, stop
 
 from workspace_spawner import WorkspaceSpawner
 from workspace_spawner.kube import KubeError
 
 # the project tests' fixtures: the hub under the shipped RBAC, spawners with the feature on
-_fresh_caches = test_project_spawn._fresh_caches
-hub = test_project_spawn.hub
-spawn = test_project_spawn.spawn
-_stop = test_project_spawn._stop
-hub_requests = test_project_spawn.hub_requests
-project = test_project_spawn.project
+fresh_caches = project_support.fresh_caches
+hub = project_support.hub
+project = project_support.project
+spawn = project_support.spawn
 
 pytestmark = [
     pytest.mark.emulator_only,
@@ -89,7 +88,7 @@ async def test_a_first_start_writes_each_object_once_and_reads_only_once_per_hub
     alice = spawn("alice", **TRAITS)
     await alice.start()
     assert feature_requests(emulator) == first_start(openshift=emulator.openshift)
-    await _stop(alice)
+    await stop(alice)
 
     # the next user of the same hub process: no discovery, no account or ConfigMap read
     emulator.clear_requests()
@@ -98,7 +97,7 @@ async def test_a_first_start_writes_each_object_once_and_reads_only_once_per_hub
     assert feature_requests(emulator) == first_start(
         openshift=emulator.openshift, user="bob", hub_process_new=False
     )
-    await _stop(bob)
+    await stop(bob)
 
 
 @pytest.mark.parametrize("hub_restarted", [False, True], ids=["same-hub", "hub-restarted"])
@@ -107,7 +106,7 @@ async def test_a_warm_restart_reads_the_project_once_and_writes_nothing(
 ):
     first = spawn(**TRAITS)
     await first.start()
-    await _stop(first)
+    await stop(first)
     state = first.get_state()
     if hub_restarted:
         WorkspaceSpawner.reset_caches()
@@ -125,7 +124,7 @@ async def test_a_warm_restart_reads_the_project_once_and_writes_nothing(
             ("get", "configmaps", "workspace-spawner-conda"),
         ]
     assert feature_requests(emulator) == expected
-    await _stop(again)
+    await stop(again)
 
 
 async def test_a_class_starting_at_once_asks_the_hub_process_facts_once(spawn, emulator):
