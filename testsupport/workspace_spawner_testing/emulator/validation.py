@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import re
-
-import jsonschema
-import referencing
-from kubernetes_validate.utils import schema_contents
+from typing import TYPE_CHECKING
 
 from .errors import invalid
 from .resources import Kind
+
+if TYPE_CHECKING:
+    import jsonschema
+    import referencing
 
 SCHEMA_VERSION = "1.37.0"
 _SCHEMA_DIR = f"kubernetes-json-schema/v{SCHEMA_VERSION}-local-strict"
@@ -88,14 +89,27 @@ def check_name(kind: Kind, name: str) -> None:
         )
 
 
+# jsonschema is imported at the first schema check, not with the emulator: importing it
+# imports its optional format checkers, and rfc3987_syntax (installed here for
+# jupyter_events) builds an Earley parser of the RFC 3987 grammar as it is imported,
+# most of the emulator's import time (1.5 of 1.8 s on an idle 2-core machine)
+
+
 @functools.cache
 def _registry() -> referencing.Registry:
+    import referencing
+    from kubernetes_validate.utils import schema_contents
+
     definitions = schema_contents(f"{_SCHEMA_DIR}/_definitions.json", SCHEMA_VERSION)
     return referencing.Resource.from_contents(definitions) @ referencing.Registry()
 
 
 @functools.cache
 def _validator(kind: str, api_version: str) -> jsonschema.protocols.Validator:
+    import jsonschema
+    import referencing
+    from kubernetes_validate.utils import schema_contents
+
     # the package's file naming: rbac.authorization.k8s.io/v1 -> rbac-v1
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     schema = schema_contents(f"{_SCHEMA_DIR}/{kind.lower()}-{group_version}.json", SCHEMA_VERSION)
@@ -115,6 +129,8 @@ def check_schema(kind: Kind, obj: dict) -> None:
     if not kind.schema:
         _check_by_hand(kind, obj)
         return
+    import jsonschema
+
     validator = _validator(kind.kind, kind.api_version)
     error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
     if error is not None:
