@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import shutil
 import statistics
@@ -33,9 +32,9 @@ from pathlib import Path
 
 from kubernetes_asyncio import client, config
 
-from workspace_spawner.admin.transfer import download, helper_pod, upload
-from workspace_spawner.admin.transfer_pod import security_from_traits
+from workspace_spawner.admin.transfer import download, upload
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
+from workspace_spawner_testing.transfer import clear, helper, runner_claim
 
 NS = "default"
 UID, GID = 1000, 100
@@ -78,62 +77,24 @@ def timed_run(cmd: list[str]) -> float:
 
 
 def claim(emulator: ProcessEmulator, name: str) -> Path:
-    emulator.create(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "5Gi"}},
-            },
-        }
-    )
-    path = emulator.runner.claim_dir(NS, name)
-    path.mkdir(parents=True, exist_ok=True)
-    os.chown(path, UID, GID)
-    return path
-
-
-def clear(path: Path) -> None:
-    for child in path.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
+    return runner_claim(emulator, name, namespace=NS, uid=UID, gid=GID, storage="5Gi")
 
 
 async def ours(kubeconfig: Path, *, source: Path, target: Path, out: Path) -> tuple[float, ...]:
     configuration = client.Configuration()
     await config.load_kube_config(str(kubeconfig), client_configuration=configuration)
-    security = security_from_traits(uid=UID, gid=GID, fs_gid=GID, supplemental_gids=[])
-    log = logging.getLogger("benchmark")
     async with client.ApiClient(configuration) as api:
         core = client.CoreV1Api(api)
-
-        def helper(name: str, read_only: bool):
-            return helper_pod(
-                core=core,
-                namespace=NS,
-                claim=name,
-                username_label="bench",
-                image="bench",
-                image_pull_policy=None,
-                read_only=read_only,
-                security=security,
-                node_name=None,
-                timeout=120,
-                log=log,
-            )
+        common = dict(namespace=NS, image="bench", username_label="bench", uid=UID, gid=GID)
 
         started = time.perf_counter()
-        async with helper(source.name, True) as src:
+        async with helper(core, claim=source.name, read_only=True, timeout=120, **common) as src:
             ready = time.perf_counter()
             await download(src, path=str(out), level=6, what="bench")
             exported = time.perf_counter()
         clear(target)
         subprocess.run(["sync"], check=True)
-        async with helper(target.name, False) as dst:
+        async with helper(core, claim=target.name, read_only=False, timeout=120, **common) as dst:
             ready2 = time.perf_counter()
             await upload(dst, path=str(out), into="", overwrite=False, what="bench")
             subprocess.run(["sync"], check=True)

@@ -223,17 +223,19 @@ def termination(kube: Kube, cluster: Any) -> Any:
 def api_log(kube: Kube) -> Any:
     """The requests the API server saw since ``clear_requests()`` (or the test's start):
     ``requests``, each with user, verb, path, resource, namespace and name. The
-    emulator's request log; on a real cluster the kube-apiserver's audit log, which
-    holds the hub's requests only (controlplane.audit)."""
+    emulator's request log (every client's: the test's kubeconfig is the only one, or
+    the hub's ServiceAccount where a test installs RBAC); on a real cluster the
+    kube-apiserver's audit log of the hub's ServiceAccount, which the kubeconfig is
+    there (controlplane.audit)."""
     if kube.emulator is not None:
         kube.emulator.clear_requests()
         return kube.emulator
-    from workspace_spawner_testing.controlplane.audit import AuditLog
+    from workspace_spawner_testing.controlplane.audit import HUB_USER, AuditLog
 
     path = os.environ.get("WORKSPACE_SPAWNER_TEST_AUDIT_LOG")
     if not path:
         pytest.skip("needs the control plane's audit log (WORKSPACE_SPAWNER_TEST_AUDIT_LOG)")
-    log = AuditLog(path)
+    log = AuditLog(path, user=HUB_USER)
     log.clear_requests()
     return log
 

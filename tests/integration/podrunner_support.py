@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
+from workspace_spawner_testing.transfer import claim_manifest
 
 
 def require_root(what: str) -> None:
@@ -67,17 +68,7 @@ class Pods:
         self._admin().request("POST", resource_path(obj).collection, obj)
 
     def claim(self, name: str) -> None:
-        self.create(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": name},
-                "spec": {
-                    "accessModes": ["ReadWriteOnce"],
-                    "resources": {"requests": {"storage": "1Gi"}},
-                },
-            }
-        )
+        self.create(claim_manifest(name))
 
     def get(self, plural: str, name: str) -> dict | None:
         if self.emulator is not None:

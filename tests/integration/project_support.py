@@ -1,6 +1,12 @@
-"""Helpers of the project feature's integration tests: the hub as its ServiceAccount with
-exactly the RBAC an admin installs: the chart's own hub Role plus every RBAC file in
-helm-values/ (the project's, and those of the features that are on by default)."""
+"""Helpers and fixtures of the project feature's integration tests: the hub as its
+ServiceAccount with exactly the RBAC an admin installs: the chart's own hub Role plus every
+RBAC file in helm-values/ (the project's, and those of the features that are on by default),
+and spawners with the feature on.
+
+A test module takes the fixtures as its attributes (``hub = project_support.hub``): pytest
+finds fixtures in the test module's namespace, and this module is no conftest, so only the
+project tests get them (``fresh_caches`` is autouse).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubespawner.clients import load_config
 
+from workspace_spawner.project.mixin import ProjectMixin
 from workspace_spawner_testing.emulator.rbac import Rbac
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +52,7 @@ CHART_HUB_BINDING = {
     "subjects": [{"kind": "ServiceAccount", "name": "hub", "namespace": "jupyterhub"}],
 }
 HUB_USER = "system:serviceaccount:jupyterhub:hub"
+PROJECT = {"workspace_project_enabled": True}
 
 
 def project_rbac_objects(*, openshift: bool = False) -> list[dict]:
@@ -121,3 +130,51 @@ def project(kube, cluster):
                 "deletionTimestamp"
             ):
                 cluster.delete("Namespace", each)
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Each test is a new hub process: the per-process facts (OpenShift or not, the pods'
+    default ServiceAccount, the conda ConfigMap) are asked afresh."""
+    ProjectMixin.reset_caches()
+    yield
+    ProjectMixin.reset_caches()
+
+
+@pytest.fixture
+def hub(kube, cluster):
+    """The hub runs as its ServiceAccount under the shipped RBAC; what gives the tokens of
+    other ServiceAccounts. On the emulator its kubeconfig holds that token while the test
+    runs; the real control plane's harness made the hub so (controlplane.setup_hub)."""
+    if kube.real:
+        yield ClusterAccounts(cluster.client)
+        return
+    rbac, token = install_hub_rbac(cluster)
+    admin = kube.kubeconfig.read_text()
+    cluster.write_kubeconfig(kube.kubeconfig, token=token)
+    load_config.cache_clear()
+    yield rbac
+    kube.kubeconfig.write_text(admin)
+    load_config.cache_clear()
+
+
+@pytest.fixture
+def spawn(make_spawner, hub, project):
+    """make_spawner with the project feature on, named by ``project``."""
+
+    def make(username="alice", **traits):
+        project(username)
+        traits = {**PROJECT, "workspace_project_template": project.template, **traits}
+        return make_spawner(username, **traits)
+
+    return make
+
+
+async def stop(spawner):
+    await spawner.stop(now=True)
+
+
+def hub_requests(api_log):
+    """The requests of the hub's ServiceAccount in ``api_log`` (the emulator's request log,
+    or the real kube-apiserver's audit log): the spawner's, not the test's own."""
+    return [r for r in api_log.requests if r.user == HUB_USER]

@@ -1,7 +1,10 @@
-"""The startup-script ConfigMap against the Kubernetes API emulator, over real HTTP.
+"""The startup-script ConfigMap against the Kubernetes API, over real HTTP.
 
 One per namespace (so one per hub), written only when its content changes, no
-request at all on a warm start of the same hub process.
+request at all on a warm start of the same hub process. The requests are counted in
+``api_log`` (the emulator's request log, or the real kube-apiserver's audit log of the
+hub's ServiceAccount), the ConfigMap set up and read through ``cluster``; only the
+fault tests need the emulator.
 """
 
 from __future__ import annotations
@@ -12,46 +15,54 @@ from workspace_spawner.conda import CondaMixin, manifests
 from workspace_spawner.constants import CONTENT_HASH_ANNOTATION
 from workspace_spawner.kube import KubeError, to_dict
 
-pytestmark = pytest.mark.emulator_only
-
+FAULTS = pytest.mark.emulator_only(reason="fault injection on a create (inject_fault)")
 NAME = "workspace-spawner-conda"
 
 
-def configmap_requests(emulator):
-    return [(r.verb, r.name) for r in emulator.requests if r.resource == "configmaps"]
+def configmap_requests(api_log):
+    """(verb, name) of the ConfigMap requests; a create by its verb alone (name None): the
+    audit log's RequestReceived event names no object a create makes (its name is in the
+    body), and what it made is read from the cluster."""
+    return [
+        (r.verb, None if r.verb == "create" else r.name)
+        for r in api_log.requests
+        if r.resource == "configmaps"
+    ]
 
 
-async def test_one_configmap_written_once_then_no_request(kube, emulator, make_spawner):
+async def test_one_configmap_written_once_then_no_request(kube, cluster, api_log, make_spawner):
     await make_spawner("alice").ensure_conda_startup()
-    assert configmap_requests(emulator) == [("get", NAME), ("create", NAME)]
-    stored = emulator.get("ConfigMap", NAME, kube.namespace)
+    assert configmap_requests(api_log) == [("get", NAME), ("create", None)]
+    stored = cluster.get("ConfigMap", NAME, kube.namespace)
     assert stored["data"] == {"workspace-env.sh": manifests.startup_script()}
     assert stored["metadata"]["annotations"][CONTENT_HASH_ANNOTATION] == manifests.content_hash(
         stored["data"]
     )
     assert stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "workspace-spawner"
 
-    emulator.clear_requests()
+    api_log.clear_requests()
     await make_spawner("bob").ensure_conda_startup()
     await make_spawner("alice").ensure_conda_startup()
-    assert configmap_requests(emulator) == []  # warm: the hub process knows it is current
-    names = [cm["metadata"]["name"] for cm in emulator.list("ConfigMap", kube.namespace)]
+    assert configmap_requests(api_log) == []  # warm: the hub process knows it is current
+    names = [cm["metadata"]["name"] for cm in cluster.list("ConfigMap", kube.namespace)]
     assert names.count(NAME) == 1
 
 
-async def test_a_new_hub_process_reads_once_and_leaves_it_alone(kube, emulator, make_spawner):
+async def test_a_new_hub_process_reads_once_and_leaves_it_alone(
+    kube, cluster, api_log, make_spawner
+):
     await make_spawner().ensure_conda_startup()
-    version = emulator.get("ConfigMap", NAME, kube.namespace)["metadata"]["resourceVersion"]
+    version = cluster.get("ConfigMap", NAME, kube.namespace)["metadata"]["resourceVersion"]
     CondaMixin.reset_caches()  # a restarted hub
-    emulator.clear_requests()
+    api_log.clear_requests()
     await make_spawner().ensure_conda_startup()
-    assert configmap_requests(emulator) == [("get", NAME)]
-    assert emulator.get("ConfigMap", NAME, kube.namespace)["metadata"]["resourceVersion"] == version
+    assert configmap_requests(api_log) == [("get", NAME)]
+    assert cluster.get("ConfigMap", NAME, kube.namespace)["metadata"]["resourceVersion"] == version
 
 
-async def test_changed_content_is_updated_in_place(kube, emulator, make_spawner):
+async def test_changed_content_is_updated_in_place(kube, cluster, api_log, make_spawner):
     # a ConfigMap written by an older version of the spawner
-    emulator.create(
+    cluster.create(
         manifests.make_configmap(
             name=NAME,
             data={"workspace-env.sh": "echo old\n", "other.sh": "x"},
@@ -60,18 +71,19 @@ async def test_changed_content_is_updated_in_place(kube, emulator, make_spawner)
         ),
         namespace=kube.namespace,
     )
-    emulator.clear_requests()
+    api_log.clear_requests()
     await make_spawner().ensure_conda_startup()
-    assert configmap_requests(emulator) == [("get", NAME), ("update", NAME)]
-    stored = emulator.get("ConfigMap", NAME, kube.namespace)
+    assert configmap_requests(api_log) == [("get", NAME), ("update", NAME)]
+    stored = cluster.get("ConfigMap", NAME, kube.namespace)
     assert stored["data"] == {"workspace-env.sh": manifests.startup_script()}
 
 
-async def test_switched_off_makes_no_request(kube, emulator, make_spawner):
+async def test_switched_off_makes_no_request(kube, cluster, api_log, make_spawner):
     await make_spawner(conda_workspace_env=False, persist_pip_user=False).ensure_conda_startup()
-    assert configmap_requests(emulator) == []
+    assert configmap_requests(api_log) == []
 
 
+@FAULTS
 async def test_missing_right_turns_conda_off_for_the_start_and_says_why(
     kube, emulator, make_spawner
 ):
@@ -98,6 +110,7 @@ async def test_missing_right_turns_conda_off_for_the_start_and_says_why(
     assert "workspace-conda-startup" in [v["name"] for v in pod["spec"]["volumes"]]
 
 
+@FAULTS
 async def test_other_api_errors_fail_the_start(kube, emulator, make_spawner):
     emulator.inject_fault(verb="create", resource="configmaps", status=422)
     with pytest.raises(
@@ -106,7 +119,7 @@ async def test_other_api_errors_fail_the_start(kube, emulator, make_spawner):
         await make_spawner().ensure_conda_startup()
 
 
-async def test_the_pod_with_both_init_containers_is_accepted(kube, emulator, make_spawner):
+async def test_the_pod_with_both_init_containers_is_accepted(kube, cluster, api_log, make_spawner):
     spawner = make_spawner(
         image="quay.io/jupyter/minimal-notebook:2026-11-16",
         conda_allow_create_from_form=True,

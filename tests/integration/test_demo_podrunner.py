@@ -15,6 +15,7 @@ import pytest
 from podrunner_support import Pods, pods_for_real, running_pods
 
 from workspace_spawner_testing.podrunner import Image, ProcessEmulator
+from workspace_spawner_testing.transfer import claim_manifest
 
 pytestmark = pytest.mark.pods_on_cluster
 
@@ -77,17 +78,7 @@ def pod(name: str, *, init: list[str], main: str, grace: int = 30) -> dict:
 
 
 def claim(emulator: ProcessEmulator, name: str) -> None:
-    emulator.create(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
-    )
+    emulator.create(claim_manifest(name, namespace=NS))
 
 
 def test_init_containers_in_order_then_main_as_the_user(pods: Pods) -> None:

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import io
-import logging
 import os
 import pty
 import random
-import shutil
 import signal
 import struct
 import subprocess
@@ -36,11 +34,12 @@ from kubernetes_asyncio import client, config
 from podrunner_support import require_root
 from test_admin_cli import CLI_KUBE_USER, NAMESPACE, WORKSPACE_ADMIN, Hub, _stderr, launch_hub
 
-from workspace_spawner.admin.transfer import download, helper_pod, upload
-from workspace_spawner.admin.transfer_pod import security_from_traits
+from workspace_spawner.admin.transfer import download, upload
 from workspace_spawner_testing.emulator.rbac import Rbac
 from workspace_spawner_testing.podrunner import ProcessEmulator
 from workspace_spawner_testing.podrunner.runner import DEMO_IMAGE_DIR, notebook_image
+from workspace_spawner_testing.transfer import clear, runner_claim
+from workspace_spawner_testing.transfer import helper as transfer_helper
 
 pytestmark = [pytest.mark.emulator_only, pytest.mark.slow]
 
@@ -88,26 +87,15 @@ def claim_dir(hub: Hub, user: str) -> Path:
 def new_user(hub: Hub, name: str) -> Path:
     """A hub user with a bound, empty claim (as the spawner makes it); its directory."""
     hub.add_users(name)
-    hub.emulator.create(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {
-                "name": f"claim-{name}",
-                "namespace": NAMESPACE,
-                "labels": {"component": "singleuser-storage", "hub.jupyter.org/username": name},
-            },
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
+    return runner_claim(
+        hub.emulator,
+        f"claim-{name}",
+        namespace=NAMESPACE,
+        uid=UID,
+        gid=GID,
+        labels={"component": "singleuser-storage", "hub.jupyter.org/username": name},
+        mode=0o2770,
     )
-    path = claim_dir(hub, name)
-    path.mkdir(parents=True, exist_ok=True)
-    os.chown(path, UID, GID)
-    os.chmod(path, 0o2770)
-    return path
 
 
 def snapshot(root: Path) -> dict[bytes, tuple]:
@@ -369,14 +357,6 @@ def build(root: bytes, tree: dict[bytes, tuple], depth: int = 0) -> None:
         os.utime(path, ns=(entry[2], entry[2]))
 
 
-def clear(path: Path) -> None:
-    for child in path.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-
-
 def test_round_trip_of_random_trees_is_byte_exact(hub: Hub) -> None:
     """Random trees through two helper pods that stay up (a pod's start costs seconds here):
     the helper's program and the proxy run for real, the client is the command line's."""
@@ -417,18 +397,16 @@ def test_round_trip_of_random_trees_is_byte_exact(hub: Hub) -> None:
 
 
 def helper(core: Any, claim: str, read_only: bool) -> Any:
-    return helper_pod(
-        core=core,
+    return transfer_helper(
+        core,
         namespace=NAMESPACE,
         claim=claim,
-        username_label="ex-prop",
-        image="workspace-spawner/demo-notebook:latest",
-        image_pull_policy=None,
         read_only=read_only,
-        security=security_from_traits(uid=UID, gid=GID, fs_gid=GID, supplemental_gids=[]),
-        node_name=None,
+        image="workspace-spawner/demo-notebook:latest",
+        username_label="ex-prop",
+        uid=UID,
+        gid=GID,
         timeout=90,
-        log=logging.getLogger("test"),
     )
 
 

@@ -8,13 +8,10 @@ classes read it.
 
 from __future__ import annotations
 
-import pytest
 from kubespawner import KubeSpawner
 from traitlets.config import Config
 
 from workspace_spawner.kube import to_dict
-
-pytestmark = pytest.mark.emulator_only
 
 FEATURES_OFF = {
     "storage_pvc_ensure": False,
@@ -63,28 +60,32 @@ async def test_the_pod_manifest_is_kubespawners(make_spawner):
     assert await pod_manifest(workspace) == await pod_manifest(plain)
 
 
-def api_calls(emulator) -> list[tuple[str, str | None, str | None]]:
+def api_calls(api_log) -> list[tuple[str, str | None, str | None]]:
     """verb, resource and subresource of each request, without the reflectors' list and watch
     (how often they list and re-watch depends on timing, not on the spawner)."""
     return [
         (r.verb, r.resource, r.subresource)
-        for r in emulator.requests
+        for r in api_log.requests
         if r.verb not in ("list", "watch")
     ]
 
 
-async def start_and_stop_calls(spawner, emulator) -> list[tuple[str, str | None, str | None]]:
-    emulator.clear_requests()
+async def start_and_stop_calls(spawner, api_log) -> list[tuple[str, str | None, str | None]]:
+    api_log.clear_requests()
     await spawner.start()
     assert await spawner.poll() is None
     await spawner.stop()
     assert await spawner.poll() is not None
-    return api_calls(emulator)
+    return api_calls(api_log)
 
 
-async def test_a_start_and_stop_make_kubespawners_api_requests(make_spawner, kube, emulator):
+async def test_a_start_and_stop_make_kubespawners_api_requests(
+    make_spawner, kube, cluster, api_log
+):
+    """Counted in ``api_log``: the emulator's request log, or the real kube-apiserver's
+    audit log of the hub's ServiceAccount."""
     # the admin's claim that the config mounts (made by KubeSpawner or by hand)
-    emulator.create(
+    cluster.create(
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
@@ -96,9 +97,9 @@ async def test_a_start_and_stop_make_kubespawners_api_requests(make_spawner, kub
         }
     )
     plain = await start_and_stop_calls(
-        make_spawner(spawner_class=KubeSpawner, config=kubespawner_config()), emulator
+        make_spawner(spawner_class=KubeSpawner, config=kubespawner_config()), api_log
     )
-    workspace = await start_and_stop_calls(make_spawner(config=features_off_config()), emulator)
+    workspace = await start_and_stop_calls(make_spawner(config=features_off_config()), api_log)
     assert workspace == plain
     # the comparison means something: the start made the pod and the stop deleted it
     assert ("create", "pods", None) in plain and ("delete", "pods", None) in plain

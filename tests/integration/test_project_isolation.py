@@ -4,15 +4,15 @@ control plane (its OpenShift pass for the OpenShift cases), as test_project_spaw
 
 from __future__ import annotations
 
+import project_support
 import pytest
-import test_project_spawn
+from project_support import stop
 
 # the project tests' fixtures: the hub under the shipped RBAC, spawners with the feature on
-_fresh_caches = test_project_spawn._fresh_caches
-hub = test_project_spawn.hub
-project = test_project_spawn.project
-spawn = test_project_spawn.spawn
-_stop = test_project_spawn._stop
+fresh_caches = project_support.fresh_caches
+hub = project_support.hub
+project = project_support.project
+spawn = project_support.spawn
 
 pytestmark = pytest.mark.parametrize("kube", ["kubernetes", "openshift"], indirect=True)
 
@@ -46,7 +46,7 @@ async def test_a_new_project_gets_pod_security_and_a_network_policy(spawn, clust
     assert f"Isolating {name} on the network" in [
         e["message"] for e in spawner._progress_log.events
     ]
-    await _stop(spawner)
+    await stop(spawner)
 
 
 async def test_an_existing_project_is_brought_in_line_at_the_next_start(
@@ -55,14 +55,14 @@ async def test_an_existing_project_is_brought_in_line_at_the_next_start(
     name = project("alice")
     first = spawn(workspace_project_pod_security={}, workspace_project_network_policy=False)
     await first.start()
-    await _stop(first)
+    await stop(first)
     assert pod_security(cluster, name) == {}
     assert cluster.get("NetworkPolicy", "workspace-isolation", name) is None
     # the hub is upgraded: the defaults apply to the project made before
     again = spawn()
     again.load_state(first.get_state())
     await again.start()
-    await _stop(again)
+    await stop(again)
     if not cluster.openshift:
         assert pod_security(cluster, name)[f"{PSA}enforce"] == "baseline"
     assert cluster.get("NetworkPolicy", "workspace-isolation", name)
@@ -70,7 +70,7 @@ async def test_an_existing_project_is_brought_in_line_at_the_next_start(
     off = spawn(workspace_project_network_policy=False)
     off.load_state(again.get_state())
     await off.start()
-    await _stop(off)
+    await stop(off)
     assert cluster.get("NetworkPolicy", "workspace-isolation", name) is None
 
 
@@ -78,7 +78,7 @@ async def test_the_service_account_keeps_what_its_controllers_set(spawn, cluster
     name = project("alice")
     first = spawn()
     await first.start()
-    await _stop(first)
+    await stop(first)
     # what the token and image-pull controllers (OpenShift's dockercfg) add
     cluster.patch(
         "ServiceAccount",
@@ -97,7 +97,7 @@ async def test_the_service_account_keeps_what_its_controllers_set(spawn, cluster
     changed = spawn(workspace_project_groups=["teachers"])  # a change: the start reconciles
     changed.load_state(first.get_state())
     await changed.start()
-    await _stop(changed)
+    await stop(changed)
     account = cluster.get("ServiceAccount", f"notebook-{name}", kube.namespace)
     assert account["secrets"] == [{"name": f"notebook-{name}-dockercfg-x"}]
     assert account["imagePullSecrets"] == [{"name": f"notebook-{name}-dockercfg-x"}]
@@ -137,7 +137,7 @@ async def test_an_admins_role_binding_is_never_replaced_in_existing_mode(
     assert f"Keeping the RoleBinding an admin made in {name}" in [
         e["message"] for e in spawner._progress_log.events
     ]
-    await _stop(spawner)
+    await stop(spawner)
 
 
 async def test_the_openshift_user_subject_is_the_exact_user_name(spawn, cluster, kube, project):

@@ -1,33 +1,34 @@
-"""The API requests of the project and conda features (issue 17), counted by the emulator.
+"""The API requests of the project and conda features (issue 17), counted by the API server.
 
 The physical limit: one write for each object that must exist, no read that the saved
 state already answers, and the facts of a hub process (OpenShift or not, the pods'
 default ServiceAccount, the conda ConfigMap) asked once per process however many users
 start at once. The hub runs as its ServiceAccount under the RBAC of helm-values/.
+
+Counted from ``api_log``, the hub ServiceAccount's requests only: the emulator's request
+log, or on the real control plane (``make test-cluster``, the OpenShift cases in its
+OpenShift pass) the kube-apiserver's audit log, which records the project stand-in's
+``projectrequests`` as the aggregator receives them.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import project_support
 import pytest
-import test_project_spawn
+from project_support import hub_requests, stop
 
 from workspace_spawner import WorkspaceSpawner
 from workspace_spawner.kube import KubeError
 
 # the project tests' fixtures: the hub under the shipped RBAC, spawners with the feature on
-_fresh_caches = test_project_spawn._fresh_caches
-hub = test_project_spawn.hub
-spawn = test_project_spawn.spawn
-_stop = test_project_spawn._stop
-hub_requests = test_project_spawn.hub_requests
-project = test_project_spawn.project
+fresh_caches = project_support.fresh_caches
+hub = project_support.hub
+project = project_support.project
+spawn = project_support.spawn
 
-pytestmark = [
-    pytest.mark.emulator_only,
-    pytest.mark.parametrize("kube", ["kubernetes", "openshift"], indirect=True),
-]
+pytestmark = pytest.mark.parametrize("kube", ["kubernetes", "openshift"], indirect=True)
 
 QUOTA = {"pods": "4", "requests.cpu": "2"}
 LIMITS = [{"type": "Container", "default": {"cpu": "200m"}}]
@@ -54,7 +55,7 @@ PROJECT_WRITES = [
 ]
 
 
-def feature_requests(emulator) -> list[tuple[str, str | None, str | None]]:
+def feature_requests(api_log) -> list[tuple[str, str | None, str | None]]:
     """(verb, resource, name) of the hub's requests of the project and conda features.
 
     A create is compared by its resource alone (name None): what is made, and how often,
@@ -63,7 +64,7 @@ def feature_requests(emulator) -> list[tuple[str, str | None, str | None]]:
     sorted, the order of everything else kept."""
     requests = [
         (r.verb, r.resource or r.path, None if r.verb == "create" else r.name)
-        for r in hub_requests(emulator)
+        for r in hub_requests(api_log)
         if r.resource in FEATURE_RESOURCES or r.path == "/apis"
     ]
     return _writes_at_once_sorted(requests)
@@ -80,11 +81,11 @@ def _writes_at_once_sorted(requests: list) -> list:
     return ordered + sorted(run)
 
 
-def first_start(*, openshift: bool, user: str = "alice", hub_process_new: bool = True):
+def first_start(*, openshift: bool, project: str, hub_process_new: bool = True):
     """What a first start asks: the project made without a read first (409 would say it is there)."""
     if openshift:
         # OpenShift copies no labels from a ProjectRequest: one patch labels the Namespace
-        made = [("create", "projectrequests", None), ("patch", "namespaces", f"{user}-workspace")]
+        made = [("create", "projectrequests", None), ("patch", "namespaces", project)]
     else:
         made = [("create", "namespaces", None)]
     once_per_process = [("get", "/apis", None)] if hub_process_new else []
@@ -99,50 +100,54 @@ def first_start(*, openshift: bool, user: str = "alice", hub_process_new: bool =
     )
 
 
-async def test_a_first_start_writes_each_object_once_and_reads_only_once_per_hub(spawn, emulator):
+async def test_a_first_start_writes_each_object_once_and_reads_only_once_per_hub(
+    spawn, cluster, api_log, project
+):
     alice = spawn("alice", **TRAITS)
     await alice.start()
-    assert feature_requests(emulator) == first_start(openshift=emulator.openshift)
-    await _stop(alice)
+    assert feature_requests(api_log) == first_start(
+        openshift=cluster.openshift, project=project("alice")
+    )
+    await stop(alice)
 
     # the next user of the same hub process: no discovery, no account or ConfigMap read
-    emulator.clear_requests()
+    api_log.clear_requests()
     bob = spawn("bob", **TRAITS)
     await bob.start()
-    assert feature_requests(emulator) == first_start(
-        openshift=emulator.openshift, user="bob", hub_process_new=False
+    assert feature_requests(api_log) == first_start(
+        openshift=cluster.openshift, project=project("bob"), hub_process_new=False
     )
-    await _stop(bob)
+    await stop(bob)
 
 
 @pytest.mark.parametrize("hub_restarted", [False, True], ids=["same-hub", "hub-restarted"])
 async def test_a_warm_restart_reads_the_project_once_and_writes_nothing(
-    spawn, emulator, hub_restarted
+    spawn, api_log, project, hub_restarted
 ):
     first = spawn(**TRAITS)
     await first.start()
-    await _stop(first)
+    await stop(first)
     state = first.get_state()
     if hub_restarted:
         WorkspaceSpawner.reset_caches()
-    emulator.clear_requests()
+    api_log.clear_requests()
     again = spawn(**TRAITS)
     again.load_state(state)
     await again.start()
     # the saved state says OpenShift or not and what was applied; only whether the
     # project is still there (and still the user's) is asked
-    expected = [("get", "namespaces", "alice-workspace")]
+    expected = [("get", "namespaces", project("alice"))]
     if hub_restarted:
         # a new hub process reads the pods' default account and the ConfigMap once
         expected += [
             ("get", "serviceaccounts", "default"),
             ("get", "configmaps", "workspace-spawner-conda"),
         ]
-    assert feature_requests(emulator) == expected
-    await _stop(again)
+    assert feature_requests(api_log) == expected
+    await stop(again)
 
 
-async def test_a_class_starting_at_once_asks_the_hub_process_facts_once(spawn, emulator):
+async def test_a_class_starting_at_once_asks_the_hub_process_facts_once(spawn, cluster, api_log):
     users = [f"student{i}" for i in range(8)]
     spawners = [spawn(user, **TRAITS) for user in users]
 
@@ -151,14 +156,14 @@ async def test_a_class_starting_at_once_asks_the_hub_process_facts_once(spawn, e
         await spawner.ensure_conda_startup()
 
     await asyncio.gather(*(before_the_pod(s) for s in spawners))
-    requests = feature_requests(emulator)
+    requests = feature_requests(api_log)
     assert requests.count(("get", "/apis", None)) == 1
     assert requests.count(("get", "serviceaccounts", "default")) == 1
     assert [r for r in requests if r[1] == "configmaps"] == [
         ("get", "configmaps", "workspace-spawner-conda"),
         ("create", "configmaps", None),
     ]
-    made = "projectrequests" if emulator.openshift else "namespaces"
+    made = "projectrequests" if cluster.openshift else "namespaces"
     assert requests.count(("create", made, None)) == len(users)
     for _, resource, _ in PROJECT_WRITES:
         assert requests.count(("create", resource, None)) == len(users)
@@ -166,16 +171,17 @@ async def test_a_class_starting_at_once_asks_the_hub_process_facts_once(spawn, e
     assert not [r for r in requests if r[0] == "delete" or r[:2] == ("get", "namespaces")]
 
 
-async def test_a_squatted_project_is_still_read_and_refused_after_the_409(spawn, emulator):
-    emulator.create(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "alice-workspace"}}
-    )
+async def test_a_squatted_project_is_still_read_and_refused_after_the_409(
+    spawn, cluster, api_log, project
+):
+    squatted = project("alice")
+    cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": squatted}})
     spawner = spawn()
     with pytest.raises(KubeError, match="already exists and is not made by workspace-spawner"):
         await spawner.ensure_workspace_project()
-    made = "projectrequests" if emulator.openshift else "namespaces"
-    requests = [r for r in feature_requests(emulator) if r[1] != "/apis"]
-    assert requests == [("create", made, None), ("get", "namespaces", "alice-workspace")]
+    made = "projectrequests" if cluster.openshift else "namespaces"
+    requests = [r for r in feature_requests(api_log) if r[1] != "/apis"]
+    assert requests == [("create", made, None), ("get", "namespaces", squatted)]
     assert "hub.jupyter.org/username" not in (
-        emulator.get("Namespace", "alice-workspace")["metadata"].get("labels") or {}
+        cluster.get("Namespace", squatted)["metadata"].get("labels") or {}
     )

@@ -23,7 +23,15 @@ import pytest
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner.clients import load_config
-from project_support import HUB_USER, ClusterAccounts, install_hub_rbac, kubeconfig_with_token
+from project_support import (
+    HUB_USER,
+    PROJECT,
+    ClusterAccounts,
+    hub_requests,
+    install_hub_rbac,
+    kubeconfig_with_token,
+    stop,
+)
 
 from workspace_spawner.constants import KUBECONFIG_ANNOTATION
 from workspace_spawner.kube import KubeError
@@ -31,56 +39,15 @@ from workspace_spawner.project.mixin import ProjectMixin
 
 pytestmark = pytest.mark.parametrize("kube", ["kubernetes", "openshift"], indirect=True)
 
-PROJECT = {"workspace_project_enabled": True}
 QUOTA = {"pods": "2", "requests.cpu": "2"}
 LIMITS = [{"type": "Container", "default": {"cpu": "200m"}, "defaultRequest": {"cpu": "100m"}}]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    ProjectMixin.reset_caches()
-    yield
-    ProjectMixin.reset_caches()
-
-
-@pytest.fixture
-def hub(kube, cluster):
-    """The hub runs as its ServiceAccount under the shipped RBAC; what gives the tokens of
-    other ServiceAccounts. On the emulator its kubeconfig holds that token while the test
-    runs; the real control plane's harness made the hub so (controlplane.setup_hub)."""
-    if kube.real:
-        yield ClusterAccounts(cluster.client)
-        return
-    rbac, token = install_hub_rbac(cluster)
-    admin = kube.kubeconfig.read_text()
-    cluster.write_kubeconfig(kube.kubeconfig, token=token)
-    load_config.cache_clear()
-    yield rbac
-    kube.kubeconfig.write_text(admin)
-    load_config.cache_clear()
-
-
+# the project tests' fixtures: the hub under the shipped RBAC, spawners with the feature on
+fresh_caches = project_support.fresh_caches
+hub = project_support.hub
 project = project_support.project
-
-
-@pytest.fixture
-def spawn(make_spawner, hub, project):
-    """make_spawner with the project feature on, named by ``project``."""
-
-    def make(username="alice", **traits):
-        project(username)
-        traits = {**PROJECT, "workspace_project_template": project.template, **traits}
-        return make_spawner(username, **traits)
-
-    return make
-
-
-async def _stop(spawner):
-    await spawner.stop(now=True)
-
-
-def hub_requests(api_log):
-    return [r for r in api_log.requests if r.user == HUB_USER]
+spawn = project_support.spawn
 
 
 async def test_first_spawn_makes_project_access_quota_and_limits(spawn, cluster, kube, project):
@@ -127,7 +94,7 @@ async def test_first_spawn_makes_project_access_quota_and_limits(spawn, cluster,
     assert f"Creating project {name}" in messages
     assert f"Applying quota to {name}" in messages
     assert f"Granting alice edit in {name}" in messages
-    await _stop(spawner)
+    await stop(spawner)
 
 
 PROJECT_KINDS = ("ResourceQuota", "LimitRange", "RoleBinding", "NetworkPolicy")
@@ -151,7 +118,7 @@ def versions(cluster, kube, name):
 async def test_warm_restart_reads_once_and_writes_nothing(spawn, cluster, kube, api_log, project):
     first = spawn(workspace_project_quota=QUOTA, workspace_project_limit_range=LIMITS)
     await first.start()
-    await _stop(first)
+    await stop(first)
     state = first.get_state()
     if kube.real:  # the quota controller's first count is a write, but not the hub's
         await quota_counted(cluster, project("alice"))
@@ -180,7 +147,7 @@ async def test_warm_restart_reads_once_and_writes_nothing(spawn, cluster, kube, 
     ]
     # ... and nothing written: every object as the first start left it
     assert versions(cluster, kube, project("alice")) == before
-    await _stop(second)
+    await stop(second)
 
 
 @pytest.fixture
@@ -224,7 +191,7 @@ async def test_config_changes_are_reconciled(spawn, cluster, project, may_bind_v
     name = project("alice")
     first = spawn(workspace_project_quota=QUOTA, workspace_project_limit_range=LIMITS)
     await first.start()
-    await _stop(first)
+    await stop(first)
     state = first.get_state()
 
     changed = spawn(
@@ -234,7 +201,7 @@ async def test_config_changes_are_reconciled(spawn, cluster, project, may_bind_v
     )
     changed.load_state(state)
     await changed.start()
-    await _stop(changed)
+    await stop(changed)
     assert cluster.get("ResourceQuota", "workspace-quota", name)["spec"]["hard"] == {"pods": "5"}
     assert cluster.get("LimitRange", "workspace-limits", name) is None
     assert cluster.get("RoleBinding", "workspace-access", name)["roleRef"]["name"] == "view"
@@ -242,7 +209,7 @@ async def test_config_changes_are_reconciled(spawn, cluster, project, may_bind_v
     emptied = spawn(workspace_project_quota={})
     emptied.load_state(changed.get_state())
     await emptied.start()
-    await _stop(emptied)
+    await stop(emptied)
     assert cluster.get("ResourceQuota", "workspace-quota", name) is None
 
 
@@ -297,14 +264,14 @@ async def test_existing_mode(spawn, cluster, project):
     assert cluster.get("RoleBinding", "workspace-access", name)
     labels = cluster.get("Namespace", name)["metadata"].get("labels") or {}
     assert "app.kubernetes.io/managed-by" not in labels
-    await _stop(spawner)
+    await stop(spawner)
 
 
 async def test_terminating_project_waits_then_starts(spawn, cluster, kube, project, termination):
     name = project("alice")
     first = spawn()
     await first.start()
-    await _stop(first)
+    await stop(first)
     termination.hold(name)
     cluster.delete("Namespace", name)
     # the real namespace controller retries a namespace whose content remains after 15 s
@@ -324,7 +291,7 @@ async def test_terminating_project_waits_then_starts(spawn, cluster, kube, proje
     assert cluster.get("Namespace", name)["metadata"]["labels"]["hub.jupyter.org/username"] == (
         "alice"
     )
-    await _stop(spawner)
+    await stop(spawner)
 
 
 async def test_terminating_project_times_out(spawn, cluster, project, termination):
@@ -570,4 +537,4 @@ async def test_user_token_is_a_secret_volume(spawn, cluster, kube, project):
     assert kubeconfig["users"][0]["user"] == {
         "tokenFile": "/var/run/secrets/workspace-spawner/user-token/token"
     }
-    await _stop(spawner)
+    await stop(spawner)

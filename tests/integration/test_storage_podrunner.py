@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from test_demo_podrunner import NS, claim, runner_emulator, wait  # noqa: F401 (the module's runner)
 
+from workspace_spawner_testing.transfer import claim_manifest
+
 pytestmark = pytest.mark.emulator_only
 
 
@@ -62,22 +64,7 @@ def snapshot(emulator, name: str, source: str) -> dict:
 
 
 def restored_claim(emulator, name: str, snapshot_name: str) -> None:
-    emulator.create(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Gi"}},
-                "dataSource": {
-                    "apiGroup": "snapshot.storage.k8s.io",
-                    "kind": "VolumeSnapshot",
-                    "name": snapshot_name,
-                },
-            },
-        }
-    )
+    emulator.create(claim_manifest(name, namespace=NS, snapshot=snapshot_name))
 
 
 def phase(emulator, name: str) -> str:

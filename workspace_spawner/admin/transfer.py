@@ -164,7 +164,13 @@ async def helper_pod(
     except ValueError as e:  # what the pod may not be (a root notebook)
         raise Refused(str(e)) from e
     log.info("creating helper pod %s in %s for PVC %s", name, namespace, claim)
-    await create_pod(api=core, namespace=namespace, body=manifest)
+    try:
+        await create_pod(api=core, namespace=namespace, body=manifest)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C while the create is answered: the pod may be stored, its 201 not yet
+        # read; a pod never made is a 404, which delete_pod takes as done
+        await asyncio.shield(delete_pod(api=core, namespace=namespace, name=name))
+        raise
     try:
         try:
             await wait_for_pod_ip(api=core, namespace=namespace, name=name, timeout=timeout)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HUB_NAMESPACE = "jupyterhub"
+# the hub's own identity (controlplane.hub.setup_hub): the spawner's requests
+HUB_USER = f"system:serviceaccount:{HUB_NAMESPACE}:hub"
 
 
 def policy(*, hub_namespace: str = HUB_NAMESPACE) -> dict:
@@ -44,10 +46,13 @@ class Request:
 
 
 class AuditLog:
-    """``requests`` since ``clear_requests()``, as the emulator's."""
+    """``requests`` since ``clear_requests()``, as the emulator's; those of ``user`` alone
+    when given (the policy logs every ServiceAccount of the hub namespace, and a count of
+    the spawner's requests is of the hub's)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, user: str | None = None) -> None:
         self.path = Path(path)
+        self.user = user
         self._offset = 0
 
     def clear_requests(self) -> None:
@@ -60,7 +65,8 @@ class AuditLog:
         with self.path.open("rb") as log:
             log.seek(self._offset)
             lines = log.read().splitlines()
-        return [_request(json.loads(line)) for line in lines if line.strip()]
+        requests = [_request(json.loads(line)) for line in lines if line.strip()]
+        return [r for r in requests if self.user is None or r.user == self.user]
 
 
 def _request(event: dict) -> Request:

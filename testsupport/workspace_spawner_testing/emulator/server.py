@@ -76,6 +76,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         name=None,
         subresource=None,
     )
+    # logged as it arrives (the audit log's RequestReceived), its fields filled in below:
+    # a streamed answer (a watch, pods/proxy) reaches its client before the handler
+    # returns, and a client that has its answer must find the request in the log
+    log.append(record)
     response: web.StreamResponse | None = None
     try:
         record.user, groups = _authenticate(emulator, request)
@@ -139,7 +143,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if response is not None:
             record.status = response.status
         record.duration = time.monotonic() - started
-        log.append(record)
 
 
 def _authenticate(emulator: Emulator, request: web.Request) -> tuple[str, list[str]]:
