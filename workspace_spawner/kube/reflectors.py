@@ -15,11 +15,14 @@ them).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kubespawner.reflector import ResourceReflector
+from traitlets import Float
 
 from . import KubeError
+from .policy import retrying
 
 __all__ = ["ClaimReflector", "shared_claim_reflector"]
 
@@ -28,6 +31,9 @@ class ClaimReflector(ResourceReflector):
     """The claims of a namespace (or of all namespaces), kept current by a watch."""
 
     kind = "persistentvolumeclaims"
+
+    # how long the first list may be retried (the spawner's k8s_api_request_retry_timeout)
+    first_list_timeout = Float(30.0)
 
     _listed_version: str | None = None
 
@@ -43,7 +49,20 @@ class ClaimReflector(ResourceReflector):
         version, self._listed_version = self._listed_version, None
         if version is not None and resource_version == "0":
             return version
-        version = await super()._list_and_update(resource_version)
+        if self.first_load_future.done():
+            # the watch's own lists: ResourceReflector retries them with its backoff
+            version = await super()._list_and_update(resource_version)
+        else:
+            # the first list, which every spawner starting now waits for: a 429 or a 500
+            # is retried under the one policy, as ResourceReflector retries its watch,
+            # rather than failing the whole class's starts and forgetting the reflector
+            version = await retrying(
+                partial(super()._list_and_update, resource_version),
+                what=f"list {self.kind}",
+                timeout=self.first_list_timeout,
+                attempt_timeout=self.request_timeout,
+                log=self.log,
+            )
         if resource_version is None:
             self._listed_version = version
         return version
@@ -54,13 +73,15 @@ async def shared_claim_reflector(
     registry: dict[Any, Any],
     namespace: str | None,
     parent: Any,
+    timeout: float,
 ) -> ClaimReflector:
     """The hub's claim reflector for ``namespace`` (None: all namespaces), started once.
 
     ``registry`` is ``KubeSpawner.reflectors``: spawners starting at once find the one
     being started there and wait for its first list. A reflector that cannot start
     (no right to list or watch claims) is forgotten, so the next start tries again,
-    and the start fails saying what right is missing.
+    and the start fails saying what right is missing. A transient failure of the first
+    list (429, 500, ...) is retried for ``timeout`` seconds first.
     """
     key = ("persistentvolumeclaims", namespace)
     reflector = registry.get(key)
@@ -76,6 +97,7 @@ async def shared_claim_reflector(
             omit_namespace=namespace is None,
             list_method_name=method,
             on_failure=lambda: registry.pop(key, None),
+            first_list_timeout=timeout,
         )
         registry[key] = reflector
         try:
