@@ -488,19 +488,26 @@ async def test_a_start_failing_after_its_claims_create_leaves_the_claim_in_the_s
     await again.stop(now=True)
 
 
-@pytest.mark.parametrize("status", [500, 429])
-async def test_the_claim_reflectors_first_list_is_retried_on_a_transient_status(
-    make_spawner, emulator, status
+@pytest.mark.parametrize(
+    "resource, status",
+    [
+        ("persistentvolumeclaims", 500),
+        ("persistentvolumeclaims", 429),
+        ("pods", 500),
+        ("events", 429),
+    ],
+)
+async def test_a_shared_reflectors_first_list_is_retried_on_a_transient_status(
+    make_spawner, emulator, resource, status
 ):
-    """The hub's shared claim reflector's first list answered 500 (or 429) once: the start
-    goes on, as ResourceReflector's watch would (issue 17's fault run failed 7 starts so)."""
-    emulator.inject_fault(verb="list", resource="persistentvolumeclaims", status=status, count=1)
+    """The hub's shared claim, pod or event reflector's first list answered 500 (or 429)
+    once: the start goes on, as ResourceReflector's watch would (issue 17's fault run
+    failed 7 starts so, and one 429 of the pods' list 45)."""
+    emulator.inject_fault(verb="list", resource=resource, status=status, count=1)
     spawner = make_spawner()
     await start(spawner)
-    assert [
-        r.status
-        for r in emulator.requests
-        if r.verb == "list" and r.resource == "persistentvolumeclaims"
+    assert [r.status for r in emulator.requests if r.verb == "list" and r.resource == resource][
+        :2
     ] == [status, 200]
     assert emulator.get("PersistentVolumeClaim", "claim-alice", NS) is not None
     await spawner.stop(now=True)

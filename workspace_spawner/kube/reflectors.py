@@ -1,4 +1,5 @@
-"""Shared reflectors of the kinds KubeSpawner does not watch itself: PersistentVolumeClaims.
+"""Shared reflectors: of claims, which KubeSpawner does not watch itself, and KubeSpawner's
+own pod and event reflectors with their first list retried.
 
 KubeSpawner keeps one pod reflector and one event reflector per hub (per namespace,
 or one for all namespaces with ``enable_user_namespaces``), shared by every
@@ -8,6 +9,9 @@ on the same :class:`kubespawner.reflector.ResourceReflector` and kept in the sam
 registry (``KubeSpawner.reflectors``), so a class of users starting at once costs one
 list and one watch of claims, not reads per user; the spawner reads its claims, and
 waits for them to be bound, from it.
+
+The first list of each (which a class starting at once all waits for) retries a 429 or a
+500 under the one I/O policy (:mod:`.policy`), as ResourceReflector retries its watch.
 
 Rights: list and watch on persistentvolumeclaims (Zero to JupyterHub's hub Role has
 them).
@@ -19,21 +23,73 @@ from functools import partial
 from typing import Any
 
 from kubespawner.reflector import ResourceReflector
+from kubespawner.spawner import EventReflector, PodReflector
 from traitlets import Float
 
 from . import KubeError
 from .policy import retrying
 
-__all__ = ["ClaimReflector", "shared_claim_reflector"]
+__all__ = [
+    "ClaimReflector",
+    "FirstListRetried",
+    "RetryingEventReflector",
+    "RetryingPodReflector",
+    "RetryingReflectors",
+    "shared_claim_reflector",
+]
 
 
-class ClaimReflector(ResourceReflector):
-    """The claims of a namespace (or of all namespaces), kept current by a watch."""
+class FirstListRetried(ResourceReflector):
+    """A reflector whose first list retries a transient failure under the one policy.
 
-    kind = "persistentvolumeclaims"
+    Every spawner starting now waits for that list (``first_load_future``): one 429 or
+    500 of it would fail the whole class's starts, and KubeSpawner would keep the failed
+    reflector. Later lists, after a watch ended or failed, are ResourceReflector's own,
+    retried with its backoff, as is its watch.
+    """
 
     # how long the first list may be retried (the spawner's k8s_api_request_retry_timeout)
     first_list_timeout = Float(30.0)
+
+    async def _list_and_update(self, resource_version=None):
+        if self.first_load_future.done():
+            return await super()._list_and_update(resource_version)
+        return await retrying(
+            partial(super()._list_and_update, resource_version),
+            what=f"list {self.kind}",
+            timeout=self.first_list_timeout,
+            attempt_timeout=self.request_timeout,
+            log=self.log,
+        )
+
+
+class RetryingPodReflector(FirstListRetried, PodReflector):
+    """KubeSpawner's pod reflector, its first list retried."""
+
+
+class RetryingEventReflector(FirstListRetried, EventReflector):
+    """KubeSpawner's event reflector, its first list retried."""
+
+
+_RETRYING = {PodReflector: RetryingPodReflector, EventReflector: RetryingEventReflector}
+
+
+class RetryingReflectors:
+    """For a KubeSpawner subclass: its shared pod and event reflectors retry their first
+    list (:class:`FirstListRetried`) for ``k8s_api_request_retry_timeout`` seconds."""
+
+    async def _start_reflector(self, kind, reflector_class, replace=False, **kwargs):
+        retrying_class = _RETRYING.get(reflector_class)
+        if retrying_class is not None:
+            reflector_class = retrying_class
+            kwargs["first_list_timeout"] = self.k8s_api_request_retry_timeout
+        return await super()._start_reflector(kind, reflector_class, replace=replace, **kwargs)
+
+
+class ClaimReflector(FirstListRetried):
+    """The claims of a namespace (or of all namespaces), kept current by a watch."""
+
+    kind = "persistentvolumeclaims"
 
     _listed_version: str | None = None
 
@@ -49,20 +105,7 @@ class ClaimReflector(ResourceReflector):
         version, self._listed_version = self._listed_version, None
         if version is not None and resource_version == "0":
             return version
-        if self.first_load_future.done():
-            # the watch's own lists: ResourceReflector retries them with its backoff
-            version = await super()._list_and_update(resource_version)
-        else:
-            # the first list, which every spawner starting now waits for: a 429 or a 500
-            # is retried under the one policy, as ResourceReflector retries its watch,
-            # rather than failing the whole class's starts and forgetting the reflector
-            version = await retrying(
-                partial(super()._list_and_update, resource_version),
-                what=f"list {self.kind}",
-                timeout=self.first_list_timeout,
-                attempt_timeout=self.request_timeout,
-                log=self.log,
-            )
+        version = await super()._list_and_update(resource_version)
         if resource_version is None:
             self._listed_version = version
         return version
