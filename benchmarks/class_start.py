@@ -153,7 +153,8 @@ class WaveResult:
     variant: str
     first: PhaseResult
     warm: PhaseResult
-    states: dict[str, dict] = field(default_factory=dict)  # user -> saved state
+    # user -> the state JupyterHub's User.stop saved after the last wave (the next loads it)
+    states: dict[str, dict] = field(default_factory=dict)
 
 
 # -- the request log ------------------------------------------------------------------------
@@ -217,12 +218,23 @@ async def _start_all(spawners: dict[str, Any], phase: PhaseResult) -> None:
     phase.cpu = time.process_time() - cpu
 
 
-async def _stop_all(spawners: dict[str, Any]) -> None:
-    async def one(spawner: Any) -> None:
+async def _stop_all(spawners: dict[str, Any]) -> dict[str, dict]:
+    """Stop them as JupyterHub's ``User.stop`` does; the state it then saves, per user.
+
+    ``User.stop`` (also run at once after a failed start, from ``User.spawn``) calls
+    ``spawner.stop()``, then, even if that failed, ``clear_state()`` and saves
+    ``get_state()``: what a user's next start loads, and what must name every claim
+    and project the failed start created.
+    """
+
+    async def one(spawner: Any) -> dict:
         with contextlib.suppress(Exception):  # a failed start may have no pod to stop
             await spawner.stop(now=True)
+        spawner.clear_state()
+        return spawner.get_state()
 
-    await asyncio.gather(*(one(s) for s in spawners.values()))
+    states = await asyncio.gather(*(one(s) for s in spawners.values()))
+    return dict(zip(spawners, states, strict=True))
 
 
 def _spawners(variant: Variant, users: list[str], states: dict[str, dict] | None) -> dict:
@@ -274,13 +286,19 @@ async def run_wave(
                 await _start_all(spawners, phase)
             ended = time.time()
             await _faults(http, server_url, 0.0, seed)
-            result.states = {u: s.get_state() for u, s in spawners.items()}
+            # as JupyterHub's User.spawn: a start that failed is stopped at once and its
+            # cleared state saved (User.stop); the others' state is saved as they run
+            failed = {u: s for u, s in spawners.items() if u in phase.failures}
+            saved = await _stop_all(failed)
             await _stop_reflectors()
             # the requests the wave began; a watch is logged when it ends, and the server
             # sees a watcher leave within a second
             await asyncio.sleep(1.5)
             phase.requests = [r for r in await _log(http, server_url, "GET") if r["time"] <= ended]
-            await _stop_all(spawners)
+            running = {u: s for u, s in spawners.items() if u not in failed}
+            saved.update(await _stop_all(running))
+            # what the next wave loads: the state User.stop saved, in the users' order
+            result.states = {u: saved[u] for u in users}
     await _stop_reflectors()
     return result
 

@@ -11,13 +11,14 @@ from kubespawner import KubeSpawner
 
 from .conda import CondaMixin
 from .kube.policy import all_of
+from .kube.reflectors import RetryingReflectors
 from .progress import ProgressLog, merge_progress
 from .project import ProjectMixin
 from .volumes import VolumesMixin
 from .volumes.lifecycle import SnapshotBeforeReset
 
 
-class WorkspaceSpawner(VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
+class WorkspaceSpawner(RetryingReflectors, VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
     """A KubeSpawner that gives every user a persistent workspace.
 
     With every workspace feature switched off it behaves exactly like KubeSpawner,

@@ -455,6 +455,64 @@ async def test_the_pod_is_created_while_its_new_claim_binds(make_spawner, emulat
     await spawner.stop(now=True)
 
 
+async def test_a_start_failing_after_its_claims_create_leaves_the_claim_in_the_saved_state(
+    make_spawner, emulator
+):
+    """A start fails after the claim was created (the pod create refused); JupyterHub then
+    stops the server, clears its state and saves it (User.stop): the saved state names the
+    claim, and the next start, under a changed template, mounts it and creates none."""
+    emulator.inject_fault(verb="create", resource="pods", status=403, count=1)
+    spawner = make_spawner()
+    with pytest.raises(Exception, match="403"):
+        await start(spawner)
+    assert [r.status for r in pvc_writes(emulator, "create")] == [201]
+    # what JupyterHub's User.stop does after a failed start
+    await spawner.stop(now=True)
+    spawner.clear_state()
+    state = spawner.get_state()
+    assert state["workspace_pvcs"] == {"home": "claim-alice"}
+    assert state["pvc_name"] == "claim-alice"
+
+    emulator.clear_requests()
+    again = make_spawner(state=state, pvc_name_template="other-{username}")
+    await start(again)
+    assert pvc_writes(emulator, "create") == []
+    pod = emulator.get("Pod", again.pod_name, NS)
+    claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
+    assert claims == ["claim-alice"]
+    assert emulator.get("PersistentVolumeClaim", "other-alice", NS) is None
+    await again.stop(now=True)
+
+
+@pytest.mark.parametrize(
+    "resource, status",
+    [
+        ("persistentvolumeclaims", 500),
+        ("persistentvolumeclaims", 429),
+        ("pods", 500),
+        ("events", 429),
+    ],
+)
+async def test_a_shared_reflectors_first_list_is_retried_on_a_transient_status(
+    make_spawner, emulator, resource, status
+):
+    """The hub's shared claim, pod or event reflector's first list answered 500 (or 429)
+    once: the start goes on, as ResourceReflector's watch would (issue 17's fault run
+    failed 7 starts so, and one 429 of the pods' list 45)."""
+    emulator.inject_fault(verb="list", resource=resource, status=status, count=1)
+    spawner = make_spawner()
+    await start(spawner)
+    assert [r.status for r in emulator.requests if r.verb == "list" and r.resource == resource][
+        :2
+    ] == [status, 200]
+    assert emulator.get("PersistentVolumeClaim", "claim-alice", NS) is not None
+    await spawner.stop(now=True)
+
+
 async def test_pvc_create_is_retried_when_the_api_is_briefly_unavailable(make_spawner, emulator):
     emulator.inject_fault(verb="create", resource="persistentvolumeclaims", status=503, count=2)
     spawner = make_spawner()

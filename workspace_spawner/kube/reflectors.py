@@ -1,4 +1,5 @@
-"""Shared reflectors of the kinds KubeSpawner does not watch itself: PersistentVolumeClaims.
+"""Shared reflectors: of claims, which KubeSpawner does not watch itself, and KubeSpawner's
+own pod and event reflectors with their first list retried.
 
 KubeSpawner keeps one pod reflector and one event reflector per hub (per namespace,
 or one for all namespaces with ``enable_user_namespaces``), shared by every
@@ -9,22 +10,83 @@ registry (``KubeSpawner.reflectors``), so a class of users starting at once cost
 list and one watch of claims, not reads per user; the spawner reads its claims, and
 waits for them to be bound, from it.
 
+The first list of each (which a class starting at once all waits for) retries a 429 or a
+500 under the one I/O policy (:mod:`.policy`), as ResourceReflector retries its watch.
+
 Rights: list and watch on persistentvolumeclaims (Zero to JupyterHub's hub Role has
 them).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kubespawner.reflector import ResourceReflector
+from kubespawner.spawner import EventReflector, PodReflector
+from traitlets import Float
 
 from . import KubeError
+from .policy import retrying
 
-__all__ = ["ClaimReflector", "shared_claim_reflector"]
+__all__ = [
+    "ClaimReflector",
+    "FirstListRetried",
+    "RetryingEventReflector",
+    "RetryingPodReflector",
+    "RetryingReflectors",
+    "shared_claim_reflector",
+]
 
 
-class ClaimReflector(ResourceReflector):
+class FirstListRetried(ResourceReflector):
+    """A reflector whose first list retries a transient failure under the one policy.
+
+    Every spawner starting now waits for that list (``first_load_future``): one 429 or
+    500 of it would fail the whole class's starts, and KubeSpawner would keep the failed
+    reflector. Later lists, after a watch ended or failed, are ResourceReflector's own,
+    retried with its backoff, as is its watch.
+    """
+
+    # how long the first list may be retried (the spawner's k8s_api_request_retry_timeout)
+    first_list_timeout = Float(30.0)
+
+    async def _list_and_update(self, resource_version=None):
+        if self.first_load_future.done():
+            return await super()._list_and_update(resource_version)
+        return await retrying(
+            partial(super()._list_and_update, resource_version),
+            what=f"list {self.kind}",
+            timeout=self.first_list_timeout,
+            attempt_timeout=self.request_timeout,
+            log=self.log,
+        )
+
+
+class RetryingPodReflector(FirstListRetried, PodReflector):
+    """KubeSpawner's pod reflector, its first list retried."""
+
+
+class RetryingEventReflector(FirstListRetried, EventReflector):
+    """KubeSpawner's event reflector, its first list retried."""
+
+
+_RETRYING = {PodReflector: RetryingPodReflector, EventReflector: RetryingEventReflector}
+
+
+class RetryingReflectors:
+    """For a KubeSpawner subclass: its shared pod and event reflectors retry their first
+    list (:class:`FirstListRetried`) for ``k8s_api_request_retry_timeout`` seconds."""
+
+    async def _start_reflector(self, kind, reflector_class, replace=False, **kwargs):
+        retrying_class = _RETRYING.get(reflector_class)
+        if retrying_class is not None:
+            reflector_class = retrying_class
+            kwargs["first_list_timeout"] = self.k8s_api_request_retry_timeout
+        return await super()._start_reflector(kind, reflector_class, replace=replace, **kwargs)
+
+
+class ClaimReflector(FirstListRetried):
     """The claims of a namespace (or of all namespaces), kept current by a watch."""
 
     kind = "persistentvolumeclaims"
@@ -54,13 +116,15 @@ async def shared_claim_reflector(
     registry: dict[Any, Any],
     namespace: str | None,
     parent: Any,
+    timeout: float,
 ) -> ClaimReflector:
     """The hub's claim reflector for ``namespace`` (None: all namespaces), started once.
 
     ``registry`` is ``KubeSpawner.reflectors``: spawners starting at once find the one
     being started there and wait for its first list. A reflector that cannot start
     (no right to list or watch claims) is forgotten, so the next start tries again,
-    and the start fails saying what right is missing.
+    and the start fails saying what right is missing. A transient failure of the first
+    list (429, 500, ...) is retried for ``timeout`` seconds first.
     """
     key = ("persistentvolumeclaims", namespace)
     reflector = registry.get(key)
@@ -76,6 +140,7 @@ async def shared_claim_reflector(
             omit_namespace=namespace is None,
             list_method_name=method,
             on_failure=lambda: registry.pop(key, None),
+            first_list_timeout=timeout,
         )
         registry[key] = reflector
         try:

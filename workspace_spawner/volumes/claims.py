@@ -240,6 +240,7 @@ class ClaimSteps(HasTraits):
             registry=self.__class__.reflectors,
             namespace=None if self.enable_user_namespaces else self.namespace,
             parent=self,
+            timeout=self.k8s_api_request_retry_timeout,
         )
 
     async def _read_pvc(self, name: str) -> dict[str, Any] | None:
