@@ -16,6 +16,7 @@ from . import openshift
 from .control import handle_control
 from .errors import ApiError, already_exists, conflict, status_object
 from .faults import Fault, RequestRecord
+from .node import node_allows
 from .proxy import forward
 from .resources import Kind, Target
 from .selectors import Selector, query_selector
@@ -79,6 +80,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
     response: web.StreamResponse | None = None
     try:
         record.user, groups = _authenticate(emulator, request)
+        own_node = record.user == emulator.node.user
+        if own_node:
+            log = []  # the emulator's own node agent: not a client's request (node.py)
         if path in ("/api", "/apis", "/version") or _is_discovery(path):
             record.verb = "get"
             response = _json(discovery(emulator, path))
@@ -94,18 +98,30 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 "the server does not allow this method on the requested resource",
                 reason="MethodNotAllowed",
             )
-        if not emulator.authorizer(
-            record.user,
-            groups,
-            record.verb,
-            target.kind.group,
-            target.kind.plural,
-            target.subresource,
-            target.namespace,
-            target.name,
-        ):
+        if "system:nodes" in groups and record.user.startswith("system:node:"):
+            allowed = node_allows(
+                emulator.api,
+                record.user.removeprefix("system:node:"),
+                record.verb,
+                target.kind.plural,
+                target.subresource,
+                target.namespace,
+                target.name,
+            )
+        else:
+            allowed = emulator.authorizer(
+                record.user,
+                groups,
+                record.verb,
+                target.kind.group,
+                target.kind.plural,
+                target.subresource,
+                target.namespace,
+                target.name,
+            )
+        if not allowed:
             raise _denied(record, target)
-        fault = _take_fault(emulator, record)
+        fault = None if own_node else _take_fault(emulator, record)
         cut_after = fault.after_bytes if fault is not None else None
         if fault is not None and cut_after is None:
             if fault.hang:
@@ -360,13 +376,18 @@ async def _serve(
         user, groups = _authenticate(emulator, request)
         info = {"username": user, "groups": groups}
         return _json({**(body or {}), "status": {"userInfo": info}}, 201)
+    if target.subresource == "token":
+        # the account need not exist: the emulator makes no default ServiceAccounts
+        return _json(emulator.token_request(target.namespace or "", target.name or "", body), 201)
     if target.subresource == "log":
         container = request.query.get("container")
         pod = api.get(kind, target.namespace or "", target.name or "")
         if container is None:
             container = pod["spec"]["containers"][0]["name"]
         return web.Response(
-            text=emulator.kubelet_impl.log(target.namespace or "", target.name or "", container),
+            # the kubelet serves logs and the API server proxies them; here an in-process
+            # call into the node agent's runtime (docs/dev/emulator.md)
+            text=emulator.node.runtime.log(target.namespace or "", target.name or "", container),
             content_type="text/plain",
         )
     ns = target.namespace or ""
