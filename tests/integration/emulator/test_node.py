@@ -101,3 +101,23 @@ async def test_a_node_writes_the_status_of_its_own_pods_only(kube, emulator, wai
         async with http.get("/api/v1/secrets") as answer:
             assert answer.status == 403
     assert emulator.get("pods", "p", kube.namespace)["status"]["phase"] == "Running"
+
+
+async def test_a_status_write_is_checked_against_the_status_schema(kube, emulator, wait_for):
+    # the status subresource's write checks the status alone (the rest is the stored pod)
+    emulator.create(pod("p"), namespace=kube.namespace)
+    current = await wait_for(
+        lambda: (
+            (p := emulator.get("pods", "p", kube.namespace))
+            and p["status"]["phase"] == "Running"
+            and p
+        )
+    )
+    current["status"]["conditions"][0]["status"] = 3
+    path = f"/api/v1/namespaces/{kube.namespace}/pods/p/status"
+    headers = {"Authorization": f"Bearer {emulator.admin_token}"}
+    async with aiohttp.ClientSession(emulator.url, headers=headers) as http:
+        async with http.put(path, json=current) as answer:
+            assert answer.status == 422
+            body = await answer.json()
+    assert body["details"]["causes"][0]["field"] == "status.conditions[0].status"

@@ -317,7 +317,7 @@ class ApiServer:
         for plugin in self.mutating:
             plugin(op)
         if validate:
-            validation.check_schema(op.kind, op.obj)
+            validation.check_schema(op.kind, op.obj, status_only=op.subresource == "status")
         for plugin in self.validating:
             plugin(op)
 
