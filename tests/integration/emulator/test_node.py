@@ -4,6 +4,8 @@ write the status of its own pods only (the Node authorizer's rule)."""
 
 from __future__ import annotations
 
+import time
+
 import aiohttp
 import pytest
 
@@ -121,3 +123,23 @@ async def test_a_status_write_is_checked_against_the_status_schema(kube, emulato
             assert answer.status == 422
             body = await answer.json()
     assert body["details"]["causes"][0]["field"] == "status.conditions[0].status"
+
+
+def test_the_node_agent_runs_pods_over_http_too():
+    # the same agent, over HTTP with its node token (Emulator(node_transport="http")), as
+    # the real tier's nodes reach kube-apiserver
+    from workspace_spawner_testing.emulator import Emulator
+
+    emulator = Emulator(node_transport="http").start_in_thread()
+    try:
+        emulator.create(pod("p"), namespace="default")
+        deadline = time.monotonic() + 10
+        while (emulator.get("pods", "p", "default") or {})["status"]["phase"] != "Running":
+            assert time.monotonic() < deadline, "the pod never ran"
+            time.sleep(0.02)
+        assert emulator.get("pods", "p", "default")["spec"]["nodeName"] == "emulator-node"
+        assert emulator.get("leases", "emulator-node", "kube-node-lease") is not None
+        # the node's requests are not the clients' log
+        assert not [r for r in emulator.requests if r.user.startswith("system:node:")]
+    finally:
+        emulator.stop_thread()

@@ -25,6 +25,7 @@ from ..nodeagent import StatusRuntime
 from ..objectapi import ObjectApi, Patch
 from .apiserver import ApiServer
 from .faults import WRITE_VERBS, Fault, RequestRecord
+from .local import LocalApi
 from .namespaces import NamespaceController
 from .node import LEASE_NAMESPACE, EmulatorNode
 from .quota import Quotas
@@ -68,8 +69,14 @@ class Emulator(ObjectApi):
         provision_seconds: float = 0.01,
         history: int = 5000,
         snapshots: bool = True,
+        node_transport: str = "local",
     ) -> None:
         self.openshift = openshift
+        # how the node agent reaches this API server: "local" (in-process calls, local.py)
+        # or "http" (over HTTP with its token, as a kubelet)
+        if node_transport not in ("local", "http"):
+            raise ValueError(f"node_transport: 'local' or 'http', not {node_transport!r}")
+        self.node_transport = node_transport
         # serve the VolumeSnapshot CRDs, with a snapshot controller (snapshots.py)
         self.snapshots = snapshots
         self.namespace_finalize_seconds = namespace_finalize_seconds
@@ -145,7 +152,11 @@ class Emulator(ObjectApi):
                 },
             )
         if self._runner is not None:  # a reset: the server is up, the node comes back
-            self.node.start(self.url)
+            self._start_node()
+
+    def _start_node(self) -> None:
+        local = self.node_transport == "local"
+        self.node.start(LocalApi(self, self.node.name) if local else None)
 
     def make_runtime(self, api: ApiServer) -> StatusRuntime:
         """The node agent's runtime; override to run pods differently (the demo's
@@ -172,7 +183,7 @@ class Emulator(ObjectApi):
         await site.start()
         self.host = host
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.node.start(self.url)
+        self._start_node()
         return self.url
 
     async def stop(self) -> None:

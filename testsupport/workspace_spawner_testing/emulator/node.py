@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..kubeconfig import Credentials
 from ..nodeagent import Api, NodeAgent, StatusRuntime
@@ -45,13 +45,16 @@ class EmulatorNode:
         self.user = f"system:node:{NODE}"
         self.token = "node-" + secrets.token_urlsafe(24)
         self.agent: NodeAgent | None = None
-        self._api: Api | None = None
+        self._api: Any = None  # nodeagent.Api or local.LocalApi
         self._task: asyncio.Task | None = None
 
-    def start(self, url: str) -> None:
-        """Start the agent (on the emulator's loop, the server listening at ``url``)."""
+    def start(self, api: Any = None) -> None:
+        """Start the agent (on the emulator's loop) with ``api``, its transport (a
+        ``LocalApi``), or over HTTP to the emulator's URL with its own token."""
         self.emulator.tokens[self.token] = (self.user, list(NODE_GROUPS))
-        self._api = Api(Credentials(server=url, token=self.token, ca_file=None))
+        if api is None:
+            api = Api(Credentials(server=self.emulator.url, token=self.token, ca_file=None))
+        self._api = api
         self.agent = NodeAgent(
             self._api, node=self.name, runtime=self.runtime, pod_network=self.emulator.pod_network
         )

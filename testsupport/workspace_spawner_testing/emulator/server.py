@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -448,6 +449,28 @@ def list_response(emulator: Emulator, request: web.Request, target: Target) -> d
     }
 
 
+def watch_events(change: Change, in_scope: Callable[[dict | None], bool]) -> list[tuple[str, dict]]:
+    """What a watcher of a selection sees of a change: (type, object), none or one."""
+    now_in, was_in = in_scope(change.obj), in_scope(change.old)
+    if change.type == "DELETED":
+        return [("DELETED", change.obj)] if was_in else []
+    if now_in:
+        return [("ADDED" if not was_in else change.type, change.obj)]
+    if was_in and change.old is not None:
+        # an object leaving the selection is DELETED for this watcher, with its
+        # previous content at the change's resourceVersion, as the watch cache
+        # sends it (pkg/storage/cacher/cache_watcher.go, convertToWatchEvent)
+        left = {
+            **change.old,
+            "metadata": {
+                **change.old["metadata"],
+                "resourceVersion": change.obj["metadata"]["resourceVersion"],
+            },
+        }
+        return [("DELETED", left)]
+    return []
+
+
 async def watch(emulator: Emulator, request: web.Request, target: Target) -> web.StreamResponse:
     """Newline-delimited watch events from a resourceVersion (or the current state).
 
@@ -475,24 +498,8 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
         await response.write((json.dumps({"type": event_type, "object": obj}) + "\n").encode())
 
     async def deliver(change: Change) -> None:
-        now_in, was_in = in_scope(change.obj), in_scope(change.old)
-        if change.type == "DELETED":
-            if was_in:
-                await send("DELETED", change.obj)
-        elif now_in:
-            await send("ADDED" if not was_in else change.type, change.obj)
-        elif was_in:
-            # an object leaving the selection is DELETED for this watcher, with its
-            # previous content at the change's resourceVersion, as the watch cache
-            # sends it (pkg/storage/cacher/cache_watcher.go, convertToWatchEvent)
-            left = {
-                **change.old,
-                "metadata": {
-                    **change.old["metadata"],
-                    "resourceVersion": change.obj["metadata"]["resourceVersion"],
-                },
-            }
-            await send("DELETED", left)
+        for event_type, obj in watch_events(change, in_scope):
+            await send(event_type, obj)
 
     # subscribed before the list or the replay, with no await between: no change is missed
     watcher = store.subscribe(kind, target.namespace)
