@@ -23,6 +23,16 @@ def pod(name: str, **spec: object) -> dict:
     }
 
 
+async def running_pod(emulator, namespace: str, wait_for) -> dict:
+    """Pod ``p``, made and run by the emulator's node."""
+    emulator.create(pod("p"), namespace=namespace)
+    return await wait_for(
+        lambda: (
+            (p := emulator.get("pods", "p", namespace)) and p["status"]["phase"] == "Running" and p
+        )
+    )
+
+
 def tainted_node(name: str) -> dict:
     ready = {"type": "Ready", "status": "True", "reason": "KubeletReady"}
     return {
@@ -81,14 +91,7 @@ async def test_taints_tolerations_and_node_selector_place_pods(kube, emulator, w
 
 async def test_a_node_writes_the_status_of_its_own_pods_only(kube, emulator, wait_for):
     emulator.add_token("other-node", user="system:node:other", groups=["system:nodes"])
-    emulator.create(pod("p"), namespace=kube.namespace)
-    running = await wait_for(
-        lambda: (
-            (p := emulator.get("pods", "p", kube.namespace))
-            and p["status"]["phase"] == "Running"
-            and p
-        )
-    )
+    running = await running_pod(emulator, kube.namespace, wait_for)
     path = f"/api/v1/namespaces/{kube.namespace}/pods/p"
     headers = {"Authorization": "Bearer other-node"}
     async with aiohttp.ClientSession(emulator.url, headers=headers) as http:
@@ -107,14 +110,7 @@ async def test_a_node_writes_the_status_of_its_own_pods_only(kube, emulator, wai
 
 async def test_a_status_write_is_checked_against_the_status_schema(kube, emulator, wait_for):
     # the status subresource's write checks the status alone (the rest is the stored pod)
-    emulator.create(pod("p"), namespace=kube.namespace)
-    current = await wait_for(
-        lambda: (
-            (p := emulator.get("pods", "p", kube.namespace))
-            and p["status"]["phase"] == "Running"
-            and p
-        )
-    )
+    current = await running_pod(emulator, kube.namespace, wait_for)
     current["status"]["conditions"][0]["status"] = 3
     path = f"/api/v1/namespaces/{kube.namespace}/pods/p/status"
     headers = {"Authorization": f"Bearer {emulator.admin_token}"}
