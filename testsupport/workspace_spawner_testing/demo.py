@@ -2,12 +2,13 @@
 
     python -m workspace_spawner_testing.demo [--data-dir .demo-data] [--port 8000]
 
-The emulator (OpenShift mode) runs in this process with the pod runner as its
-kubelet; JupyterHub runs as a child process with :file:`demo_config.py` (next to
-this module), which loads the repository's ``jupyterhub_config.py``, the admins'
-example, and adds what the demo needs. Ctrl-C stops the hub (which stops the users' servers), then the pods that
-are left, then the emulator. The volumes and the hub's database stay in the data
-dir for the next run.
+The emulator (OpenShift mode) runs in this process; its node agent (the same one
+as on a real control plane) runs the pods with the process runtime; JupyterHub
+runs as a child process with :file:`demo_config.py` (next to this module), which
+loads the repository's ``jupyterhub_config.py``, the admins' example, and adds
+what the demo needs. Ctrl-C stops the hub (which stops the users' servers), then
+the pods that are left, then the emulator. The volumes and the hub's database stay
+in the data dir for the next run.
 
 On a real control plane (:class:`Cluster`, the tests of make test-cluster), the hub
 runs as its ServiceAccount and the pods run on a node of their own: a node agent

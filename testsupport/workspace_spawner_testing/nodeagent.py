@@ -26,12 +26,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import datetime
+import hashlib
 import json
 import logging
 import signal
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -142,35 +145,176 @@ def _condition(type_: str, ok: bool = True, reason: str | None = None) -> dict:
     return condition
 
 
+@dataclass
+class PodFaults:
+    """What a test asked to go wrong with one pod (by namespace and name)."""
+
+    image_pull: set[str] = field(default_factory=set)  # container names ("*" for all)
+    init_exit: dict[str, int] = field(default_factory=dict)
+    init_seconds: dict[str, float] = field(default_factory=dict)
+    start_delay: float = 0.0
+    never_ready: bool = False
+
+
 class StatusRuntime:
-    """Containers that "run" without executing anything: the simulated kubelet's runtime.
+    """Containers that "run" without executing anything, with per-pod faults.
 
     The interface every runtime of :class:`NodeAgent` has: ``set_up`` once per pod
     before its containers (MountFailed: the agent reports FailedMount and tries again),
-    ``run_init_container`` (exit code, termination message), ``start_container``,
-    ``kill_pod``, ``forget`` (a pod deleted at once), ``address_free`` (may a pod get
-    this address) and ``shut_down``.
+    ``pull_failure`` (why an image cannot be pulled, or None), ``run_init_container``
+    (exit code, termination message), ``start_container``, ``started`` (once all
+    containers started: are they ready?), ``kill_pod``, ``forget`` (a pod deleted at
+    once), ``address_free`` (may a pod get this address), ``log`` and ``shut_down``.
+
+    Nothing runs here, so what the containers do is what a test tells this runtime
+    (the controls below, by pod namespace and name, set before or after the pod is
+    made): an init container that fails or takes long, a termination message, a log,
+    an image that cannot be pulled, containers slow to start or never ready, a main
+    container that exits. Untold, init containers end with 0 after ``init_seconds``
+    and containers run and are ready.
     """
+
+    def __init__(self, *, init_seconds: float = 0.0, stop_seconds: float = 0.0) -> None:
+        self.init_seconds = init_seconds
+        # how long a container takes to exit on SIGTERM (bounded by the grace period)
+        self.stop_seconds = stop_seconds
+        self.faults: dict[tuple[str, str], PodFaults] = {}
+        self.logs: dict[tuple[str, str, str], str] = {}
+        self.termination_messages: dict[tuple[str, str, str], str] = {}
+        # stand-ins for init containers' programs: manifest -> (exit code, termination message)
+        self.programs: dict[tuple[str, str, str], Callable[[dict], tuple[int, str]]] = {}
+        # the agent running this runtime's pods (container_exited acts through it)
+        self.agent: NodeAgent | None = None
+
+    # -- test controls ----------------------------------------------------------------
+
+    def _faults(self, pod: dict) -> PodFaults:
+        meta = pod["metadata"]
+        return self.faults.get((meta["namespace"], meta["name"])) or PodFaults()
+
+    def _fault(self, namespace: str, name: str) -> PodFaults:
+        return self.faults.setdefault((namespace, name), PodFaults())
+
+    def fail_image_pull(self, namespace: str, name: str, container: str = "*") -> None:
+        self._fault(namespace, name).image_pull.add(container)
+
+    def fail_init_container(
+        self, namespace: str, name: str, container: str, exit_code: int = 1
+    ) -> None:
+        self._fault(namespace, name).init_exit[container] = exit_code
+
+    def slow_init_container(
+        self, namespace: str, name: str, container: str, seconds: float
+    ) -> None:
+        self._fault(namespace, name).init_seconds[container] = seconds
+
+    def slow_start(self, namespace: str, name: str, seconds: float) -> None:
+        self._fault(namespace, name).start_delay = seconds
+
+    def never_ready(self, namespace: str, name: str) -> None:
+        self._fault(namespace, name).never_ready = True
+
+    def set_log(self, namespace: str, name: str, container: str, text: str) -> None:
+        self.logs[(namespace, name, container)] = text
+
+    def set_termination_message(
+        self, namespace: str, name: str, container: str, message: str
+    ) -> None:
+        """What the container (init or not) writes to its terminationMessagePath.
+
+        Reported as ``state.terminated.message`` when it ends, whatever its exit code.
+        """
+        self.termination_messages[(namespace, name, container)] = message
+
+    def run_init_with(
+        self, namespace: str, name: str, container: str, program: Callable[[dict], tuple[int, str]]
+    ) -> None:
+        """Run ``program(container manifest)`` as the init container of every pod of this name.
+
+        It answers (exit code, termination message), so a test can act out a script's
+        contract from the environment the pod gives it (each new pod runs it again).
+        """
+        self.programs[(namespace, name, container)] = program
+
+    async def container_exited(
+        self, namespace: str, name: str, container: str, exit_code: int
+    ) -> None:
+        """The pod's main container ``container`` ends with ``exit_code`` (its status
+        is written when this returns)."""
+        if self.agent is None:
+            raise RuntimeError("no node agent runs this runtime's pods")
+        pod = await self.agent.api.call("GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
+        spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
+        message = self.termination_message(pod, spec, exit_code)
+        await self.agent.container_exited(pod, spec, exit_code, message=message)
+
+    def termination_message(self, pod: dict, container: dict, exit_code: int) -> str:
+        """The message of a container that ended, as the kubelet reads it: the file,
+        else with FallbackToLogsOnError and a failure the log's tail; at most 4096 bytes
+        (https://kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/#customizing-the-termination-message).
+        """
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"], container["name"])
+        message = self.termination_messages.get(key, "")
+        if (
+            not message
+            and exit_code != 0
+            and container.get("terminationMessagePolicy") == "FallbackToLogsOnError"
+        ):
+            tail = "\n".join(self.logs.get(key, "").splitlines()[-80:])
+            message = tail.encode()[-2048:].decode(errors="ignore")
+        return message.encode()[:4096].decode(errors="ignore")
+
+    # -- the runtime --------------------------------------------------------------------
 
     async def set_up(self, agent: NodeAgent, pod: dict) -> None:
         pass
 
+    def pull_failure(self, pod: dict, container: dict) -> str | None:
+        pulls = self._faults(pod).image_pull
+        if container["name"] in pulls or "*" in pulls:
+            image = container.get("image", "")
+            return (
+                f'Failed to pull image "{image}": rpc error: code = NotFound desc = '
+                f'failed to pull and unpack image "{image}": not found'
+            )
+        return None
+
     async def run_init_container(
         self, agent: NodeAgent, pod: dict, container: dict
     ) -> tuple[int, str]:
-        return 0, ""
+        faults = self._faults(pod)
+        seconds = faults.init_seconds.get(container["name"], self.init_seconds)
+        if seconds:
+            await asyncio.sleep(seconds)
+        meta = pod["metadata"]
+        key = (meta["namespace"], meta["name"], container["name"])
+        if key in self.programs:
+            code, self.termination_messages[key] = self.programs[key](container)
+        else:
+            code = faults.init_exit.get(container["name"], 0)
+        return code, self.termination_message(pod, container, code)
 
     async def start_container(self, agent: NodeAgent, pod: dict, container: dict) -> None:
         pass
 
+    async def started(self, agent: NodeAgent, pod: dict) -> bool:
+        faults = self._faults(pod)
+        if faults.start_delay:
+            await asyncio.sleep(faults.start_delay)
+        return not faults.never_ready
+
     async def kill_pod(self, agent: NodeAgent, pod: dict, grace: float) -> None:
-        pass
+        if self.stop_seconds:
+            await asyncio.sleep(min(grace, self.stop_seconds))
 
     def forget(self, pod: dict) -> None:
         pass
 
     def address_free(self, ip: str) -> bool:
         return True
+
+    def log(self, namespace: str, name: str, container: str) -> str:
+        return self.logs.get((namespace, name, container), "")
 
     def shut_down(self) -> None:
         pass
@@ -193,10 +337,17 @@ class NodeAgent:
         self.api = api
         self.node = node
         self.runtime = runtime or StatusRuntime()
+        self.runtime.agent = self
         # registered with the Node (kubelet --register-with-taints); NodeRestriction lets
         # a node set its taints when it creates its Node, never change them later
         self.taints = list(taints or [])
         self.tasks: dict[str, asyncio.Task] = {}
+        # pod uid -> the pod as this agent last wrote it: the next status write replaces
+        # that version, read again only on a conflict (one request a write, not two)
+        self.written: dict[str, dict] = {}
+        # client-go's event cache (tools/record/events_cache.go): a repeat of an event
+        # (same object, fieldPath, type, reason, message) bumps its count
+        self.events: dict[str, dict[tuple, tuple[str, int]]] = {}  # by pod uid
         # pod uid -> its address (a /24 ran out at 253 live pods)
         self.ips = LoopbackAddresses(pod_network, usable=self.runtime.address_free)
 
@@ -348,6 +499,8 @@ class NodeAgent:
         uid = pod["metadata"]["uid"]
         if type_ == "DELETED":
             self.ips.release(uid)
+            self.written.pop(uid, None)
+            self.events.pop(uid, None)
             task = self.tasks.pop(uid, None)
             if task:
                 task.cancel()
@@ -411,18 +564,26 @@ class NodeAgent:
         """Write status fields (or what ``change(status)`` does to the current status)
         through the status subresource: read, change, replace, again on a conflict."""
 
+        uid = pod["metadata"]["uid"]
+
         async def write() -> dict:
+            current = copy.deepcopy(self.written.get(uid))
             while True:
-                current = await self.api.call("GET", self._path(pod))
-                if current["metadata"]["uid"] != pod["metadata"]["uid"]:
-                    raise Gone("replaced")
-                current.setdefault("status", {}).update(status)
+                if current is None:
+                    current = await self.api.call("GET", self._path(pod))
+                    if current["metadata"]["uid"] != uid:
+                        raise Gone("replaced")
+                current.setdefault("status", {}).update(copy.deepcopy(status))
                 if change is not None:
                     change(current["status"])
                 try:
-                    return await self.api.call("PUT", self._path(pod) + "/status", current)
+                    written = await self.api.call("PUT", self._path(pod) + "/status", current)
                 except Conflict:
+                    current = None
                     continue
+                if uid in self.tasks:
+                    self.written[uid] = written
+                return written
 
         return await self.related(write, what=pod["metadata"]["name"])
 
@@ -446,8 +607,21 @@ class NodeAgent:
         if container:
             involved["fieldPath"] = f"spec.containers{{{container}}}"
         stamp = now()
+        key = (involved.get("fieldPath"), type_, reason, message)
+        seen = self.events.setdefault(meta["uid"], {})
         try:
-            await self.api.call(
+            if key in seen:
+                name, count = seen[key]
+                with contextlib.suppress(Gone):
+                    await self.api.call(
+                        "PATCH",
+                        f"/api/v1/namespaces/{quote(meta['namespace'])}/events/{name}",
+                        {"count": count + 1, "lastTimestamp": stamp},
+                        content_type="application/merge-patch+json",
+                    )
+                    seen[key] = (name, count + 1)
+                    return
+            created = await self.api.call(
                 "POST",
                 f"/api/v1/namespaces/{quote(meta['namespace'])}/events",
                 {
@@ -469,6 +643,7 @@ class NodeAgent:
                     "count": 1,
                 },
             )
+            seen[key] = (created["metadata"]["name"], 1)
         except (RuntimeError, Gone, NotYetRelated) as e:  # the namespace is going away
             log.info("event %s not written: %s", reason, e)
 
@@ -518,7 +693,7 @@ class NodeAgent:
         self.allocate_ip(pod)
         await self.mounted(pod, lambda: self.runtime.set_up(self, pod))
         for index, container in enumerate(inits):
-            await self._start_events(pod, container)
+            await self._start_events(pod, container, init_statuses)
             init_statuses[index].update(
                 state={"running": {"startedAt": now()}}, started=True, imageID=_image_id(container)
             )
@@ -533,15 +708,24 @@ class NodeAgent:
                 extra = {"phase": "Failed"} if spec.get("restartPolicy") == "Never" else {}
                 await self.update_status(pod, initContainerStatuses=init_statuses, **extra)
                 return
-            await self.update_status(pod, initContainerStatuses=init_statuses)
+            extra = {}
+            if index == len(inits) - 1:  # all done: the pod is Initialized (in one write)
+                extra["conditions"] = [
+                    scheduled,
+                    _condition("Initialized"),
+                    _condition("ContainersReady", False, "ContainersNotReady"),
+                    _condition("Ready", False, "ContainersNotReady"),
+                ]
+            await self.update_status(pod, initContainerStatuses=init_statuses, **extra)
         for container in spec["containers"]:
-            await self._start_events(pod, container)
+            await self._start_events(pod, container, statuses)
             await self.mounted(pod, lambda c=container: self.runtime.start_container(self, pod, c))
+        ready = await self.runtime.started(self, pod)
         started = now()
         for status_, container in zip(statuses, spec["containers"], strict=True):
             status_.update(
                 state={"running": {"startedAt": started}},
-                ready=True,
+                ready=ready,
                 started=True,
                 imageID=_image_id(container),
                 containerID=f"nodeagent://{pod['metadata']['uid']}/{container['name']}",
@@ -556,8 +740,8 @@ class NodeAgent:
             conditions=[
                 scheduled,
                 _condition("Initialized"),
-                _condition("ContainersReady"),
-                _condition("Ready"),
+                _condition("ContainersReady", ready, None if ready else "ContainersNotReady"),
+                _condition("Ready", ready, None if ready else "ContainersNotReady"),
             ],
         )
 
@@ -599,9 +783,12 @@ class NodeAgent:
                 container=container["name"],
             )
 
-    async def _start_events(self, pod: dict, container: dict) -> None:
+    async def _start_events(self, pod: dict, container: dict, statuses: list[dict]) -> None:
         name, image = container["name"], container.get("image", "")
         await self.event(pod, "Pulling", f'Pulling image "{image}"', container=name)
+        failure = self.runtime.pull_failure(pod, container)
+        if failure is not None:
+            await self._pull_failed(pod, container, statuses, failure)
         await self.event(
             pod,
             "Pulled",
@@ -611,6 +798,27 @@ class NodeAgent:
         )
         await self.event(pod, "Created", f"Created container: {name}", container=name)
         await self.event(pod, "Started", f"Started container {name}", container=name)
+
+    async def _pull_failed(
+        self, pod: dict, container: dict, statuses: list[dict], message: str
+    ) -> None:
+        """ErrImagePull, then ImagePullBackOff until the pod is deleted (the kubelet's
+        back-off retries the pull; this image never comes)."""
+        name, image = container["name"], container.get("image", "")
+        mine = next(s for s in statuses if s["name"] == name)
+        inits = pod["spec"].get("initContainers", [])
+        key = "initContainerStatuses" if container in inits else "containerStatuses"
+        await self.event(pod, "Failed", message, type_="Warning", container=name)
+        await self.event(pod, "Failed", "Error: ErrImagePull", type_="Warning", container=name)
+        mine["state"] = {"waiting": {"reason": "ErrImagePull", "message": message}}
+        await self.update_status(pod, **{key: statuses})
+        await asyncio.sleep(0.05)
+        back_off = f'Back-off pulling image "{image}"'
+        await self.event(pod, "BackOff", back_off, container=name)
+        await self.event(pod, "Failed", "Error: ImagePullBackOff", type_="Warning", container=name)
+        mine["state"] = {"waiting": {"reason": "ImagePullBackOff", "message": back_off}}
+        await self.update_status(pod, **{key: statuses})
+        await asyncio.Event().wait()  # stuck until deleted (the task is cancelled then)
 
     async def terminate(self, pod: dict) -> None:
         """Stop the containers within the grace period, then remove the pod."""
@@ -636,8 +844,6 @@ class NodeAgent:
 
 
 def _image_id(container: dict) -> str:
-    import hashlib
-
     image = container.get("image", "")
     return f"{image.split(':')[0]}@sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
@@ -673,8 +879,8 @@ def make_runtime(*, runner: str, data_dir: str | None) -> StatusRuntime:
         return StatusRuntime()
     if data_dir is None:
         raise SystemExit("--runner process needs --data-dir (the pods' logs and scratch space)")
-    from .podrunner import check_sandbox, demo_images
     from .podrunner.agent import ProcessRuntime
+    from .podrunner.runner import check_sandbox, demo_images
 
     check_sandbox()
     return ProcessRuntime(data_dir=data_dir, images=demo_images())

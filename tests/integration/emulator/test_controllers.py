@@ -1,4 +1,4 @@
-"""The simulated kubelet, storage provisioner and quota admission, as a real API server
+"""The emulator's node agent, storage provisioner and quota admission, as a real API server
 gives them."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ async def test_pod_runs_with_init_containers_and_events(kube, emulator, wait_for
 
 
 @pytest.mark.emulator_only(
-    reason="sets termination messages and exits through the simulated kubelet"
+    reason="sets termination messages and exits through the node agent's status runtime on the emulator"
 )
 async def test_termination_messages_of_completed_and_failed_containers(kube, emulator, wait_for):
     def terminated(name: str, key: str = "initContainerStatuses"):
@@ -97,7 +97,9 @@ async def test_termination_messages_of_completed_and_failed_containers(kube, emu
     assert "message" not in await wait_for(lambda: terminated("r"))
 
 
-@pytest.mark.emulator_only(reason="slows an init container through the simulated kubelet")
+@pytest.mark.emulator_only(
+    reason="slows an init container through the node agent's status runtime on the emulator"
+)
 async def test_slow_init_container_holds_the_pod_initializing(kube, emulator, wait_for):
     emulator.kubelet.slow_init_container(kube.namespace, "p", "setup", 0.5)
     emulator.create(pod("p", init=True), namespace=kube.namespace)
@@ -136,7 +138,9 @@ async def test_pod_waits_for_its_claim_to_bind(kube, emulator, wait_for):
     assert claim["spec"]["volumeName"] == f"pvc-{claim['metadata']['uid']}"
 
 
-@pytest.mark.emulator_only(reason="fails an image pull through the simulated kubelet")
+@pytest.mark.emulator_only(
+    reason="fails an image pull through the node agent's status runtime on the emulator"
+)
 async def test_image_pull_failure(kube, emulator, wait_for):
     emulator.kubelet.fail_image_pull(kube.namespace, "p")
     emulator.create(pod("p"), namespace=kube.namespace)

@@ -1,5 +1,6 @@
-"""The simulated kubelet: logs, container exits by restartPolicy, slow and unready pods,
-graceful deletion with finalizers."""
+"""The node agent on the emulator (its status runtime's controls): logs, container exits by
+restartPolicy, slow and unready pods, graceful deletion with finalizers, the scheduler's
+placement. The tests that steer nothing run on the real tier too, against its node agent."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-pytestmark = pytest.mark.emulator_only(
-    reason="steers the emulator's simulated kubelet (logs, exits, slow and unready pods)"
+steers = pytest.mark.emulator_only(
+    reason="steers the node agent's status runtime on the emulator (logs, exits, slow and "
+    "unready pods)"
 )
 
 
@@ -37,6 +39,7 @@ def phase(emulator, namespace: str, name: str, wanted: str):
     return check
 
 
+@steers
 async def test_pod_log_per_container(kube, emulator, wait_for):
     emulator.kubelet.set_log(kube.namespace, "p", "notebook", "notebook says hi\n")
     emulator.kubelet.set_log(kube.namespace, "p", "sidecar", "sidecar says hi\n")
@@ -51,6 +54,7 @@ async def test_pod_log_per_container(kube, emulator, wait_for):
     assert missing.value.status == 404
 
 
+@steers
 @pytest.mark.parametrize(
     "policy,exit_code,phase_after,restarted",
     [
@@ -83,6 +87,7 @@ async def test_container_exit_by_restart_policy(
         assert {c.type: c.status for c in after.conditions}["Ready"] == "False"
 
 
+@steers
 async def test_slow_start_keeps_the_pod_pending_after_its_containers_start(
     kube, emulator, wait_for
 ):
@@ -95,6 +100,7 @@ async def test_slow_start_keeps_the_pod_pending_after_its_containers_start(
     await wait_for(phase(emulator, kube.namespace, "p", "Running"))
 
 
+@steers
 async def test_never_ready_runs_without_readiness(kube, emulator, wait_for):
     emulator.kubelet.never_ready(kube.namespace, "p")
     emulator.create(pod("p"), namespace=kube.namespace)
@@ -133,6 +139,7 @@ async def test_pod_deletion_with_zero_grace_is_immediate(kube, emulator, wait_fo
     assert emulator.get("pods", "p", kube.namespace) is None
 
 
+@steers
 async def test_finalizer_of_a_recreated_pod_holds_it_until_its_own_containers_stop(
     kube, emulator, wait_for
 ):
@@ -154,6 +161,7 @@ async def test_finalizer_of_a_recreated_pod_holds_it_until_its_own_containers_st
     assert still is not None and "deletionTimestamp" in still["metadata"]
 
 
+@pytest.mark.emulator_only(reason="300 pods at once: the fast tier's load test")
 async def test_more_live_pods_than_a_slash_24_each_run_with_an_address_of_their_own(
     kube, emulator, wait_for
 ):
@@ -175,6 +183,7 @@ async def test_more_live_pods_than_a_slash_24_each_run_with_an_address_of_their_
     assert all(p["status"]["podIPs"] == [{"ip": p["status"]["podIP"]}] for p in pods)
 
 
+@steers
 async def test_each_container_gets_its_own_events_and_a_repeat_is_counted(kube, emulator, wait_for):
     # one event per (object, fieldPath, type, reason, message), as client-go aggregates:
     # two containers of one image are pulled twice, not one event counted twice

@@ -9,6 +9,5 @@
 from .emulator import ADMIN_USER, Emulator, allow_all
 from .errors import ApiError
 from .faults import Fault, RequestRecord
-from .kubelet import Kubelet
 
-__all__ = ["ADMIN_USER", "ApiError", "Emulator", "Fault", "Kubelet", "RequestRecord", "allow_all"]
+__all__ = ["ADMIN_USER", "ApiError", "Emulator", "Fault", "RequestRecord", "allow_all"]

@@ -54,9 +54,6 @@ class ApiServer:
     # mutating plugins run before schema validation, validating plugins after it
     mutating: list[Admission] = field(default_factory=list)
     validating: list[Admission] = field(default_factory=list)
-    # uids of pods whose containers the kubelet has stopped: removed once their finalizers
-    # are (by uid: a new pod of the same name has not stopped yet)
-    pods_terminated: set[str] = field(default_factory=set)
     # asked before a claim binds: None, or why it cannot bind yet (a claim restored from
     # a snapshot that is not ready)
     bind_checks: list[Callable[[dict], str | None]] = field(default_factory=list)
@@ -215,6 +212,13 @@ class ApiServer:
         if kind.plural == "pods" and self._delete_gracefully(obj, grace):
             return self.store.put(kind, obj)
         if meta.get("finalizers"):
+            if kind.plural == "pods" and "deletionTimestamp" in meta and grace == 0:
+                # the kubelet's final delete of a pod it stopped: gone once its finalizers
+                # are (a grace period of 0 is what lets the last finalizer's removal delete)
+                if meta.get("deletionGracePeriodSeconds") != 0:
+                    meta["deletionGracePeriodSeconds"] = 0
+                    obj = self.store.put(kind, obj)
+                return obj
             # https://kubernetes.io/docs/concepts/overview/working-with-objects/finalizers/
             if "deletionTimestamp" not in meta:
                 meta["deletionTimestamp"] = now_iso()
@@ -232,17 +236,6 @@ class ApiServer:
             "status": "Success",
             "details": {"name": name, "group": kind.group, "kind": kind.plural, "uid": meta["uid"]},
         }
-
-    def finish_pod(self, namespace: str, name: str, uid: str) -> None:
-        """The kubelet stopped the pod's containers: remove it once it has no finalizers."""
-        kind = self.registry.lookup("pods")
-        pod = self.store.get(kind, namespace, name)
-        if pod is None or pod["metadata"]["uid"] != uid:
-            return
-        if pod["metadata"].get("finalizers"):
-            self.pods_terminated.add(uid)
-        else:
-            self.store.remove(kind, namespace, name)
 
     # -- internals ------------------------------------------------------------------
 
@@ -279,6 +272,7 @@ class ApiServer:
                 obj["status"] = status
             meta = obj["metadata"]
         elif "status" in old and kind.plural in (
+            "nodes",
             "pods",
             "persistentvolumeclaims",
             "namespaces",
@@ -324,8 +318,8 @@ class ApiServer:
             and kind.plural != "namespaces"
         ):  # the namespace controller empties those
             key = (meta.get("namespace", ""), meta["name"])
-            if kind.plural != "pods" or meta["uid"] in self.pods_terminated:
-                self.pods_terminated.discard(meta["uid"])
+            # a pod on a node is removed by the kubelet's final delete (grace period 0)
+            if kind.plural != "pods" or meta.get("deletionGracePeriodSeconds") == 0:
                 self.store.remove(kind, key[0], key[1])
         return stored
 
@@ -333,7 +327,7 @@ class ApiServer:
         for plugin in self.mutating:
             plugin(op)
         if validate:
-            validation.check_schema(op.kind, op.obj)
+            validation.check_schema(op.kind, op.obj, status_only=op.subresource == "status")
         for plugin in self.validating:
             plugin(op)
 

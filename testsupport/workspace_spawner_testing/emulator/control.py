@@ -6,6 +6,7 @@ POST /_emulator/kubelet/<method> (JSON body: the method's keyword arguments).
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,9 @@ async def handle_control(emulator: Emulator, request: web.Request, path: str) ->
             emulator.reset(openshift=body.get("openshift"))
             return web.json_response({})
         if len(parts) == 2 and parts[0] == "kubelet" and parts[1] in KUBELET_ACTIONS:
-            getattr(emulator.kubelet_impl, parts[1])(**body)
+            done = getattr(emulator.kubelet_impl, parts[1])(**body)
+            if inspect.isawaitable(done):  # container_exited: its status written first
+                await done
             return web.json_response({})
     except (TypeError, ValueError, ApiError) as e:
         return web.json_response({"error": str(e)}, status=400)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime
 import functools
+import inspect
 import secrets
 import threading
 from collections.abc import Callable
@@ -19,14 +21,17 @@ import yaml
 from aiohttp import web
 
 from .. import openshift_scc, seeds
+from ..nodeagent import StatusRuntime
 from ..objectapi import ObjectApi, Patch
 from .apiserver import ApiServer
 from .faults import WRITE_VERBS, Fault, RequestRecord
-from .kubelet import Kubelet
+from .local import LocalApi
 from .namespaces import NamespaceController
+from .node import LEASE_NAMESPACE, EmulatorNode
 from .quota import Quotas
 from .resources import Registry
 from .scc import SccAdmission
+from .scheduler import Scheduler
 from .selectors import Selector, parse_field_selector, parse_label_selector
 from .server import make_app
 from .snapshots import DEFAULT_SNAPSHOT_CLASS_ANNOTATION, SnapshotController, SnapshotData
@@ -64,8 +69,14 @@ class Emulator(ObjectApi):
         provision_seconds: float = 0.01,
         history: int = 5000,
         snapshots: bool = True,
+        node_transport: str = "local",
     ) -> None:
         self.openshift = openshift
+        # how the node agent reaches this API server: "local" (in-process calls, local.py)
+        # or "http" (over HTTP with its token, as a kubelet)
+        if node_transport not in ("local", "http"):
+            raise ValueError(f"node_transport: 'local' or 'http', not {node_transport!r}")
+        self.node_transport = node_transport
         # serve the VolumeSnapshot CRDs, with a snapshot controller (snapshots.py)
         self.snapshots = snapshots
         self.namespace_finalize_seconds = namespace_finalize_seconds
@@ -80,6 +91,8 @@ class Emulator(ObjectApi):
         self._requests: list[RequestRecord] = []
         self.faults: list[Fault] = []
         self.host = "127.0.0.1"
+        # the loopback network the node agent gives the pods addresses from
+        self.pod_network = "127.0.0.0/8"
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -92,7 +105,8 @@ class Emulator(ObjectApi):
     def _build(self) -> None:
         """(Re)create the store and the controllers; runs on the emulator's loop."""
         if self._built:
-            self.kubelet_impl.reset()
+            self.node.stop_soon()
+            self.scheduler.cancel()
             self.namespaces.cancel()
             if self.snapshot_controller is not None:
                 self.snapshot_controller.cancel()
@@ -104,7 +118,8 @@ class Emulator(ObjectApi):
         self.namespaces = NamespaceController(
             self.api, finalize_seconds=self.namespace_finalize_seconds
         )
-        self.kubelet_impl = self.make_kubelet(self.api)
+        self.scheduler = Scheduler(self.api)
+        self.node = EmulatorNode(self, self.make_runtime(self.api))
         self.snapshot_controller = (
             SnapshotController(self.api, data=self.snapshot_data()) if self.snapshots else None
         )
@@ -112,7 +127,7 @@ class Emulator(ObjectApi):
         self._built = True
         if self.scc is not None:
             self.scc.seed()
-        for name in ("default", "kube-system", "kube-public"):
+        for name in ("default", "kube-system", "kube-public", LEASE_NAMESPACE):
             self.api.create(self.registry.lookup("namespaces"), {"metadata": {"name": name}})
         self.api.create(
             self.registry.lookup("storageclasses"),
@@ -136,10 +151,22 @@ class Emulator(ObjectApi):
                     "deletionPolicy": "Delete",
                 },
             )
+        if self._runner is not None:  # a reset: the server is up, the node comes back
+            self._start_node()
 
-    def make_kubelet(self, api: ApiServer) -> Kubelet:
-        """Override to run pods differently (the demo's process runner)."""
-        return Kubelet(api)
+    def _start_node(self) -> None:
+        local = self.node_transport == "local"
+        self.node.start(LocalApi(self, self.node.name) if local else None)
+
+    def make_runtime(self, api: ApiServer) -> StatusRuntime:
+        """The node agent's runtime; override to run pods differently (the demo's
+        process runtime)."""
+        return StatusRuntime(init_seconds=0.01, stop_seconds=0.01)
+
+    @property
+    def kubelet_impl(self) -> StatusRuntime:
+        """The node agent's runtime (its test controls, its containers' logs)."""
+        return self.node.runtime
 
     def snapshot_data(self) -> SnapshotData | None:
         """Override to copy claims' data into snapshots and back (the process runner does)."""
@@ -156,11 +183,13 @@ class Emulator(ObjectApi):
         await site.start()
         self.host = host
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._start_node()
         return self.url
 
     async def stop(self) -> None:
         if self._built:
-            self.kubelet_impl.reset()
+            await self.node.stop()
+            self.scheduler.cancel()
             self.namespaces.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -220,7 +249,9 @@ class Emulator(ObjectApi):
             return fn(*args, **kwargs)
 
         async def run() -> Any:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            # a coroutine (a control of the node agent's runtime): done before returning
+            return await result if inspect.isawaitable(result) else result
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(30)
 
@@ -405,8 +436,32 @@ class Emulator(ObjectApi):
 
     @property
     def kubelet(self) -> Any:
-        """The simulated kubelet; its methods are dispatched to the emulator's loop."""
+        """The node agent's runtime (its test controls: ``fail_init_container``, ...);
+        its methods are dispatched to the emulator's loop."""
         return _OnLoop(self, self.kubelet_impl)
+
+    def token_request(self, namespace: str, account: str, body: Any) -> dict:
+        """TokenRequest (``serviceaccounts/NAME/token``): a new token of the account,
+        known to this emulator (not a JWT: nothing here verifies signatures)."""
+        spec = (body or {}).get("spec") or {}
+        seconds = int(spec.get("expirationSeconds") or 3600)
+        token = "sa-" + secrets.token_urlsafe(24)
+        self.add_token(
+            token,
+            user=f"system:serviceaccount:{namespace}:{account}",
+            groups=["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
+        )
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+        return {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "metadata": {"name": account, "namespace": namespace},
+            "spec": {**spec, "expirationSeconds": seconds},
+            "status": {
+                "token": token,
+                "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        }
 
 
 class _OnLoop:

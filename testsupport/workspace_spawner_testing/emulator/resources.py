@@ -126,7 +126,11 @@ KINDS: tuple[Kind, ...] = (
     Kind("", "v1", "secrets", "Secret", True, field_labels=("type",)),
     Kind("", "v1", "configmaps", "ConfigMap", True),
     Kind("", "v1", "services", "Service", True, name_rule="dns1035"),
-    Kind("", "v1", "serviceaccounts", "ServiceAccount", True),
+    # serviceaccounts/token: TokenRequest, as the node agent asks for its pods' tokens
+    Kind("", "v1", "serviceaccounts", "ServiceAccount", True, subresources=("token",)),
+    # the node agent's Node and its heartbeat Lease (node.py)
+    Kind("", "v1", "nodes", "Node", False, subresources=("status",)),
+    Kind("coordination.k8s.io", "v1", "leases", "Lease", True),
     Kind("", "v1", "events", "Event", True, field_labels=_EVENT_FIELDS),
     Kind("", "v1", "resourcequotas", "ResourceQuota", True, subresources=("status",)),
     Kind("", "v1", "limitranges", "LimitRange", True),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from . import openshift
 from .control import handle_control
 from .errors import ApiError, already_exists, conflict, status_object
 from .faults import Fault, RequestRecord
+from .node import node_allows
 from .proxy import forward
 from .resources import Kind, Target
 from .selectors import Selector, query_selector
@@ -83,6 +85,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
     response: web.StreamResponse | None = None
     try:
         record.user, groups = _authenticate(emulator, request)
+        own_node = record.user == emulator.node.user
+        if own_node:
+            log = []  # the emulator's own node agent: not a client's request (node.py)
         if path in ("/api", "/apis", "/version") or _is_discovery(path):
             record.verb = "get"
             response = _json(discovery(emulator, path))
@@ -98,18 +103,30 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 "the server does not allow this method on the requested resource",
                 reason="MethodNotAllowed",
             )
-        if not emulator.authorizer(
-            record.user,
-            groups,
-            record.verb,
-            target.kind.group,
-            target.kind.plural,
-            target.subresource,
-            target.namespace,
-            target.name,
-        ):
+        if "system:nodes" in groups and record.user.startswith("system:node:"):
+            allowed = node_allows(
+                emulator.api,
+                record.user.removeprefix("system:node:"),
+                record.verb,
+                target.kind.plural,
+                target.subresource,
+                target.namespace,
+                target.name,
+            )
+        else:
+            allowed = emulator.authorizer(
+                record.user,
+                groups,
+                record.verb,
+                target.kind.group,
+                target.kind.plural,
+                target.subresource,
+                target.namespace,
+                target.name,
+            )
+        if not allowed:
             raise _denied(record, target)
-        fault = _take_fault(emulator, record)
+        fault = None if own_node else _take_fault(emulator, record)
         cut_after = fault.after_bytes if fault is not None else None
         if fault is not None and cut_after is None:
             if fault.hang:
@@ -363,13 +380,18 @@ async def _serve(
         user, groups = _authenticate(emulator, request)
         info = {"username": user, "groups": groups}
         return _json({**(body or {}), "status": {"userInfo": info}}, 201)
+    if target.subresource == "token":
+        # the account need not exist: the emulator makes no default ServiceAccounts
+        return _json(emulator.token_request(target.namespace or "", target.name or "", body), 201)
     if target.subresource == "log":
         container = request.query.get("container")
         pod = api.get(kind, target.namespace or "", target.name or "")
         if container is None:
             container = pod["spec"]["containers"][0]["name"]
         return web.Response(
-            text=emulator.kubelet_impl.log(target.namespace or "", target.name or "", container),
+            # the kubelet serves logs and the API server proxies them; here an in-process
+            # call into the node agent's runtime (docs/dev/emulator.md)
+            text=emulator.node.runtime.log(target.namespace or "", target.name or "", container),
             content_type="text/plain",
         )
     ns = target.namespace or ""
@@ -435,6 +457,28 @@ def list_response(emulator: Emulator, request: web.Request, target: Target) -> s
     return f'{head[:-1]}, "items": [{", ".join(items)}]}}'
 
 
+def watch_events(change: Change, in_scope: Callable[[dict | None], bool]) -> list[tuple[str, dict]]:
+    """What a watcher of a selection sees of a change: (type, object), none or one."""
+    now_in, was_in = in_scope(change.obj), in_scope(change.old)
+    if change.type == "DELETED":
+        return [("DELETED", change.obj)] if was_in else []
+    if now_in:
+        return [("ADDED" if not was_in else change.type, change.obj)]
+    if was_in and change.old is not None:
+        # an object leaving the selection is DELETED for this watcher, with its
+        # previous content at the change's resourceVersion, as the watch cache
+        # sends it (pkg/storage/cacher/cache_watcher.go, convertToWatchEvent)
+        left = {
+            **change.old,
+            "metadata": {
+                **change.old["metadata"],
+                "resourceVersion": change.obj["metadata"]["resourceVersion"],
+            },
+        }
+        return [("DELETED", left)]
+    return []
+
+
 async def watch(emulator: Emulator, request: web.Request, target: Target) -> web.StreamResponse:
     """Newline-delimited watch events from a resourceVersion (or the current state).
 
@@ -465,24 +509,10 @@ async def watch(emulator: Emulator, request: web.Request, target: Target) -> web
         )
 
     async def deliver(change: Change) -> None:
-        now_in, was_in = in_scope(change.obj), in_scope(change.old)
-        if change.type == "DELETED":
-            if was_in:
-                await send("DELETED", change.obj, change.text)
-        elif now_in:
-            await send("ADDED" if not was_in else change.type, change.obj, change.text)
-        elif was_in:
-            # an object leaving the selection is DELETED for this watcher, with its
-            # previous content at the change's resourceVersion, as the watch cache
-            # sends it (pkg/storage/cacher/cache_watcher.go, convertToWatchEvent)
-            left = {
-                **change.old,
-                "metadata": {
-                    **change.old["metadata"],
-                    "resourceVersion": change.obj["metadata"]["resourceVersion"],
-                },
-            }
-            await send("DELETED", left)
+        for event_type, obj in watch_events(change, in_scope):
+            # the change's own object has its text, written once; an object leaving the
+            # selection is sent with its previous content
+            await send(event_type, obj, change.text if obj is change.obj else "")
 
     # subscribed before the list or the replay, with no await between: no change is missed
     watcher = store.subscribe(kind, target.namespace)

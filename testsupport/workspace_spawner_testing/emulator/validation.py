@@ -290,6 +290,21 @@ def compiled_check(kind: str, api_version: str) -> Check | None:
         return None
 
 
+@functools.cache
+def _status_validator(kind: str, api_version: str) -> jsonschema.protocols.Validator | None:
+    """The kind's ``status`` alone (a write of the status subresource changes nothing else)."""
+    import jsonschema
+    import referencing
+
+    whole = _validator(kind, api_version).schema
+    status = whole.get("properties", {}).get("status")
+    if status is None:
+        return None
+    schema = {"$schema": whole["$schema"], "$id": whole["$id"] + "/status", **status}
+    registry = referencing.Resource.from_contents(schema) @ _registry()
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
 def _path(error: jsonschema.ValidationError) -> str:
     out = ""
     for part in error.absolute_path:
@@ -297,7 +312,11 @@ def _path(error: jsonschema.ValidationError) -> str:
     return out
 
 
-def check_schema(kind: Kind, obj: dict) -> None:
+def check_schema(kind: Kind, obj: dict, *, status_only: bool = False) -> None:
+    """``status_only``: a write of the status subresource, whose other fields are the
+    stored object's (checked when they were written): the compiled check of the whole
+    object passes it, or else its status alone is judged, as kube-apiserver's status
+    strategies validate the status update (the node agent's writes are most of a pod's)."""
     name = obj.get("metadata", {}).get("name", "")
     if not kind.schema:
         _check_by_hand(kind, obj)
@@ -308,6 +327,13 @@ def check_schema(kind: Kind, obj: dict) -> None:
     # refused by the compiled check (or none compiled): jsonschema decides, and says why
     import jsonschema
 
+    if status_only and (validator := _status_validator(kind.kind, kind.api_version)):
+        error = jsonschema.exceptions.best_match(validator.iter_errors(obj.get("status") or {}))
+        if error is not None:
+            path = "status" + ("." + _path(error) if error.absolute_path else "")
+            path = path.replace(".[", "[")
+            raise invalid(kind.kind, name, [(path, error.message)], group=kind.group)
+        return
     validator = _validator(kind.kind, kind.api_version)
     error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
     if error is not None:

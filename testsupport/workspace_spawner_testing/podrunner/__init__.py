@@ -1,4 +1,5 @@
-"""A pod runner for the emulator: the pods' containers run as real local processes.
+"""The pod runner: the pods' containers run as real local processes (the node agent's
+process runtime), on the real tier's runner node or as the emulator's node.
 
 Used by ``make demo`` and the end-to-end tests::
 
@@ -8,11 +9,10 @@ Used by ``make demo`` and the end-to-end tests::
 
 from .emulator import ProcessEmulator
 from .layout import Image
-from .runner import PodRunner, SandboxUnavailable, check_sandbox, demo_images, notebook_image
+from .runner import SandboxUnavailable, check_sandbox, demo_images, notebook_image
 
 __all__ = [
     "Image",
-    "PodRunner",
     "ProcessEmulator",
     "SandboxUnavailable",
     "check_sandbox",

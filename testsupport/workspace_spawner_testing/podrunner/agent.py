@@ -14,7 +14,7 @@ https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,13 +116,18 @@ class ProcessRuntime(StatusRuntime):
         data_dir: str | Path,
         images: Mapping[str, Image],
         port_probe: int = 8888,
+        claim_dir: Callable[[str, str], Path] | None = None,
     ) -> None:
+        super().__init__()
         self.containers = Containers(data_dir=data_dir, images=images)
+        # where a bound claim's files are when the API serves no PersistentVolumes (the
+        # emulator's claims name a volume pvc-<uid> that is not an object)
+        self.claim_dir = claim_dir
         self.port_probe = port_probe
         self.sources: dict[str, FetchedSource] = {}
 
     async def set_up(self, agent: NodeAgent, pod: dict) -> None:
-        self.sources[pod["metadata"]["uid"]] = await fetch(agent, pod)
+        self.sources[pod["metadata"]["uid"]] = await fetch(agent, pod, claim_dir=self.claim_dir)
 
     async def run_init_container(
         self, agent: NodeAgent, pod: dict, container: dict
@@ -166,6 +171,10 @@ class ProcessRuntime(StatusRuntime):
     def address_free(self, ip: str) -> bool:
         return port_free(ip, self.port_probe)
 
+    def log(self, namespace: str, name: str, container: str) -> str:
+        text = self.containers.log(namespace, name, container)
+        return text if text is not None else super().log(namespace, name, container)
+
     def shut_down(self) -> None:
         self.containers.kill_all()
 
@@ -173,7 +182,9 @@ class ProcessRuntime(StatusRuntime):
         return self.sources[pod["metadata"]["uid"]]
 
 
-async def fetch(agent: NodeAgent, pod: dict) -> FetchedSource:
+async def fetch(
+    agent: NodeAgent, pod: dict, *, claim_dir: Callable[[str, str], Path] | None = None
+) -> FetchedSource:
     """Read what ``pod`` refers to, with the node's identity."""
     meta = pod["metadata"]
     base = f"/api/v1/namespaces/{meta['namespace']}"
@@ -190,7 +201,7 @@ async def fetch(agent: NodeAgent, pod: dict) -> FetchedSource:
     for volume in pod["spec"].get("volumes") or []:
         if "persistentVolumeClaim" in volume:
             claim = volume["persistentVolumeClaim"]["claimName"]
-            source.claims[claim] = await _claim_dir(get, base, claim)
+            source.claims[claim] = await _claim_dir(get, base, claim, claim_dir)
     account = pod["spec"].get("serviceAccountName") or "default"
     for audience, seconds in token_requests(pod):
         spec: dict[str, Any] = {
@@ -216,12 +227,16 @@ async def fetch(agent: NodeAgent, pod: dict) -> FetchedSource:
     return source
 
 
-async def _claim_dir(get: Any, base: str, claim: str) -> Path | str:
+async def _claim_dir(
+    get: Any, base: str, claim: str, local: Callable[[str, str], Path] | None
+) -> Path | str:
     """The claim's PV directory, or why there is none (a MountError's message)."""
     pvc = await get(f"{base}/persistentvolumeclaims/{claim}")
     if pvc is None:
         return f'persistentvolumeclaim "{claim}" not found'
     volume = pvc.get("spec", {}).get("volumeName")
+    if volume and local is not None:
+        return local(pvc["metadata"]["namespace"], claim)
     pv = await get(f"/api/v1/persistentvolumes/{volume}") if volume else None
     if pv is None:
         return f'persistentvolumeclaim "{claim}" is not bound'
