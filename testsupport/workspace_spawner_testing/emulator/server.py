@@ -87,7 +87,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         record.user, groups = _authenticate(emulator, request)
         own_node = record.user == emulator.node.user
         if own_node:
-            log = []  # the emulator's own node agent: not a client's request (node.py)
+            # the emulator's own node agent: not a client's request (node.py); it was
+            # logged on arrival, before its credentials said whose it is
+            _unlog(log, record)
         if path in ("/api", "/apis", "/version") or _is_discovery(path):
             record.verb = "get"
             response = _json(discovery(emulator, path))
@@ -160,6 +162,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if response is not None:
             record.status = response.status
         record.duration = time.monotonic() - started
+
+
+def _unlog(log: list[RequestRecord], record: RequestRecord) -> None:
+    # by identity, from the end, where it is (records of equal fields are other requests)
+    for index in range(len(log) - 1, -1, -1):
+        if log[index] is record:
+            del log[index]
+            return
 
 
 def _authenticate(emulator: Emulator, request: web.Request) -> tuple[str, list[str]]:
