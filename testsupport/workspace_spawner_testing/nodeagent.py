@@ -74,6 +74,18 @@ class Gone(Exception):
     """404 or 410: the object, or the watch's resourceVersion, is gone."""
 
 
+def refusal(method: str, path: str, status: int, text: str) -> Exception:
+    """What an agent's request answered with an error status raises, whatever its
+    transport (HTTP here, in-process on the emulator)."""
+    if status == 409:
+        return Conflict(text)
+    if status in (404, 410):
+        return Gone(text)
+    if status == 403 and "no relationship found between node" in text:
+        return NotYetRelated(text)
+    return RuntimeError(f"{method} {path}: {status} {text}")
+
+
 class Api:
     """The few REST calls a node agent makes."""
 
@@ -110,14 +122,8 @@ class Api:
             timeout=aiohttp.ClientTimeout(total=30),
         ) as answer:
             text = await answer.text()
-            if answer.status == 409:
-                raise Conflict(text)
-            if answer.status in (404, 410):
-                raise Gone(text)
-            if answer.status == 403 and "no relationship found between node" in text:
-                raise NotYetRelated(text)
             if answer.status >= 400:
-                raise RuntimeError(f"{method} {path}: {answer.status} {text}")
+                raise refusal(method, path, answer.status, text)
             return json.loads(text) if text else None
 
     async def watch(self, path: str, **params: str) -> AsyncIterator[dict]:

@@ -4,7 +4,7 @@
 the same two methods (``call``, ``watch``) and hands each request to the emulator's API
 server on its own loop: routed by the same URL router, authorised as a node
 (``node.node_allows``), answered with the API server's objects (copies) and errors
-(``Conflict``, ``Gone``, ``RuntimeError`` for the rest, as ``Api`` raises them), the
+(``nodeagent.refusal``, the one mapping ``Api`` raises them by too), the
 watch fed from the store's watch queues with the watch endpoint's semantics (replay from
 a resourceVersion, an object leaving the selection is DELETED, 410 Gone once expired).
 
@@ -22,7 +22,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from ..nodeagent import Conflict, Gone
+from ..nodeagent import Gone, refusal
 from .errors import ApiError
 from .node import node_allows
 from .selectors import query_selector
@@ -58,11 +58,7 @@ class LocalApi:
         try:
             return self._serve(method, path, body, content_type, params)
         except ApiError as error:
-            if error.code == 409:
-                raise Conflict(error.message) from None
-            if error.code in (404, 410):
-                raise Gone(error.message) from None
-            raise RuntimeError(f"{method} {path}: {error.code} {error.message}") from None
+            raise refusal(method, path, error.code, error.message) from None
 
     def _serve(
         self, method: str, path: str, body: Any, content_type: str, params: dict[str, str]

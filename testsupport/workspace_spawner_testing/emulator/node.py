@@ -1,9 +1,10 @@
 """The emulator's node: the shared node agent (``nodeagent.py``) runs its pods.
 
 The agent is the one the real control plane tier runs, started here as a task on the
-emulator's loop and talking to the emulator over HTTP with a node's identity
-(``system:node:emulator-node`` in ``system:nodes``), as a kubelet talks to its API
-server: it registers its Node, renews its Lease, watches the pods bound to it
+emulator's loop with a node's identity (``system:node:emulator-node`` in
+``system:nodes``), its requests made in-process (``local.py``, the default) or over HTTP
+(``Emulator(node_transport="http")``), as a kubelet talks to its API server: it
+registers its Node, renews its Lease, watches the pods bound to it
 (``fieldSelector=spec.nodeName=...``), writes their status through the status
 subresource, records events and makes the final delete of the pods it stopped. Its
 runtime is the status runtime (``nodeagent.StatusRuntime``, with the test controls) or,
