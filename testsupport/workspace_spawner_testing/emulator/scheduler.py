@@ -131,9 +131,11 @@ class Scheduler:
             return None
         if len(fitting) == 1:
             return fitting[0]
-        load = collections.Counter(
-            p["spec"].get("nodeName") for p in self.api.store.items(self.pods)
-        )
+        # each node's pods from the store's spec.nodeName index, not a decode of every pod
+        load = {
+            name: len(self.api.store.texts(self.pods, equal=(("spec.nodeName", name),)))
+            for name in fitting
+        }
         return min(fitting, key=lambda name: (load[name], name))
 
     def _why_no_node(self, pod: dict) -> str:
