@@ -92,12 +92,20 @@ class Pods:
         body = {} if grace is None else {"gracePeriodSeconds": grace}
         self._admin().request("DELETE", f"/api/v1/namespaces/{self.namespace}/pods/{name}", body)
 
-    def claim_dir(self, claim: str) -> Path:
+    def claim_dir(self, claim: str, *, timeout: float = 60) -> Path:
+        """The claim's directory on this machine, once the claim is bound. On the real tier
+        the PV controller binds a WaitForFirstConsumer claim only after the scheduler has
+        placed its pod, a moment after the pod is created, so this waits for the binding."""
         if self.emulator is not None:
             return self.emulator.runner.claim_dir(self.namespace, claim)
-        pvc = self.get("persistentvolumeclaims", claim) or {}
-        volume = pvc.get("spec", {}).get("volumeName")
-        assert volume, f"claim {claim} is not bound"
+        deadline = time.monotonic() + timeout
+        while True:
+            pvc = self.get("persistentvolumeclaims", claim) or {}
+            volume = pvc.get("spec", {}).get("volumeName")
+            if volume:
+                break
+            assert time.monotonic() < deadline, f"claim {claim} is not bound after {timeout}s"
+            time.sleep(0.1)
         pv = self._admin().request("GET", f"/api/v1/persistentvolumes/{volume}")
         return Path(pv["spec"]["hostPath"]["path"])
 

@@ -128,11 +128,8 @@ def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(pods: Pods) 
             ),
         )
     )
-    wait(
-        lambda: pods.get("persistentvolumeclaims", "p3") and (pods.claim_dir("p3") / "up").exists(),
-        timeout=60,
-    )
     data = pods.claim_dir("p3")
+    wait(lambda: (data / "up").exists(), timeout=60)
     started = time.monotonic()
     pods.delete_pod("p3")
     wait(lambda: pods.get("pods", "p3") is None, timeout=30)
