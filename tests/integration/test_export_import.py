@@ -9,6 +9,7 @@ Role of helm-values/workspace-admin-transfer-role.yaml (RBAC enforced).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import io
 import os
@@ -410,6 +411,19 @@ def helper(core: Any, claim: str, read_only: bool) -> Any:
     )
 
 
+@contextlib.contextmanager
+def cordoned(hub: Hub) -> Iterator[None]:
+    """Every node unschedulable (``kubectl cordon``): a new pod stays Pending."""
+    nodes = [n["metadata"]["name"] for n in hub.emulator.list("nodes")]
+    for node in nodes:
+        hub.emulator.patch("nodes", node, {"spec": {"unschedulable": True}})
+    try:
+        yield
+    finally:
+        for node in nodes:
+            hub.emulator.patch("nodes", node, {"spec": {"unschedulable": None}})
+
+
 def test_ctrl_c_deletes_the_helper_pod(hub: Hub, tmp_path: Path) -> None:
     source = new_user(hub, "ex-ivy")
     (source / "f").write_text("f")
@@ -418,7 +432,15 @@ def test_ctrl_c_deletes_the_helper_pod(hub: Hub, tmp_path: Path) -> None:
     out = tmp_path / "ivy.tar.gz"
     command = [WORKSPACE_ADMIN, "export", "ex-ivy", "-o", str(out)]
     command += ["--hub-url", hub.url, "-f", str(hub.config)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The helper pod stays Pending on cordoned nodes, so the Ctrl-C lands while the
+    # export waits for it. Without that, a loaded machine's poll here could see the pod
+    # only once a quick export was done and deleting it (a CI run saw exit 0).
+    with cordoned(hub):
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _interrupt_once_the_helper_pod_exists(hub, proc, out)
+
+
+def _interrupt_once_the_helper_pod_exists(hub: Hub, proc: subprocess.Popen, out: Path) -> None:
     try:
         deadline = time.monotonic() + 60
         while not transfer_pods(hub):
