@@ -437,26 +437,22 @@ def test_ctrl_c_deletes_the_helper_pod(hub: Hub, tmp_path: Path) -> None:
     # only once a quick export was done and deleting it (a CI run saw exit 0).
     with cordoned(hub):
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _interrupt_once_the_helper_pod_exists(hub, proc, out)
-
-
-def _interrupt_once_the_helper_pod_exists(hub: Hub, proc: subprocess.Popen, out: Path) -> None:
-    try:
-        deadline = time.monotonic() + 60
-        while not transfer_pods(hub):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no helper pod"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, stderr
-    assert b"interrupted (the helper pod was deleted)" in stderr
-    assert transfer_pods(hub) == []
-    assert not out.exists() and not Path(f"{out}.part").exists()
+        try:
+            deadline = time.monotonic() + 60
+            while not transfer_pods(hub):
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "no helper pod"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130, stderr
+        assert b"interrupted (the helper pod was deleted)" in stderr
+        assert transfer_pods(hub) == []
+        assert not out.exists() and not Path(f"{out}.part").exists()
 
 
 @pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "script"])
