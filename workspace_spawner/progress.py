@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .kube.policy import within
+
 ProgressEvent = dict[str, Any]
 
 
@@ -40,8 +42,8 @@ class ProgressLog:
 
     async def wait_for_change(self, *, timeout: float) -> None:
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
-        except asyncio.TimeoutError:
+            await within(timeout, self._changed.wait())
+        except TimeoutError:
             pass
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import time
 from functools import partial
 
@@ -125,6 +126,23 @@ async def test_a_hanging_request_is_retried(kube, emulator):
         )
         pvc = await retrying(call, what="read PVC claim-alice", timeout=10, attempt_timeout=0.5)
     assert pvc["metadata"]["name"] == "claim-alice"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 has only asyncio.wait_for")
+async def test_a_cancel_arriving_with_the_answer_is_not_swallowed():
+    """The start cancelled (the user pressed Stop) just as an attempt answers: the
+    cancellation wins. ``asyncio.wait_for`` before Python 3.12 returned the answer and
+    dropped the cancellation (https://github.com/python/cpython/issues/86296), so the
+    cancelled start went on to its next request."""
+    answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    attempt = asyncio.ensure_future(
+        retrying(lambda: answer, what="read PVC claim-alice", attempt_timeout=5)
+    )
+    await asyncio.sleep(0)  # the attempt now waits for its answer
+    answer.set_result("claim-alice")
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
 
 
 async def test_no_server_is_transient_until_the_timeout():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -37,6 +38,7 @@ __all__ = [
     "is_transient",
     "retry_after_of",
     "retrying",
+    "within",
 ]
 
 T = TypeVar("T")
@@ -75,6 +77,23 @@ class Deadline:
         if self._at is None or self.seconds is None:
             return 0.0
         return self.seconds - (self._at - time.monotonic())
+
+
+async def within(seconds: float | None, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` for at most ``seconds`` (``None``: no limit), else ``TimeoutError``.
+
+    A cancellation always wins: ``asyncio.wait_for`` before Python 3.12 returned an answer
+    that arrived with the cancellation and dropped the cancellation
+    (https://github.com/python/cpython/issues/86296), so a start the hub cancelled went on.
+    ``asyncio.timeout`` (3.11) has no such race, and awaits in the caller's task instead
+    of a new task per request.
+    """
+    if seconds is None:
+        return await awaitable
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)  # 3.10 has no asyncio.timeout
 
 
 def is_transient(error: BaseException) -> bool:
@@ -123,9 +142,7 @@ async def retrying(
     attempt = 0
     while True:
         try:
-            if attempt_timeout is None:
-                return await call()
-            return await asyncio.wait_for(call(), attempt_timeout)
+            return await within(attempt_timeout, call())
         except Exception as e:
             if not is_transient(e):
                 raise
