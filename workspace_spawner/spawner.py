@@ -10,6 +10,7 @@ from __future__ import annotations
 from kubespawner import KubeSpawner
 
 from .conda import CondaMixin
+from .kube.pods import RetryingPodRequests
 from .kube.policy import all_of
 from .kube.reflectors import RetryingReflectors
 from .progress import ProgressLog, merge_progress
@@ -18,7 +19,9 @@ from .volumes import VolumesMixin
 from .volumes.lifecycle import SnapshotBeforeReset
 
 
-class WorkspaceSpawner(RetryingReflectors, VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner):
+class WorkspaceSpawner(
+    RetryingReflectors, RetryingPodRequests, VolumesMixin, ProjectMixin, CondaMixin, KubeSpawner
+):
     """A KubeSpawner that gives every user a persistent workspace.
 
     With every workspace feature switched off it behaves exactly like KubeSpawner,

@@ -1,0 +1,65 @@
+"""KubeSpawner's own pod create and delete, with a 429 or a 5xx retried as a timeout is.
+
+KubeSpawner sends each of them inside JupyterHub's ``exponential_backoff``, which tries
+again when an attempt returns ``False``: it does so for a timeout, but raises any other
+error at once (kubespawner/spawner.py, ``_make_create_pod_request`` and
+``_make_delete_pod_request``). One 429 of API Priority and Fairness or one 500 of a busy
+API server at the moment a class starts would fail that user's start, or leave the
+server's pod behind at a stop. Here a transient status (:data:`.policy.TRANSIENT_STATUSES`)
+is one more failed attempt, within KubeSpawner's own ``k8s_api_request_retry_timeout``;
+any other answer is KubeSpawner's to handle, as before.
+
+Rights: those KubeSpawner's requests need already (create and delete on pods).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from .policy import is_transient, within
+
+__all__ = ["RetryingPodRequests"]
+
+
+class RetryingPodRequests:
+    """For a KubeSpawner subclass: its pod create and delete retry a transient status."""
+
+    async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
+        """One attempt of KubeSpawner's pod create; ``False`` says "try again"."""
+        try:
+            await within(request_timeout, self.api.create_namespaced_pod(self.namespace, pod))
+        except TimeoutError:
+            return False
+        except ApiException as e:
+            if is_transient(e):
+                self.log.warning(
+                    "create pod %s/%s: %s %s; retrying",
+                    self.namespace,
+                    pod.metadata.name,
+                    e.status,
+                    e.reason,
+                )
+                return False
+            # a 409 (the pod of an earlier start is there: KubeSpawner stops it and tries
+            # again) or a refusal (quota, admission): KubeSpawner's own handling, which asks
+            # once more to see the same answer
+            return await super()._make_create_pod_request(pod, request_timeout)
+        return True
+
+    async def _make_delete_pod_request(
+        self, pod_name: str, delete_options: Any, grace_seconds: int, request_timeout: float
+    ) -> bool:
+        """One attempt of KubeSpawner's pod delete; ``False`` says "try again"."""
+        try:
+            return await super()._make_delete_pod_request(
+                pod_name, delete_options, grace_seconds, request_timeout
+            )
+        except ApiException as e:
+            if not is_transient(e):
+                raise
+            self.log.warning(
+                "delete pod %s/%s: %s %s; retrying", self.namespace, pod_name, e.status, e.reason
+            )
+            return False
