@@ -9,6 +9,7 @@ talks to that cluster instead (a fresh namespace per test) and emulator-only tes
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import tempfile
 import urllib.error
@@ -238,6 +239,26 @@ def api_log(kube: Kube) -> Any:
     log = AuditLog(path, user=HUB_USER)
     log.clear_requests()
     return log
+
+
+@pytest.fixture
+def faults(kube: Kube, cluster: Any, tmp_path: Path) -> Iterator[Any]:
+    """``inject_fault(verb=, resource=, status=, count=)`` and ``clear()`` on either tier:
+    the emulator's faults, or a webhook of the test's own answering the hub's writes with
+    the status (controlplane.faults; it sees no reads, nor an aggregated API's requests).
+    Each returns the fault, whose ``count`` is what is left of it."""
+    if kube.emulator is not None:
+        yield SimpleNamespace(
+            inject_fault=kube.emulator.inject_fault, clear=kube.emulator.faults.clear
+        )
+        return
+    from workspace_spawner_testing.controlplane.audit import HUB_USER
+    from workspace_spawner_testing.controlplane.faults import AdmissionFaults
+
+    with AdmissionFaults(cluster.client, directory=tmp_path) as webhook:
+        yield SimpleNamespace(
+            inject_fault=functools.partial(webhook.inject_fault, user=HUB_USER), clear=webhook.clear
+        )
 
 
 @pytest.fixture

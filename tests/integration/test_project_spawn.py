@@ -13,10 +13,8 @@ named.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import uuid
-from types import SimpleNamespace
 
 import project_support
 import pytest
@@ -306,24 +304,6 @@ async def test_terminating_project_times_out(spawn, cluster, project, terminatio
             await spawner.ensure_workspace_project()
     finally:
         termination.release(name)
-
-
-@pytest.fixture
-def faults(kube, cluster, tmp_path):
-    """``inject_fault(verb=, resource=, status=, count=)`` and ``clear()`` on either tier:
-    the emulator's faults, or a webhook of the test's own answering the hub's writes with
-    the status (controlplane.faults; it sees no reads, nor an aggregated API's requests)."""
-    if kube.emulator is not None:
-        yield SimpleNamespace(
-            inject_fault=kube.emulator.inject_fault, clear=kube.emulator.faults.clear
-        )
-        return
-    from workspace_spawner_testing.controlplane.faults import AdmissionFaults
-
-    with AdmissionFaults(cluster.client, directory=tmp_path) as webhook:
-        yield SimpleNamespace(
-            inject_fault=functools.partial(webhook.inject_fault, user=HUB_USER), clear=webhook.clear
-        )
 
 
 async def test_transient_faults_are_retried(spawn, cluster, kube, faults, project):
