@@ -93,10 +93,11 @@ async def test_a_busy_api_servers_answer_to_the_pod_create_is_retried(make_spawn
 async def test_a_refused_pod_create_still_fails_the_start_with_its_reason(make_spawner, faults):
     """Only a transient status is retried: a refusal (here 403, as for a quota) ends the
     start, with the API's answer, as in KubeSpawner."""
-    faults.inject_fault(verb="create", resource="pods", status=403, count=2)
+    fault = faults.inject_fault(verb="create", resource="pods", status=403, count=2)
     spawner = make_spawner(spawner_class=WorkspaceSpawner)
     with pytest.raises(Exception, match="403"):
         await asyncio.wait_for(spawner.start(), 60)
+    assert fault.count == 1, "asked once: a refusal is not asked again"
     assert await spawner.poll() is not None
 
 

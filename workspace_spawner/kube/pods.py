@@ -42,10 +42,15 @@ class RetryingPodRequests:
                     e.reason,
                 )
                 return False
-            # a 409 (the pod of an earlier start is there: KubeSpawner stops it and tries
-            # again) or a refusal (quota, admission): KubeSpawner's own handling, which asks
-            # once more to see the same answer
-            return await super()._make_create_pod_request(pod, request_timeout)
+            if e.status == 409:
+                # the pod of an earlier start is there: KubeSpawner's own handling, which
+                # asks again to see the 409, stops that pod and tries again
+                return await super()._make_create_pod_request(pod, request_timeout)
+            # a refusal (quota, admission, an invalid pod) ends the start with its reason
+            self.log.error(
+                "create pod %s/%s: %s %s", self.namespace, pod.metadata.name, e.status, e.reason
+            )
+            raise
         return True
 
     async def _make_delete_pod_request(
