@@ -80,7 +80,7 @@ class Deadline:
 
 
 async def within(seconds: float | None, awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable`` for at most ``seconds`` (``None``: no limit), else ``TimeoutError``.
+    """Await ``awaitable`` for at most ``seconds`` (``None`` or ``inf``: no limit), else ``TimeoutError``.
 
     A cancellation always wins: ``asyncio.wait_for`` before Python 3.12 returned an answer
     that arrived with the cancellation and dropped the cancellation
@@ -88,7 +88,7 @@ async def within(seconds: float | None, awaitable: Awaitable[T]) -> T:
     ``asyncio.timeout`` (3.11) has no such race, and awaits in the caller's task instead
     of a new task per request.
     """
-    if seconds is None:
+    if seconds is None or seconds == float("inf"):
         return await awaitable
     if sys.version_info >= (3, 11):
         async with asyncio.timeout(seconds):

@@ -19,18 +19,21 @@ them).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from kubespawner.reflector import ResourceReflector
 from kubespawner.spawner import EventReflector, PodReflector
-from traitlets import Float
+from traitlets import Float, default, validate
 
 from . import KubeError
-from .policy import retrying
+from .policy import retrying, within
 
 __all__ = [
     "ClaimReflector",
+    "ClaimsWatched",
     "FirstListRetried",
     "RetryingEventReflector",
     "RetryingPodReflector",
@@ -86,6 +89,40 @@ class RetryingReflectors:
         return await super()._start_reflector(kind, reflector_class, replace=replace, **kwargs)
 
 
+class ClaimsWatched(dict):
+    """ResourceReflector's ``resources`` of claims ("namespace/name" -> the claim), calling
+    ``changed(key)`` after each change of one.
+
+    ResourceReflector sets or pops items as watch events arrive, and assigns a new dict at
+    each list (kubespawner/reflector.py, ``_watch_and_update`` and ``_list_and_update``);
+    :class:`ClaimReflector` makes each assigned dict one of these, so a start waiting for
+    its claim's binding is woken by the change, not by a poll of its own.
+    """
+
+    def __init__(self, claims: dict[str, Any], *, changed: Callable[[str], None]) -> None:
+        super().__init__(claims)
+        self._changed = changed
+
+    def __setitem__(self, key: str, claim: dict[str, Any]) -> None:
+        super().__setitem__(key, claim)
+        self._changed(key)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        claim = super().pop(key, *default)
+        self._changed(key)
+        return claim
+
+    # ResourceReflector uses only the operations above; the others would not call changed
+    def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("ClaimsWatched supports item assignment, del and pop only")
+
+    update = setdefault = popitem = clear = __ior__ = _unsupported
+
+
 class ClaimReflector(FirstListRetried):
     """The claims of a namespace (or of all namespaces), kept current by a watch."""
 
@@ -93,10 +130,47 @@ class ClaimReflector(FirstListRetried):
 
     _listed_version: str | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # before super().__init__, which starts nothing but may assign resources
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        super().__init__(*args, **kwargs)
+
     @property
     def claims(self) -> dict[str, dict[str, Any]]:
         """``"namespace/name"`` -> the claim, as the API sent it."""
         return self.resources
+
+    @default("resources")
+    def _no_claims(self) -> ClaimsWatched:
+        return ClaimsWatched({}, changed=self._wake)
+
+    @validate("resources")
+    def _watched(self, proposal: Any) -> ClaimsWatched:
+        # each list assigns a plain dict: every waiter looks again (its claim may have
+        # changed while the watch was down)
+        for key in list(self._waiters):
+            self._wake(key)
+        return ClaimsWatched(proposal["value"], changed=self._wake)
+
+    async def changed(self, key: str, *, timeout: float) -> None:
+        """Until the claim ``"namespace/name"`` changes (or goes, or the claims are listed
+        again), at most ``timeout`` seconds; the caller then looks at ``claims``."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, set()).add(waiter)
+        try:
+            await within(timeout, waiter)
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._waiters.get(key, set())
+            waiters.discard(waiter)
+            if not waiters:
+                self._waiters.pop(key, None)
+
+    def _wake(self, key: str) -> None:
+        for waiter in self._waiters.get(key, ()):
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _list_and_update(self, resource_version=None):
         # ResourceReflector lists once in start() and again when its watch task begins;

@@ -4,7 +4,8 @@ The hub's shared claim reflector (:mod:`workspace_spawner.kube.reflectors`) tell
 user's start that there is no claim yet, so it creates one without reading first (a
 409 reads the one there); a returning user's start reads its claim once, afresh, for
 its owner and an admin's reset request. A claim not bound yet is waited for through
-the reflector, without polling the API, while KubeSpawner creates the pod (the pod waits
+the reflector, woken by its watch when the claim changes (no poll, of the API or of
+the reflector), while KubeSpawner creates the pod (the pod waits
 for its claims as it does for KubeSpawner's own): binding and the pod's start overlap, as
 they do for KubeSpawner. A class of users starting at once so costs what the objects
 need, not reads per user.
@@ -329,10 +330,10 @@ class ClaimSteps(HasTraits):
         for its first consumer (the pod, not placed yet: KubeSpawner's own wait for the
         pod goes on), or why it is Pending.
         """
-        delay = 0.02
+        key = f"{self.namespace}/{name}"
         while True:
             # the reflector's copy: a local dict, kept current by its watch
-            pvc = reflector.claims.get(f"{self.namespace}/{name}")
+            pvc = reflector.claims.get(key)
             if (pvc or {}).get("status", {}).get("phase") == "Bound":
                 return
             if deadline.expired:
@@ -343,9 +344,8 @@ class ClaimSteps(HasTraits):
                 if m.waits_for_first_consumer(events):
                     return  # bound when the scheduler places the pod
                 self._raise_pending(name, pvc=pvc, events=events, waited=deadline.elapsed)
-            await asyncio.sleep(min(delay, deadline.remaining))
-            # no request: a look at the reflector's dict, at most a fifth of a second late
-            delay = min(delay * 2, 0.2)
+            # no request and no poll: woken when the watch brings a change of this claim
+            await reflector.changed(key, timeout=deadline.remaining)
 
     def _raise_pending(
         self, name: str, *, pvc: dict[str, Any] | None, events: list[dict[str, Any]], waited: float
