@@ -429,6 +429,7 @@ def test_ctrl_c_deletes_the_helper_pod(hub: Hub, tmp_path: Path) -> None:
     (source / "f").write_text("f")
     own(source)
     env = {**os.environ, "KUBECONFIG": str(hub.kubeconfig), "JUPYTERHUB_API_TOKEN": hub.cli_token}
+    env["PYTHONFAULTHANDLER"] = "1"
     out = tmp_path / "ivy.tar.gz"
     command = [WORKSPACE_ADMIN, "export", "ex-ivy", "-o", str(out)]
     command += ["--hub-url", hub.url, "-f", str(hub.config)]
@@ -444,7 +445,14 @@ def test_ctrl_c_deletes_the_helper_pod(hub: Hub, tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "no helper pod"
                 time.sleep(0.05)
             proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=60)
+            try:
+                _, stderr = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                # where it hangs (a loaded CI run saw it once): PYTHONFAULTHANDLER makes
+                # SIGABRT print every thread's stack
+                proc.send_signal(signal.SIGABRT)
+                _, stderr = proc.communicate(timeout=30)
+                pytest.fail("no exit within 60 s of Ctrl-C:\n" + stderr.decode(errors="replace"))
         finally:
             if proc.poll() is None:
                 proc.kill()
