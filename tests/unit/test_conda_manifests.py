@@ -73,6 +73,8 @@ def test_startup_script_is_the_package_data():
     script = manifests.startup_script()
     assert script.startswith("# shellcheck shell=sh\n")
     assert "_wsc_main || true" in script  # sourced under set -e, nothing may stop the caller
+    # read once per hub process, not at each start (issue 17: the hub's CPU per spawn)
+    assert manifests.startup_script() is script
 
 
 @pytest.mark.parametrize(

@@ -404,6 +404,8 @@ def test_setup_script_is_package_data():
     # than MAX_ARG_STRLEN (32 pages, 131072 bytes; execve(2), "Limits on size of
     # arguments and environment"), and the pod's command must exec
     assert len(script.encode()) < 131_072
+    # read once per hub process, not for each pod manifest (issue 17: the hub's CPU per spawn)
+    assert m.setup_script() is script
 
 
 def test_find_mount():

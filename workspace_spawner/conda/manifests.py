@@ -15,6 +15,7 @@ Where the pieces go in the pod:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -48,8 +49,11 @@ _LAUNCHERS = {
 }
 
 
+@functools.cache
 def startup_script() -> str:
-    """The text of the startup script shipped in this package."""
+    """The text of the startup script shipped in this package, read once: every start
+    compares it with the ConfigMap's, and the package's files do not change while the
+    hub runs."""
     return files("workspace_spawner.conda").joinpath(SCRIPT_KEY).read_text(encoding="utf-8")
 
 

@@ -8,6 +8,11 @@ Retrying is the caller's business, with the one policy of :mod:`.policy`
 (``retrying``), so these functions stay thin and predictable. Every one takes
 keyword arguments only, the first ``api=``: the caller's ``CoreV1Api``
 (KubeSpawner's ``self.api``); another API group is reached through its ``api_client``.
+
+What the spawner reads and writes at each start (claims, the conda ConfigMap, the
+project's objects) comes back as the JSON the API server sent (:func:`plain`), not
+deserialised into the client's models and serialised back (``to_dict``): a class of 500
+starting at once spent much of the hub's CPU doing that (issue 17).
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from typing import Any, TypeVar
 
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.client.rest import RESTResponse
 
 from .policy import TRANSIENT_STATUSES
 
-__all__ = ["KubeError", "kube_error", "to_dict", "status_of", "tolerating"]
+__all__ = ["KubeError", "kube_error", "plain", "to_dict", "status_of", "tolerating"]
 
 T = TypeVar("T")
 
@@ -31,6 +37,25 @@ _serializer = ApiClient.__new__(ApiClient)  # sanitize_for_serialization needs n
 def to_dict(obj: Any) -> Any:
     """A kubernetes_asyncio model (or dict, list, scalar) as the plain JSON-like dict the API sends."""
     return ApiClient.sanitize_for_serialization(_serializer, obj)
+
+
+async def plain(request: Awaitable[Any]) -> Any:
+    """The JSON the API server answered to ``request``, a call of the client made with
+    ``_preload_content=False`` (which answers the HTTP response itself, as
+    ResourceReflector's lists do: kubespawner/reflector.py).
+
+    An answer other than 2xx raises the :class:`ApiException` the client's deserialising
+    call raises (kubernetes_asyncio/client/rest.py): the same status, reason, body and
+    headers, so :func:`tolerating`, :func:`kube_error` and the retry policy see no difference.
+    The keys are the API's (camelCase, as ``to_dict`` gives them); unlike ``to_dict`` of a
+    model, the answer keeps the fields this client version does not know, and timestamps
+    stay as the server wrote them (``2026-12-02T10:00:00Z``).
+    """
+    response = await request
+    data = await response.read()
+    if not 200 <= response.status <= 299:
+        raise ApiException(http_resp=RESTResponse(response, data))
+    return json.loads(data) if data else None
 
 
 def status_of(exc: ApiException) -> dict[str, Any]:

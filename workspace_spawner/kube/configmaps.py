@@ -7,17 +7,17 @@ from typing import Any
 from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import kube_error, to_dict, tolerating
+from . import kube_error, plain, tolerating
 
 
 async def read_configmap(*, api: CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
     """The ConfigMap, or None when there is none."""
     _, configmap = await tolerating(
         404,
-        api.read_namespaced_config_map(name, namespace),
+        plain(api.read_namespaced_config_map(name, namespace, _preload_content=False)),
         action=f"read ConfigMap {name} in {namespace}",
     )
-    return to_dict(configmap)
+    return configmap
 
 
 async def ensure_configmap(
@@ -44,7 +44,9 @@ async def ensure_configmap(
                 return current, False
         try:
             if current is None:
-                written = await api.create_namespaced_config_map(namespace, body)
+                written = await plain(
+                    api.create_namespaced_config_map(namespace, body, _preload_content=False)
+                )
             else:
                 # replace with the read resourceVersion: a concurrent writer gets 409
                 update = {
@@ -54,8 +56,12 @@ async def ensure_configmap(
                         "resourceVersion": current["metadata"].get("resourceVersion"),
                     },
                 }
-                written = await api.replace_namespaced_config_map(name, namespace, update)
-            return to_dict(written), True
+                written = await plain(
+                    api.replace_namespaced_config_map(
+                        name, namespace, update, _preload_content=False
+                    )
+                )
+            return written, True
         except ApiException as e:
             if e.status == 409:
                 continue

@@ -26,7 +26,7 @@ from kubernetes_asyncio.client import (
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from ..constants import MANAGED_BY_LABEL, MANAGED_BY_VALUE
-from . import kube_error, to_dict, tolerating
+from . import kube_error, plain, tolerating
 
 __all__ = [
     "detect_openshift",
@@ -70,8 +70,12 @@ async def own_user_name(*, api: CoreV1Api) -> str | None:
 
 async def read_namespace(*, api: CoreV1Api, name: str) -> dict[str, Any] | None:
     """The Namespace, or None when there is none."""
-    _, namespace = await tolerating(404, api.read_namespace(name), action=f"get namespaces {name}")
-    return to_dict(namespace)
+    _, namespace = await tolerating(
+        404,
+        plain(api.read_namespace(name, _preload_content=False)),
+        action=f"get namespaces {name}",
+    )
+    return namespace
 
 
 async def read_service_account(
@@ -80,18 +84,20 @@ async def read_service_account(
     """The ServiceAccount, or None when there is none."""
     _, account = await tolerating(
         404,
-        api.read_namespaced_service_account(name, namespace),
+        plain(api.read_namespaced_service_account(name, namespace, _preload_content=False)),
         action=f"get serviceaccounts {name} in {namespace}",
     )
-    return to_dict(account)
+    return account
 
 
 async def create_namespace(*, api: CoreV1Api, body: dict[str, Any]) -> dict[str, Any] | None:
     """Create the Namespace; None when it was already there (the caller reads it)."""
     _, namespace = await tolerating(
-        409, api.create_namespace(body), action=f"create namespaces {body['metadata']['name']}"
+        409,
+        plain(api.create_namespace(body, _preload_content=False)),
+        action=f"create namespaces {body['metadata']['name']}",
     )
-    return to_dict(namespace)
+    return namespace
 
 
 async def create_project_request(*, api: CoreV1Api, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -109,8 +115,13 @@ async def create_project_request(*, api: CoreV1Api, body: dict[str, Any]) -> dic
 async def patch_namespace(*, api: CoreV1Api, name: str, patch: dict[str, Any]) -> dict[str, Any]:
     """Merge-patch the Namespace (labels, annotations); the patched Namespace."""
     try:
-        return to_dict(
-            await api.patch_namespace(name, patch, _content_type="application/merge-patch+json")
+        return await plain(
+            api.patch_namespace(
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+                _preload_content=False,
+            )
         )
     except ApiException as e:
         raise kube_error(e, action=f"patch namespaces {name}") from e
@@ -159,9 +170,9 @@ def _resource(kind: str, plural: str) -> str:
     return f"{plural}.{group}" if group else plural
 
 
-def is_managed(obj: Any) -> bool:
+def is_managed(obj: dict[str, Any]) -> bool:
     """True when workspace-spawner made ``obj`` (its managed-by label)."""
-    labels = (to_dict(obj).get("metadata") or {}).get("labels") or {}
+    labels = (obj.get("metadata") or {}).get("labels") or {}
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
 
 
@@ -188,7 +199,9 @@ async def apply_object(
     group, plural, method = _group_api(kind, api)
     resource = _resource(kind, plural)
     try:
-        return to_dict(await getattr(group, f"create_namespaced_{method}")(namespace, body))
+        return await plain(
+            getattr(group, f"create_namespaced_{method}")(namespace, body, _preload_content=False)
+        )
     except ApiException as e:
         if e.status != 409:
             raise kube_error(e, action=f"create {resource} {name} in {namespace}") from e
@@ -197,16 +210,26 @@ async def apply_object(
         if kind == "ServiceAccount":
             patch = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
             patch["metadata"] = {k: body["metadata"][k] for k in ("labels", "annotations")}
-            return to_dict(
-                await group.patch_namespaced_service_account(
-                    name, namespace, patch, _content_type="application/merge-patch+json"
+            return await plain(
+                group.patch_namespaced_service_account(
+                    name,
+                    namespace,
+                    patch,
+                    _content_type="application/merge-patch+json",
+                    _preload_content=False,
                 )
             )
         if keep_unmanaged:
-            existing = await getattr(group, f"read_namespaced_{method}")(name, namespace)
+            existing = await plain(
+                getattr(group, f"read_namespaced_{method}")(name, namespace, _preload_content=False)
+            )
             if not is_managed(existing):
-                return to_dict(existing)
-        return to_dict(await getattr(group, f"replace_namespaced_{method}")(name, namespace, body))
+                return existing
+        return await plain(
+            getattr(group, f"replace_namespaced_{method}")(
+                name, namespace, body, _preload_content=False
+            )
+        )
     except ApiException as e:
         if e.status == 422 and kind == "RoleBinding":
             await delete_object(api=api, kind=kind, name=name, namespace=namespace)

@@ -13,6 +13,11 @@ waits for them to be bound, from it.
 The first list of each (which a class starting at once all waits for) retries a 429 or a
 500 under the one I/O policy (:mod:`.policy`), as ResourceReflector retries its watch.
 
+The event reflector also keeps its events grouped by the object they are about
+(:class:`EventsByObject`), so a spawner reads its pod's events without sorting every
+event of the namespace (``KubeSpawner.events`` does, twice a start and each second of
+its progress: O(events) for each of a class's spawners).
+
 Rights: list and watch on persistentvolumeclaims (Zero to JupyterHub's hub Role has
 them).
 """
@@ -34,6 +39,7 @@ from .policy import retrying, within
 __all__ = [
     "ClaimReflector",
     "ClaimsWatched",
+    "EventsByObject",
     "FirstListRetried",
     "RetryingEventReflector",
     "RetryingPodReflector",
@@ -70,8 +76,96 @@ class RetryingPodReflector(FirstListRetried, PodReflector):
     """KubeSpawner's pod reflector, its first list retried."""
 
 
+def _involved_name(event: dict[str, Any]) -> str | None:
+    # what KubeSpawner.events filters on: the involved object's name only, whatever its
+    # kind or namespace (kubespawner/spawner.py, KubeSpawner.events)
+    return (event.get("involvedObject") or {}).get("name")
+
+
+class EventsByObject(dict):
+    """ResourceReflector's ``resources`` of events ("namespace/name" -> the Event, as the
+    API sent it), with the same events grouped by their involved object's name.
+
+    ResourceReflector assigns a new dict on each list (the first, and each relist after
+    a watch ended, failed or expired with 410 Gone) and sets or pops items as watch
+    events arrive (kubespawner/reflector.py, ``_list_and_update`` and
+    ``_watch_and_update``); the reflector turns each assigned dict into one of these
+    (:class:`RetryingEventReflector`), and the item operations keep the groups current.
+
+    Each group keeps its events in the dict's own order (a changed event keeps its place,
+    a new one goes last), so a stable sort of a group gives the same order as
+    KubeSpawner's sort of every event, ties included (many events share a second).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._by_name: dict[str | None, dict[str, dict[str, Any]]] = {}
+        for key, event in self.items():
+            self._by_name.setdefault(_involved_name(event), {})[key] = event
+
+    def about(self, name: str) -> list[dict[str, Any]]:
+        """The events whose involved object is called ``name``, in the dict's order."""
+        return list(self._by_name.get(name, {}).values())
+
+    def __setitem__(self, key: str, event: dict[str, Any]) -> None:
+        old = self.get(key)
+        super().__setitem__(key, event)
+        name = _involved_name(event)
+        if old is None or _involved_name(old) == name:
+            self._by_name.setdefault(name, {})[key] = event
+            return
+        # moved to another object (not seen in practice): regroup both, in the dict's order
+        self._forget(key, old)
+        self._by_name[name] = {k: e for k, e in self.items() if _involved_name(e) == name}
+
+    def __delitem__(self, key: str) -> None:
+        event = self[key]
+        super().__delitem__(key)
+        self._forget(key, event)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key not in self:
+            return super().pop(key, *default)
+        event = super().pop(key)
+        self._forget(key, event)
+        return event
+
+    def _forget(self, key: str, event: dict[str, Any]) -> None:
+        name = _involved_name(event)
+        group = self._by_name.get(name, {})
+        group.pop(key, None)
+        if not group:
+            self._by_name.pop(name, None)
+
+    # ResourceReflector uses only the operations above; the others would bypass them
+    def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("EventsByObject supports item assignment, del and pop only")
+
+    update = setdefault = popitem = clear = __ior__ = _unsupported
+
+
 class RetryingEventReflector(FirstListRetried, EventReflector):
-    """KubeSpawner's event reflector, its first list retried."""
+    """KubeSpawner's event reflector, its first list retried, its events grouped by the
+    object they are about (:class:`EventsByObject`)."""
+
+    @default("resources")
+    def _no_events(self) -> EventsByObject:
+        return EventsByObject()
+
+    @validate("resources")
+    def _grouped(self, proposal: Any) -> EventsByObject:
+        # each list assigns a plain dict (ResourceReflector._list_and_update)
+        value = proposal["value"]
+        return value if isinstance(value, EventsByObject) else EventsByObject(value)
+
+    def events_about(self, name: str) -> list[dict[str, Any]]:
+        """What ``[e for e in self.events if e["involvedObject"]["name"] == name]`` is
+        (EventReflector.events sorts every event), sorting only the events about ``name``."""
+        return sorted(
+            self.resources.about(name),
+            # EventReflector.events' key (kubespawner/spawner.py)
+            key=lambda event: event["lastTimestamp"] or event["eventTime"],
+        )
 
 
 _RETRYING = {PodReflector: RetryingPodReflector, EventReflector: RetryingEventReflector}
@@ -87,6 +181,24 @@ class RetryingReflectors:
             reflector_class = retrying_class
             kwargs["first_list_timeout"] = self.k8s_api_request_retry_timeout
         return await super()._start_reflector(kind, reflector_class, replace=replace, **kwargs)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """KubeSpawner's ``events`` (this pod's events since ``_last_event``, the newest
+        event seen when the start began), read from the reflector's groups instead of a
+        sort of every event of the namespace."""
+        reflector = self.event_reflector
+        if not isinstance(reflector, RetryingEventReflector):
+            return super().events
+        # KubeSpawner.events' loop, on this pod's events only: an event at or before the
+        # marker belongs to an earlier pod of this name (kubespawner/spawner.py)
+        events: list[dict[str, Any]] = []
+        for event in reflector.events_about(self.pod_name):
+            if self._last_event and event["metadata"]["uid"] == self._last_event:
+                events = []
+            else:
+                events.append(event)
+        return events
 
 
 class ClaimsWatched(dict):

@@ -14,7 +14,7 @@ from typing import Any
 from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from . import kube_error, to_dict, tolerating
+from . import kube_error, plain, to_dict, tolerating
 
 __all__ = [
     "read_pvc",
@@ -31,10 +31,14 @@ async def read_pvc(*, api: CoreV1Api, namespace: str, name: str) -> dict[str, An
     """The claim, or None if there is none."""
     _, pvc = await tolerating(
         404,
-        api.read_namespaced_persistent_volume_claim(name=name, namespace=namespace),
+        plain(
+            api.read_namespaced_persistent_volume_claim(
+                name=name, namespace=namespace, _preload_content=False
+            )
+        ),
         action=f"read PVC {name} in {namespace}",
     )
-    return to_dict(pvc)
+    return pvc
 
 
 async def ensure_pvc(
@@ -47,14 +51,18 @@ async def ensure_pvc(
     """
     name = body["metadata"]["name"]
     try:
-        pvc = await api.create_namespaced_persistent_volume_claim(namespace=namespace, body=body)
+        pvc = await plain(
+            api.create_namespaced_persistent_volume_claim(
+                namespace=namespace, body=body, _preload_content=False
+            )
+        )
     except ApiException as e:
         if e.status == 409:
             existing = await read_pvc(api=api, namespace=namespace, name=name)
             if existing is not None:
                 return existing, False
         raise kube_error(e, action=f"create PVC {name} in {namespace}") from e
-    return to_dict(pvc), True
+    return pvc, True
 
 
 async def patch_pvc(
@@ -62,12 +70,13 @@ async def patch_pvc(
 ) -> dict[str, Any]:
     """Apply a (strategic) merge patch to the claim."""
     try:
-        pvc = await api.patch_namespaced_persistent_volume_claim(
-            name=name, namespace=namespace, body=patch
+        return await plain(
+            api.patch_namespaced_persistent_volume_claim(
+                name=name, namespace=namespace, body=patch, _preload_content=False
+            )
         )
     except ApiException as e:
         raise kube_error(e, action=f"patch PVC {name} in {namespace}") from e
-    return to_dict(pvc)
 
 
 def _json_pointer(key: str) -> str:

@@ -11,6 +11,7 @@ source stay visible there while the script copies them into the volume.
 from __future__ import annotations
 
 import copy
+import functools
 import posixpath
 from importlib.resources import files
 from typing import Any
@@ -276,8 +277,10 @@ def find_mount(*, pod: dict[str, Any], container: str, mount_path: str) -> dict[
     return None
 
 
+@functools.cache
 def setup_script() -> str:
-    """The init container's script (package data)."""
+    """The init container's script (package data), read once: it is in every pod manifest,
+    and the package's files do not change while the hub runs."""
     return files(__package__).joinpath("setup-volume.sh").read_text(encoding="utf-8")
 
 
