@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import os
 import re
@@ -70,6 +71,10 @@ HUB_NAMESPACE = "jupyterhub"
 WATCHED = ("persistentvolumeclaims", "namespaces", "projectrequests", "projects")
 START_TIMEOUT = 900
 REQUEST_TIMEOUT = 60
+# z2jh's singleuser image: a tagged image, so its pull policy is IfNotPresent (the API's
+# default for a tag other than latest) and a node that has it does not pull it again
+# (KubeSpawner's own default, ...:latest, is pulled at every start: Always)
+SINGLEUSER_IMAGE = "quay.io/jupyterhub/k8s-singleuser-sample:4.4.0"
 
 
 @dataclass(frozen=True)
@@ -242,6 +247,7 @@ def _spawners(variant: Variant, users: list[str], states: dict[str, dict] | None
     for index, user in enumerate(users):
         spawner = make(variant.cls, user, 10_000 + index, **variant.traits)
         spawner.start_timeout = START_TIMEOUT
+        spawner.image = SINGLEUSER_IMAGE
         # KubeSpawner's 3 s per request is short for an emulator at load: its retries
         # would pile on (7 pod creates per spawn at N=100); the same for every variant
         spawner.k8s_api_request_timeout = REQUEST_TIMEOUT
@@ -475,12 +481,17 @@ def emulator_server(kubeconfig: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def control_plane_server(kubeconfig: Path) -> Iterator[str]:
+def control_plane_server(kubeconfig: Path, *, n: int) -> Iterator[str]:
     """The real control plane, the status-only node agent, and the counting proxy in
-    front of it (the hub's kubeconfig points at the proxy); the proxy's URL."""
-    from workspace_spawner_testing.controlplane import ControlPlane
+    front of it (the hub's kubeconfig points at the proxy); the proxy's URL.
 
-    with ControlPlane() as cp:
+    The node takes a wave's ``n`` pods and as many again of the wave before that are
+    still being deleted (the kubelet's default, 110 pods, would leave a wave of more
+    Pending: kube-scheduler places no pod beyond the node's pods capacity)."""
+    from workspace_spawner_testing.controlplane import ControlPlane
+    from workspace_spawner_testing.nodeagent import MAX_PODS
+
+    with ControlPlane(max_pods=max(MAX_PODS, 2 * n)) as cp:
         port = _free_port()
         args = [sys.executable, __file__, "--proxy", cp.url, str(cp.ca_file), str(port)]
         process, url = _launch(args, r"http://127\.0\.0\.1:\d+")
@@ -575,7 +586,7 @@ def report(results: list[WaveResult], *, server: str, n: int) -> str:
 
 async def main(args: argparse.Namespace) -> int:
     kubeconfig = Path(os.environ["KUBECONFIG"])
-    server = control_plane_server if args.real else emulator_server
+    server = functools.partial(control_plane_server, n=args.n) if args.real else emulator_server
     name = "real control plane" if args.real else "emulator"
     results, problems = [], []
     with server(kubeconfig) as url:

@@ -4,7 +4,9 @@ It registers a Node (capacity, allocatable, a Ready condition), keeps it alive (
 Lease in kube-node-lease and the Ready condition's heartbeat, which the node
 lifecycle controller watches), watches the pods bound to it (``spec.nodeName``),
 "runs" them and writes their status through the status subresource, and events,
-as the kubelet does (reasons and messages of pkg/kubelet/events/event.go). Deleted
+as the kubelet does (reasons and messages of pkg/kubelet/events/event.go), both in the
+background as the kubelet's status manager and event recorder send them (the latest
+status of a pod wins: :class:`PodSync`). Deleted
 pods are stopped and then removed with a zero grace period, as the kubelet
 finishes a graceful deletion.
 
@@ -51,7 +53,13 @@ HEARTBEAT_SECONDS = 10
 UNRELATED_SECONDS = 60.0
 UNRELATED_FIRST_DELAY = 0.1
 UNRELATED_MAX_DELAY = 2.0
-CAPACITY = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+# the longest wait between two tries of a status write that failed (PodSync)
+STATUS_RETRY_MAX_DELAY = 5.0
+# how long a pod's final delete waits for its events and status to be written
+FLUSH_SECONDS = 10.0
+CAPACITY = {"cpu": "8", "memory": "32Gi", "ephemeral-storage": "100Gi"}
+# the kubelet's --max-pods default: the scheduler places no more pods on the node
+MAX_PODS = 110
 
 
 def now() -> str:
@@ -330,6 +338,225 @@ class MountFailed(Exception):
     """A volume of the pod cannot be set up yet (its Secret is missing, say): retried."""
 
 
+class PodSync:
+    """One pod's status manager and event recorder, as a kubelet has them.
+
+    The status: the kubelet's status manager (pkg/kubelet/status/status_manager.go) keeps
+    the latest status it set for a pod and syncs it to the API server in the background,
+    so the pod's lifecycle never waits for a write. What is set while a write is in flight
+    is written next, in one write (the latest status wins); a status equal to the one
+    last written is not written again; a write refused with 409 reads the pod and applies
+    the agent's fields to what it read. Nothing set is lost: the writer retries a failed
+    write (a growing wait) until it is written or the pod is gone.
+
+    The events: client-go's recorder (tools/record, ``EventBroadcaster``) sends them from
+    a queue, never blocking the caller; one queue a pod keeps a pod's events in order.
+    A repeat (same object, fieldPath, type, reason, message) bumps the count of the
+    event it repeats (tools/record/events_cache.go).
+
+    :meth:`flush` waits until what was set and recorded so far is written.
+    """
+
+    def __init__(self, agent: NodeAgent, pod: dict) -> None:
+        self.agent = agent
+        meta = pod["metadata"]
+        self.namespace, self.name, self.uid = meta["namespace"], meta["name"], meta["uid"]
+        self.path = f"/api/v1/namespaces/{quote(self.namespace)}/pods/{quote(self.name)}"
+        # the status as the API last showed it, and the fields this agent set on top
+        self.base: dict[str, Any] = copy.deepcopy(pod.get("status") or {})
+        self.owned: dict[str, Any] = {}
+        # the pod as last stored: the next write replaces this version (no read first)
+        self.stored: dict | None = pod
+        self.sent: dict | None = None  # the status last written
+        self.version = 0  # of what was set
+        self.synced = 0  # the version last written
+        self.recorded = 0  # events queued
+        self.delivered = 0  # events sent (or given up)
+        self.closed = False  # no more status writes: the pod is gone, or the agent stops
+        self.ended = False  # no more events
+        self.waiters: list[tuple[int, int, asyncio.Future]] = []
+        self.wanted = asyncio.Event()
+        self.queue: asyncio.Queue[tuple[str, str, str, str | None] | None] = asyncio.Queue()
+        # client-go's event cache: key -> (event name, count)
+        self.seen: dict[tuple, tuple[str, int]] = {}
+        self.writer = asyncio.create_task(self._write_loop())
+        self.sender = asyncio.create_task(self._send_loop())
+
+    # -- what the pod's lifecycle calls (none of it waits for the API) -------------------
+
+    def desired(self) -> dict[str, Any]:
+        return {**self.base, **self.owned}
+
+    def set(self, *, change: Callable[[dict], None] | None = None, **fields: Any) -> None:
+        """Set status fields (or what ``change(status)`` does to the status); written soon."""
+        if self.closed:
+            return
+        self.owned.update(copy.deepcopy(fields))
+        if change is not None:
+            current = self.desired()
+            view = copy.deepcopy(current)
+            change(view)
+            self.owned.update({k: v for k, v in view.items() if current.get(k) != v})
+        self.version += 1
+        self.wanted.set()
+
+    def event(
+        self, reason: str, message: str, *, type_: str = "Normal", container: str | None = None
+    ) -> None:
+        """Record an event; sent soon, after the events recorded before it."""
+        if self.ended:
+            return
+        self.recorded += 1
+        self.queue.put_nowait((reason, message, type_, container))
+
+    async def flush(self) -> None:
+        """Until the status set so far is written and the events recorded so far are sent
+        (or the pod is gone)."""
+        future = asyncio.get_running_loop().create_future()
+        self.waiters.append((self.version, self.recorded, future))
+        self._settle()
+        await future
+
+    def finish(self) -> None:
+        """The pod is gone: no more status writes; the events queued are still sent."""
+        self.closed = True
+        if self.writer is not asyncio.current_task():
+            self.writer.cancel()
+        if not self.ended:
+            self.ended = True
+            self.queue.put_nowait(None)
+            self.agent.ending.add(self)
+            self.sender.add_done_callback(lambda _: self.agent.ending.discard(self))
+        self._settle()
+
+    def close(self) -> None:
+        """Stop at once (the agent stops)."""
+        self.closed = self.ended = True
+        self.writer.cancel()
+        self.sender.cancel()
+        self.delivered = self.recorded
+        self._settle()
+
+    # -- in the background -----------------------------------------------------------------
+
+    def _settle(self) -> None:
+        for waiter in list(self.waiters):
+            version, recorded, future = waiter
+            if (self.closed or self.synced >= version) and self.delivered >= recorded:
+                if not future.done():
+                    future.set_result(None)
+                self.waiters.remove(waiter)
+
+    async def _write_loop(self) -> None:
+        delay = UNRELATED_FIRST_DELAY
+        while True:
+            await self.wanted.wait()
+            self.wanted.clear()
+            version = self.version
+            try:
+                if self.desired() != self.sent:
+                    await self.agent.related(self._replace, what=self.name)
+            except Gone:  # deleted, or replaced by a namesake: nothing more to write
+                if self.agent.syncs.get(self.uid) is self:
+                    del self.agent.syncs[self.uid]
+                self.finish()
+                return
+            except (RuntimeError, NotYetRelated, aiohttp.ClientError, asyncio.TimeoutError) as e:
+                # the status manager syncs again later; the latest status is kept
+                log.warning("status of %s not written (%s): again in %.1fs", self.name, e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STATUS_RETRY_MAX_DELAY)
+                self.wanted.set()
+                continue
+            delay = UNRELATED_FIRST_DELAY
+            self.synced = max(self.synced, version)
+            self._settle()
+
+    async def _replace(self) -> None:
+        api = self.agent.api
+        while True:
+            if self.stored is None:
+                current = await api.call("GET", self.path)
+                if current["metadata"]["uid"] != self.uid:
+                    raise Gone("replaced")
+                self.base = copy.deepcopy(current.get("status") or {})
+                self.stored = current
+            status = copy.deepcopy(self.desired())
+            try:
+                self.stored = await api.call(
+                    "PUT", self.path + "/status", {**self.stored, "status": status}
+                )
+            except Conflict:
+                self.stored = None
+                continue
+            self.sent = status
+            return
+
+    async def _send_loop(self) -> None:
+        while (item := await self.queue.get()) is not None:
+            try:
+                await self._send(*item)
+            except (
+                RuntimeError,
+                Gone,
+                NotYetRelated,
+                aiohttp.ClientError,
+                asyncio.TimeoutError,
+            ) as e:
+                # the namespace is going away, or the API is down: client-go drops it too
+                log.info("event %s not written: %s", item[0], e)
+            self.delivered += 1
+            self._settle()
+        self.delivered = self.recorded
+        self._settle()
+
+    async def _send(self, reason: str, message: str, type_: str, container: str | None) -> None:
+        api = self.agent.api
+        involved = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+        }
+        if container:
+            involved["fieldPath"] = f"spec.containers{{{container}}}"
+        stamp = now()
+        key = (involved.get("fieldPath"), type_, reason, message)
+        events = f"/api/v1/namespaces/{quote(self.namespace)}/events"
+        if key in self.seen:
+            name, count = self.seen[key]
+            with contextlib.suppress(Gone):
+                await api.call(
+                    "PATCH",
+                    f"{events}/{name}",
+                    {"count": count + 1, "lastTimestamp": stamp},
+                    content_type="application/merge-patch+json",
+                )
+                self.seen[key] = (name, count + 1)
+                return
+        created = await api.call(
+            "POST",
+            events,
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"generateName": f"{self.name}.", "namespace": self.namespace},
+                "involvedObject": involved,
+                "reason": reason,
+                "message": message,
+                "type": type_,
+                "source": {"component": "kubelet", "host": self.agent.node},
+                "reportingComponent": "kubelet",
+                "reportingInstance": self.agent.node,
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "count": 1,
+            },
+        )
+        self.seen[key] = (created["metadata"]["name"], 1)
+
+
 class NodeAgent:
     def __init__(
         self,
@@ -339,21 +566,23 @@ class NodeAgent:
         runtime: StatusRuntime | None = None,
         pod_network: str = "127.0.0.0/8",
         taints: list[dict] | None = None,
+        max_pods: int = MAX_PODS,
     ) -> None:
         self.api = api
         self.node = node
+        self.capacity = {**CAPACITY, "pods": str(max_pods)}
         self.runtime = runtime or StatusRuntime()
         self.runtime.agent = self
         # registered with the Node (kubelet --register-with-taints); NodeRestriction lets
         # a node set its taints when it creates its Node, never change them later
         self.taints = list(taints or [])
         self.tasks: dict[str, asyncio.Task] = {}
-        # pod uid -> the pod as this agent last wrote it: the next status write replaces
-        # that version, read again only on a conflict (one request a write, not two)
-        self.written: dict[str, dict] = {}
-        # client-go's event cache (tools/record/events_cache.go): a repeat of an event
-        # (same object, fieldPath, type, reason, message) bumps its count
-        self.events: dict[str, dict[tuple, tuple[str, int]]] = {}  # by pod uid
+        # pod uid -> its status manager and event recorder
+        self.syncs: dict[str, PodSync] = {}
+        # those of deleted pods, still sending their last events
+        self.ending: set[PodSync] = set()
+        # the images pulled on this node (the kubelet's image manager asks the runtime)
+        self.images: set[str] = set()
         # pod uid -> its address (a /24 ran out at 253 live pods)
         self.ips = LoopbackAddresses(pod_network, usable=self.runtime.address_free)
 
@@ -396,8 +625,8 @@ class NodeAgent:
                 condition["lastTransitionTime"] = old[type_]["lastTransitionTime"]
             conditions.append(condition)
         status = {
-            "capacity": CAPACITY,
-            "allocatable": CAPACITY,
+            "capacity": self.capacity,
+            "allocatable": self.capacity,
             "conditions": conditions,
             "addresses": [
                 {"type": "InternalIP", "address": "127.0.0.1"},
@@ -478,6 +707,8 @@ class NodeAgent:
             heartbeat.cancel()
             for task in self.tasks.values():
                 task.cancel()
+            for sync in [*self.syncs.values(), *self.ending]:
+                sync.close()
             self.runtime.shut_down()
 
     async def watch_pods(self) -> None:
@@ -505,8 +736,9 @@ class NodeAgent:
         uid = pod["metadata"]["uid"]
         if type_ == "DELETED":
             self.ips.release(uid)
-            self.written.pop(uid, None)
-            self.events.pop(uid, None)
+            sync = self.syncs.pop(uid, None)
+            if sync is not None:
+                sync.finish()
             task = self.tasks.pop(uid, None)
             if task:
                 task.cancel()
@@ -564,36 +796,22 @@ class NodeAgent:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, UNRELATED_MAX_DELAY)
 
-    async def update_status(
-        self, pod: dict, *, change: Callable[[dict], None] | None = None, **status: Any
-    ) -> dict:
-        """Write status fields (or what ``change(status)`` does to the current status)
-        through the status subresource: read, change, replace, again on a conflict."""
-
+    def sync_of(self, pod: dict) -> PodSync:
+        """The pod's status manager and event recorder (made at its first use)."""
         uid = pod["metadata"]["uid"]
+        sync = self.syncs.get(uid)
+        if sync is None or sync.closed:
+            sync = self.syncs[uid] = PodSync(self, pod)
+        return sync
 
-        async def write() -> dict:
-            current = copy.deepcopy(self.written.get(uid))
-            while True:
-                if current is None:
-                    current = await self.api.call("GET", self._path(pod))
-                    if current["metadata"]["uid"] != uid:
-                        raise Gone("replaced")
-                current.setdefault("status", {}).update(copy.deepcopy(status))
-                if change is not None:
-                    change(current["status"])
-                try:
-                    written = await self.api.call("PUT", self._path(pod) + "/status", current)
-                except Conflict:
-                    current = None
-                    continue
-                if uid in self.tasks:
-                    self.written[uid] = written
-                return written
+    def update_status(
+        self, pod: dict, *, change: Callable[[dict], None] | None = None, **status: Any
+    ) -> None:
+        """Set status fields (or what ``change(status)`` does to the status): written in
+        the background through the status subresource (:class:`PodSync`)."""
+        self.sync_of(pod).set(change=change, **status)
 
-        return await self.related(write, what=pod["metadata"]["name"])
-
-    async def event(
+    def event(
         self,
         pod: dict,
         reason: str,
@@ -602,56 +820,8 @@ class NodeAgent:
         type_: str = "Normal",
         container: str | None = None,
     ) -> None:
-        meta = pod["metadata"]
-        involved = {
-            "kind": "Pod",
-            "apiVersion": "v1",
-            "namespace": meta["namespace"],
-            "name": meta["name"],
-            "uid": meta["uid"],
-        }
-        if container:
-            involved["fieldPath"] = f"spec.containers{{{container}}}"
-        stamp = now()
-        key = (involved.get("fieldPath"), type_, reason, message)
-        seen = self.events.setdefault(meta["uid"], {})
-        try:
-            if key in seen:
-                name, count = seen[key]
-                with contextlib.suppress(Gone):
-                    await self.api.call(
-                        "PATCH",
-                        f"/api/v1/namespaces/{quote(meta['namespace'])}/events/{name}",
-                        {"count": count + 1, "lastTimestamp": stamp},
-                        content_type="application/merge-patch+json",
-                    )
-                    seen[key] = (name, count + 1)
-                    return
-            created = await self.api.call(
-                "POST",
-                f"/api/v1/namespaces/{quote(meta['namespace'])}/events",
-                {
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {
-                        "generateName": f"{meta['name']}.",
-                        "namespace": meta["namespace"],
-                    },
-                    "involvedObject": involved,
-                    "reason": reason,
-                    "message": message,
-                    "type": type_,
-                    "source": {"component": "kubelet", "host": self.node},
-                    "reportingComponent": "kubelet",
-                    "reportingInstance": self.node,
-                    "firstTimestamp": stamp,
-                    "lastTimestamp": stamp,
-                    "count": 1,
-                },
-            )
-            seen[key] = (created["metadata"]["name"], 1)
-        except (RuntimeError, Gone, NotYetRelated) as e:  # the namespace is going away
-            log.info("event %s not written: %s", reason, e)
+        """Record an event of the pod: sent in the background, in order (:class:`PodSync`)."""
+        self.sync_of(pod).event(reason, message, type_=type_, container=container)
 
     def allocate_ip(self, pod: dict) -> str:
         return self.ips.allocate(pod["metadata"]["uid"])
@@ -665,7 +835,7 @@ class NodeAgent:
                 return await step()
             except MountFailed as e:
                 if not told:
-                    await self.event(pod, "FailedMount", str(e), type_="Warning")
+                    self.event(pod, "FailedMount", str(e), type_="Warning")
                     told = True
                 await asyncio.sleep(1.0)
                 await self.runtime.set_up(self, pod)
@@ -695,7 +865,7 @@ class NodeAgent:
         }
         if inits:
             status["initContainerStatuses"] = init_statuses
-        await self.update_status(pod, **status)
+        self.update_status(pod, **status)
         self.allocate_ip(pod)
         await self.mounted(pod, lambda: self.runtime.set_up(self, pod))
         for index, container in enumerate(inits):
@@ -703,7 +873,7 @@ class NodeAgent:
             init_statuses[index].update(
                 state={"running": {"startedAt": now()}}, started=True, imageID=_image_id(container)
             )
-            await self.update_status(pod, initContainerStatuses=init_statuses)
+            self.update_status(pod, initContainerStatuses=init_statuses)
             code, message = await self.mounted(
                 pod, lambda c=container: self.runtime.run_init_container(self, pod, c)
             )
@@ -712,7 +882,7 @@ class NodeAgent:
             )
             if code != 0:
                 extra = {"phase": "Failed"} if spec.get("restartPolicy") == "Never" else {}
-                await self.update_status(pod, initContainerStatuses=init_statuses, **extra)
+                self.update_status(pod, initContainerStatuses=init_statuses, **extra)
                 return
             extra = {}
             if index == len(inits) - 1:  # all done: the pod is Initialized (in one write)
@@ -722,7 +892,7 @@ class NodeAgent:
                     _condition("ContainersReady", False, "ContainersNotReady"),
                     _condition("Ready", False, "ContainersNotReady"),
                 ]
-            await self.update_status(pod, initContainerStatuses=init_statuses, **extra)
+            self.update_status(pod, initContainerStatuses=init_statuses, **extra)
         for container in spec["containers"]:
             await self._start_events(pod, container, statuses)
             await self.mounted(pod, lambda c=container: self.runtime.start_container(self, pod, c))
@@ -737,7 +907,7 @@ class NodeAgent:
                 containerID=f"nodeagent://{pod['metadata']['uid']}/{container['name']}",
             )
         ip = self.allocate_ip(pod)
-        await self.update_status(
+        self.update_status(
             pod,
             phase="Running",
             podIP=ip,
@@ -780,30 +950,45 @@ class NodeAgent:
                     _condition("Ready", False, "PodCompleted"),
                 ]
 
-        await self.update_status(pod, change=change)
+        self.update_status(pod, change=change)
         if restart:
-            await self.event(
+            self.event(
                 pod,
                 "Started",
                 f"Started container {container['name']}",
                 container=container["name"],
             )
+        await self.sync_of(pod).flush()
 
     async def _start_events(self, pod: dict, container: dict, statuses: list[dict]) -> None:
         name, image = container["name"], container.get("image", "")
-        await self.event(pod, "Pulling", f'Pulling image "{image}"', container=name)
         failure = self.runtime.pull_failure(pod, container)
-        if failure is not None:
-            await self._pull_failed(pod, container, statuses, failure)
-        await self.event(
-            pod,
-            "Pulled",
-            f'Successfully pulled image "{image}" in 12ms (12ms '
-            "including waiting). Image size: 0 bytes.",
-            container=name,
-        )
-        await self.event(pod, "Created", f"Created container: {name}", container=name)
-        await self.event(pod, "Started", f"Started container {name}", container=name)
+        # the kubelet's shouldPullImage (pkg/kubelet/images/image_manager.go): Always
+        # pulls, IfNotPresent and Never use an image the node has ("already present",
+        # a Pulled event without a Pulling). The API server defaults the policy; an
+        # image a test makes unpullable is never present.
+        policy = container.get("imagePullPolicy", "Always")
+        if failure is None and policy != "Always" and (policy == "Never" or image in self.images):
+            self.event(
+                pod,
+                "Pulled",
+                f'Container image "{image}" already present on machine',
+                container=name,
+            )
+        else:
+            self.event(pod, "Pulling", f'Pulling image "{image}"', container=name)
+            if failure is not None:
+                await self._pull_failed(pod, container, statuses, failure)
+            self.event(
+                pod,
+                "Pulled",
+                f'Successfully pulled image "{image}" in 12ms (12ms '
+                "including waiting). Image size: 0 bytes.",
+                container=name,
+            )
+            self.images.add(image)
+        self.event(pod, "Created", f"Created container: {name}", container=name)
+        self.event(pod, "Started", f"Started container {name}", container=name)
 
     async def _pull_failed(
         self, pod: dict, container: dict, statuses: list[dict], message: str
@@ -814,22 +999,22 @@ class NodeAgent:
         mine = next(s for s in statuses if s["name"] == name)
         inits = pod["spec"].get("initContainers", [])
         key = "initContainerStatuses" if container in inits else "containerStatuses"
-        await self.event(pod, "Failed", message, type_="Warning", container=name)
-        await self.event(pod, "Failed", "Error: ErrImagePull", type_="Warning", container=name)
+        self.event(pod, "Failed", message, type_="Warning", container=name)
+        self.event(pod, "Failed", "Error: ErrImagePull", type_="Warning", container=name)
         mine["state"] = {"waiting": {"reason": "ErrImagePull", "message": message}}
-        await self.update_status(pod, **{key: statuses})
+        self.update_status(pod, **{key: statuses})
         await asyncio.sleep(0.05)
         back_off = f'Back-off pulling image "{image}"'
-        await self.event(pod, "BackOff", back_off, container=name)
-        await self.event(pod, "Failed", "Error: ImagePullBackOff", type_="Warning", container=name)
+        self.event(pod, "BackOff", back_off, container=name)
+        self.event(pod, "Failed", "Error: ImagePullBackOff", type_="Warning", container=name)
         mine["state"] = {"waiting": {"reason": "ImagePullBackOff", "message": back_off}}
-        await self.update_status(pod, **{key: statuses})
+        self.update_status(pod, **{key: statuses})
         await asyncio.Event().wait()  # stuck until deleted (the task is cancelled then)
 
     async def terminate(self, pod: dict) -> None:
         """Stop the containers within the grace period, then remove the pod."""
         for container in pod["spec"].get("containers", []):
-            await self.event(
+            self.event(
                 pod,
                 "Killing",
                 f"Stopping container {container['name']}",
@@ -837,6 +1022,10 @@ class NodeAgent:
             )
         grace = pod["metadata"].get("deletionGracePeriodSeconds", 30)
         await self.runtime.kill_pod(self, pod, grace)
+        # the Killing events and the statuses set before the pod goes (bounded: the final
+        # delete is the agent's part of the graceful deletion, it must happen)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.sync_of(pod).flush(), FLUSH_SECONDS)
         await self.api.call(
             "DELETE",
             self._path(pod),
@@ -912,9 +1101,17 @@ async def serve(
     runtime: StatusRuntime | None = None,
     pod_network: str = "127.0.0.0/8",
     taints: list[dict] | None = None,
+    max_pods: int = MAX_PODS,
 ) -> None:
     api = Api(Credentials.from_kubeconfig(kubeconfig))
-    agent = NodeAgent(api, node=node, runtime=runtime, pod_network=pod_network, taints=taints)
+    agent = NodeAgent(
+        api,
+        node=node,
+        runtime=runtime,
+        pod_network=pod_network,
+        taints=taints,
+        max_pods=max_pods,
+    )
     task = asyncio.create_task(agent.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -954,7 +1151,15 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE:EFFECT",
         help="a taint the Node is registered with (again for more)",
     )
+    parser.add_argument(
+        "--max-pods",
+        type=int,
+        default=MAX_PODS,
+        help=f"the pods the node takes (its pods capacity, kubelet --max-pods; default {MAX_PODS})",
+    )
     args = parser.parse_args(argv)
+    if args.max_pods < 1:
+        parser.error("--max-pods: at least 1")
     if not args.pod_network.startswith("127."):
         parser.error("--pod-network: pod addresses must be loopback addresses (127.x.y.z)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -966,6 +1171,7 @@ def main(argv: list[str] | None = None) -> None:
             runtime=runtime,
             pod_network=args.pod_network,
             taints=args.register_with_taint,
+            max_pods=args.max_pods,
         )
     )
 

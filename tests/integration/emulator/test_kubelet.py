@@ -4,8 +4,10 @@ placement. The tests that steer nothing run on the real tier too, against its no
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from kubernetes_asyncio import client
+from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 steers = pytest.mark.emulator_only(
@@ -19,16 +21,29 @@ def pod(
     *containers: str,
     restart_policy: str | None = None,
     finalizers: list[str] | None = None,
+    pull: str | None = None,
 ) -> dict:
     spec: dict = {
         "containers": [{"name": c, "image": "jupyter/base:1"} for c in containers or ("notebook",)]
     }
+    if pull:
+        for container in spec["containers"]:
+            container["imagePullPolicy"] = pull
     if restart_policy:
         spec["restartPolicy"] = restart_policy
     meta: dict = {"name": name}
     if finalizers:
         meta["finalizers"] = finalizers
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+def reasons(emulator, namespace: str, reason: str, pod: str | None = None) -> list[tuple]:
+    """(fieldPath, count) of the events of ``reason`` (of pod ``pod``)."""
+    return [
+        (e["involvedObject"].get("fieldPath"), e["count"])
+        for e in emulator.list("events", namespace)
+        if e["reason"] == reason and pod in (None, e["involvedObject"]["name"])
+    ]
 
 
 def phase(emulator, namespace: str, name: str, wanted: str):
@@ -186,15 +201,15 @@ async def test_more_live_pods_than_a_slash_24_each_run_with_an_address_of_their_
 @steers
 async def test_each_container_gets_its_own_events_and_a_repeat_is_counted(kube, emulator, wait_for):
     # one event per (object, fieldPath, type, reason, message), as client-go aggregates:
-    # two containers of one image are pulled twice, not one event counted twice
-    emulator.create(pod("p", "a", "b"), namespace=kube.namespace)
+    # two containers of one image pulled Always are pulled twice, not one event counted twice
+    emulator.create(pod("p", "a", "b", pull="Always"), namespace=kube.namespace)
     await wait_for(phase(emulator, kube.namespace, "p", "Running"))
-    pulling = [
-        (e["involvedObject"]["fieldPath"], e["count"])
-        for e in emulator.list("events", kube.namespace)
-        if e["reason"] == "Pulling"
+    # the events are sent in the background: they may come after the Running status
+    await wait_for(lambda: len(reasons(emulator, kube.namespace, "Pulling")) == 2)
+    assert sorted(reasons(emulator, kube.namespace, "Pulling")) == [
+        ("spec.containers{a}", 1),
+        ("spec.containers{b}", 1),
     ]
-    assert sorted(pulling) == [("spec.containers{a}", 1), ("spec.containers{b}", 1)]
     emulator.kubelet.container_exited(kube.namespace, "p", "a", 1)
     emulator.kubelet.container_exited(kube.namespace, "p", "a", 1)
     started = {
@@ -203,3 +218,89 @@ async def test_each_container_gets_its_own_events_and_a_repeat_is_counted(kube, 
         if e["reason"] == "Started"
     }
     assert started == {"spec.containers{a}": 3, "spec.containers{b}": 1}
+
+
+async def test_the_status_changes_of_a_pod_are_written_in_few_writes(kube, emulator, wait_for):
+    # the kubelet's status manager keeps the latest status and syncs it: what changes
+    # while a write is in flight goes in the next write, not one write a change (three
+    # init containers were eight writes: Pending, each one's running and terminated,
+    # Running; now at most one while each runs, and the last)
+    manifest = pod("p")
+    manifest["spec"]["initContainers"] = [
+        {"name": f"init{i}", "image": "jupyter/base:1"} for i in range(3)
+    ]
+    async with kube.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        version = (await v1.list_namespaced_pod(kube.namespace)).metadata.resource_version
+        emulator.create(manifest, namespace=kube.namespace)
+        writes, running = 0, None
+        async with watch.Watch().stream(
+            v1.list_namespaced_pod, kube.namespace, resource_version=version, timeout_seconds=30
+        ) as stream:
+            async for event in stream:
+                status = event["raw_object"].get("status") or {}
+                if event["type"] == "MODIFIED" and "startTime" in status:  # the node's
+                    writes += 1
+                if status.get("phase") == "Running":
+                    running = status
+                    break
+    assert running is not None, "the pod never ran"
+    assert all("terminated" in s["state"] for s in running["initContainerStatuses"])
+    assert {c["type"]: c["status"] for c in running["conditions"]}["Ready"] == "True"
+    assert writes <= 4, writes
+
+
+async def test_an_image_the_node_has_is_not_pulled_again(kube, emulator, wait_for):
+    # shouldPullImage (pkg/kubelet/images/image_manager.go): a tagged image's policy is
+    # IfNotPresent, and a node that has the image says so in a Pulled event, with no
+    # Pulling; Always pulls at every start
+    image = f"jupyter/base:{uuid.uuid4().hex[:8]}"  # new to this node, whatever ran before
+    first, again, always = pod("first"), pod("again"), pod("always", pull="Always")
+    for manifest in (first, again, always):
+        manifest["spec"]["containers"][0]["image"] = image
+    emulator.create(first, namespace=kube.namespace)
+    await wait_for(lambda: reasons(emulator, kube.namespace, "Started", "first"), timeout=30)
+    emulator.create(again, namespace=kube.namespace)
+    emulator.create(always, namespace=kube.namespace)
+    await wait_for(lambda: reasons(emulator, kube.namespace, "Started", "again"), timeout=30)
+    await wait_for(lambda: reasons(emulator, kube.namespace, "Started", "always"), timeout=30)
+    pulled = {
+        e["involvedObject"]["name"]: e["message"]
+        for e in emulator.list("events", kube.namespace)
+        if e["reason"] == "Pulled"
+    }
+    assert pulled["again"] == f'Container image "{image}" already present on machine'
+    assert pulled["first"].startswith(f'Successfully pulled image "{image}"')
+    assert pulled["always"].startswith(f'Successfully pulled image "{image}"')
+    assert reasons(emulator, kube.namespace, "Pulling", "first")
+    assert not reasons(emulator, kube.namespace, "Pulling", "again")
+    assert reasons(emulator, kube.namespace, "Pulling", "always")
+
+
+@steers
+async def test_the_killing_events_of_a_pod_are_written_before_its_final_delete(
+    kube, emulator, wait_for
+):
+    # the events are sent in the background, but those of the stop are written before the
+    # node's final delete (the kubelet kills the containers, then its status manager
+    # deletes the pod), even when the containers stop at once; the store's versions order
+    # the writes
+    emulator.kubelet_impl.stop_seconds = 0.0
+    emulator.create(pod("p", "a", "b"), namespace=kube.namespace)
+    await wait_for(phase(emulator, kube.namespace, "p", "Running"), timeout=30)
+    async with kube.api_client() as api:
+        v1 = client.CoreV1Api(api)
+        version = (await v1.list_namespaced_pod(kube.namespace)).metadata.resource_version
+        emulator.delete("pods", "p", kube.namespace, grace=1)
+        deleted = None
+        async with watch.Watch().stream(
+            v1.list_namespaced_pod, kube.namespace, resource_version=version, timeout_seconds=30
+        ) as stream:
+            async for event in stream:
+                if event["type"] == "DELETED":
+                    deleted = int(event["raw_object"]["metadata"]["resourceVersion"])
+                    break
+    await wait_for(lambda: len(reasons(emulator, kube.namespace, "Killing")) == 2)
+    killing = [e for e in emulator.list("events", kube.namespace) if e["reason"] == "Killing"]
+    assert deleted is not None, "the pod was never deleted"
+    assert all(int(e["metadata"]["resourceVersion"]) < deleted for e in killing)

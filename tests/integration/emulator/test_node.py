@@ -139,3 +139,22 @@ def test_the_node_agent_runs_pods_over_http_too():
         assert not [r for r in emulator.requests if r.user.startswith("system:node:")]
     finally:
         emulator.stop_thread()
+
+
+async def test_a_node_agent_offers_the_pods_its_max_pods_allow(kube, emulator, wait_for):
+    # kubelet --max-pods (default 110) is the node's pods capacity, which kube-scheduler
+    # places no more pods beyond: a class of 500 on one node needs a larger one
+    from workspace_spawner_testing.kubeconfig import Credentials
+    from workspace_spawner_testing.nodeagent import Api, NodeAgent
+
+    emulator.add_token("big-node", user="system:node:big", groups=["system:nodes"])
+    emulator.add_token("small-node", user="system:node:small", groups=["system:nodes"])
+    for name, max_pods in (("big", {"max_pods": 600}), ("small", {})):
+        api = Api(Credentials(server=emulator.url, token=f"{name}-node", ca_file=None))
+        try:
+            await NodeAgent(api, node=name, **max_pods).register()
+        finally:
+            await api.close()
+    big, small = emulator.get("nodes", "big", None), emulator.get("nodes", "small", None)
+    assert big["status"]["capacity"]["pods"] == big["status"]["allocatable"]["pods"] == "600"
+    assert small["status"]["capacity"]["pods"] == "110"

@@ -36,6 +36,7 @@ import yaml
 
 from .. import seeds
 from ..kubeconfig import Credentials
+from ..nodeagent import MAX_PODS
 from . import audit, pki
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -119,6 +120,8 @@ class ControlPlane:
     binaries: Path | None = None
     directory: Path | None = None
     node_agent: bool = True
+    # the pods capacity of the node agent's node (kubelet --max-pods)
+    max_pods: int = MAX_PODS
     # the VolumeSnapshot CRDs and the test snapshot controller (snapshotter.py)
     snapshots: bool = True
     users: tuple[str, ...] = TEST_USERS
@@ -314,6 +317,7 @@ class ControlPlane:
                 f"--kubeconfig={kubeconfig}",
                 f"--node={NODE_NAME}",
                 f"--runner={runner}",
+                f"--max-pods={self.max_pods}",
             ],
         )
         self._wait_for(lambda: self._node_ready(), "node agent: Node Ready, untainted")
