@@ -37,7 +37,7 @@ c.Authenticator.allow_all = True
 # c.WorkspaceSpawner.storage_capacity = "10Gi"      # raise it: claims grow at the next start
 # c.WorkspaceSpawner.storage_class = None           # the cluster's default StorageClass
 # c.WorkspaceSpawner.storage_expand = True          # needs helm-values/rbac-volumes.yaml
-# c.WorkspaceSpawner.volume_bind_timeout = 120      # a claim Pending longer fails the spawn
+# c.WorkspaceSpawner.volume_bind_timeout = 120      # a claim Pending longer that cannot bind fails the spawn
 #
 # Named servers share the user's volume; give each its own with {servername}:
 # c.WorkspaceSpawner.pvc_name_template = "claim-{username}"

@@ -434,6 +434,44 @@ async def test_a_pending_pvc_fails_the_spawn_naming_the_claim_and_the_cause(make
     assert "Waiting for the volume to be bound" in messages(spawner)
 
 
+async def test_a_claim_still_provisioning_at_the_bind_timeout_is_waited_for(make_spawner, emulator):
+    """A busy provisioner (a class's 500 claims at once) binds after volume_bind_timeout:
+    nothing says the claim cannot bind, so the start waits for it with the pod, as
+    KubeSpawner's does (the real tier at N=500 failed 201 such starts)."""
+    emulator.storage.provision_seconds = 2.5
+    try:
+        spawner = make_spawner(volume_bind_timeout=1)
+        await start(spawner)
+    finally:
+        emulator.storage.provision_seconds = 0.01
+    assert any(
+        "The volume claim claim-alice is still Pending after 1 s" in text
+        and "the server's start waits for it" in text
+        for text in messages(spawner)
+    ), messages(spawner)
+    assert await spawner.poll() is None
+    await spawner.stop(now=True)
+
+
+async def test_unreadable_events_at_the_bind_timeout_do_not_fail_the_start(make_spawner, emulator):
+    """The events only explain a Pending claim: a loaded API server that does not answer
+    their list in time fails no start (the real tier at N=500 failed 326 so)."""
+    # the hub's shared reflectors listed and watching already (another user's start)
+    other = make_spawner("bob")
+    await start(other)
+    emulator.storage.provision_seconds = 2.5
+    emulator.inject_fault(verb="list", resource="events", status=503, count=1000)
+    try:
+        spawner = make_spawner(volume_bind_timeout=1, k8s_api_request_retry_timeout=1)
+        await start(spawner)
+    finally:
+        emulator.faults.clear()
+        emulator.storage.provision_seconds = 0.01
+    assert any("no event of it yet" in text for text in messages(spawner)), messages(spawner)
+    await spawner.stop(now=True)
+    await other.stop(now=True)
+
+
 async def test_the_pod_is_created_while_its_new_claim_binds(make_spawner, emulator):
     # a provisioner that takes 1.5 s: the pod is created at once, as KubeSpawner creates
     # its own, and the scheduler places it once the claim is bound

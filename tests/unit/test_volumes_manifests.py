@@ -437,3 +437,26 @@ def test_find_mount():
         "sub_path": "",
     }
     assert m.find_mount(pod=pod, container="notebook", mount_path="/data") is None
+
+
+@pytest.mark.parametrize(
+    "storage_class, events, failed",
+    [
+        (None, [], True),  # no StorageClass and no default: it cannot bind
+        ("standard", [], False),  # a provisioner not done yet
+        ("standard", [{"type": "Normal", "reason": "Provisioning"}], False),
+        ("standard", [{"type": "Normal", "reason": "ExternalProvisioning"}], False),
+        ("standard", [{"type": "Warning", "reason": "ProvisioningFailed"}], True),
+        (
+            "standard",
+            [
+                {"type": "Warning", "reason": "ProvisioningFailed"},
+                {"type": "Normal", "reason": "Provisioning"},
+            ],
+            False,  # tried again, at work
+        ),
+    ],
+)
+def test_binding_failed(storage_class, events, failed):
+    pvc = {"metadata": {"name": "claim-a"}, "spec": {"storageClassName": storage_class}}
+    assert m.binding_failed(pvc=pvc, events=events) is failed

@@ -327,8 +327,11 @@ class ClaimSteps(HasTraits):
         """Until the claim reflector shows the claim Bound, or the deadline.
 
         At the deadline its events are read once, for what only they say: that it waits
-        for its first consumer (the pod, not placed yet: KubeSpawner's own wait for the
-        pod goes on), or why it is Pending.
+        for its first consumer (the pod, not placed yet), that it cannot bind (no
+        StorageClass, provisioning failed: the start fails with the cause), or neither (a
+        provisioner still at work, as for a class's 500 claims at once). In the first and
+        the last case KubeSpawner's own wait for the pod goes on, until ``start_timeout``:
+        KubeSpawner itself never fails a start on a claim still being provisioned.
         """
         key = f"{self.namespace}/{name}"
         while True:
@@ -337,15 +340,34 @@ class ClaimSteps(HasTraits):
             if (pvc or {}).get("status", {}).get("phase") == "Bound":
                 return
             if deadline.expired:
-                events = await self.kube_request(
-                    partial(read_pvc_events, api=self.api, namespace=self.namespace, name=name),
-                    what=f"list the events of PVC {name}",
-                )
-                if m.waits_for_first_consumer(events):
-                    return  # bound when the scheduler places the pod
-                self._raise_pending(name, pvc=pvc, events=events, waited=deadline.elapsed)
+                if pvc is None:
+                    self._raise_pending(name, pvc=pvc, events=[], waited=deadline.elapsed)
+                await self._after_bind_timeout(name, pvc=pvc, waited=deadline.elapsed)
+                return
             # no request and no poll: woken when the watch brings a change of this claim
             await reflector.changed(key, timeout=deadline.remaining)
+
+    async def _after_bind_timeout(self, name: str, *, pvc: dict[str, Any], waited: float) -> None:
+        """A claim Pending at ``volume_bind_timeout``: fail the start if its events say why
+        it cannot bind; else say on the spawn page that the start waits for it."""
+        try:
+            events = await self.kube_request(
+                partial(read_pvc_events, api=self.api, namespace=self.namespace, name=name),
+                what=f"list the events of PVC {name}",
+            )
+        except (KubeError, TimeoutError) as e:
+            # a busy API server: the events would only have explained the wait
+            self.log.warning("%s: the events of PVC %s not read: %s", self._log_name, name, e)
+            events = None
+        if events is not None and m.waits_for_first_consumer(events):
+            return  # bound when the scheduler places the pod
+        if events is not None and m.binding_failed(pvc=pvc, events=events):
+            self._raise_pending(name, pvc=pvc, events=events, waited=waited)
+        last = events[-1]["message"] if events else "no event of it yet"
+        self.emit_progress(
+            f"The volume claim {name} is still Pending after {int(waited)} s ({last}); "
+            "the server's start waits for it"
+        )
 
     def _raise_pending(
         self, name: str, *, pvc: dict[str, Any] | None, events: list[dict[str, Any]], waited: float

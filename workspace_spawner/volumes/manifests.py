@@ -140,6 +140,25 @@ def pending_pvc_message(*, pvc: dict[str, Any], events: list[dict[str, Any]], wa
     return text + "."
 
 
+# What the PV controller and the external provisioners record when a claim cannot bind
+# (pkg/controller/volume/persistentvolume/pv_controller.go, sig-storage-lib-external-provisioner)
+BINDING_FAILURES = frozenset({"ProvisioningFailed", "FailedBinding"})
+
+
+def binding_failed(*, pvc: dict[str, Any], events: list[dict[str, Any]]) -> bool:
+    """Whether a Pending claim shows that it cannot bind as it is: it names no StorageClass
+    (and none is the default), or its latest event is a Warning that provisioning or
+    binding failed. A claim still being provisioned (no such event: a slow or busy
+    provisioner, 500 claims of a class at once) is not failed.
+    """
+    if not (pvc.get("spec") or {}).get("storageClassName") and not (pvc.get("metadata") or {}).get(
+        "annotations", {}
+    ).get("volume.beta.kubernetes.io/storage-class"):
+        return True
+    last = events[-1] if events else {}
+    return last.get("type") == "Warning" and last.get("reason") in BINDING_FAILURES
+
+
 def waits_for_first_consumer(events: list[dict[str, Any]]) -> bool:
     """The claim binds only once a pod uses it (volumeBindingMode: WaitForFirstConsumer).
 

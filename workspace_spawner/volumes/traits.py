@@ -207,14 +207,20 @@ class VolumeTraits(HasTraits):
         120,
         min=1,
         config=True,
-        help="""Seconds to wait for a new claim to be bound before the spawn fails.
+        help="""Seconds to wait for a new claim to be bound before its events are looked at.
 
-        A claim that stays Pending (typically: no default StorageClass, or a provisioner
-        that fails) fails the spawn with the claim's name and the likely cause. Claims
-        of a StorageClass with `volumeBindingMode: WaitForFirstConsumer` bind only once
-        the pod is scheduled, and are not waited for.
+        A claim still Pending then fails the spawn, with the claim's name and the likely
+        cause, when it shows it cannot bind: it names no StorageClass (and none is the
+        default), or its latest event is a failed provisioning or binding (Warning
+        `ProvisioningFailed` or `FailedBinding`). A claim whose provisioner is still at
+        work (a class's claims all at once) is waited for with the pod, until
+        `start_timeout`, as KubeSpawner waits; the spawn page says so. Claims of a
+        StorageClass with `volumeBindingMode: WaitForFirstConsumer` bind only once the
+        pod is scheduled, and are not waited for.
 
         .. versionadded:: 0.1
+        .. versionchanged:: 0.2
+           A claim still being provisioned no longer fails the spawn at this timeout.
         """,
     )
 
