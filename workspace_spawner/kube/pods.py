@@ -7,7 +7,8 @@ error at once (kubespawner/spawner.py, ``_make_create_pod_request`` and
 API server at the moment a class starts would fail that user's start, or leave the
 server's pod behind at a stop. Here a transient status (:data:`.policy.TRANSIENT_STATUSES`)
 is one more failed attempt, within KubeSpawner's own ``k8s_api_request_retry_timeout``;
-any other answer is KubeSpawner's to handle, as before.
+a 409 of the create is KubeSpawner's to handle, as before. The answers are read as JSON
+(:func:`.plain`), not deserialised into models nobody reads.
 
 Rights: those KubeSpawner's requests need already (create and delete on pods).
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from . import plain
 from .policy import is_transient, within
 
 __all__ = ["RetryingPodRequests"]
@@ -29,7 +31,12 @@ class RetryingPodRequests:
     async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
         """One attempt of KubeSpawner's pod create; ``False`` says "try again"."""
         try:
-            await within(request_timeout, self.api.create_namespaced_pod(self.namespace, pod))
+            # the answer as JSON, not deserialised into a V1Pod that nobody reads (the
+            # largest model a start gets back: hub CPU for a class, issue 17)
+            await within(
+                request_timeout,
+                plain(self.api.create_namespaced_pod(self.namespace, pod, _preload_content=False)),
+            )
         except TimeoutError:
             return False
         except ApiException as e:
@@ -57,14 +64,31 @@ class RetryingPodRequests:
         self, pod_name: str, delete_options: Any, grace_seconds: int, request_timeout: float
     ) -> bool:
         """One attempt of KubeSpawner's pod delete; ``False`` says "try again"."""
+        self.log.info("Deleting pod %s/%s", self.namespace, pod_name)
         try:
-            return await super()._make_delete_pod_request(
-                pod_name, delete_options, grace_seconds, request_timeout
+            await within(
+                request_timeout,
+                plain(
+                    self.api.delete_namespaced_pod(
+                        name=pod_name,
+                        namespace=self.namespace,
+                        body=delete_options,
+                        grace_period_seconds=grace_seconds,
+                        _preload_content=False,
+                    )
+                ),
             )
+        except TimeoutError:
+            return False
         except ApiException as e:
+            if e.status == 404:
+                # KubeSpawner's: no pod is as good as a deleted one
+                self.log.warning("No pod %s/%s to delete", self.namespace, pod_name)
+                return True
             if not is_transient(e):
                 raise
             self.log.warning(
                 "delete pod %s/%s: %s %s; retrying", self.namespace, pod_name, e.status, e.reason
             )
             return False
+        return True
