@@ -210,7 +210,17 @@ async def test_quota_exceeded_and_status(kube, emulator, wait_for):
         },
         namespace=kube.namespace,
     )
+
+    def used() -> dict | None:
+        quota = emulator.get("resourcequotas", "budget", kube.namespace)
+        return (quota.get("status") or {}).get("used")
+
+    # kube-apiserver's quota admission counts from the quota's status, which its
+    # controller writes a moment after the quota is made (a make test-cluster run once
+    # admitted "b" in that moment): as an admin, wait for it to be in force, then for "a"
+    await wait_for(lambda: used() is not None, 30)
     emulator.create(pvc("a", "1Gi"), namespace=kube.namespace)
+    await wait_for(lambda: (used() or {}).get("requests.storage") == "1Gi", 30)
     async with kube.api_client() as api:
         with pytest.raises(ApiException) as error:
             await client.CoreV1Api(api).create_namespaced_persistent_volume_claim(
