@@ -437,7 +437,16 @@ def test_ctrl_c_deletes_the_helper_pod(hub: Hub, tmp_path: Path) -> None:
     # export waits for it. Without that, a loaded machine's poll here could see the pod
     # only once a quick export was done and deleting it (a CI run saw exit 0).
     with cordoned(hub):
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Ctrl-C as at a terminal, even when this suite runs as a background job: a
+            # shell starts those with SIGINT ignored, which the command would inherit and
+            # then never see the signal (its stacks showed it polling on, unaware)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         try:
             deadline = time.monotonic() + 60
             while not transfer_pods(hub):
