@@ -41,6 +41,7 @@ __all__ = [
     "ClaimsWatched",
     "EventsByObject",
     "FirstListRetried",
+    "ObservedResources",
     "RetryingEventReflector",
     "RetryingPodReflector",
     "RetryingReflectors",
@@ -82,15 +83,47 @@ def _involved_name(event: dict[str, Any]) -> str | None:
     return (event.get("involvedObject") or {}).get("name")
 
 
-class EventsByObject(dict):
-    """ResourceReflector's ``resources`` of events ("namespace/name" -> the Event, as the
-    API sent it), with the same events grouped by their involved object's name.
+class ObservedResources(dict):
+    """ResourceReflector's ``resources`` dict, telling its subclass of each change of an
+    item (``_changed(key, old, new)``; ``None`` for an item absent before or after).
 
     ResourceReflector assigns a new dict on each list (the first, and each relist after
     a watch ended, failed or expired with 410 Gone) and sets or pops items as watch
     events arrive (kubespawner/reflector.py, ``_list_and_update`` and
-    ``_watch_and_update``); the reflector turns each assigned dict into one of these
-    (:class:`RetryingEventReflector`), and the item operations keep the groups current.
+    ``_watch_and_update``); a reflector turns each assigned dict into one of these (a
+    traitlets ``@validate("resources")``), and the item operations below report the rest.
+    """
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        old = self.get(key)
+        super().__setitem__(key, value)
+        self._changed(key, old, value)
+
+    def __delitem__(self, key: str) -> None:
+        old = self[key]
+        super().__delitem__(key)
+        self._changed(key, old, None)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key not in self:
+            return super().pop(key, *default)
+        old = super().pop(key)
+        self._changed(key, old, None)
+        return old
+
+    def _changed(self, key: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        raise NotImplementedError
+
+    # ResourceReflector uses only the operations above; the others would bypass them
+    def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} supports item assignment, del and pop only")
+
+    update = setdefault = popitem = clear = __ior__ = _unsupported
+
+
+class EventsByObject(ObservedResources):
+    """The event reflector's ``resources`` ("namespace/name" -> the Event, as the API
+    sent it), with the same events grouped by their involved object's name.
 
     Each group keeps its events in the dict's own order (a changed event keeps its place,
     a new one goes last), so a stable sort of a group gives the same order as
@@ -107,28 +140,17 @@ class EventsByObject(dict):
         """The events whose involved object is called ``name``, in the dict's order."""
         return list(self._by_name.get(name, {}).values())
 
-    def __setitem__(self, key: str, event: dict[str, Any]) -> None:
-        old = self.get(key)
-        super().__setitem__(key, event)
-        name = _involved_name(event)
+    def _changed(self, key: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if new is None:
+            self._forget(key, old)
+            return
+        name = _involved_name(new)
         if old is None or _involved_name(old) == name:
-            self._by_name.setdefault(name, {})[key] = event
+            self._by_name.setdefault(name, {})[key] = new
             return
         # moved to another object (not seen in practice): regroup both, in the dict's order
         self._forget(key, old)
         self._by_name[name] = {k: e for k, e in self.items() if _involved_name(e) == name}
-
-    def __delitem__(self, key: str) -> None:
-        event = self[key]
-        super().__delitem__(key)
-        self._forget(key, event)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        if key not in self:
-            return super().pop(key, *default)
-        event = super().pop(key)
-        self._forget(key, event)
-        return event
 
     def _forget(self, key: str, event: dict[str, Any]) -> None:
         name = _involved_name(event)
@@ -136,12 +158,6 @@ class EventsByObject(dict):
         group.pop(key, None)
         if not group:
             self._by_name.pop(name, None)
-
-    # ResourceReflector uses only the operations above; the others would bypass them
-    def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError("EventsByObject supports item assignment, del and pop only")
-
-    update = setdefault = popitem = clear = __ior__ = _unsupported
 
 
 class RetryingEventReflector(FirstListRetried, EventReflector):
@@ -201,38 +217,17 @@ class RetryingReflectors:
         return events
 
 
-class ClaimsWatched(dict):
-    """ResourceReflector's ``resources`` of claims ("namespace/name" -> the claim), calling
-    ``changed(key)`` after each change of one.
-
-    ResourceReflector sets or pops items as watch events arrive, and assigns a new dict at
-    each list (kubespawner/reflector.py, ``_watch_and_update`` and ``_list_and_update``);
-    :class:`ClaimReflector` makes each assigned dict one of these, so a start waiting for
-    its claim's binding is woken by the change, not by a poll of its own.
-    """
+class ClaimsWatched(ObservedResources):
+    """The claim reflector's ``resources`` ("namespace/name" -> the claim), calling
+    ``changed(key)`` after each change of one, so a start waiting for its claim's binding
+    is woken by the change, not by a poll of its own."""
 
     def __init__(self, claims: dict[str, Any], *, changed: Callable[[str], None]) -> None:
         super().__init__(claims)
-        self._changed = changed
+        self._wake = changed
 
-    def __setitem__(self, key: str, claim: dict[str, Any]) -> None:
-        super().__setitem__(key, claim)
-        self._changed(key)
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        self._changed(key)
-
-    def pop(self, key: str, *default: Any) -> Any:
-        claim = super().pop(key, *default)
-        self._changed(key)
-        return claim
-
-    # ResourceReflector uses only the operations above; the others would not call changed
-    def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError("ClaimsWatched supports item assignment, del and pop only")
-
-    update = setdefault = popitem = clear = __ior__ = _unsupported
+    def _changed(self, key: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        self._wake(key)
 
 
 class ClaimReflector(FirstListRetried):
